@@ -1,0 +1,42 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench lock clean-services venv
+
+venv: $(STAMP)
+
+$(STAMP): requirements.in requirements-dev.in requirements.lock
+	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install --quiet -r requirements.in -r requirements-dev.in -c requirements.lock \
+		2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -c "import django, celery, psycopg, rest_framework, numpy" # fail loudly if install failed
+	@touch $(STAMP)
+
+demo: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Serving on http://127.0.0.1:8000 (embedded default: SQLite, tasks in-process)"
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: venv
+	scripts/test.sh
+
+lint: venv
+	scripts/test.sh --lint-only
+
+bench: venv
+	@for script in bench/*.py; do [ -e "$$script" ] || continue; echo "== $$script"; $(PY) "$$script" || exit 1; done
+
+# Regenerate requirements.lock from the .in files (run after changing a pin).
+lock:
+	rm -rf /tmp/mastery-lock-venv && "$$(scripts/find-python)" -m venv /tmp/mastery-lock-venv
+	/tmp/mastery-lock-venv/bin/pip install --quiet -r requirements.in -r requirements-dev.in 2>&1 | grep -v "^WARNING: Location" || true
+	/tmp/mastery-lock-venv/bin/pip freeze --exclude-editable | sort -f > requirements.lock
+
+clean-services:
+	-runuser -u postgres -- pg_ctl -D data/services/postgres stop 2>/dev/null
+	-redis-cli -p 6379 shutdown nosave 2>/dev/null

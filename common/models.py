@@ -1,0 +1,1 @@
+"""Models of the common app (see README.md)."""

@@ -1,0 +1,1 @@
+"""Models of the evidence app (see README.md)."""

@@ -1,0 +1,1 @@
+"""Models of the learners app (see README.md)."""

@@ -1,0 +1,1 @@
+"""Models of the mastery app (see README.md)."""

@@ -1,0 +1,1 @@
+"""Models of the standards app (see README.md)."""

@@ -1,0 +1,6 @@
+"""Pages of the standards app."""
+
+from django.urls import URLPattern, URLResolver
+
+app_name = "standards"
+urlpatterns: list[URLPattern | URLResolver] = []
