@@ -1,0 +1,378 @@
+"""Who may see and change what: the one scoping mechanism every page, API, task and report uses.
+
+Every function here derives access from rows that are *current today* (``begin_date`` on or
+before today, ``end_date`` on or after today, blank meaning open-ended) and from an active user:
+
+- a **teacher** assignment opens its section and the learners currently enrolled in it;
+- a **school / district / state admin** assignment opens its organisation and every
+  organisation below it, with their sections and learners;
+- a **guardian** link opens that one learner, read only;
+- a **student** user (``Learner.user``) opens their own learner record, read only.
+
+A user with several roles gets exactly the union of what each grants: each grant is a separate
+subquery joined with OR, never a role flag that widens another role (the Canvas union-of-roles
+bug). An active superuser (the platform operator) sees and changes everything. The staff flag
+grants nothing. Nothing is cached between requests, so an ended assignment or a deactivated user
+loses access on the next request.
+
+All querysets are built from subqueries (no Python loops over rows); compose them freely, e.g.
+``Rating.objects.filter(learner__in=visible_learners(user))``. See
+docs/decisions/0003-permission-model.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import CharField, Q, QuerySet, Value
+from django.http import Http404
+from django.utils import timezone
+
+from learners.models import (
+    ADMIN_ROLES,
+    Enrollment,
+    GuardianLink,
+    Learner,
+    LearnerProfile,
+    Organisation,
+    RoleAssignment,
+    RoleKind,
+    Section,
+    Term,
+)
+
+type AnyUser = AbstractBaseUser | AnonymousUser
+
+GUARDIAN = "guardian"
+STUDENT = "student"
+
+
+def today() -> datetime.date:
+    """The date every "current" test uses: today in the configured time zone."""
+    return timezone.localdate()
+
+
+def current_q(on: datetime.date | None = None, prefix: str = "") -> Q:
+    """Rows whose ``begin_date``/``end_date`` (inclusive, blank = open) contain ``on``."""
+    day = on or today()
+    return (Q(**{f"{prefix}begin_date__isnull": True}) | Q(**{f"{prefix}begin_date__lte": day})) & (
+        Q(**{f"{prefix}end_date__isnull": True}) | Q(**{f"{prefix}end_date__gte": day})
+    )
+
+
+def _is_active(user: AnyUser | None) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def _uid(user: AnyUser) -> int:
+    return int(str(user.pk))
+
+
+def _is_superuser(user: AnyUser) -> bool:
+    return bool(getattr(user, "is_superuser", False))
+
+
+def _current_assignments(user: AnyUser) -> QuerySet[RoleAssignment]:
+    return RoleAssignment.objects.filter(current_q(), user_id=_uid(user))
+
+
+def _taught_section_ids(user: AnyUser) -> QuerySet[RoleAssignment, int]:
+    return (
+        _current_assignments(user)
+        .filter(kind=RoleKind.TEACHER)
+        .values_list("section_id", flat=True)
+    )
+
+
+def _administered_root_ids(user: AnyUser) -> QuerySet[RoleAssignment, int]:
+    return (
+        _current_assignments(user)
+        .filter(kind__in=ADMIN_ROLES)
+        .values_list("organisation_id", flat=True)
+    )
+
+
+def _self_or_below(ids: QuerySet[RoleAssignment, int]) -> Q:
+    # Organisation kinds rank strictly down the tree (state > district > school), so the tree is
+    # at most three levels deep and two joins reach every descendant.
+    return Q(pk__in=ids) | Q(parent_id__in=ids) | Q(parent__parent_id__in=ids)
+
+
+def descendants_of(organisation: Organisation) -> QuerySet[Organisation]:
+    """The organisation itself and every organisation below it."""
+    return Organisation.objects.filter(
+        Q(pk=organisation.pk) | Q(parent_id=organisation.pk) | Q(parent__parent_id=organisation.pk)
+    )
+
+
+def lineage_of(organisation: Organisation) -> list[Organisation]:
+    """The organisation, then its parent, then its grandparent (nearest first, root last).
+
+    For settings inherited down the tree (scales, calculation policies): the first match wins.
+    """
+    chain = [organisation]
+    node = organisation
+    while node.parent_id is not None and len(chain) < 3:
+        assert node.parent is not None
+        node = node.parent
+        chain.append(node)
+    return chain
+
+
+def state_of(organisation: Organisation) -> Organisation | None:
+    """The state at the top of the organisation's tree, if it has one."""
+    root = lineage_of(organisation)[-1]
+    return root if root.kind == "state" else None
+
+
+# --- roles --------------------------------------------------------------------------------------
+
+
+def roles_of(user: AnyUser | None) -> frozenset[str]:
+    """The kinds of role the user holds today, in one query.
+
+    Values: ``teacher``, ``school_admin``, ``district_admin``, ``state_admin`` (current role
+    assignments), ``guardian`` (a current guardian link), ``student`` (linked to a learner).
+    Empty for anonymous and inactive users. The superuser flag is not a role.
+    """
+    if user is None or not _is_active(user):
+        return frozenset()
+    kinds = _current_assignments(user).order_by().values_list("kind", flat=True)
+    guardian = (
+        GuardianLink.objects.filter(current_q(), guardian_id=_uid(user))
+        .order_by()
+        .annotate(kind=Value(GUARDIAN, output_field=CharField()))
+        .values_list("kind", flat=True)
+    )
+    student = (
+        Learner.objects.filter(user_id=_uid(user))
+        .order_by()
+        .annotate(kind=Value(STUDENT, output_field=CharField()))
+        .values_list("kind", flat=True)
+    )
+    return frozenset(kinds.union(guardian, student).order_by())
+
+
+# --- organisations ------------------------------------------------------------------------------
+
+
+def administered_organisations(user: AnyUser | None) -> QuerySet[Organisation]:
+    """Organisations where the user holds a current admin assignment, plus all their descendants.
+
+    This is what the user may *change* at organisation level (policies, requirements, rosters).
+    """
+    if user is None or not _is_active(user):
+        return Organisation.objects.none()
+    if _is_superuser(user):
+        return Organisation.objects.all()
+    return Organisation.objects.filter(_self_or_below(_administered_root_ids(user)))
+
+
+def visible_organisations(user: AnyUser | None) -> QuerySet[Organisation]:
+    """Organisations the user may see: the administered ones, the schools of their current
+    sections and visible learners, and the ancestors of all of these (names for breadcrumbs and
+    inherited settings). Never a sibling or a cousin."""
+    if user is None or not _is_active(user):
+        return Organisation.objects.none()
+    if _is_superuser(user):
+        return Organisation.objects.all()
+    reachable = Organisation.objects.filter(
+        _self_or_below(_administered_root_ids(user))
+        | Q(pk__in=Section.objects.filter(pk__in=_taught_section_ids(user)).values("school_id"))
+        | Q(pk__in=_own_learners(user).values("school_id"))
+    )
+    return Organisation.objects.filter(
+        Q(pk__in=reachable.values("pk"))
+        | Q(pk__in=reachable.values("parent_id"))
+        | Q(pk__in=reachable.values("parent__parent_id"))
+    )
+
+
+def get_visible_organisation_or_404(user: AnyUser | None, pk: object) -> Organisation:
+    return _get_or_404(visible_organisations(user), pk)
+
+
+def get_administered_organisation_or_404(user: AnyUser | None, pk: object) -> Organisation:
+    return _get_or_404(administered_organisations(user), pk)
+
+
+# --- sections -----------------------------------------------------------------------------------
+
+
+def visible_sections(user: AnyUser | None) -> QuerySet[Section]:
+    """Sections whose whole roster the user may see: the ones they currently teach and every
+    section of a school they administer.
+
+    Students and guardians see no section here (a section opens its other learners); their
+    learners' classes come from :func:`current_sections_of_learner`.
+    """
+    return _sections_in_scope(user)
+
+
+def changeable_sections(user: AnyUser | None) -> QuerySet[Section]:
+    """Sections the user may change (log evidence, ratings, rosters): the ones they currently
+    teach and every section of a school they administer. Today equal to :func:`visible_sections`;
+    callers that write must still call this one."""
+    return _sections_in_scope(user)
+
+
+def _sections_in_scope(user: AnyUser | None) -> QuerySet[Section]:
+    if user is None or not _is_active(user):
+        return Section.objects.none()
+    if _is_superuser(user):
+        return Section.objects.all()
+    administered = Organisation.objects.filter(_self_or_below(_administered_root_ids(user)))
+    return Section.objects.filter(
+        Q(pk__in=_taught_section_ids(user)) | Q(school_id__in=administered.values("pk"))
+    )
+
+
+def get_visible_section_or_404(user: AnyUser | None, pk: object) -> Section:
+    return _get_or_404(visible_sections(user).select_related("school", "term", "course"), pk)
+
+
+def get_changeable_section_or_404(user: AnyUser | None, pk: object) -> Section:
+    return _get_or_404(changeable_sections(user).select_related("school", "term", "course"), pk)
+
+
+def taught_sections(user: AnyUser | None) -> QuerySet[Section]:
+    """The sections the user currently teaches (their "My sections"), whatever else they are."""
+    if user is None or not _is_active(user):
+        return Section.objects.none()
+    return Section.objects.filter(pk__in=_taught_section_ids(user))
+
+
+def section_roster(user: AnyUser | None, section: Section) -> QuerySet[Learner]:
+    """The learners currently enrolled in ``section`` that the user may see."""
+    enrolled = Enrollment.objects.filter(current_q(), section_id=section.pk).values_list(
+        "learner_id", flat=True
+    )
+    return visible_learners(user).filter(pk__in=enrolled)
+
+
+def current_sections_of_learner(learner: Learner) -> QuerySet[Section]:
+    """The sections the learner is currently enrolled in. The caller must already have checked
+    that the learner is visible (e.g. with :func:`get_visible_learner_or_404`)."""
+    enrolled = Enrollment.objects.filter(current_q(), learner_id=learner.pk).values_list(
+        "section_id", flat=True
+    )
+    return Section.objects.filter(pk__in=enrolled).select_related("term", "school")
+
+
+def current_teacher_ids(section: Section) -> QuerySet[RoleAssignment, int]:
+    """User ids of the section's current teachers (as a subquery-ready values queryset)."""
+    return RoleAssignment.objects.filter(
+        current_q(), section_id=section.pk, kind=RoleKind.TEACHER
+    ).values_list("user_id", flat=True)
+
+
+# --- learners -----------------------------------------------------------------------------------
+
+
+def _own_learners(user: AnyUser) -> QuerySet[Learner]:
+    """Learners the user sees as a guardian or as the student themselves."""
+    guarded = GuardianLink.objects.filter(current_q(), guardian_id=_uid(user)).values_list(
+        "learner_id", flat=True
+    )
+    return Learner.objects.filter(Q(pk__in=guarded) | Q(user_id=_uid(user)))
+
+
+def _taught_learner_ids(user: AnyUser) -> QuerySet[Enrollment, int]:
+    return Enrollment.objects.filter(
+        current_q(), section_id__in=_taught_section_ids(user)
+    ).values_list("learner_id", flat=True)
+
+
+def _administered_learner_q(user: AnyUser) -> Q:
+    administered = Organisation.objects.filter(_self_or_below(_administered_root_ids(user)))
+    return Q(school_id__in=administered.values("pk"))
+
+
+def visible_learners(user: AnyUser | None) -> QuerySet[Learner]:
+    """Learners the user may see: currently enrolled in a section they currently teach, linked
+    to them as a guardian (current link), themselves as a student, or at a school at or below an
+    organisation they administer. The union of these, nothing more."""
+    if user is None or not _is_active(user):
+        return Learner.objects.none()
+    if _is_superuser(user):
+        return Learner.objects.all()
+    guarded = GuardianLink.objects.filter(current_q(), guardian_id=_uid(user)).values_list(
+        "learner_id", flat=True
+    )
+    return Learner.objects.filter(
+        Q(pk__in=_taught_learner_ids(user))
+        | Q(pk__in=guarded)
+        | Q(user_id=_uid(user))
+        | _administered_learner_q(user)
+    )
+
+
+def changeable_learners(user: AnyUser | None) -> QuerySet[Learner]:
+    """Learners whose records the user may change as staff (evidence, ratings, roster data): in
+    a section they currently teach, or at a school they administer. Guardians and students
+    change nothing here; a student's own writes (profile, submissions) have their own checks
+    (:func:`can_edit_profile`)."""
+    if user is None or not _is_active(user):
+        return Learner.objects.none()
+    if _is_superuser(user):
+        return Learner.objects.all()
+    return Learner.objects.filter(
+        Q(pk__in=_taught_learner_ids(user)) | _administered_learner_q(user)
+    )
+
+
+def get_visible_learner_or_404(user: AnyUser | None, pk: object) -> Learner:
+    return _get_or_404(visible_learners(user).select_related("school"), pk)
+
+
+def get_changeable_learner_or_404(user: AnyUser | None, pk: object) -> Learner:
+    return _get_or_404(changeable_learners(user).select_related("school"), pk)
+
+
+def learner_of(user: AnyUser | None) -> Learner | None:
+    """The learner record of a student user, or None."""
+    if user is None or not _is_active(user):
+        return None
+    return Learner.objects.filter(user_id=_uid(user)).select_related("school").first()
+
+
+def can_edit_profile(user: AnyUser | None, learner: Learner) -> bool:
+    """Only the learner writes their profile (it is *their* voice)."""
+    return _is_active(user) and user is not None and learner.user_id == user.pk
+
+
+def profile_of(learner: Learner) -> LearnerProfile | None:
+    """The learner's profile, if written. Check visibility of the learner first."""
+    return LearnerProfile.objects.filter(learner_id=learner.pk).first()
+
+
+# --- terms --------------------------------------------------------------------------------------
+
+
+def visible_terms(user: AnyUser | None) -> QuerySet[Term]:
+    """Terms of organisations the user may see, terms without an organisation, and the terms of
+    sections the user may see. Term dates carry no personal data."""
+    if user is None or not _is_active(user):
+        return Term.objects.none()
+    if _is_superuser(user):
+        return Term.objects.all()
+    return Term.objects.filter(
+        Q(organisation__isnull=True)
+        | Q(organisation_id__in=visible_organisations(user).values("pk"))
+        | Q(pk__in=visible_sections(user).values("term_id"))
+    )
+
+
+_MAX_PK = 2**63 - 1
+
+
+def _get_or_404[M: (Organisation, Section, Learner)](queryset: QuerySet[M], pk: object) -> M:
+    """The same 404 for a missing object, one out of scope and a malformed id."""
+    text = str(pk)
+    if not text.isascii() or not text.isdigit() or int(text) > _MAX_PK:
+        raise Http404("Not found.")
+    try:
+        return queryset.get(pk=int(text))
+    except queryset.model.DoesNotExist as exc:
+        raise Http404("Not found.") from exc
