@@ -1,0 +1,308 @@
+"""The fixed cast of personas (../shared/STYLE.md) in a small world with real "elsewhere" targets.
+
+Use ``build_cast()`` in any test (it needs the database), or the ``cast`` fixture::
+
+    from tests.personas import Cast, build_cast
+    # or, in a conftest.py:  from tests.personas import cast  # noqa: F401
+
+The world (every section is in the current term; every assignment and enrollment is current
+unless its name says otherwise)::
+
+    state                                   state_admin
+      district                              district_admin
+        school                              school_admin
+          section        teacher, co_teacher, ended_teacher (ended yesterday),
+                         deactivated_teacher (inactive login)
+                         learners: own (student), same_section (other_student),
+                                   former (enrollment ended yesterday)
+          other_section  teacher_guardian, teacher_admin;  learner: other_section
+        other_school
+          school_section teacher_elsewhere;  learners: other_school, other_school_peer
+      other_district
+        district_school
+          district_section  other_district_teacher;  learner: other_district
+    other_state
+      other_state_district
+        other_state_school   learner: other_state
+
+    guardian            linked to the own learner
+    teacher_guardian    teaches other_section AND is guardian of the other_school learner
+                        (never sees school_section or other_school_peer: the Canvas bug)
+    teacher_admin       teaches other_section AND is school admin of district_school
+    outsider            an active login with no role at all
+
+Learner targets by relation to the ``teacher``: ``own`` (the student's record, in the
+teacher's section), ``same_section``, ``other_section`` (same school), ``other_school``,
+``other_district``, ``other_state``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from learners.models import Learner, Organisation, Section, Term
+from tests.factories import (
+    AdminAssignmentFactory,
+    DistrictFactory,
+    EnrollmentFactory,
+    GuardianLinkFactory,
+    LearnerFactory,
+    SchoolFactory,
+    SectionFactory,
+    StateFactory,
+    TeacherAssignmentFactory,
+    TermFactory,
+    UserFactory,
+)
+
+
+@dataclass(frozen=True)
+class Cast:
+    # organisations
+    state: Organisation
+    district: Organisation
+    school: Organisation
+    other_school: Organisation
+    other_district: Organisation
+    district_school: Organisation
+    other_state: Organisation
+    other_state_district: Organisation
+    other_state_school: Organisation
+    # the term and sections
+    term: Term
+    section: Section
+    other_section: Section
+    school_section: Section
+    district_section: Section
+    # learners
+    own: Learner
+    same_section: Learner
+    former: Learner
+    other_section_learner: Learner
+    other_school_learner: Learner
+    other_school_peer: Learner
+    other_district_learner: Learner
+    other_state_learner: Learner
+    # personas (logins)
+    teacher: User
+    co_teacher: User
+    teacher_elsewhere: User
+    other_district_teacher: User
+    student: User
+    other_student: User
+    guardian: User
+    school_admin: User
+    district_admin: User
+    state_admin: User
+    teacher_guardian: User
+    teacher_admin: User
+    ended_teacher: User
+    deactivated_teacher: User
+    outsider: User
+
+    def all_learners(self) -> list[Learner]:
+        return [
+            self.own,
+            self.same_section,
+            self.former,
+            self.other_section_learner,
+            self.other_school_learner,
+            self.other_school_peer,
+            self.other_district_learner,
+            self.other_state_learner,
+        ]
+
+    def all_sections(self) -> list[Section]:
+        return [self.section, self.other_section, self.school_section, self.district_section]
+
+    def all_organisations(self) -> list[Organisation]:
+        return [
+            self.state,
+            self.district,
+            self.school,
+            self.other_school,
+            self.other_district,
+            self.district_school,
+            self.other_state,
+            self.other_state_district,
+            self.other_state_school,
+        ]
+
+    def persona(self, name: str) -> User:
+        user = getattr(self, name)
+        assert isinstance(user, User), name
+        return user
+
+
+PERSONA_NAMES = (
+    "teacher",
+    "co_teacher",
+    "teacher_elsewhere",
+    "other_district_teacher",
+    "student",
+    "other_student",
+    "guardian",
+    "school_admin",
+    "district_admin",
+    "state_admin",
+    "teacher_guardian",
+    "teacher_admin",
+    "ended_teacher",
+    "deactivated_teacher",
+    "outsider",
+)
+
+
+def build_cast(today: datetime.date | None = None) -> Cast:
+    """Build the world above in the database (about 60 rows, one call per test)."""
+    day = today or timezone.localdate()
+    yesterday = day - datetime.timedelta(days=1)
+    long_ago = day - datetime.timedelta(days=60)
+
+    state = StateFactory(name="Stateland", sourced_id="cast-state")
+    district = DistrictFactory(name="North District", parent=state, sourced_id="cast-district")
+    school = SchoolFactory(name="Hill School", parent=district, sourced_id="cast-school")
+    other_school = SchoolFactory(name="Lake School", parent=district, sourced_id="cast-school-2")
+    other_district = DistrictFactory(
+        name="South District", parent=state, sourced_id="cast-district-2"
+    )
+    district_school = SchoolFactory(
+        name="River School", parent=other_district, sourced_id="cast-school-3"
+    )
+    other_state = StateFactory(name="Otherland", sourced_id="cast-state-2")
+    other_state_district = DistrictFactory(
+        name="Far District", parent=other_state, sourced_id="cast-district-3"
+    )
+    other_state_school = SchoolFactory(
+        name="Far School", parent=other_state_district, sourced_id="cast-school-4"
+    )
+
+    term = TermFactory(
+        title="This term",
+        start_date=long_ago,
+        end_date=day + datetime.timedelta(days=120),
+        sourced_id="cast-term",
+    )
+    section = SectionFactory(title="Maths 5A", school=school, term=term)
+    other_section = SectionFactory(title="Science 5B", school=school, term=term)
+    school_section = SectionFactory(title="Maths 5L", school=other_school, term=term)
+    district_section = SectionFactory(title="Maths 5R", school=district_school, term=term)
+
+    def user(username: str, **fields: object) -> User:
+        return UserFactory(username=username, **fields)
+
+    student = user("student")
+    other_student = user("other_student")
+    own = LearnerFactory(school=school, user=student, given_name="Ada", family_name="Own")
+    same_section = LearnerFactory(
+        school=school, user=other_student, given_name="Ben", family_name="Same"
+    )
+    former = LearnerFactory(school=school, given_name="Cy", family_name="Former")
+    other_section_learner = LearnerFactory(school=school, given_name="Di", family_name="Other")
+    other_school_learner = LearnerFactory(
+        school=other_school, given_name="Ed", family_name="Elsewhere"
+    )
+    other_school_peer = LearnerFactory(school=other_school, given_name="Fay", family_name="Peer")
+    other_district_learner = LearnerFactory(
+        school=district_school, given_name="Gus", family_name="South"
+    )
+    other_state_learner = LearnerFactory(
+        school=other_state_school, given_name="Hal", family_name="Far"
+    )
+
+    for learner, target in (
+        (own, section),
+        (same_section, section),
+        (other_section_learner, other_section),
+        (other_school_learner, school_section),
+        (other_school_peer, school_section),
+        (other_district_learner, district_section),
+    ):
+        EnrollmentFactory(learner=learner, section=target, begin_date=long_ago, end_date=None)
+    EnrollmentFactory(learner=former, section=section, begin_date=long_ago, end_date=yesterday)
+
+    def teach(login: User, target: Section, **dates: object) -> None:
+        TeacherAssignmentFactory(user=login, section=target, begin_date=long_ago, **dates)
+
+    def administer(login: User, organisation: Organisation) -> None:
+        AdminAssignmentFactory(user=login, organisation=organisation, begin_date=long_ago)
+
+    teacher = user("teacher")
+    co_teacher = user("co_teacher")
+    teacher_elsewhere = user("teacher_elsewhere")
+    other_district_teacher = user("other_district_teacher")
+    ended_teacher = user("ended_teacher")
+    deactivated_teacher = user("deactivated_teacher", is_active=False)
+    teacher_guardian = user("teacher_guardian")
+    teacher_admin = user("teacher_admin")
+    teach(teacher, section)
+    teach(co_teacher, section)
+    teach(ended_teacher, section, end_date=yesterday)
+    teach(deactivated_teacher, section)
+    teach(teacher_elsewhere, school_section)
+    teach(other_district_teacher, district_section)
+    teach(teacher_guardian, other_section)
+    teach(teacher_admin, other_section)
+
+    guardian = user("guardian")
+    GuardianLinkFactory(guardian=guardian, learner=own)
+    GuardianLinkFactory(guardian=teacher_guardian, learner=other_school_learner)
+
+    school_admin = user("school_admin")
+    district_admin = user("district_admin")
+    state_admin = user("state_admin")
+    administer(school_admin, school)
+    administer(district_admin, district)
+    administer(state_admin, state)
+    administer(teacher_admin, district_school)
+
+    return Cast(
+        state=state,
+        district=district,
+        school=school,
+        other_school=other_school,
+        other_district=other_district,
+        district_school=district_school,
+        other_state=other_state,
+        other_state_district=other_state_district,
+        other_state_school=other_state_school,
+        term=term,
+        section=section,
+        other_section=other_section,
+        school_section=school_section,
+        district_section=district_section,
+        own=own,
+        same_section=same_section,
+        former=former,
+        other_section_learner=other_section_learner,
+        other_school_learner=other_school_learner,
+        other_school_peer=other_school_peer,
+        other_district_learner=other_district_learner,
+        other_state_learner=other_state_learner,
+        teacher=teacher,
+        co_teacher=co_teacher,
+        teacher_elsewhere=teacher_elsewhere,
+        other_district_teacher=other_district_teacher,
+        student=student,
+        other_student=other_student,
+        guardian=guardian,
+        school_admin=school_admin,
+        district_admin=district_admin,
+        state_admin=state_admin,
+        teacher_guardian=teacher_guardian,
+        teacher_admin=teacher_admin,
+        ended_teacher=ended_teacher,
+        deactivated_teacher=deactivated_teacher,
+        outsider=user("outsider"),
+    )
+
+
+@pytest.fixture
+def cast(db: None) -> Cast:
+    """The cast of personas, built fresh for the test (see the module docstring)."""
+    return build_cast()
