@@ -1,0 +1,212 @@
+"""The shape every importer produces, and the problem list every importer reports.
+
+A parser (CASE, CSV, ASN) reads a file into a :class:`ParsedFramework` without touching the
+database, collecting every :class:`Problem` it finds instead of stopping at the first. The
+import service then validates the whole graph (duplicates, cycles) and writes it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils.dateparse import parse_date, parse_datetime
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a file is refused: where (item / row / path), which field, and why."""
+
+    where: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        if self.field:
+            return f"{self.where}: {self.field}: {self.message}"
+        return f"{self.where}: {self.message}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"where": self.where, "field": self.field, "message": self.message}
+
+
+class ImportRefused(Exception):
+    """The file was refused and nothing was written; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s): " + "; ".join(map(str, problems[:5])))
+
+
+@dataclass
+class ParsedDocument:
+    identifier: str
+    title: str
+    uri: str = ""
+    creator: str = ""
+    publisher: str = ""
+    description: str = ""
+    subjects: list[str] = field(default_factory=list)
+    language: str = ""
+    version: str = ""
+    adoption_status: str = ""
+    official_source_url: str = ""
+    notes: str = ""
+    last_change_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ParsedItem:
+    identifier: str
+    statement: str
+    where: str
+    uri: str = ""
+    human_code: str = ""
+    list_enumeration: str = ""
+    item_type: str = ""
+    grade_levels: list[str] = field(default_factory=list)
+    last_change_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ParsedAssociation:
+    identifier: str
+    association_type: str
+    origin_identifier: str
+    destination_identifier: str
+    where: str
+    uri: str = ""
+    origin_uri: str = ""
+    origin_title: str = ""
+    destination_uri: str = ""
+    destination_title: str = ""
+    sequence_number: int | None = None
+    last_change_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ParsedFramework:
+    """A whole file, read: the document, its items in file order, and every association."""
+
+    source_format: str
+    document: ParsedDocument
+    items: list[ParsedItem]
+    associations: list[ParsedAssociation]
+    warnings: list[Problem] = field(default_factory=list)
+
+
+IS_CHILD_OF = "isChildOf"
+
+# CASE 1.1 association types, and the spellings older exports use for them.
+ASSOCIATION_TYPES = (
+    "isChildOf",
+    "isPeerOf",
+    "isPartOf",
+    "exactMatchOf",
+    "precedes",
+    "isRelatedTo",
+    "replacedBy",
+    "exemplar",
+    "hasSkillLevel",
+    "isTranslationOf",
+)
+_TYPE_BY_KEY = {re.sub(r"[^a-z]", "", name.lower()): name for name in ASSOCIATION_TYPES}
+_TYPE_BY_KEY["childof"] = "isChildOf"
+_TYPE_BY_KEY["exactmatch"] = "exactMatchOf"
+_TYPE_BY_KEY["relatedto"] = "isRelatedTo"
+
+
+def normalise_association_type(value: str) -> str:
+    """The CASE spelling of an association type; unknown types are kept as given."""
+    return _TYPE_BY_KEY.get(re.sub(r"[^a-z]", "", value.lower()), value.strip())
+
+
+# Grade levels are stored as CEDS codes (the CASE vocabulary): PK, KG, 01..13, ...
+_GRADE_ALIASES = {
+    "K": "KG",
+    "KG": "KG",
+    "KINDERGARTEN": "KG",
+    "PREK": "PK",
+    "PK": "PK",
+    "PREKINDERGARTEN": "PK",
+    "TK": "TK",
+    "IT": "IT",
+    "PR": "PR",
+    "PS": "PS",
+    "UG": "UG",
+    "OTHER": "Other",
+}
+
+
+def normalise_grade_level(value: str) -> str:
+    """A grade level as a CEDS code: ``K`` -> ``KG``, ``1`` / ``Grade 1`` -> ``01``.
+
+    Values outside the vocabulary are kept as given (trimmed): frameworks carry local levels.
+    """
+    text = value.strip()
+    key = re.sub(r"[^A-Za-z0-9]", "", text).upper()
+    key = re.sub(r"^GRADE", "", key)
+    if key in _GRADE_ALIASES:
+        return _GRADE_ALIASES[key]
+    if key.isdigit() and 1 <= int(key) <= 13:
+        return f"{int(key):02d}"
+    return text
+
+
+def split_grade_levels(value: Any) -> list[str]:
+    """Grade levels from a list, or a string separated by commas, semicolons, bars or spaces."""
+    if value is None:
+        return []
+    raw: list[str]
+    if isinstance(value, list):
+        raw = [str(part) for part in value if part is not None]
+    else:
+        raw = re.split(r"[,;|\s]+", str(value))
+    levels: list[str] = []
+    for part in raw:
+        if part.strip():
+            level = normalise_grade_level(part)
+            if level not in levels:
+                levels.append(level)
+    return levels
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """A CASE ``lastChangeDateTime`` (or a bare date); naive values are taken as UTC."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        moment = parse_datetime(text)
+    except ValueError:
+        moment = None
+    if moment is None:
+        try:
+            day = parse_date(text)
+        except ValueError:
+            day = None
+        if day is None:
+            return None
+        moment = datetime(day.year, day.month, day.day)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+_UUID = re.compile(
+    r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+)
+
+
+def default_uri(identifier: str) -> str:
+    """A URI for a node whose file gave none (CASE requires one): the identifier as a URN."""
+    if identifier.startswith(("http://", "https://", "urn:")):
+        return identifier
+    if _UUID.match(identifier):
+        return f"urn:uuid:{identifier.lower()}"
+    return f"urn:case:{identifier}"
