@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from learners import selectors
+from learners import oneroster, selectors
 from learners.models import (
     ADMIN_ROLE_FOR_KIND,
     KIND_RANK,
@@ -344,3 +344,16 @@ def deactivate_users(*, actor: User | None, users: Sequence[User]) -> int:
     if actor is not None and not actor.is_superuser:
         raise PermissionDenied("Only a platform administrator deactivates logins.")
     return User.objects.filter(pk__in=[u.pk for u in users], is_active=True).update(is_active=False)
+
+
+def import_roster(
+    *, actor: User | None, source: oneroster.RosterSource, source_name: str = ""
+) -> oneroster.ImportResult:
+    """Import a OneRoster 1.1 CSV roster (folder, zip path or open zip), all or nothing.
+
+    Validates everything first and raises ``oneroster.RosterInvalid`` listing every problem
+    (file, row, column, reason) with nothing written; otherwise writes in one transaction and
+    returns counts per file. Idempotent by ``sourcedId``. A non-superuser ``actor`` may only
+    touch organisations they administer. See ``learners.oneroster`` for the mapping.
+    """
+    return oneroster.import_roster(actor=actor, source=source, source_name=source_name)
