@@ -1,1 +1,234 @@
-"""Models of the mastery app (see README.md)."""
+"""Mastery records, their history, the dirty markers and bulk recompute jobs (see README.md).
+
+Everything here is derived from the ratings of the evidence app by ``mastery.services``: no
+model is written anywhere else, and no ``save()`` carries logic. The flow is in
+docs/decisions/0005-evidence-and-mastery-flow.md.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class MasteryState(models.TextChoices):
+    """The engine's states (``mastery.rules.STATES``; a test keeps them equal)."""
+
+    NOT_ASSESSED = "not_assessed", "Not assessed"
+    INSUFFICIENT_EVIDENCE = "insufficient_evidence", "Insufficient evidence"
+    SCORED = "scored", "Scored"
+
+
+class MasteryRecord(models.Model):
+    """The computed mastery of one learner on one standard, rebuilt from every counted rating.
+
+    For a grouping standard (domain, cluster) the record is the roll-up of its children's
+    records. ``level_points``/``level_label`` are the scale level reached (blank unless the
+    state is ``scored`` or a roll-up gives a level); ``computed_at`` says how fresh it is.
+    """
+
+    learner = models.ForeignKey(
+        "learners.Learner", on_delete=models.CASCADE, related_name="mastery_records"
+    )
+    standard = models.ForeignKey(
+        "standards.Standard", on_delete=models.CASCADE, related_name="mastery_records"
+    )
+    state = models.CharField(
+        max_length=24, choices=MasteryState.choices, default=MasteryState.NOT_ASSESSED
+    )
+    score = models.DecimalField(max_digits=8, decimal_places=4, null=True, blank=True)
+    level_points = models.DecimalField(max_digits=8, decimal_places=4, null=True, blank=True)
+    level_label = models.CharField(max_length=100, blank=True, default="")
+    mastered = models.BooleanField(default=False)
+    first_mastered_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the evidence first reached mastery: the demonstrated time of the first "
+        "rating after which the counted ratings so far were mastered.",
+    )
+    evidence_count = models.PositiveIntegerField(default=0)
+    explanation = models.JSONField(default=dict, blank=True)
+    calculation_version = models.CharField(max_length=20, blank=True, default="")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["learner_id", "standard_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["learner", "standard"], name="mastery_record_unique_learner_standard"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=MasteryState.values), name="mastery_record_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(mastered=False) | Q(state=MasteryState.SCORED),
+                name="mastery_record_mastered_only_when_scored",
+            ),
+        ]
+        indexes = [models.Index(fields=["standard", "learner"], name="mastery_record_by_std")]
+
+    def __str__(self) -> str:
+        return f"learner {self.learner_id} on standard {self.standard_id}: {self.state}"
+
+
+class MasteryEvent(models.Model):
+    """A change of a learner's level (or of mastered) on a standard: the growth history.
+
+    Append-only: one row per change, written by the recompute in the same transaction as the
+    record. ``demonstrated_at`` is the demonstrated time of the newest counted rating then.
+    """
+
+    learner = models.ForeignKey(
+        "learners.Learner", on_delete=models.CASCADE, related_name="mastery_events"
+    )
+    standard = models.ForeignKey(
+        "standards.Standard", on_delete=models.CASCADE, related_name="mastery_events"
+    )
+    from_state = models.CharField(max_length=24, choices=MasteryState.choices)
+    to_state = models.CharField(max_length=24, choices=MasteryState.choices)
+    from_level_points = models.DecimalField(max_digits=8, decimal_places=4, null=True, blank=True)
+    from_level_label = models.CharField(max_length=100, blank=True, default="")
+    to_level_points = models.DecimalField(max_digits=8, decimal_places=4, null=True, blank=True)
+    to_level_label = models.CharField(max_length=100, blank=True, default="")
+    from_mastered = models.BooleanField(default=False)
+    to_mastered = models.BooleanField(default=False)
+    score = models.DecimalField(max_digits=8, decimal_places=4, null=True, blank=True)
+    demonstrated_at = models.DateTimeField(null=True, blank=True)
+    occurred_at = models.DateTimeField()
+    bulk_recompute = models.ForeignKey(
+        "BulkRecompute", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    calculation_version = models.CharField(max_length=20, blank=True, default="")
+
+    class Meta:
+        ordering = ["learner_id", "standard_id", "occurred_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["learner", "standard", "occurred_at"], name="mastery_event_history"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"learner {self.learner_id} on standard {self.standard_id}: "
+            f"{self.from_level_label or self.from_state} -> {self.to_level_label or self.to_state}"
+        )
+
+
+class StaleMastery(models.Model):
+    """A dirty marker: the record of (learner, standard) must be rebuilt.
+
+    Inserted by ``mastery.services.mark_stale`` in the transaction that changed the ratings,
+    deleted by the recompute in the transaction that rebuilt the record. ``enqueued_at`` is when
+    a recompute was last queued for it; the sweep re-queues markers left behind by a lost message.
+    """
+
+    pk = models.CompositePrimaryKey("learner_id", "standard_id")
+    learner = models.ForeignKey("learners.Learner", on_delete=models.CASCADE, related_name="+")
+    standard = models.ForeignKey("standards.Standard", on_delete=models.CASCADE, related_name="+")
+    marked_at = models.DateTimeField()
+    enqueued_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["enqueued_at"], name="mastery_stale_enqueued")]
+
+    def __str__(self) -> str:
+        return f"stale: learner {self.learner_id} on standard {self.standard_id}"
+
+
+class SweepCursor(models.Model):
+    """How far the sweep has checked an append-only table by id (ratings, removals)."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    last_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} checked up to {self.last_id}"
+
+
+class BulkReason(models.TextChoices):
+    POLICY = "policy", "Calculation policy changed"
+    SCALE = "scale", "Proficiency scale changed"
+    REQUIREMENT = "requirement", "Requirements changed"
+    ORGANISATION = "organisation", "Whole organisation"
+
+
+class BulkStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class BulkRecompute(models.Model):
+    """A recompute of every record of an organisation's learners (optionally one framework).
+
+    Split into learner-id-range batches (:class:`BulkRecomputeBatch`) run on the ``bulk``
+    queue; progress is the share of batches done.
+    """
+
+    organisation = models.ForeignKey(
+        "learners.Organisation", on_delete=models.CASCADE, related_name="bulk_recomputes"
+    )
+    framework = models.ForeignKey(
+        "standards.Framework",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="bulk_recomputes",
+    )
+    reason = models.CharField(max_length=16, choices=BulkReason.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=BulkStatus.choices, default=BulkStatus.QUEUED)
+    batch_size = models.PositiveIntegerField(default=1000)
+    batch_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=BulkStatus.values), name="mastery_bulk_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"bulk recompute {self.pk} of organisation {self.organisation_id} ({self.status})"
+
+
+class BulkRecomputeBatch(models.Model):
+    """One learner-id range (inclusive) of a bulk recompute, recomputed in one transaction."""
+
+    job = models.ForeignKey(BulkRecompute, on_delete=models.CASCADE, related_name="batches")
+    number = models.PositiveIntegerField()
+    learner_id_from = models.BigIntegerField()
+    learner_id_to = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=BulkStatus.choices, default=BulkStatus.QUEUED)
+    records_checked = models.PositiveIntegerField(default=0)
+    records_written = models.PositiveIntegerField(default=0)
+    events_written = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "number"], name="mastery_batch_unique_number"),
+            models.CheckConstraint(
+                condition=Q(learner_id_to__gte=models.F("learner_id_from")),
+                name="mastery_batch_range_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=BulkStatus.values), name="mastery_batch_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.number} of bulk recompute {self.job_id} ({self.status})"

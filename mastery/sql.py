@@ -1,0 +1,215 @@
+# Table and column names below are the models' own constants; every value is a parameter.
+# ruff: noqa: S608
+"""The SQL of the mastery app: dirty-marker upserts, the counted-ratings reads, the chain of a
+standard's ancestors. Every statement here is one round trip whatever the number of rows.
+
+"Counts toward mastery" (ADR 0005): the source is not ``self``, no rating supersedes it and it has
+no removal. *As of* T: recorded at or before T, neither superseded by a rating recorded at or
+before T nor removed at or before T. ``evidence.selectors.counted_ratings`` implements the same
+rule with the ORM; ``tests/mastery/test_sql.py`` keeps the two equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from django.db import connection
+
+from evidence.models import Rating, RatingRemoval
+from learners.models import Learner
+from mastery import rules
+from mastery.models import MasteryRecord, StaleMastery
+from standards.models import Standard
+
+RATING: Final = Rating._meta.db_table
+REMOVAL: Final = RatingRemoval._meta.db_table
+STALE: Final = StaleMastery._meta.db_table
+RECORD: Final = MasteryRecord._meta.db_table
+STANDARD: Final = Standard._meta.db_table
+LEARNER: Final = Learner._meta.db_table
+SELF_SOURCE: Final = "self"
+# SQLite allows 32766 parameters per statement; 4 per marker row.
+_SQLITE_CHUNK: Final = 2000
+
+
+def is_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def counted_filter(alias: str, *, as_of: bool) -> str:
+    """The WHERE clause (without WHERE) of "counts toward mastery" for ratings ``alias``.
+
+    With ``as_of`` the statement takes one more parameter, T, three times (``%(at)s``).
+    """
+    if not as_of:
+        return (
+            f"{alias}.source <> '{SELF_SOURCE}'"
+            f" AND NOT EXISTS (SELECT 1 FROM {RATING} sup WHERE sup.supersedes_id = {alias}.id)"
+            f" AND NOT EXISTS (SELECT 1 FROM {REMOVAL} rem WHERE rem.rating_id = {alias}.id)"
+        )
+    return (
+        f"{alias}.source <> '{SELF_SOURCE}' AND {alias}.recorded_at <= %(at)s"
+        f" AND NOT EXISTS (SELECT 1 FROM {RATING} sup"
+        f" WHERE sup.supersedes_id = {alias}.id AND sup.recorded_at <= %(at)s)"
+        f" AND NOT EXISTS (SELECT 1 FROM {REMOVAL} rem"
+        f" WHERE rem.rating_id = {alias}.id AND rem.removed_at <= %(at)s)"
+    )
+
+
+ORDER: Final = "demonstrated_at, recorded_at, id"
+
+
+def upsert_stale(pairs: Sequence[tuple[int, int]], now: datetime) -> list[tuple[int, int]]:
+    """Insert a marker for every pair; return the pairs whose marker is new.
+
+    On PostgreSQL an existing marker is touched (``DO UPDATE`` to itself) rather than skipped:
+    that row-locks it until the caller commits, so a recompute that deletes it waits for the
+    caller's ratings to be committed, and then reads them (see services.recompute_mastery).
+    ``xmax = 0`` tells a fresh insert from such an update. Pairs are sorted so that concurrent
+    callers lock markers in the same order and cannot deadlock.
+    """
+    if not pairs:
+        return []
+    with connection.cursor() as cursor:
+        if is_postgresql():
+            cursor.execute(
+                f"INSERT INTO {STALE} AS m (learner_id, standard_id, marked_at, enqueued_at)"
+                " SELECT p.learner_id, p.standard_id, %(now)s, %(now)s"
+                " FROM unnest(%(learners)s::bigint[], %(standards)s::bigint[])"
+                " AS p(learner_id, standard_id) ORDER BY p.learner_id, p.standard_id"
+                " ON CONFLICT (learner_id, standard_id) DO UPDATE SET marked_at = m.marked_at"
+                " RETURNING m.learner_id, m.standard_id, (m.xmax = 0) AS inserted",
+                {
+                    "now": now,
+                    "learners": [learner for learner, _ in pairs],
+                    "standards": [standard for _, standard in pairs],
+                },
+            )
+            return sorted((int(row[0]), int(row[1])) for row in cursor.fetchall() if row[2])
+        # SQLite serialises writers on the whole database, so skipping is enough there.
+        new: list[tuple[int, int]] = []
+        for start in range(0, len(pairs), _SQLITE_CHUNK):
+            chunk = pairs[start : start + _SQLITE_CHUNK]
+            values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
+            params: list[Any] = []
+            for learner, standard in chunk:
+                params += [learner, standard, now, now]
+            cursor.execute(
+                f"INSERT INTO {STALE} (learner_id, standard_id, marked_at, enqueued_at)"
+                f" VALUES {values} ON CONFLICT (learner_id, standard_id) DO NOTHING"
+                " RETURNING learner_id, standard_id",
+                params,
+            )
+            new += [(int(row[0]), int(row[1])) for row in cursor.fetchall()]
+        return sorted(new)
+
+
+def _rating(row: Sequence[object]) -> rules.Rating:
+    score = row[1]
+    assert isinstance(score, Decimal)
+    return rules.Rating(
+        score=score,
+        demonstrated_at=row[2] if isinstance(row[2], datetime) else None,
+        recorded_at=row[3] if isinstance(row[3], datetime) else None,
+        id=int(str(row[0])),
+    )
+
+
+def counted_ratings(
+    learner_id: int, standard_id: int, at: datetime | None = None
+) -> list[rules.Rating]:
+    """The counted ratings of one pair (as of ``at`` when given), in the engine's order.
+
+    One query, served by the covering index (learner, standard, demonstrated_at, recorded_at, id).
+    """
+    sql = (
+        f"SELECT r.id, r.score, r.demonstrated_at, r.recorded_at FROM {RATING} r"
+        f" WHERE r.learner_id = %(learner)s AND r.standard_id = %(standard)s"
+        f" AND {counted_filter('r', as_of=at is not None)}"
+        f" ORDER BY r.demonstrated_at, r.recorded_at, r.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"learner": learner_id, "standard": standard_id, "at": at})
+        return [_rating(row) for row in cursor.fetchall()]
+
+
+def counted_ratings_of_learners(
+    learner_ids: Sequence[int], standard_id: int, at: datetime | None = None
+) -> dict[int, list[rules.Rating]]:
+    """The counted ratings of many learners on one standard, in one query."""
+    if not learner_ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(learner_ids))
+    as_of = at is not None
+    where = counted_filter("r", as_of=as_of).replace("%(at)s", "%s")
+    sql = (
+        f"SELECT r.id, r.score, r.demonstrated_at, r.recorded_at, r.learner_id"
+        f" FROM {RATING} r WHERE r.standard_id = %s AND r.learner_id IN ({placeholders})"
+        f" AND {where} ORDER BY r.learner_id, r.demonstrated_at, r.recorded_at, r.id"
+    )
+    params: list[Any] = [standard_id, *learner_ids]
+    if as_of:
+        params += [at, at, at]
+    out: dict[int, list[rules.Rating]] = {int(learner): [] for learner in learner_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            out[int(row[4])].append(_rating(row))
+    return out
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """The standard being recomputed (depth 0) or one of its ancestors."""
+
+    standard_id: int
+    framework_id: int
+    is_grouping: bool
+    depth: int
+
+
+@dataclass(frozen=True)
+class PairContext:
+    school_id: int
+    chain: tuple[ChainLink, ...]
+
+
+def pair_context(learner_id: int, standard_id: int) -> PairContext | None:
+    """The learner's school and the standard with its ancestors (nearest first), in one query.
+
+    None when the learner or the standard no longer exists.
+    """
+    sql = (
+        f"WITH RECURSIVE chain(id, parent_id, framework_id, is_grouping, depth) AS ("
+        f" SELECT id, parent_id, framework_id, is_grouping, 0 FROM {STANDARD} WHERE id = %s"
+        f" UNION ALL SELECT s.id, s.parent_id, s.framework_id, s.is_grouping, c.depth + 1"
+        f" FROM {STANDARD} s JOIN chain c ON s.id = c.parent_id WHERE c.depth < 50)"
+        f" SELECT c.id, c.framework_id, c.is_grouping, c.depth, l.school_id"
+        f" FROM chain c JOIN {LEARNER} l ON l.id = %s ORDER BY c.depth"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [standard_id, learner_id])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    chain = tuple(ChainLink(int(r[0]), int(r[1]), bool(r[2]), int(r[3])) for r in rows)
+    return PairContext(school_id=int(rows[0][4]), chain=chain)
+
+
+def requeue_lost_markers(cut: datetime, now: datetime, limit: int) -> list[tuple[int, int]]:
+    """Set ``enqueued_at = now`` on up to ``limit`` markers queued before ``cut`` (oldest first)
+    and return their pairs. Markers locked by a running recompute are skipped (PostgreSQL)."""
+    lock = " FOR UPDATE SKIP LOCKED" if is_postgresql() else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {STALE} SET enqueued_at = %(now)s"
+            f" WHERE (learner_id, standard_id) IN (SELECT learner_id, standard_id FROM {STALE}"
+            f" WHERE enqueued_at < %(cut)s ORDER BY enqueued_at LIMIT %(limit)s{lock})"
+            f" RETURNING learner_id, standard_id",
+            {"now": now, "cut": cut, "limit": limit},
+        )
+        return sorted((int(row[0]), int(row[1])) for row in cursor.fetchall())

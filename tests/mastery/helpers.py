@@ -1,0 +1,106 @@
+"""Test data of the mastery tests: a framework with a grouping, learners, counted ratings.
+
+Ratings are written as the evidence app's services write them: rows appended and
+``mark_stale`` called in the same transaction (ADR 0005).
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from evidence.models import Evidence, Rating, RatingRemoval
+from learners.models import Learner, Organisation
+from mastery import services
+from standards.models import Framework, Standard
+from tests.factories import LearnerFactory, SchoolFactory, UserFactory
+
+_codes = itertools.count(1)
+T0 = datetime.datetime(2026, 9, 1, 9, 0, tzinfo=datetime.UTC)
+
+
+@dataclass
+class World:
+    school: Organisation
+    framework: Framework
+    domain: Standard  # a grouping with two statements
+    a: Standard
+    b: Standard
+    learners: list[Learner]
+    teacher: User
+
+
+def make_framework() -> tuple[Framework, Standard, Standard, Standard]:
+    n = next(_codes)
+    framework = Framework.objects.create(
+        identifier=f"fw-{n}", title=f"Framework {n}", source_format="csv"
+    )
+    domain = Standard.objects.create(
+        framework=framework, identifier=f"d-{n}", human_code=f"D{n}", statement="Domain",
+        is_grouping=True, depth=1,
+    )  # fmt: skip
+    a = Standard.objects.create(
+        framework=framework, identifier=f"a-{n}", human_code=f"D{n}.A", statement="A",
+        parent=domain, depth=2, position=1,
+    )  # fmt: skip
+    b = Standard.objects.create(
+        framework=framework, identifier=f"b-{n}", human_code=f"D{n}.B", statement="B",
+        parent=domain, depth=2, position=2,
+    )  # fmt: skip
+    return framework, domain, a, b
+
+
+def build_world(learners: int = 2) -> World:
+    school = SchoolFactory()
+    framework, domain, a, b = make_framework()
+    return World(
+        school=school,
+        framework=framework,
+        domain=domain,
+        a=a,
+        b=b,
+        learners=[LearnerFactory(school=school) for _ in range(learners)],
+        teacher=UserFactory(),
+    )
+
+
+@transaction.atomic
+def rate(
+    learner: Learner,
+    standard: Standard,
+    score: str | Decimal,
+    *,
+    rater: User,
+    demonstrated_at: datetime.datetime | None = None,
+    recorded_at: datetime.datetime | None = None,
+    source: str = "teacher",
+    supersedes: Rating | None = None,
+) -> Rating:
+    """Append a rating (with its evidence) and mark the pair stale, in one transaction."""
+    when = demonstrated_at or T0
+    evidence = Evidence.objects.create(
+        learner=learner, kind="observation", title="Observed", demonstrated_at=when,
+        submitted_by=rater,
+    )  # fmt: skip
+    rating = Rating.objects.create(
+        evidence=evidence, learner=learner, standard=standard, demonstrated_at=when,
+        score=Decimal(score), source=source, rater=rater,
+        recorded_at=recorded_at or timezone.now(), supersedes=supersedes,
+    )  # fmt: skip
+    services.mark_stale(pairs=[(learner.pk, standard.pk)])
+    return rating
+
+
+@transaction.atomic
+def remove(rating: Rating, *, by: User, at: datetime.datetime | None = None) -> RatingRemoval:
+    removal = RatingRemoval.objects.create(
+        rating=rating, reason="entered in error", removed_by=by, removed_at=at or timezone.now()
+    )
+    services.mark_stale(pairs=[(rating.learner_id, rating.standard_id)])
+    return removal
