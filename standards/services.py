@@ -4,17 +4,42 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from standards.importers.base import ImportRefused, ParsedFramework, Problem, default_uri
+from learners.models import Learner, Organisation, Term
+from learners.selectors import changeable_learners, descendants_of, learner_of, lineage_of
+from standards import selectors
+from standards.importers.base import (
+    ImportRefused,
+    ParsedFramework,
+    Problem,
+    default_uri,
+    normalise_grade_level,
+)
 from standards.importers.tree import TreePlace, check_and_build_tree, graph_problems
-from standards.models import Association, Framework, Standard, StandardStatus
+from standards.models import (
+    Association,
+    CalculationPolicy,
+    ChoiceStatus,
+    ElectiveChoice,
+    ElectiveGroup,
+    Framework,
+    Priority,
+    ProficiencyScale,
+    Requirement,
+    ScaleLevel,
+    Standard,
+    StandardStatus,
+)
+from standards.validation import GRADE_LEVELS, LevelInput, validate_policy, validate_scale
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +125,16 @@ def import_framework(
     *,
     parsed: ParsedFramework,
     actor: AbstractBaseUser | None,
+    organisation: Organisation | None = None,
     dry_run: bool = False,
 ) -> ImportReport:
     """Creates or updates the framework whose document identifier ``parsed`` carries.
+
+    ``actor`` None is the platform itself (the management commands). A user may create a
+    framework owned by a state or district they administer (superusers: also unowned), and
+    re-import one only when :func:`standards.selectors.can_manage_framework` allows it;
+    otherwise ``PermissionDenied`` and nothing is written. ``organisation`` is the owner of a
+    new framework; a re-import keeps the existing owner.
 
     All or nothing: the whole graph is validated first and :class:`ImportRefused` lists every
     problem with nothing written. Idempotent: items and associations are matched by
@@ -126,14 +158,18 @@ def import_framework(
     framework_created = framework is None
     framework_updated = False
     if framework is None:
+        _check_owner(actor, organisation)
         document_values["last_change_at"] = document.last_change_at or now
         framework = Framework.objects.create(
             identifier=document.identifier,
             source_format=parsed.source_format,
             imported_by=_user_or_none(actor),
+            organisation=organisation,
             **document_values,
         )
     else:
+        if actor is not None and not selectors.can_manage_framework(actor, framework):
+            raise PermissionDenied("You may not re-import this framework.")
         changed = [
             name
             for name, value in document_values.items()
@@ -187,6 +223,19 @@ def import_framework(
         },
     )
     return report
+
+
+def _check_owner(actor: AbstractBaseUser | None, organisation: Organisation | None) -> None:
+    if actor is None:
+        return
+    if not actor.is_authenticated or not actor.is_active:
+        raise PermissionDenied("Sign in to import frameworks.")
+    if organisation is None:
+        if not getattr(actor, "is_superuser", False):
+            raise PermissionDenied("Choose the organisation that owns the framework.")
+        return
+    if not selectors.framework_owner_choices(actor).filter(pk=organisation.pk).exists():
+        raise PermissionDenied("You may not import frameworks for this organisation.")
 
 
 def _user_or_none(actor: AbstractBaseUser | None) -> Any:
@@ -360,3 +409,429 @@ def _write_associations(
         "unchanged": unchanged,
         "removed": len(removed),
     }
+
+
+# --- Organisation settings -------------------------------------------------------------------
+
+
+class InvalidSettings(Exception):
+    """The settings were refused and nothing was written; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(map(str, problems)))
+
+
+def _require_admin(actor: User, organisation: Organisation) -> None:
+    if not selectors.can_administer(actor, organisation):
+        raise PermissionDenied("Only administrators of this organisation may change it.")
+
+
+@transaction.atomic
+def update_scale(
+    *,
+    actor: User,
+    organisation: Organisation,
+    levels: Sequence[LevelInput],
+    mastery_threshold: Any,
+    name: str = "",
+) -> ProficiencyScale:
+    """Sets ``organisation``'s own proficiency scale, replacing its levels (organisations below
+    inherit it unless they have their own). Validated whole by
+    :func:`standards.validation.validate_scale`; :class:`InvalidSettings` lists every problem
+    and nothing is written. Only administrators of the organisation (or above) may call it."""
+    _require_admin(actor, organisation)
+    clean, threshold, problems = validate_scale(levels, mastery_threshold)
+    if len(name.strip()) > 100:
+        problems.append(Problem("scale", "name", "is at most 100 characters"))
+    if problems or threshold is None:
+        raise InvalidSettings(problems)
+    scale, _ = ProficiencyScale.objects.select_for_update().update_or_create(
+        organisation=organisation,
+        defaults={"mastery_threshold": threshold, "name": name.strip(), "updated_by": actor},
+    )
+    scale.levels.all().delete()
+    ScaleLevel.objects.bulk_create(
+        ScaleLevel(
+            scale=scale,
+            points=level.points,
+            label=level.label,
+            colour=level.colour,
+            cut_point=level.cut_point,
+            description=level.description,
+        )
+        for level in clean
+    )
+    logger.info("scale updated", extra={"organisation_id": organisation.pk, "actor_id": actor.pk})
+    return scale
+
+
+@transaction.atomic
+def remove_scale(*, actor: User, organisation: Organisation) -> bool:
+    """Removes ``organisation``'s own scale so it inherits again. True when one was removed."""
+    _require_admin(actor, organisation)
+    deleted, _ = ProficiencyScale.objects.filter(organisation=organisation).delete()
+    logger.info("scale removed", extra={"organisation_id": organisation.pk, "actor_id": actor.pk})
+    return deleted > 0
+
+
+@transaction.atomic
+def set_policy(
+    *,
+    actor: User,
+    organisation: Organisation,
+    framework: Framework | None = None,
+    method: Any,
+    params: Any,
+    min_evidence: Any,
+    rollup_rule: Any = "all_mastered",
+    rollup_params: Any = None,
+) -> CalculationPolicy:
+    """Sets ``organisation``'s calculation policy, organisation-wide (``framework`` None) or as
+    an override for one framework. Validated by :func:`standards.validation.validate_policy`
+    (and, for ``points`` roll-ups, the standard ids must exist); :class:`InvalidSettings` lists
+    every problem and nothing is written. Only administrators of the organisation may call it."""
+    _require_admin(actor, organisation)
+    clean, problems = validate_policy(
+        method=method,
+        params=params,
+        min_evidence=min_evidence,
+        rollup_rule=rollup_rule,
+        rollup_params=rollup_params,
+    )
+    if clean is not None:
+        problems.extend(_unknown_rollup_standards(clean.rollup_params, framework))
+    if problems or clean is None:
+        raise InvalidSettings(problems)
+    policy, _ = CalculationPolicy.objects.update_or_create(
+        organisation=organisation,
+        framework=framework,
+        defaults={
+            "method": clean.method,
+            "params": clean.params,
+            "min_evidence": clean.min_evidence,
+            "rollup_rule": clean.rollup_rule,
+            "rollup_params": clean.rollup_params,
+            "updated_by": actor,
+        },
+    )
+    logger.info(
+        "policy set",
+        extra={
+            "organisation_id": organisation.pk,
+            "framework_id": framework.pk if framework else None,
+            "actor_id": actor.pk,
+        },
+    )
+    return policy
+
+
+def _unknown_rollup_standards(
+    rollup_params: dict[str, Any], framework: Framework | None
+) -> list[Problem]:
+    ids = {int(key) for key in rollup_params.get("points", {})} | set(
+        rollup_params.get("required", [])
+    )
+    if not ids:
+        return []
+    found = Standard.objects.filter(pk__in=ids)
+    if framework is not None:
+        found = found.filter(framework=framework)
+    missing = sorted(ids - set(found.values_list("pk", flat=True)))
+    where = "in this framework" if framework is not None else "anywhere"
+    return [
+        Problem("rollup_params", "points", f"standard {pk} does not exist {where}")
+        for pk in missing
+    ]
+
+
+@transaction.atomic
+def remove_policy(
+    *, actor: User, organisation: Organisation, framework: Framework | None = None
+) -> bool:
+    """Removes ``organisation``'s policy (or its override for ``framework``) so it inherits."""
+    _require_admin(actor, organisation)
+    deleted, _ = CalculationPolicy.objects.filter(
+        organisation=organisation, framework=framework
+    ).delete()
+    logger.info("policy removed", extra={"organisation_id": organisation.pk, "actor_id": actor.pk})
+    return deleted > 0
+
+
+def _clean_grade_level(grade_level: str, problems: list[Problem]) -> str:
+    level = normalise_grade_level(grade_level or "")
+    if level not in GRADE_LEVELS:
+        problems.append(
+            Problem("requirement", "grade_level", f"{grade_level!r} is not a CEDS grade level code")
+        )
+    return level
+
+
+def _check_term(term: Term, organisation: Organisation, problems: list[Problem]) -> None:
+    if term.organisation_id is None:
+        return
+    related = {org.pk for org in lineage_of(organisation)} | set(
+        descendants_of(organisation).values_list("pk", flat=True)
+    )
+    if term.organisation_id not in related:
+        problems.append(
+            Problem("requirement", "term", "belongs to another organisation's calendar")
+        )
+
+
+@transaction.atomic
+def add_requirements(
+    *,
+    actor: User,
+    organisation: Organisation,
+    term: Term,
+    grade_level: str,
+    standards: Sequence[Standard],
+    priority: str,
+) -> list[Requirement]:
+    """Requires ``standards`` of learners of ``grade_level`` in ``organisation`` (and below) for
+    ``term`` with ``priority`` (power or supporting). Idempotent: a standard already required
+    there keeps one row and takes the new priority. Every problem is listed
+    (:class:`InvalidSettings`) and nothing is written. Administrators only."""
+    _require_admin(actor, organisation)
+    problems: list[Problem] = []
+    level = _clean_grade_level(grade_level, problems)
+    _check_term(term, organisation, problems)
+    if priority not in Priority.values:
+        problems.append(Problem("requirement", "priority", "must be 'power' or 'supporting'"))
+    if not standards:
+        problems.append(Problem("requirement", "standards", "choose at least one standard"))
+    for standard in standards:
+        if standard.status != StandardStatus.ACTIVE:
+            problems.append(
+                Problem(
+                    f"standard {standard.human_code or standard.identifier}",
+                    "status",
+                    "is retired from its framework",
+                )
+            )
+    if problems:
+        raise InvalidSettings(problems)
+    existing = {
+        row.standard_id: row
+        for row in Requirement.objects.select_for_update().filter(
+            organisation=organisation,
+            term=term,
+            grade_level=level,
+            standard__in=[standard.pk for standard in standards],
+        )
+    }
+    result: list[Requirement] = []
+    for standard in {standard.pk: standard for standard in standards}.values():
+        row = existing.get(standard.pk)
+        if row is None:
+            row = Requirement(
+                organisation=organisation,
+                term=term,
+                grade_level=level,
+                standard=standard,
+                priority=priority,
+                created_by=actor,
+            )
+            row.save()
+        elif row.priority != priority:
+            row.priority = priority
+            row.save(update_fields=["priority", "updated_at"])
+        result.append(row)
+    logger.info(
+        "requirements added",
+        extra={"organisation_id": organisation.pk, "count": len(result), "actor_id": actor.pk},
+    )
+    return result
+
+
+@transaction.atomic
+def remove_requirement(*, actor: User, requirement: Requirement) -> None:
+    """Removes one requirement. Administrators of its organisation only."""
+    _require_admin(actor, requirement.organisation)
+    requirement.delete()
+    logger.info(
+        "requirement removed",
+        extra={"organisation_id": requirement.organisation_id, "actor_id": actor.pk},
+    )
+
+
+@transaction.atomic
+def create_elective_group(
+    *,
+    actor: User,
+    organisation: Organisation,
+    term: Term,
+    grade_level: str,
+    title: str,
+    choose: Any,
+    standards: Sequence[Standard],
+    priority: str = Priority.SUPPORTING,
+) -> ElectiveGroup:
+    """Creates "choose ``choose`` of these ``standards``" for learners of ``grade_level`` in
+    ``organisation`` (and below) in ``term``: 1 <= choose <= number of standards, all active.
+    Every problem is listed (:class:`InvalidSettings`), nothing written. Administrators only."""
+    _require_admin(actor, organisation)
+    problems: list[Problem] = []
+    level = _clean_grade_level(grade_level, problems)
+    _check_term(term, organisation, problems)
+    title = (title or "").strip()
+    if not title or len(title) > 200:
+        problems.append(Problem("elective group", "title", "is required, at most 200 characters"))
+    unique = list({standard.pk: standard for standard in standards}.values())
+    if len(unique) < 2:
+        problems.append(Problem("elective group", "standards", "offer at least two standards"))
+    count = _whole_number(choose)
+    if count is None or not 1 <= count <= max(len(unique) - 1, 1):
+        problems.append(
+            Problem(
+                "elective group",
+                "choose",
+                f"must be a whole number from 1 to {max(len(unique) - 1, 1)} "
+                "(fewer than the standards offered)",
+            )
+        )
+    if priority not in Priority.values:
+        problems.append(Problem("elective group", "priority", "must be 'power' or 'supporting'"))
+    for standard in unique:
+        if standard.status != StandardStatus.ACTIVE:
+            problems.append(
+                Problem(
+                    f"standard {standard.human_code or standard.identifier}",
+                    "status",
+                    "is retired from its framework",
+                )
+            )
+    if problems or count is None:
+        raise InvalidSettings(problems)
+    group = ElectiveGroup.objects.create(
+        organisation=organisation,
+        term=term,
+        grade_level=level,
+        title=title,
+        choose=count,
+        priority=priority,
+        created_by=actor,
+    )
+    group.standards.set(unique)
+    logger.info(
+        "elective group created",
+        extra={"organisation_id": organisation.pk, "group_id": group.pk, "actor_id": actor.pk},
+    )
+    return group
+
+
+def _whole_number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+@transaction.atomic
+def delete_elective_group(*, actor: User, group: ElectiveGroup) -> None:
+    """Deletes a group and its learners' choices. Administrators of its organisation only."""
+    _require_admin(actor, group.organisation)
+    group.delete()
+    logger.info("elective group deleted", extra={"group_id": group.pk, "actor_id": actor.pk})
+
+
+def _group_applies_to(group: ElectiveGroup, learner: Learner) -> bool:
+    lineage = {org.pk for org in lineage_of(learner.school)}
+    return group.organisation_id in lineage and group.grade_level == learner.grade_level
+
+
+_ACTIVE_CHOICES = (ChoiceStatus.PENDING, ChoiceStatus.APPROVED)
+
+
+@transaction.atomic
+def choose_elective(*, actor: User, group: ElectiveGroup, standard: Standard) -> ElectiveChoice:
+    """The signed-in student picks ``standard`` in ``group``; the choice waits for a teacher.
+
+    Only a student whose school is in the group's organisation and whose grade is the group's
+    may choose, at most ``group.choose`` pending or approved picks (the learner row is locked,
+    so two quick submits cannot exceed it). Choosing again a withdrawn or declined standard
+    reopens it. ``PermissionDenied`` / :class:`InvalidSettings` otherwise, nothing written."""
+    learner = learner_of(actor)
+    if learner is None or not _group_applies_to(group, learner):
+        raise PermissionDenied("This elective group is not offered to you.")
+    Learner.objects.select_for_update().filter(pk=learner.pk).first()
+    problems: list[Problem] = []
+    if not group.standards.filter(pk=standard.pk).exists():
+        problems.append(Problem("choice", "standard", "is not one of this group's standards"))
+    choices = list(ElectiveChoice.objects.filter(group=group, learner=learner))
+    active = [choice for choice in choices if choice.status in _ACTIVE_CHOICES]
+    if any(choice.standard_id == standard.pk for choice in active):
+        problems.append(Problem("choice", "standard", "is already chosen"))
+    elif len(active) >= group.choose:
+        problems.append(
+            Problem("choice", "standard", f"you have already chosen {group.choose} of this group")
+        )
+    if problems:
+        raise InvalidSettings(problems)
+    previous = next((choice for choice in choices if choice.standard_id == standard.pk), None)
+    if previous is not None:
+        previous.status = ChoiceStatus.PENDING
+        previous.chosen_by = actor
+        previous.decided_by = None
+        previous.decided_at = None
+        previous.note = ""
+        previous.save()
+        choice = previous
+    else:
+        choice = ElectiveChoice.objects.create(
+            group=group, learner=learner, standard=standard, chosen_by=actor
+        )
+    logger.info("elective chosen", extra={"choice_id": choice.pk, "learner_id": learner.pk})
+    return choice
+
+
+@transaction.atomic
+def withdraw_elective_choice(*, actor: User, choice: ElectiveChoice) -> None:
+    """The student withdraws a choice still waiting for approval."""
+    learner = learner_of(actor)
+    if learner is None or learner.pk != choice.learner_id:
+        raise PermissionDenied("Only the learner may withdraw their choice.")
+    if choice.status != ChoiceStatus.PENDING:
+        raise InvalidSettings(
+            [Problem("choice", "status", "only a waiting choice can be withdrawn")]
+        )
+    choice.status = ChoiceStatus.WITHDRAWN
+    choice.save(update_fields=["status"])
+    logger.info("elective withdrawn", extra={"choice_id": choice.pk})
+
+
+@transaction.atomic
+def decide_elective_choice(
+    *, actor: User, choice: ElectiveChoice, approve: bool, note: str = ""
+) -> ElectiveChoice:
+    """A teacher of the learner (or an administrator of their school) approves or declines a
+    waiting choice. Approving never exceeds the group's ``choose``. ``PermissionDenied`` for
+    anyone else (callers look the choice up through a scoped selector first, so others get 404).
+    """
+    if not changeable_learners(actor).filter(pk=choice.learner_id).exists():
+        raise PermissionDenied("Only the learner's teachers may decide this choice.")
+    locked = ElectiveChoice.objects.select_for_update().get(pk=choice.pk)
+    problems: list[Problem] = []
+    if locked.status != ChoiceStatus.PENDING:
+        problems.append(Problem("choice", "status", "has already been decided or withdrawn"))
+    if len(note) > 500:
+        problems.append(Problem("choice", "note", "is at most 500 characters"))
+    if approve:
+        approved = ElectiveChoice.objects.filter(
+            group_id=locked.group_id, learner_id=locked.learner_id, status=ChoiceStatus.APPROVED
+        ).count()
+        if approved >= locked.group.choose:
+            problems.append(Problem("choice", "status", "the group's choices are already approved"))
+    if problems:
+        raise InvalidSettings(problems)
+    locked.status = ChoiceStatus.APPROVED if approve else ChoiceStatus.DECLINED
+    locked.decided_by = actor
+    locked.decided_at = timezone.now()
+    locked.note = note.strip()
+    locked.save(update_fields=["status", "decided_by", "decided_at", "note"])
+    logger.info("elective decided", extra={"choice_id": locked.pk, "status": locked.status})
+    return locked

@@ -1,0 +1,508 @@
+"""Reads of the standards app: effective settings, the framework tree, scoped lists.
+
+The three selectors other apps call (a contract, see README.md) take an organisation (a model
+instance or its id) and answer in one or two queries with plain frozen values:
+
+- :func:`scale_for` (effective proficiency scale),
+- :func:`policy_for` (effective calculation policy),
+- :func:`requirements_for` (required standards and elective groups).
+
+Inheritance runs up the organisation tree (school, district, state): the nearest organisation
+with a setting wins. Organisation kinds rank strictly down the tree, so "nearest" is "the
+deepest kind" and needs no recursion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from learners.models import KIND_RANK, Learner, Organisation, OrganisationKind, Term
+from learners.selectors import administered_organisations, visible_organisations
+from standards.models import (
+    CalculationPolicy,
+    ChoiceStatus,
+    ElectiveChoice,
+    ElectiveGroup,
+    Framework,
+    ProficiencyScale,
+    Requirement,
+    ScaleLevel,
+    Standard,
+    StandardStatus,
+)
+
+type AnyUser = AbstractBaseUser | AnonymousUser
+type OrganisationRef = Organisation | int
+
+
+# --- Effective scale -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EffectiveLevel:
+    points: Decimal
+    label: str
+    colour: str
+    cut_point: Decimal
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class EffectiveScale:
+    """The scale that applies to an organisation. ``levels`` run from the highest points down.
+
+    ``organisation_id`` is where it was set (``None``: the platform default).
+    """
+
+    levels: tuple[EffectiveLevel, ...]
+    mastery_threshold: Decimal
+    organisation_id: int | None = None
+    scale_id: int | None = None
+
+    def level_for(self, score: Decimal) -> EffectiveLevel:
+        """The highest level whose cut point is at or below ``score``, else the lowest level."""
+        for level in sorted(self.levels, key=lambda level: level.cut_point, reverse=True):
+            if level.cut_point <= score:
+                return level
+        return min(self.levels, key=lambda level: level.cut_point)
+
+    def is_mastered(self, score: Decimal) -> bool:
+        return score >= self.mastery_threshold
+
+    @property
+    def min_points(self) -> Decimal:
+        return min(level.points for level in self.levels)
+
+    @property
+    def max_points(self) -> Decimal:
+        return max(level.points for level in self.levels)
+
+
+DEFAULT_SCALE = EffectiveScale(
+    levels=(
+        EffectiveLevel(Decimal(4), "Advanced", "#1565c0", Decimal(4)),
+        EffectiveLevel(Decimal(3), "Proficient", "#2e7d32", Decimal(3)),
+        EffectiveLevel(Decimal(2), "Developing", "#f9a825", Decimal(2)),
+        EffectiveLevel(Decimal(1), "Beginning", "#c62828", Decimal(1)),
+    ),
+    mastery_threshold=Decimal(3),
+)
+
+
+def _rank(kind: str) -> int:
+    """How deep an organisation kind sits (school deepest): the nearest setting wins."""
+    return KIND_RANK[OrganisationKind(kind)]
+
+
+def _organisation_id(organisation: OrganisationRef) -> int:
+    return organisation if isinstance(organisation, int) else organisation.pk
+
+
+def _lineage_q(organisation_id: int, prefix: str = "organisation") -> Q:
+    """The organisation and its ancestors (at most two levels up: state > district > school)."""
+    return (
+        Q(**{f"{prefix}_id": organisation_id})
+        | Q(**{f"{prefix}__children": organisation_id})
+        | Q(**{f"{prefix}__children__children": organisation_id})
+    )
+
+
+def scale_for(organisation: OrganisationRef) -> EffectiveScale:
+    """The effective proficiency scale of ``organisation``: its own, else the nearest
+    ancestor's, else :data:`DEFAULT_SCALE`. One query."""
+    rows = list(
+        ScaleLevel.objects.filter(_lineage_q(_organisation_id(organisation), "scale__organisation"))
+        .select_related("scale__organisation")
+        .order_by("-points")
+        .distinct()
+    )
+    if not rows:
+        return DEFAULT_SCALE
+    nearest = max(rows, key=lambda row: _rank(row.scale.organisation.kind)).scale
+    return EffectiveScale(
+        levels=tuple(
+            EffectiveLevel(row.points, row.label, row.colour, row.cut_point, row.description)
+            for row in rows
+            if row.scale_id == nearest.pk
+        ),
+        mastery_threshold=nearest.mastery_threshold,
+        organisation_id=nearest.organisation_id,
+        scale_id=nearest.pk,
+    )
+
+
+# --- Effective calculation policy ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EffectivePolicy:
+    """The calculation policy that applies to an organisation and framework.
+
+    ``params`` hold only what was set (the engine fills its defaults, e.g. ``n_times`` and
+    ``bkt`` take the scale's mastery threshold when ``threshold`` is absent).
+    ``organisation_id``/``framework_id``/``policy_id`` say where it came from (``None``: the
+    platform default).
+    """
+
+    method: str
+    params: Mapping[str, Any]
+    min_evidence: int
+    rollup_rule: str
+    rollup_params: Mapping[str, Any] = field(default_factory=dict)
+    organisation_id: int | None = None
+    framework_id: int | None = None
+    policy_id: int | None = None
+
+
+DEFAULT_POLICY = EffectivePolicy(
+    method="decaying_average",
+    params={"weight": 65},
+    min_evidence=1,
+    rollup_rule="all_mastered",
+    rollup_params={},
+)
+
+
+def _as_effective(policy: CalculationPolicy) -> EffectivePolicy:
+    return EffectivePolicy(
+        method=policy.method,
+        params=dict(policy.params),
+        min_evidence=policy.min_evidence,
+        rollup_rule=policy.rollup_rule,
+        rollup_params=dict(policy.rollup_params),
+        organisation_id=policy.organisation_id,
+        framework_id=policy.framework_id,
+        policy_id=policy.pk,
+    )
+
+
+def policy_for(
+    organisation: OrganisationRef, framework: Framework | int | None = None
+) -> EffectivePolicy:
+    """The effective calculation policy for ratings on ``framework``'s standards in
+    ``organisation``: the nearest framework override in the organisation's lineage, else the
+    nearest organisation-wide policy, else :data:`DEFAULT_POLICY` (decaying average 65, minimum
+    evidence 1, roll-up: all children mastered). One query."""
+    framework_id = framework if isinstance(framework, int) or framework is None else framework.pk
+    scope = Q(framework__isnull=True)
+    if framework_id is not None:
+        scope |= Q(framework_id=framework_id)
+    policies = list(
+        CalculationPolicy.objects.filter(_lineage_q(_organisation_id(organisation)))
+        .filter(scope)
+        .select_related("organisation")
+        .distinct()
+    )
+    if not policies:
+        return DEFAULT_POLICY
+    policies.sort(
+        key=lambda policy: (policy.framework_id is not None, _rank(policy.organisation.kind)),
+        reverse=True,
+    )
+    return _as_effective(policies[0])
+
+
+# --- Requirements --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequiredStandard:
+    standard_id: int
+    identifier: str
+    human_code: str
+    framework_id: int
+    priority: str
+    organisation_id: int
+    requirement_id: int
+
+
+@dataclass(frozen=True)
+class ElectiveGroupInfo:
+    group_id: int
+    title: str
+    choose: int
+    priority: str
+    organisation_id: int
+    standard_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RequirementSet:
+    """What learners of one grade in one organisation must master in one term."""
+
+    required: tuple[RequiredStandard, ...]
+    electives: tuple[ElectiveGroupInfo, ...]
+
+    @property
+    def standard_ids(self) -> frozenset[int]:
+        return frozenset(item.standard_id for item in self.required)
+
+    @property
+    def power_standard_ids(self) -> frozenset[int]:
+        return frozenset(item.standard_id for item in self.required if item.priority == "power")
+
+
+def requirements_for(
+    organisation: OrganisationRef, grade_level: str, term: Term | int
+) -> RequirementSet:
+    """The requirements for ``grade_level`` in ``term`` set at ``organisation`` and at every
+    organisation above it (a district's requirements apply to its schools). When the same
+    standard is required at several levels, the nearest organisation's priority wins. Retired
+    standards are left out. Two queries."""
+    organisation_id = _organisation_id(organisation)
+    term_id = term if isinstance(term, int) else term.pk
+    rows = list(
+        Requirement.objects.filter(
+            _lineage_q(organisation_id),
+            term_id=term_id,
+            grade_level=grade_level,
+            standard__status=StandardStatus.ACTIVE,
+        )
+        .select_related("organisation")
+        .values(
+            "id",
+            "priority",
+            "organisation_id",
+            "organisation__kind",
+            "standard_id",
+            "standard__identifier",
+            "standard__human_code",
+            "standard__framework_id",
+            "standard__framework__title",
+        )
+        .distinct()
+    )
+    rows.sort(key=lambda row: _rank(row["organisation__kind"]), reverse=True)
+    chosen: dict[int, RequiredStandard] = {}
+    for row in rows:
+        chosen.setdefault(
+            row["standard_id"],
+            RequiredStandard(
+                standard_id=row["standard_id"],
+                identifier=row["standard__identifier"],
+                human_code=row["standard__human_code"],
+                framework_id=row["standard__framework_id"],
+                priority=row["priority"],
+                organisation_id=row["organisation_id"],
+                requirement_id=row["id"],
+            ),
+        )
+    groups = (
+        ElectiveGroup.objects.filter(
+            _lineage_q(organisation_id), term_id=term_id, grade_level=grade_level
+        )
+        .distinct()
+        .prefetch_related("standards")
+    )
+    electives = tuple(
+        ElectiveGroupInfo(
+            group_id=group.pk,
+            title=group.title,
+            choose=group.choose,
+            priority=group.priority,
+            organisation_id=group.organisation_id,
+            standard_ids=tuple(sorted(standard.pk for standard in group.standards.all())),
+        )
+        for group in groups
+    )
+    required = tuple(
+        sorted(chosen.values(), key=lambda item: (item.priority != "power", item.human_code))
+    )
+    return RequirementSet(required=required, electives=electives)
+
+
+def learner_requirement_ids(learner: Learner, term: Term | int) -> dict[int, str]:
+    """Standard id -> priority for everything ``learner`` must master in ``term``: the
+    requirements of their school and grade plus their approved elective choices. Three
+    queries. The caller checks that the learner is visible."""
+    requirements = requirements_for(learner.school_id, learner.grade_level, term)
+    result = {item.standard_id: item.priority for item in requirements.required}
+    group_priority = {group.group_id: group.priority for group in requirements.electives}
+    approved = ElectiveChoice.objects.filter(
+        learner_id=learner.pk, status=ChoiceStatus.APPROVED, group_id__in=list(group_priority)
+    ).values_list("standard_id", "group_id")
+    for standard_id, group_id in approved:
+        result.setdefault(standard_id, group_priority[group_id])
+    return result
+
+
+# --- Frameworks and the tree ----------------------------------------------------------------------
+
+
+def list_frameworks() -> QuerySet[Framework]:
+    """Every framework (standards are public documents; any signed-in user may read them)."""
+    return Framework.objects.order_by("title", "pk")
+
+
+def get_framework_or_404(pk: object) -> Framework:
+    text = str(pk)
+    if not text.isascii() or not text.isdigit() or int(text) > 2**63 - 1:
+        raise Http404("Not found.")
+    try:
+        return Framework.objects.get(pk=int(text))
+    except Framework.DoesNotExist as error:
+        raise Http404("Not found.") from error
+
+
+@dataclass
+class TreeNode:
+    pk: int
+    identifier: str
+    human_code: str
+    statement: str
+    item_type: str
+    grade_levels: list[str]
+    is_grouping: bool
+    depth: int
+    matched: bool = False
+    children: list[TreeNode] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FrameworkTree:
+    roots: list[TreeNode]
+    total: int
+    matches: list[tuple[TreeNode, list[TreeNode]]]  # (match, its ancestors root first)
+
+
+def framework_tree(
+    framework: Framework, *, query: str = "", grade_level: str = ""
+) -> FrameworkTree:
+    """The framework's active standards as a tree, in one query whatever the size.
+
+    ``query`` (case-insensitive, in the human code or the statement) and ``grade_level`` keep
+    the matching standards and their ancestors; ``matches`` lists each match with its path.
+    """
+    rows = Standard.objects.filter(framework=framework, status=StandardStatus.ACTIVE).values_list(
+        "pk",
+        "parent_id",
+        "identifier",
+        "human_code",
+        "statement",
+        "item_type",
+        "grade_levels",
+        "is_grouping",
+        "depth",
+        "position",
+    )
+    nodes: dict[int, TreeNode] = {}
+    parents: dict[int, int | None] = {}
+    order: list[tuple[int, int, int]] = []
+    for pk, parent_id, identifier, code, statement, item_type, grades, grouping, depth, pos in rows:
+        nodes[pk] = TreeNode(pk, identifier, code, statement, item_type, grades, grouping, depth)
+        parents[pk] = parent_id
+        order.append((depth, pos, pk))
+    order.sort()
+
+    needle = query.strip().lower()
+    keep: set[int] | None = None
+    matches: list[tuple[TreeNode, list[TreeNode]]] = []
+    if needle or grade_level:
+        keep = set()
+        for _depth, _position, pk in order:
+            node = nodes[pk]
+            text_ok = (
+                not needle
+                or needle in node.human_code.lower()
+                or needle in (node.statement.lower())
+            )
+            grade_ok = not grade_level or grade_level in node.grade_levels
+            if not (text_ok and grade_ok):
+                continue
+            node.matched = True
+            path = _ancestors(pk, nodes, parents)
+            matches.append((node, path))
+            keep.add(pk)
+            keep.update(ancestor.pk for ancestor in path)
+
+    roots: list[TreeNode] = []
+    for _depth, _position, pk in order:
+        if keep is not None and pk not in keep:
+            continue
+        parent_pk = parents[pk]
+        if parent_pk is None or parent_pk not in nodes:
+            roots.append(nodes[pk])
+        else:
+            nodes[parent_pk].children.append(nodes[pk])
+    return FrameworkTree(roots=roots, total=len(nodes), matches=matches)
+
+
+def _ancestors(
+    pk: int, nodes: dict[int, TreeNode], parents: dict[int, int | None]
+) -> list[TreeNode]:
+    path: list[TreeNode] = []
+    current = parents.get(pk)
+    while current is not None and current in nodes and len(path) < 50:
+        path.append(nodes[current])
+        current = parents.get(current)
+    path.reverse()
+    return path
+
+
+def search_standards(framework_ids: Iterable[int], query: str, limit: int = 50) -> list[Standard]:
+    """Active standards whose human code or statement contains ``query`` (pickers)."""
+    needle = query.strip()
+    if not needle:
+        return []
+    return list(
+        Standard.objects.filter(framework_id__in=list(framework_ids), status=StandardStatus.ACTIVE)
+        .filter(Q(human_code__icontains=needle) | Q(statement__icontains=needle))
+        .select_related("framework")
+        .order_by("framework_id", "depth", "position")[:limit]
+    )
+
+
+# --- Scoped settings (pages and API) --------------------------------------------------------------
+
+
+def visible_scales(user: AnyUser | None) -> QuerySet[ProficiencyScale]:
+    """Scales of organisations the user may see (their own, below and above)."""
+    return ProficiencyScale.objects.filter(
+        organisation__in=visible_organisations(user)
+    ).prefetch_related("levels")
+
+
+def visible_policies(user: AnyUser | None) -> QuerySet[CalculationPolicy]:
+    return CalculationPolicy.objects.filter(
+        organisation__in=visible_organisations(user)
+    ).select_related("framework")
+
+
+def visible_requirements(user: AnyUser | None) -> QuerySet[Requirement]:
+    return Requirement.objects.filter(organisation__in=visible_organisations(user)).select_related(
+        "standard", "term"
+    )
+
+
+def visible_elective_groups(user: AnyUser | None) -> QuerySet[ElectiveGroup]:
+    return ElectiveGroup.objects.filter(
+        organisation__in=visible_organisations(user)
+    ).prefetch_related("standards")
+
+
+def can_administer(user: AnyUser | None, organisation: OrganisationRef) -> bool:
+    """Whether the user may change this organisation's settings (scale, policy, requirements)."""
+    return administered_organisations(user).filter(pk=_organisation_id(organisation)).exists()
+
+
+def can_manage_framework(user: AnyUser | None, framework: Framework) -> bool:
+    """Re-importing a framework: its owner's administrators; platform frameworks: superusers."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if getattr(user, "is_superuser", False):
+        return True
+    if framework.organisation_id is None:
+        return False
+    return can_administer(user, framework.organisation_id)
+
+
+def framework_owner_choices(user: AnyUser | None) -> QuerySet[Organisation]:
+    """Organisations the user may import frameworks for: states and districts they administer."""
+    return administered_organisations(user).filter(kind__in=["state", "district"])
