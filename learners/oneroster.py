@@ -222,6 +222,10 @@ def read_files(source: RosterSource) -> dict[str, bytes]:
     return _read_zip(source, getattr(source, "name", "upload") or "upload")
 
 
+def _too_large() -> str:
+    return f"The file is larger than the limit of {MAX_FILE_BYTES:,} bytes."
+
+
 def _read_folder(folder: Path) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     errors: list[RowError] = []
@@ -232,7 +236,7 @@ def _read_folder(folder: Path) -> dict[str, bytes]:
                 errors.append(RowError(name, None, "", "The file is missing from the roster."))
             continue
         if path.stat().st_size > MAX_FILE_BYTES:
-            errors.append(RowError(name, None, "", "The file is larger than 100 MB."))
+            errors.append(RowError(name, None, "", _too_large()))
             continue
         files[name] = path.read_bytes()
     if errors:
@@ -271,7 +275,7 @@ def _read_zip(handle: IO[bytes], label: str) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
         for name, info in found.items():
             if info.file_size > MAX_FILE_BYTES:
-                errors.append(RowError(name, None, "", "The file is larger than 100 MB."))
+                errors.append(RowError(name, None, "", _too_large()))
                 continue
             try:
                 with archive.open(info) as member:
@@ -280,7 +284,7 @@ def _read_zip(handle: IO[bytes], label: str) -> dict[str, bytes]:
                 errors.append(RowError(name, None, "", f"Cannot be read from the zip ({exc})."))
                 continue
             if len(data) > MAX_FILE_BYTES:
-                errors.append(RowError(name, None, "", "The file is larger than 100 MB."))
+                errors.append(RowError(name, None, "", _too_large()))
                 continue
             files[name] = data
         if errors:
