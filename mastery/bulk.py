@@ -309,7 +309,7 @@ def _validate(group_ids: object, scores: object, scale: Scale) -> tuple[IntArray
     if outside.shape[0]:
         row = int(outside[0])
         raise RulesError(
-            f"scores: row {row} score {values[row]!r} is outside the scale "
+            f"scores: row {row} score {float(values[row])!r} is outside the scale "
             f"{scale.low}..{scale.high}"
         )
     unsorted = np.flatnonzero(ids[1:] < ids[:-1])

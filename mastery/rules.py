@@ -461,13 +461,13 @@ def _fmt(value: Fraction | float | Decimal | int) -> str:
     return f"{approx}…"
 
 
-def round_half_up(value: Fraction | float, places: int = 2) -> Decimal:
+def round_half_up(value: Fraction | Decimal | float, places: int = 2) -> Decimal:
     """Round half up to ``places`` decimals, exactly: ``round(4.125, 2)`` gives 4.12, this 4.13.
 
     Works on the exact value (a float is taken at its exact binary value), so it equals
     ``Decimal(exact).quantize(Decimal("0.01"), ROUND_HALF_UP)`` for the non-negative scores here.
     """
-    exact = Fraction(value) if isinstance(value, float) else value
+    exact = value if isinstance(value, Fraction) else Fraction(value)
     scaled = exact * 10**places + Fraction(1, 2)
     whole = scaled.numerator // scaled.denominator
     return Decimal(whole).scaleb(-places)
