@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import datetime
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import CharField, Q, QuerySet, Value
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.db.models import CharField, Count, Q, QuerySet, Value
 from django.http import Http404
 from django.utils import timezone
 
@@ -38,6 +38,7 @@ from learners.models import (
     Organisation,
     RoleAssignment,
     RoleKind,
+    RosterImport,
     Section,
     Term,
 )
@@ -267,6 +268,24 @@ def current_teacher_ids(section: Section) -> QuerySet[RoleAssignment, int]:
     ).values_list("user_id", flat=True)
 
 
+def list_sections_for(user: AnyUser | None) -> QuerySet[Section]:
+    """The user's visible sections for a list page: school and term joined, the number of
+    learners currently enrolled as ``learner_count``, current terms first."""
+    return (
+        visible_sections(user)
+        .select_related("school", "term")
+        .annotate(learner_count=Count("enrollments", filter=current_q(prefix="enrollments__")))
+        .order_by("-term__start_date", "title", "pk")
+    )
+
+
+def section_teachers(section: Section) -> QuerySet[User]:
+    """The section's current teachers (check the section is visible first)."""
+    return User.objects.filter(pk__in=current_teacher_ids(section), is_active=True).order_by(
+        "last_name", "first_name", "pk"
+    )
+
+
 # --- learners -----------------------------------------------------------------------------------
 
 
@@ -328,6 +347,39 @@ def get_visible_learner_or_404(user: AnyUser | None, pk: object) -> Learner:
 
 def get_changeable_learner_or_404(user: AnyUser | None, pk: object) -> Learner:
     return _get_or_404(changeable_learners(user).select_related("school"), pk)
+
+
+def search_visible_learners(user: AnyUser | None, query: str = "") -> QuerySet[Learner]:
+    """Visible learners matching ``query`` (in a name, the local id or the state student id),
+    with their school joined, in name order."""
+    learners = visible_learners(user).select_related("school")
+    for word in query.split()[:5]:
+        learners = learners.filter(
+            Q(given_name__icontains=word)
+            | Q(family_name__icontains=word)
+            | Q(preferred_name__icontains=word)
+            | Q(local_id__iexact=word)
+            | Q(state_student_id__iexact=word)
+        )
+    return learners.order_by("family_name", "given_name", "pk")
+
+
+def can_import_roster(user: AnyUser | None) -> bool:
+    """Admins of any organisation (and the platform operator) may upload a roster; the import
+    itself then checks every row against the organisations they administer."""
+    if user is None or not _is_active(user):
+        return False
+    return _is_superuser(user) or bool(roles_of(user) & ADMIN_ROLES)
+
+
+def list_roster_imports(user: AnyUser | None) -> QuerySet[RosterImport]:
+    """Recent roster imports the user may see: their own (all of them for the operator)."""
+    if user is None or not _is_active(user):
+        return RosterImport.objects.none()
+    imports = RosterImport.objects.all()
+    if not _is_superuser(user):
+        imports = imports.filter(imported_by_id=_uid(user))
+    return imports.order_by("-created_at", "-pk")
 
 
 def learner_of(user: AnyUser | None) -> Learner | None:

@@ -1,0 +1,43 @@
+"""Forms of the learners pages: the learner profile and the roster upload."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from learners.services import PROFILE_MAX_CHARS
+
+
+def _answer(label: str, help_text: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        help_text=help_text,
+        required=False,
+        max_length=PROFILE_MAX_CHARS,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+
+class LearnerProfileForm(forms.Form):
+    strengths = _answer("My strengths", "What am I good at?")
+    interests = _answer("My interests", "What do I enjoy, in school and out of it?")
+    how_i_learn_best = _answer("How I learn best", "What helps me learn?")
+    goals = _answer("My goals", "What do I want to get better at next?")
+
+
+class RosterUploadForm(forms.Form):
+    roster = forms.FileField(
+        label="OneRoster 1.1 CSV roster (zip)",
+        help_text=(
+            "A zip of orgs.csv, academicSessions.csv, courses.csv, classes.csv, users.csv and "
+            "enrollments.csv (demographics.csv optional)."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+    )
+
+    def clean_roster(self) -> object:
+        upload = self.cleaned_data["roster"]
+        limit = int(settings.UPLOAD_MAX_BYTES)
+        if upload.size > limit:
+            raise forms.ValidationError(f"The file is larger than {limit:,} bytes.")
+        return upload
