@@ -53,6 +53,26 @@ def test_bulk_path_equals_per_record_path_on_random_inputs(
     assert_equals_per_record(groups, policy, SCALE)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(scores, min_size=1, max_size=8), min_size=1, max_size=12),
+    policies,
+    st.integers(1, 10),
+)
+def test_chunks_that_end_on_group_boundaries_give_the_same_result(
+    groups: list[list[Decimal]], policy: Policy, chunk_rows: int
+) -> None:
+    group_ids = np.repeat(np.arange(len(groups), dtype=np.int64), [len(g) for g in groups])
+    values = np.array([float(s) for g in groups for s in g], dtype=np.float64)
+    whole = evaluate_bulk(group_ids, values, policy, SCALE)
+    chunked = evaluate_bulk(group_ids, values, policy, SCALE, chunk_rows=chunk_rows)
+    for name in ("group_ids", "evidence_count", "state", "score_hundredths", "level_index"):
+        assert np.array_equal(getattr(whole, name), getattr(chunked, name))
+    assert np.array_equal(whole.mastered, chunked.mastered)
+    assert np.array_equal(whole.p_known, chunked.p_known, equal_nan=True)
+    assert np.array_equal(whole.p_next, chunked.p_next, equal_nan=True)
+
+
 @pytest.mark.parametrize("weight", [50, 65, 99])
 def test_long_decaying_average_groups_use_floats_and_still_agree(weight: int) -> None:
     rng = np.random.default_rng(weight)
