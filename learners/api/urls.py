@@ -1,5 +1,14 @@
 """API routes of the learners app, mounted under /api/v1/."""
 
 from django.urls import URLPattern, URLResolver
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from learners.api import views
+
+router = SimpleRouter()
+router.register("organisations", views.OrganisationViewSet, basename="organisation")
+router.register("terms", views.TermViewSet, basename="term")
+router.register("sections", views.SectionViewSet, basename="section")
+router.register("learners", views.LearnerViewSet, basename="learner")
+
+urlpatterns: list[URLPattern | URLResolver] = [*router.urls]

@@ -23,131 +23,21 @@ from tests.factories import (
     TeacherAssignmentFactory,
     UserFactory,
 )
-from tests.personas import PERSONA_NAMES, Cast
+from tests.personas import (
+    ADMINISTERED,
+    CHANGEABLE_LEARNERS,
+    LEARNER_ATTRS,
+    ORG_ATTRS,
+    PERSONA_NAMES,
+    ROLES,
+    SECTION_ATTRS,
+    VISIBLE_LEARNERS,
+    VISIBLE_ORGANISATIONS,
+    VISIBLE_SECTIONS,
+    Cast,
+)
 
 pytestmark = pytest.mark.django_db
-
-ADMIN_SCHOOL = {"own", "same_section", "former", "other_section_learner"}
-ADMIN_DISTRICT = ADMIN_SCHOOL | {"other_school_learner", "other_school_peer"}
-ADMIN_STATE = ADMIN_DISTRICT | {"other_district_learner"}
-
-VISIBLE_LEARNERS: dict[str, set[str]] = {
-    "teacher": {"own", "same_section"},
-    "co_teacher": {"own", "same_section"},
-    "teacher_elsewhere": {"other_school_learner", "other_school_peer"},
-    "other_district_teacher": {"other_district_learner"},
-    "student": {"own"},
-    "other_student": {"same_section"},
-    "guardian": {"own"},
-    "school_admin": ADMIN_SCHOOL,
-    "district_admin": ADMIN_DISTRICT,
-    "state_admin": ADMIN_STATE,
-    "teacher_guardian": {"other_section_learner", "other_school_learner"},
-    "teacher_admin": {"other_section_learner", "other_district_learner"},
-    "ended_teacher": set(),
-    "deactivated_teacher": set(),
-    "outsider": set(),
-}
-
-CHANGEABLE_LEARNERS: dict[str, set[str]] = {
-    **VISIBLE_LEARNERS,
-    "student": set(),
-    "other_student": set(),
-    "guardian": set(),
-    "teacher_guardian": {"other_section_learner"},
-}
-
-VISIBLE_SECTIONS: dict[str, set[str]] = {
-    "teacher": {"section"},
-    "co_teacher": {"section"},
-    "teacher_elsewhere": {"school_section"},
-    "other_district_teacher": {"district_section"},
-    "student": set(),
-    "other_student": set(),
-    "guardian": set(),
-    "school_admin": {"section", "other_section"},
-    "district_admin": {"section", "other_section", "school_section"},
-    "state_admin": {"section", "other_section", "school_section", "district_section"},
-    "teacher_guardian": {"other_section"},
-    "teacher_admin": {"other_section", "district_section"},
-    "ended_teacher": set(),
-    "deactivated_teacher": set(),
-    "outsider": set(),
-}
-
-HOME = {"state", "district", "school"}
-VISIBLE_ORGANISATIONS: dict[str, set[str]] = {
-    "teacher": HOME,
-    "co_teacher": HOME,
-    "teacher_elsewhere": {"state", "district", "other_school"},
-    "other_district_teacher": {"state", "other_district", "district_school"},
-    "student": HOME,
-    "other_student": HOME,
-    "guardian": HOME,
-    "school_admin": HOME,
-    "district_admin": HOME | {"other_school"},
-    "state_admin": HOME | {"other_school", "other_district", "district_school"},
-    "teacher_guardian": HOME | {"other_school"},
-    "teacher_admin": HOME | {"other_district", "district_school"},
-    "ended_teacher": set(),
-    "deactivated_teacher": set(),
-    "outsider": set(),
-}
-
-ADMINISTERED: dict[str, set[str]] = {name: set() for name in PERSONA_NAMES} | {
-    "school_admin": {"school"},
-    "district_admin": {"district", "school", "other_school"},
-    "state_admin": {
-        "state",
-        "district",
-        "school",
-        "other_school",
-        "other_district",
-        "district_school",
-    },
-    "teacher_admin": {"district_school"},
-}
-
-ROLES: dict[str, set[str]] = {
-    "teacher": {"teacher"},
-    "co_teacher": {"teacher"},
-    "teacher_elsewhere": {"teacher"},
-    "other_district_teacher": {"teacher"},
-    "student": {"student"},
-    "other_student": {"student"},
-    "guardian": {"guardian"},
-    "school_admin": {"school_admin"},
-    "district_admin": {"district_admin"},
-    "state_admin": {"state_admin"},
-    "teacher_guardian": {"teacher", "guardian"},
-    "teacher_admin": {"teacher", "school_admin"},
-    "ended_teacher": set(),
-    "deactivated_teacher": set(),
-    "outsider": set(),
-}
-
-LEARNER_ATTRS = {
-    "own": "own",
-    "same_section": "same_section",
-    "former": "former",
-    "other_section_learner": "other_section_learner",
-    "other_school_learner": "other_school_learner",
-    "other_school_peer": "other_school_peer",
-    "other_district_learner": "other_district_learner",
-    "other_state_learner": "other_state_learner",
-}
-SECTION_ATTRS = ("section", "other_section", "school_section", "district_section")
-ORG_ATTRS = (
-    "state",
-    "district",
-    "school",
-    "other_school",
-    "other_district",
-    "district_school",
-    "other_state",
-    "other_state_district",
-    "other_state_school",
-)
 
 
 def _learner_names(cast: Cast, learners: object) -> set[str]:

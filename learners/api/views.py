@@ -1,0 +1,90 @@
+"""Read-only API of the learners app. Every list and object comes from a scoping selector:
+out-of-scope objects answer 404, lists are paginated."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from learners import selectors
+from learners.api.serializers import (
+    LearnerProfileSerializer,
+    LearnerSerializer,
+    OrganisationSerializer,
+    SectionSerializer,
+    TermSerializer,
+)
+from learners.models import Learner, Organisation, Section, Term
+
+
+class OrganisationViewSet(viewsets.ReadOnlyModelViewSet[Organisation]):
+    """Organisations the user may see (their scope and its ancestors)."""
+
+    serializer_class = OrganisationSerializer
+    filterset_fields = ["kind", "parent"]
+
+    def get_queryset(self) -> QuerySet[Organisation]:
+        return selectors.visible_organisations(self.request.user).order_by("pk")
+
+
+class TermViewSet(viewsets.ReadOnlyModelViewSet[Term]):
+    """Terms of the organisations and sections the user may see."""
+
+    serializer_class = TermSerializer
+    filterset_fields = ["organisation", "kind", "school_year"]
+
+    def get_queryset(self) -> QuerySet[Term]:
+        return selectors.visible_terms(self.request.user).order_by("pk")
+
+
+class SectionViewSet(viewsets.ReadOnlyModelViewSet[Section]):
+    """Sections whose roster the user may see (taught or administered)."""
+
+    serializer_class = SectionSerializer
+    filterset_fields = ["school", "term"]
+
+    def get_queryset(self) -> QuerySet[Section]:
+        return selectors.visible_sections(self.request.user).order_by("pk")
+
+    @extend_schema(responses=LearnerSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def learners(self, request: Request, pk: str | None = None) -> Response:
+        """The learners currently enrolled in the section (paginated)."""
+        section = self.get_object()
+        roster = selectors.section_roster(request.user, section).order_by("pk")
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(roster, request, view=self)
+        return paginator.get_paginated_response(LearnerSerializer(page, many=True).data)
+
+
+class LearnerViewSet(viewsets.ReadOnlyModelViewSet[Learner]):
+    """Learners the user may see."""
+
+    serializer_class = LearnerSerializer
+    filterset_fields = ["school", "grade_level", "active"]
+
+    def get_queryset(self) -> QuerySet[Learner]:
+        return selectors.visible_learners(self.request.user).order_by("pk")
+
+    @extend_schema(responses=LearnerProfileSerializer)
+    @action(detail=True, methods=["get"])
+    def profile(self, request: Request, pk: str | None = None) -> Response:
+        """The learner's profile (empty answers when not written yet)."""
+        learner = self.get_object()
+        profile = selectors.profile_of(learner)
+        if profile is None:
+            return Response(
+                {
+                    "strengths": "",
+                    "interests": "",
+                    "how_i_learn_best": "",
+                    "goals": "",
+                    "updated_at": None,
+                }
+            )
+        return Response(LearnerProfileSerializer(profile).data)
