@@ -183,9 +183,12 @@ def derive_rollup(children: Sequence[ChildRecord], settings: Rules) -> Derived:
     elif rule.rule == LOWEST_LEVEL:
         result = rules.rollup_lowest_level(engine_children, scale)
     elif rule.rule == POINTS:
-        result = rules.rollup_points(
-            engine_children, rule.points, rule.required, rule.points_required
-        )
+        # One policy's points cover every grouping of the framework: take this grouping's
+        # children (a child without points gives none).
+        ids = {c.standard_id for c in children}
+        points: dict[int | str, int] = {i: rule.points.get(i, 0) for i in ids}
+        required: set[int | str] = {i for i in rule.required if i in ids}
+        result = rules.rollup_points(engine_children, points, required, rule.points_required)
     else:
         result = rules.rollup_all_mastered(engine_children)
     first = None

@@ -22,6 +22,7 @@ from mastery import derive, sql
 from mastery.derive import ChildRecord, Derived, Rules
 from mastery.models import MasteryEvent, MasteryRecord, StaleMastery, SweepCursor
 from mastery.policy import RulesCache
+from mastery.rules import RulesError
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +125,17 @@ def _lock_record(learner_id: int, standard_id: int, now: datetime) -> tuple[Mast
             " ON CONFLICT (learner_id, standard_id) DO NOTHING RETURNING id",
             [learner_id, standard_id, now],
         )
-        created = cursor.fetchone() is not None
+        row = cursor.fetchone()
+    if row is not None:
+        # Our own insert: the row is ours (locked) until commit, with exactly these values.
+        return MasteryRecord(
+            pk=row[0], learner_id=learner_id, standard_id=standard_id, computed_at=now
+        ), True
+    # Created meanwhile by a concurrent recompute: wait for it, then lock it.
     record = MasteryRecord.objects.select_for_update().get(
         learner_id=learner_id, standard_id=standard_id
     )
-    return record, created
+    return record, False
 
 
 def _stored_key(record: MasteryRecord) -> tuple[object, ...]:
@@ -266,7 +273,15 @@ def recompute_mastery(
             if not link.is_grouping:
                 break
             parent, _ = _lock_record(learner_id, link.standard_id, now)
-            rolled = derive.derive_rollup(_children(learner_id, link.standard_id), rules_)
+            try:
+                rolled = derive.derive_rollup(_children(learner_id, link.standard_id), rules_)
+            except RulesError:
+                # A roll-up the policy cannot compute must not block the child's record.
+                logger.exception(
+                    "roll-up failed",
+                    extra={"learner_id": learner_id, "standard_id": link.standard_id},
+                )
+                break
             _, more = _write(parent, rolled, now, newest)
             events += more
     return RecomputeOutcome(learner_id, standard_id, changed=changed, events=events)

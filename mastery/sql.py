@@ -108,7 +108,8 @@ def upsert_stale(pairs: Sequence[tuple[int, int]], now: datetime) -> list[tuple[
         return sorted(new)
 
 
-def _rating(row: Sequence[object]) -> rules.Rating:
+def rating_of(row: Sequence[object]) -> rules.Rating:
+    """An engine rating from a row (id, score, demonstrated_at, recorded_at, ...)."""
     score = row[1]
     assert isinstance(score, Decimal)
     return rules.Rating(
@@ -134,7 +135,7 @@ def counted_ratings(
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, {"learner": learner_id, "standard": standard_id, "at": at})
-        return [_rating(row) for row in cursor.fetchall()]
+        return [rating_of(row) for row in cursor.fetchall()]
 
 
 def counted_ratings_of_learners(
@@ -158,7 +159,7 @@ def counted_ratings_of_learners(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for row in cursor.fetchall():
-            out[int(row[4])].append(_rating(row))
+            out[int(row[4])].append(rating_of(row))
     return out
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from evidence.models import Evidence, Rating, RatingRemoval
 from learners.models import Learner, Organisation
 from mastery import services
-from standards.models import Framework, Standard
+from standards.models import CalculationPolicy, Framework, Standard
 from tests.factories import LearnerFactory, SchoolFactory, UserFactory
 
 _codes = itertools.count(1)
@@ -56,8 +56,10 @@ def make_framework() -> tuple[Framework, Standard, Standard, Standard]:
     return framework, domain, a, b
 
 
-def build_world(learners: int = 2) -> World:
+def build_world(learners: int = 2, method: str = "average") -> World:
+    """A school whose policy is ``method``, a framework, and ``learners`` learners."""
     school = SchoolFactory()
+    CalculationPolicy.objects.create(organisation=school, method=method)
     framework, domain, a, b = make_framework()
     return World(
         school=school,

@@ -1,0 +1,346 @@
+# Table names in the SQL below are the models' own constants; every value is a parameter.
+# ruff: noqa: S608
+"""Reads of the mastery app: scoped records, events and jobs; "as of" mastery; verification.
+
+Scoping goes through ``learners.selectors`` only (one mechanism for pages, API and reports):
+records and events are visible to whoever may see the learner; bulk recompute jobs to the
+administrators of the organisation they cover.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import QuerySet
+from django.http import Http404
+
+from learners.models import Learner
+from learners.selectors import AnyUser, administered_organisations, visible_learners
+from mastery import derive, sql
+from mastery.derive import ChildRecord, Derived
+from mastery.models import BulkRecompute, MasteryEvent, MasteryRecord
+from mastery.policy import RulesCache
+from mastery.rules import RulesError
+from standards.models import Standard, StandardStatus
+
+_MAX_PK = 2**63 - 1
+
+
+def _pk(value: object) -> int:
+    text = str(value)
+    if not text.isascii() or not text.isdigit() or int(text) > _MAX_PK:
+        raise Http404("Not found.")
+    return int(text)
+
+
+# --- scoped reads -------------------------------------------------------------------------------
+
+
+def visible_records(user: AnyUser | None) -> QuerySet[MasteryRecord]:
+    """Mastery records of the learners the user may see, with learner and standard joined."""
+    return MasteryRecord.objects.filter(
+        learner_id__in=visible_learners(user).values("pk")
+    ).select_related("learner", "standard")
+
+
+def get_visible_record_or_404(user: AnyUser | None, pk: object) -> MasteryRecord:
+    """One record the user may see; the same 404 for missing, out of scope and malformed."""
+    try:
+        return visible_records(user).get(pk=_pk(pk))
+    except MasteryRecord.DoesNotExist as exc:
+        raise Http404("Not found.") from exc
+
+
+def visible_events(user: AnyUser | None) -> QuerySet[MasteryEvent]:
+    """Mastery events (the growth history) of the learners the user may see."""
+    return MasteryEvent.objects.filter(
+        learner_id__in=visible_learners(user).values("pk")
+    ).select_related("standard")
+
+
+def visible_bulk_recomputes(user: AnyUser | None) -> QuerySet[BulkRecompute]:
+    """Bulk recompute jobs of organisations the user administers (at or below)."""
+    return BulkRecompute.objects.filter(
+        organisation_id__in=administered_organisations(user).values("pk")
+    ).select_related("organisation", "framework")
+
+
+def get_visible_bulk_recompute_or_404(user: AnyUser | None, pk: object) -> BulkRecompute:
+    try:
+        return visible_bulk_recomputes(user).get(pk=_pk(pk))
+    except BulkRecompute.DoesNotExist as exc:
+        raise Http404("Not found.") from exc
+
+
+@dataclass(frozen=True)
+class BulkProgress:
+    batches: int
+    done: int
+    failed: int
+    records_checked: int
+    records_written: int
+    events_written: int
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.batches == 0 else (100 * self.done) // self.batches
+
+
+def bulk_progress(job: BulkRecompute) -> BulkProgress:
+    """Progress of a bulk recompute: batches done of all, and what they wrote. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'done'),"
+            " count(*) FILTER (WHERE status = 'failed'), COALESCE(sum(records_checked), 0),"
+            " COALESCE(sum(records_written), 0), COALESCE(sum(events_written), 0)"
+            " FROM mastery_bulkrecomputebatch WHERE job_id = %s",
+            [job.pk],
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    return BulkProgress(*(int(value) for value in row))
+
+
+# --- as of a moment -----------------------------------------------------------------------------
+
+
+def _chain_rules(learner: Learner, standard: Standard, cache: RulesCache) -> derive.Rules:
+    return cache.get(learner.school_id, standard.framework_id)
+
+
+def mastery_as_of(
+    learner: Learner, standard: Standard, at: datetime.datetime, *, cache: RulesCache | None = None
+) -> Derived:
+    """The mastery of ``learner`` on ``standard`` as it stood at ``at``.
+
+    Computed from the ratings counted as of ``at`` (ADR 0005: recorded by then, and neither
+    superseded nor removed by then) with the policy and scale in force now, never from stored
+    records; so it is the same whenever it is asked. A grouping rolls up its children as of
+    ``at``. Check that the user may see the learner first.
+    """
+    return mastery_as_of_many([learner], standard, at, cache=cache)[learner.pk]
+
+
+def mastery_as_of_many(
+    learners: Sequence[Learner],
+    standard: Standard,
+    at: datetime.datetime,
+    *,
+    cache: RulesCache | None = None,
+) -> dict[int, Derived]:
+    """:func:`mastery_as_of` for many learners on one standard: two queries per level of the
+    standard's subtree, whatever the number of learners (for reports)."""
+    cache = cache or RulesCache()
+    if not standard.is_grouping:
+        ratings = sql.counted_ratings_of_learners([lr.pk for lr in learners], standard.pk, at)
+        return {
+            lr.pk: derive.derive_record(ratings[lr.pk], _chain_rules(lr, standard, cache))
+            for lr in learners
+        }
+    children = list(
+        Standard.objects.filter(parent_id=standard.pk, status=StandardStatus.ACTIVE).order_by("pk")
+    )
+    by_child = {
+        child.pk: mastery_as_of_many(learners, child, at, cache=cache) for child in children
+    }
+    out: dict[int, Derived] = {}
+    for lr in learners:
+        rows = [_as_child(child.pk, by_child[child.pk][lr.pk]) for child in children]
+        out[lr.pk] = derive.derive_rollup(rows, _chain_rules(lr, standard, cache))
+    return out
+
+
+def _as_child(standard_id: int, result: Derived) -> ChildRecord:
+    return ChildRecord(
+        standard_id=standard_id,
+        state=result.state,
+        mastered=result.mastered,
+        level_points=result.level_points,
+        level_label=result.level_label,
+        first_mastered_at=result.first_mastered_at,
+        evidence_count=result.evidence_count,
+    )
+
+
+def explain_record(record: MasteryRecord) -> dict[str, Any]:
+    """The full explanation of a record: the stored one, or (for a record written by a bulk
+    recompute, which stores a summary) the engine's, recomputed from the ratings counted as of
+    the record's ``computed_at``."""
+    if "inputs" in record.explanation or "children" in record.explanation:
+        return dict(record.explanation)
+    return mastery_as_of(record.learner, record.standard, record.computed_at).explanation
+
+
+# --- verification -------------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify_mastery`` found. ``stale``: marked dirty, or missing although the pair has
+    counted ratings; ``wrong``: not marked, yet different from the engine's result."""
+
+    checked: int = 0
+    stale: int = 0
+    wrong: int = 0
+    wrong_pairs: list[tuple[int, int]] = field(default_factory=list)
+    stale_pairs: list[tuple[int, int]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, int]:
+        return {"checked": self.checked, "stale": self.stale, "wrong": self.wrong}
+
+
+@dataclass(frozen=True)
+class _Stored:
+    key: tuple[object, ...]
+    child: ChildRecord
+
+
+def _learner_ranges(batch: int) -> Iterator[tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT learner_id FROM ("
+            f" SELECT learner_id FROM {sql.RECORD} UNION SELECT learner_id FROM {sql.RATING}"
+            ") ids ORDER BY learner_id"
+        )
+        ids = [int(row[0]) for row in cursor.fetchall()]
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        yield chunk[0], chunk[-1]
+
+
+def _fetch(query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return list(cursor.fetchall())
+
+
+def verify_mastery(*, batch: int = 500, learner_ids: Iterable[int] | None = None) -> VerifyReport:
+    """Recompute every record in memory with the engine and compare it with what is stored.
+
+    Reads in learner-id ranges (a few queries per range, whatever its size). Every pair with a
+    record or a counted rating is checked; groupings are rolled up from the recomputed
+    children. Writes nothing.
+    """
+    report = VerifyReport()
+    cache = RulesCache()
+    wanted = None if learner_ids is None else set(learner_ids)
+    standards = {
+        s.pk: s
+        for s in Standard.objects.only("id", "framework_id", "parent_id", "is_grouping", "status")
+    }
+    children_of: dict[int, list[int]] = defaultdict(list)
+    for s in standards.values():
+        if s.parent_id is not None and s.status == StandardStatus.ACTIVE:
+            children_of[s.parent_id].append(s.pk)
+    for low, high in _learner_ranges(batch):
+        _verify_range(low, high, wanted, standards, children_of, cache, report)
+    return report
+
+
+def _verify_range(
+    low: int,
+    high: int,
+    wanted: set[int] | None,
+    standards: dict[int, Standard],
+    children_of: dict[int, list[int]],
+    cache: RulesCache,
+    report: VerifyReport,
+) -> None:
+    schools = dict(
+        _fetch(f"SELECT id, school_id FROM {sql.LEARNER} WHERE id BETWEEN %s AND %s", [low, high])
+    )
+    stored: dict[tuple[int, int], _Stored] = {}
+    for row in _fetch(
+        "SELECT learner_id, standard_id, state, score, level_points, level_label, mastered,"
+        f" first_mastered_at, evidence_count, calculation_version FROM {sql.RECORD}"
+        " WHERE learner_id BETWEEN %s AND %s",
+        [low, high],
+    ):
+        key = derive.record_key(
+            state=row[2],
+            score=row[3],
+            level_points=row[4],
+            level_label=row[5],
+            mastered=row[6],
+            first_mastered_at=row[7],
+            evidence_count=row[8],
+            calculation_version=row[9],
+        )
+        stored[(row[0], row[1])] = _Stored(
+            key, ChildRecord(row[1], row[2], row[6], row[4], row[5], row[7], row[8])
+        )
+    marked = {
+        (int(r[0]), int(r[1]))
+        for r in _fetch(
+            f"SELECT learner_id, standard_id FROM {sql.STALE} WHERE learner_id BETWEEN %s AND %s",
+            [low, high],
+        )
+    }
+    ratings: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    for row in _fetch(
+        f"SELECT r.id, r.score, r.demonstrated_at, r.recorded_at, r.learner_id, r.standard_id"
+        f" FROM {sql.RATING} r WHERE r.learner_id BETWEEN %s AND %s"
+        f" AND {sql.counted_filter('r', as_of=False)}"
+        " ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id",
+        [low, high],
+    ):
+        ratings[(row[4], row[5])].append(sql.rating_of(row))
+    pairs = set(stored) | set(ratings)
+    # A rated statement's grouping ancestors must have records too.
+    for learner_id, standard_id in list(ratings):
+        parent = standards[standard_id].parent_id if standard_id in standards else None
+        while parent is not None and parent in standards and standards[parent].is_grouping:
+            pairs.add((learner_id, parent))
+            parent = standards[parent].parent_id
+    derived: dict[tuple[int, int], Derived | None] = {}
+
+    def compute(pair: tuple[int, int]) -> Derived | None:
+        if pair in derived:
+            return derived[pair]
+        learner_id, standard_id = pair
+        standard = standards.get(standard_id)
+        result: Derived | None = None
+        if standard is not None and learner_id in schools:
+            rules_ = cache.get(schools[learner_id], standard.framework_id)
+            try:
+                if standard.is_grouping:
+                    kids = [
+                        _as_child(c, r)
+                        if (r := compute((learner_id, c))) is not None
+                        else ChildRecord(c, "not_assessed", False, None, "", None, 0)
+                        for c in sorted(children_of.get(standard_id, []))
+                    ]
+                    result = derive.derive_rollup(kids, rules_)
+                else:
+                    result = derive.derive_record(ratings.get(pair, []), rules_)
+            except RulesError:
+                result = None
+        derived[pair] = result
+        return result
+
+    def dirty(pair: tuple[int, int]) -> bool:
+        """Marked, missing, or a grouping over a dirty child: a recompute is due."""
+        if pair in marked or pair not in stored:
+            return pair in marked or pair in pairs
+        standard = standards.get(pair[1])
+        if standard is None or not standard.is_grouping:
+            return False
+        return any(dirty((pair[0], child)) for child in children_of.get(pair[1], []))
+
+    for pair in sorted(pairs):
+        if wanted is not None and pair[0] not in wanted:
+            continue
+        report.checked += 1
+        result = compute(pair)
+        have = stored.get(pair)
+        if dirty(pair):
+            report.stale += 1
+            report.stale_pairs.append(pair)
+        elif have is not None and (result is None or have.key != result.key()):
+            report.wrong += 1
+            report.wrong_pairs.append(pair)
