@@ -24,7 +24,12 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from learners.models import KIND_RANK, Learner, Organisation, OrganisationKind, Term
-from learners.selectors import administered_organisations, visible_organisations
+from learners.selectors import (
+    administered_organisations,
+    changeable_learners,
+    visible_learners,
+    visible_organisations,
+)
 from standards.models import (
     CalculationPolicy,
     ChoiceStatus,
@@ -506,3 +511,51 @@ def can_manage_framework(user: AnyUser | None, framework: Framework) -> bool:
 def framework_owner_choices(user: AnyUser | None) -> QuerySet[Organisation]:
     """Organisations the user may import frameworks for: states and districts they administer."""
     return administered_organisations(user).filter(kind__in=["state", "district"])
+
+
+def standards_by_codes(
+    framework: Framework, codes: Iterable[str]
+) -> tuple[list[Standard], list[str]]:
+    """Active standards of ``framework`` named by human code or identifier, in the order given,
+    and the codes that name none. One query."""
+    wanted = [code.strip() for code in codes if code.strip()]
+    rows = Standard.objects.filter(framework=framework, status=StandardStatus.ACTIVE).filter(
+        Q(human_code__in=wanted) | Q(identifier__in=wanted)
+    )
+    by_code: dict[str, Standard] = {}
+    for standard in rows:
+        by_code.setdefault(standard.identifier, standard)
+        if standard.human_code:
+            by_code.setdefault(standard.human_code, standard)
+    found = [by_code[code] for code in wanted if code in by_code]
+    missing = [code for code in wanted if code not in by_code]
+    return list({standard.pk: standard for standard in found}.values()), missing
+
+
+def offered_elective_groups(learner: Learner) -> QuerySet[ElectiveGroup]:
+    """Elective groups offered to ``learner``: their grade, set at their school or above."""
+    return (
+        ElectiveGroup.objects.filter(_lineage_q(learner.school_id), grade_level=learner.grade_level)
+        .distinct()
+        .select_related("term")
+        .prefetch_related("standards")
+        .order_by("-term__start_date", "title", "pk")
+    )
+
+
+def choices_to_review(user: AnyUser | None) -> QuerySet[ElectiveChoice]:
+    """Waiting choices of learners the user may change (their teachers, their admins)."""
+    return (
+        ElectiveChoice.objects.filter(
+            learner__in=changeable_learners(user), status=ChoiceStatus.PENDING
+        )
+        .select_related("learner", "standard", "group")
+        .order_by("chosen_at", "pk")
+    )
+
+
+def visible_elective_choices(user: AnyUser | None) -> QuerySet[ElectiveChoice]:
+    """Choices of learners the user may see (the learner, guardians, teachers, admins)."""
+    return ElectiveChoice.objects.filter(learner__in=visible_learners(user)).select_related(
+        "standard", "group"
+    )

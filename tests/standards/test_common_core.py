@@ -3,12 +3,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from django.test import Client
 from pytest_django import DjangoAssertNumQueries
 
 from standards.exporters import build_case_package
 from standards.importers.case import parse_case_bytes, parse_case_package
 from standards.models import Association, Framework, Standard
 from standards.services import import_framework
+from tests.factories import UserFactory
 from tests.standards.conftest import (
     CCSS_IDENTIFIER,
     CCSS_PACKAGE,
@@ -118,3 +120,20 @@ def test_common_core_export_imported_afresh_reproduces_items_tree_and_associatio
     assert report.created == 703
     assert tree_snapshot(again) == tree
     assert association_snapshot(again) == links
+
+
+def test_tree_page_queries_do_not_grow_with_the_items(
+    client: Client,
+    ccss_framework: Framework,
+    small_framework: Framework,
+    django_assert_max_num_queries: DjangoAssertNumQueries,
+) -> None:
+    client.force_login(UserFactory())
+    client.get(f"/standards/frameworks/{small_framework.pk}/")  # warm the session
+    with django_assert_max_num_queries(6) as small:
+        client.get(f"/standards/frameworks/{small_framework.pk}/")
+    with django_assert_max_num_queries(6) as large:
+        response = client.get(f"/standards/frameworks/{ccss_framework.pk}/")
+    main = response.content.decode().split("<main", 1)[1]
+    assert main.count("<li>") == 703
+    assert len(small.captured_queries) == len(large.captured_queries)
