@@ -1,0 +1,302 @@
+"""Forms of the evidence pages. They check the shape of input; the services check the rest."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from evidence import selectors, services
+from evidence.models import EvidenceKind, LearningSetting, Reflection
+from learners.models import Learner, Section
+from standards.models import Standard
+
+REFLECTION_PROMPTS = {
+    "what_i_learned": "What did I learn?",
+    "how_i_got_there": "How did I get there?",
+    "how_i_showed_it": "How did I show it?",
+    "how_i_will_use_it": "How will I use it?",
+}
+SELF_RATING_ROWS = 3
+
+
+def level_choices(levels: Iterable[tuple[Decimal, str]]) -> list[tuple[str, str]]:
+    return [(f"{points:g}", f"{points:g} {label}") for points, label in levels]
+
+
+def resolve_standard_codes(text: str) -> list[Standard]:
+    """Standards named by codes or identifiers separated by commas, semicolons or spaces."""
+    references = [ref for ref in re.split(r"[\s,;]+", text) if ref]
+    if len(references) > 100:
+        raise ValidationError("Name at most 100 standards at a time.")
+    matches = selectors.find_standards(references)
+    found: list[Standard] = []
+    problems: list[str] = []
+    for ref in dict.fromkeys(references):
+        match = matches[ref]
+        if not match.standards:
+            problems.append(f"No standard has the code {ref!r}.")
+        elif len(match.standards) > 1:
+            problems.append(f"{ref!r} names several standards: use the full code.")
+        else:
+            standard = match.standards[0]
+            problem = selectors.standard_problem(standard)
+            if problem:
+                problems.append(f"{problem}.")
+            elif standard not in found:
+                found.append(standard)
+    if problems:
+        raise ValidationError(problems)
+    return found
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class LearnerChoiceField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.display_name)
+
+
+class QuickEntryForm(forms.Form):
+    """Quick entry for one section: learners x standards, one level, a note."""
+
+    learners = LearnerChoiceField(
+        queryset=Learner.objects.none(), widget=forms.CheckboxSelectMultiple
+    )
+    standards = forms.CharField(
+        label="Standards",
+        help_text="Codes or identifiers, separated by commas or spaces (e.g. 3.OA.A.1, 3.OA.A.2).",
+        max_length=5000,
+    )
+    score = forms.ChoiceField(label="Level", widget=forms.RadioSelect)
+    title = forms.CharField(max_length=services.TITLE_MAX)
+    kind = forms.ChoiceField(choices=EvidenceKind.choices, initial=EvidenceKind.OBSERVATION)
+    setting = forms.ChoiceField(
+        label="Where the learning happened",
+        choices=LearningSetting.choices,
+        initial=LearningSetting.IN_SCHOOL,
+    )
+    demonstrated_on = forms.DateField(label="Date demonstrated", widget=DateInput)
+    description = forms.CharField(
+        label="Note", required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args: Any, roster: Any, levels: list[tuple[str, str]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        learners = self.fields["learners"]
+        assert isinstance(learners, forms.ModelMultipleChoiceField)
+        learners.queryset = roster
+        score = self.fields["score"]
+        assert isinstance(score, forms.ChoiceField)
+        score.choices = levels
+        self.fields["demonstrated_on"].initial = timezone.localdate()
+
+    def clean_standards(self) -> list[Standard]:
+        return resolve_standard_codes(self.cleaned_data["standards"])
+
+
+class ReviseForm(forms.Form):
+    """What a student adds when revising: a note, a file or link, the reflection, self-ratings."""
+
+    note = forms.CharField(
+        label="What I changed",
+        required=False,
+        max_length=services.COMMENT_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    file = forms.FileField(required=False, label="File (optional)")
+    link = forms.URLField(
+        required=False,
+        max_length=services.URL_MAX,
+        label="Link (optional)",
+        assume_scheme="https",
+    )
+
+    def __init__(self, *args: Any, levels: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, prompt in REFLECTION_PROMPTS.items():
+            self.fields[name] = forms.CharField(
+                label=prompt,
+                required=False,
+                max_length=services.REFLECTION_MAX,
+                widget=forms.Textarea(attrs={"rows": 3}),
+            )
+        for row in range(1, SELF_RATING_ROWS + 1):
+            self.fields[f"standard_{row}"] = forms.CharField(
+                label=f"Standard {row} (code)", required=False, max_length=255
+            )
+            self.fields[f"self_score_{row}"] = forms.ChoiceField(
+                label=f"My level for standard {row}",
+                choices=[("", "(choose)"), *levels],
+                required=False,
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        scores: dict[int, str] = {}
+        for row in range(1, SELF_RATING_ROWS + 1):
+            code = (cleaned.get(f"standard_{row}") or "").strip()
+            score = cleaned.get(f"self_score_{row}") or ""
+            if not code and not score:
+                continue
+            if not code or not score:
+                self.add_error(f"standard_{row}", "Give both the standard and your level.")
+                continue
+            try:
+                found = resolve_standard_codes(code)
+            except ValidationError as exc:
+                self.add_error(f"standard_{row}", exc)
+                continue
+            if len(found) != 1:
+                self.add_error(f"standard_{row}", "Give one standard per row.")
+                continue
+            scores[found[0].pk] = score
+        cleaned["self_scores"] = scores
+        return cleaned
+
+    def reflection(self) -> services.ReflectionInput:
+        return services.ReflectionInput(
+            **{name: self.cleaned_data.get(name, "") for name in Reflection.PROMPTS}
+        )
+
+    def link_list(self) -> list[str]:
+        link = self.cleaned_data.get("link")
+        return [link] if link else []
+
+    def file_list(self) -> list[Any]:
+        file = self.cleaned_data.get("file")
+        return [file] if file else []
+
+
+class SubmitEvidenceForm(ReviseForm):
+    """A student's submission: the evidence, one file or link, the reflection, self-ratings."""
+
+    title = forms.CharField(max_length=services.TITLE_MAX)
+    kind = forms.ChoiceField(choices=EvidenceKind.choices, initial=EvidenceKind.PROJECT)
+    setting = forms.ChoiceField(
+        label="Where the learning happened",
+        choices=LearningSetting.choices,
+        initial=LearningSetting.IN_SCHOOL,
+    )
+    demonstrated_on = forms.DateField(label="Date demonstrated", widget=DateInput)
+    section = forms.ModelChoiceField(
+        queryset=Section.objects.none(), required=False, label="Class (optional)"
+    )
+    description = forms.CharField(
+        required=False,
+        max_length=services.DESCRIPTION_MAX,
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
+
+    field_order = [
+        "title",
+        "kind",
+        "setting",
+        "demonstrated_on",
+        "section",
+        "description",
+        "file",
+        "link",
+    ]
+
+    def __init__(
+        self, *args: Any, sections: Any, levels: list[tuple[str, str]], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, levels=levels, **kwargs)
+        del self.fields["note"]
+        section = self.fields["section"]
+        assert isinstance(section, forms.ModelChoiceField)
+        section.queryset = sections
+        self.fields["demonstrated_on"].initial = timezone.localdate()
+        self.order_fields(self.field_order)
+
+
+class ReviewForm(forms.Form):
+    """Score a submission (a level per standard) or return it for revision."""
+
+    decision = forms.ChoiceField(
+        choices=[
+            (services.ReviewDecision.SCORE, "Score it"),
+            (services.ReviewDecision.RETURN, "Return it for revision"),
+        ],
+        widget=forms.RadioSelect,
+        initial=services.ReviewDecision.SCORE,
+    )
+    also_standards = forms.CharField(
+        label="Also rate standards (codes)", required=False, max_length=5000
+    )
+    also_score = forms.ChoiceField(label="Level for those standards", required=False)
+    comment = forms.CharField(
+        required=False, max_length=services.COMMENT_MAX, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        standards: list[Standard],
+        levels: list[tuple[str, str]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.rated_standards = standards
+        also = self.fields["also_score"]
+        assert isinstance(also, forms.ChoiceField)
+        also.choices = [("", "(choose)"), *levels]
+        for standard in standards:
+            self.fields[f"score_{standard.pk}"] = forms.ChoiceField(
+                label=f"Level for {standard.human_code or standard.identifier}",
+                choices=[("", "(not rated)"), *levels],
+                required=False,
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        scores: dict[int, str] = {}
+        for standard in self.rated_standards:
+            value = cleaned.get(f"score_{standard.pk}")
+            if value:
+                scores[standard.pk] = value
+        codes = (cleaned.get("also_standards") or "").strip()
+        if codes:
+            try:
+                extra = resolve_standard_codes(codes)
+            except ValidationError as exc:
+                self.add_error("also_standards", exc)
+                extra = []
+            if extra and not cleaned.get("also_score"):
+                self.add_error("also_score", "Choose the level for these standards.")
+            for standard in extra:
+                scores.setdefault(standard.pk, cleaned.get("also_score") or "")
+        cleaned["scores"] = scores
+        return cleaned
+
+
+class SupersedeRatingForm(forms.Form):
+    score = forms.ChoiceField(label="Corrected level")
+    comment = forms.CharField(
+        label="Why it changes", max_length=services.COMMENT_MAX, widget=forms.Textarea({"rows": 2})
+    )
+
+    def __init__(self, *args: Any, levels: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        score = self.fields["score"]
+        assert isinstance(score, forms.ChoiceField)
+        score.choices = levels
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason", max_length=services.REASON_MAX, widget=forms.Textarea({"rows": 2})
+    )
+
+
+class RatingImportForm(forms.Form):
+    file = forms.FileField(label="Ratings CSV file")
+    dry_run = forms.BooleanField(label="Check only (write nothing)", required=False, initial=False)

@@ -1,0 +1,352 @@
+"""Reads of the evidence app: the counted-ratings rule, and evidence scoped by who may see it.
+
+Scoping goes through ``learners.selectors`` only: evidence, artifacts, reflections and ratings
+are visible to whoever may see the learner (teachers of the learner's current sections, admins
+above the school, the learner, their guardians) and changeable by whoever may change the learner
+as staff. Removed evidence is left out of lists unless asked for; its history stays.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import reduce
+from operator import or_
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.http import Http404
+
+from evidence.models import (
+    Artifact,
+    Evidence,
+    EvidenceRemoval,
+    EvidenceStatus,
+    EvidenceStatusChange,
+    Rating,
+    RatingRemoval,
+    RatingSource,
+    Reflection,
+)
+from learners.models import Learner, Organisation
+from learners.selectors import AnyUser, changeable_learners, visible_learners
+from standards.models import Standard, StandardStatus
+from standards.selectors import DEFAULT_SCALE, scale_for
+
+# --- the counted-ratings rule (ADR 5) -------------------------------------------------------------
+
+
+def counted_ratings(
+    *,
+    as_of: datetime.datetime | None = None,
+    learner_ids: Iterable[int] | None = None,
+    standard_ids: Iterable[int] | None = None,
+) -> QuerySet[Rating]:
+    """Ratings that count toward mastery, ordered by ``demonstrated_at``, ``recorded_at``, id.
+
+    A rating counts when its source is not ``self``, no rating supersedes it and it has no
+    removal. With ``as_of`` T: recorded at or before T, and neither superseded by a rating
+    recorded at or before T nor removed at or before T, so the result for a past moment never
+    changes. ``mastery``'s bulk SQL implements the same rule; a test keeps the two equal.
+    """
+    superseding = Rating.objects.filter(supersedes_id=OuterRef("pk"))
+    removals = RatingRemoval.objects.filter(rating_id=OuterRef("pk"))
+    ratings = Rating.objects.exclude(source=RatingSource.SELF)
+    if as_of is not None:
+        ratings = ratings.filter(recorded_at__lte=as_of)
+        superseding = superseding.filter(recorded_at__lte=as_of)
+        removals = removals.filter(removed_at__lte=as_of)
+    if learner_ids is not None:
+        ratings = ratings.filter(learner_id__in=list(learner_ids))
+    if standard_ids is not None:
+        ratings = ratings.filter(standard_id__in=list(standard_ids))
+    return ratings.filter(~Exists(superseding), ~Exists(removals)).order_by(
+        "demonstrated_at", "recorded_at", "id"
+    )
+
+
+def current_ratings() -> QuerySet[Rating]:
+    """Ratings of any source (self-ratings too) that are neither superseded nor removed."""
+    return Rating.objects.filter(
+        ~Exists(Rating.objects.filter(supersedes_id=OuterRef("pk"))),
+        ~Exists(RatingRemoval.objects.filter(rating_id=OuterRef("pk"))),
+    )
+
+
+# --- evidence -----------------------------------------------------------------------------------
+
+
+def with_status(evidence: QuerySet[Evidence]) -> QuerySet[Evidence]:
+    """Annotates ``status`` (the latest status change) and ``status_comment``."""
+    latest = EvidenceStatusChange.objects.filter(evidence_id=OuterRef("pk")).order_by(
+        "-changed_at", "-id"
+    )
+    return evidence.annotate(
+        status=Subquery(latest.values("status")[:1]),
+        status_comment=Subquery(latest.values("comment")[:1]),
+    )
+
+
+def _live(evidence: QuerySet[Evidence], include_removed: bool) -> QuerySet[Evidence]:
+    if include_removed:
+        return evidence
+    return evidence.filter(~Exists(EvidenceRemoval.objects.filter(evidence_id=OuterRef("pk"))))
+
+
+def visible_evidence(user: AnyUser | None, *, include_removed: bool = False) -> QuerySet[Evidence]:
+    """Evidence of the learners the user may see, with ``status`` annotated."""
+    evidence = Evidence.objects.filter(learner_id__in=visible_learners(user).values("pk"))
+    return with_status(_live(evidence, include_removed))
+
+
+def changeable_evidence(
+    user: AnyUser | None, *, include_removed: bool = False
+) -> QuerySet[Evidence]:
+    """Evidence of the learners whose records the user may change as staff."""
+    evidence = Evidence.objects.filter(learner_id__in=changeable_learners(user).values("pk"))
+    return with_status(_live(evidence, include_removed))
+
+
+def own_evidence(user: AnyUser | None) -> QuerySet[Evidence]:
+    """The student's own evidence (none for a user who is not a learner)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Evidence.objects.none()
+    return with_status(
+        _live(Evidence.objects.filter(learner__user_id=user.pk, learner__active=True), False)
+    )
+
+
+def review_queue(user: AnyUser | None) -> QuerySet[Evidence]:
+    """Submissions waiting for the user to review: status ``submitted``, oldest first."""
+    return (
+        changeable_evidence(user)
+        .filter(Q(status=EvidenceStatus.SUBMITTED))  # the annotated status
+        .select_related("learner", "section")
+        .order_by("recorded_at", "id")
+    )
+
+
+def learner_evidence(user: AnyUser | None, learner: Learner) -> QuerySet[Evidence]:
+    """One learner's evidence timeline (newest first), if the user may see the learner."""
+    return (
+        visible_evidence(user)
+        .filter(learner_id=learner.pk)
+        .select_related("section")
+        .prefetch_related("ratings__standard")
+        .order_by("-demonstrated_at", "-recorded_at", "-id")
+    )
+
+
+_MAX_PK = 2**63 - 1
+
+
+def pk_or_404(pk: object) -> int:
+    """The primary key as an int; 404 for anything that is not one (like a missing object)."""
+    text = str(pk)
+    if not text.isascii() or not text.isdigit() or int(text) > _MAX_PK:
+        raise Http404("Not found.")
+    return int(text)
+
+
+def get_visible_evidence_or_404(user: AnyUser | None, pk: object) -> Evidence:
+    """The evidence with its learner, if the user may see it; otherwise 404 (also if removed)."""
+    try:
+        return (
+            visible_evidence(user)
+            .select_related("learner", "learner__school", "section", "submitted_by")
+            .get(pk=pk_or_404(pk))
+        )
+    except Evidence.DoesNotExist as exc:
+        raise Http404("Not found.") from exc
+
+
+def evidence_detail(evidence: Evidence) -> EvidenceDetail:
+    """Everything shown on an evidence page: artifacts, reflections (latest last), status
+    history, and every rating with its standard, supersession and removal."""
+    ratings = list(
+        Rating.objects.filter(evidence_id=evidence.pk)
+        .select_related("standard", "rater", "removal", "superseded_by")
+        .order_by("standard__human_code", "recorded_at", "id")
+    )
+    return EvidenceDetail(
+        evidence=evidence,
+        artifacts=list(Artifact.objects.filter(evidence_id=evidence.pk).order_by("created_at")),
+        reflections=list(
+            Reflection.objects.filter(evidence_id=evidence.pk).order_by("created_at", "id")
+        ),
+        status_changes=list(
+            EvidenceStatusChange.objects.filter(evidence_id=evidence.pk).order_by(
+                "changed_at", "id"
+            )
+        ),
+        ratings=ratings,
+    )
+
+
+@dataclass(frozen=True)
+class EvidenceDetail:
+    evidence: Evidence
+    artifacts: list[Artifact]
+    reflections: list[Reflection]
+    status_changes: list[EvidenceStatusChange]
+    ratings: list[Rating]
+
+    @property
+    def reflection(self) -> Reflection | None:
+        return self.reflections[-1] if self.reflections else None
+
+    @property
+    def current_ratings(self) -> list[Rating]:
+        return [rating for rating in self.ratings if _is_current(rating)]
+
+    @property
+    def self_ratings(self) -> list[Rating]:
+        return [r for r in self.current_ratings if r.source == RatingSource.SELF]
+
+    @property
+    def staff_ratings(self) -> list[Rating]:
+        return [r for r in self.current_ratings if r.source != RatingSource.SELF]
+
+
+def _is_current(rating: Rating) -> bool:
+    try:
+        rating.superseded_by  # noqa: B018  (reverse one-to-one: raises when absent)
+    except Rating.DoesNotExist:
+        pass
+    else:
+        return False
+    try:
+        rating.removal  # noqa: B018
+    except RatingRemoval.DoesNotExist:
+        return True
+    return False
+
+
+# --- artifacts and ratings ----------------------------------------------------------------------
+
+
+def visible_artifacts(user: AnyUser | None) -> QuerySet[Artifact]:
+    """Artifacts of visible, not removed evidence."""
+    return Artifact.objects.filter(
+        evidence_id__in=visible_evidence(user).values("pk")
+    ).select_related("evidence")
+
+
+def get_visible_artifact_or_404(user: AnyUser | None, pk: object) -> Artifact:
+    """The artifact, if the user may see its learner; 404 otherwise (the same for all causes)."""
+    try:
+        return visible_artifacts(user).get(pk=pk_or_404(pk))
+    except Artifact.DoesNotExist as exc:
+        raise Http404("Not found.") from exc
+
+
+def visible_ratings(user: AnyUser | None) -> QuerySet[Rating]:
+    """Every rating (history included) of the learners the user may see."""
+    return Rating.objects.filter(learner_id__in=visible_learners(user).values("pk"))
+
+
+def get_visible_rating_or_404(user: AnyUser | None, pk: object) -> Rating:
+    try:
+        return (
+            visible_ratings(user)
+            .select_related("evidence", "learner", "standard")
+            .get(pk=pk_or_404(pk))
+        )
+    except Rating.DoesNotExist as exc:
+        raise Http404("Not found.") from exc
+
+
+def rating_chain(rating: Rating) -> list[Rating]:
+    """The rating's corrections, oldest first: the rating it superseded back to the first one,
+    then itself, then each rating that superseded it. Bounded by the chain's length."""
+    earlier: list[Rating] = []
+    node = rating
+    while node.supersedes_id is not None:
+        node = Rating.objects.get(pk=node.supersedes_id)
+        earlier.append(node)
+    later: list[Rating] = []
+    node = rating
+    while True:
+        following = Rating.objects.filter(supersedes_id=node.pk).first()
+        if following is None:
+            break
+        later.append(following)
+        node = following
+    return [*reversed(earlier), rating, *later]
+
+
+# --- standards and scales -----------------------------------------------------------------------
+
+
+def score_range_for(organisation: Organisation | None) -> tuple[Decimal, Decimal]:
+    """The scores a rating may take for learners of ``organisation``: 0 to the highest level's
+    points of the proficiency scale in force there (one query)."""
+    scale = DEFAULT_SCALE if organisation is None else scale_for(organisation)
+    return Decimal("0"), scale.max_points
+
+
+def scale_levels_for(organisation: Organisation | None) -> list[tuple[Decimal, str]]:
+    """The levels of the scale in force for ``organisation``, highest first: (points, label)."""
+    scale = DEFAULT_SCALE if organisation is None else scale_for(organisation)
+    return [(level.points, level.label) for level in scale.levels]
+
+
+@dataclass(frozen=True)
+class StandardMatch:
+    """The standards a reference (an identifier or a human code) can mean."""
+
+    reference: str
+    standards: tuple[Standard, ...]
+
+
+def find_standards(references: Iterable[str]) -> dict[str, StandardMatch]:
+    """Resolves references to standards in at most three queries, whatever their number.
+
+    A reference matches a standard by its CASE identifier or URI, else by its human code
+    (case-insensitive), else by the last part of a dotted human code (``3.OA.A.1`` finds
+    ``CCSS.Math.Content.3.OA.A.1``). The caller decides what to do with none or several matches.
+    """
+    wanted = {ref.strip() for ref in references if ref and ref.strip()}
+    found: dict[str, list[Standard]] = {ref: [] for ref in wanted}
+    if not wanted:
+        return {}
+    by_identifier = Standard.objects.filter(
+        Q(identifier__in=wanted) | Q(uri__in=wanted)
+    ).select_related("framework")
+    for standard in by_identifier:
+        for ref in (standard.identifier, standard.uri):
+            if ref in found and standard not in found[ref]:
+                found[ref].append(standard)
+    pending = {ref for ref, matches in found.items() if not matches}
+    if pending:
+        lowered = {ref.lower(): ref for ref in pending}
+        code_query = reduce(
+            or_,
+            (Q(human_code__iexact=ref) | Q(human_code__iendswith=f".{ref}") for ref in pending),
+        )
+        exact: dict[str, list[Standard]] = {}
+        suffix: dict[str, list[Standard]] = {}
+        for standard in Standard.objects.filter(code_query).select_related("framework"):
+            code = standard.human_code.lower()
+            if code in lowered:
+                exact.setdefault(lowered[code], []).append(standard)
+            for ref_lower, ref in lowered.items():
+                if code.endswith(f".{ref_lower}"):
+                    suffix.setdefault(ref, []).append(standard)
+        for ref in pending:
+            found[ref] = exact.get(ref) or suffix.get(ref) or []
+    return {ref: StandardMatch(ref, tuple(matches)) for ref, matches in found.items()}
+
+
+def standard_problem(standard: Standard) -> str | None:
+    """Why a standard cannot be rated, or None."""
+    if standard.is_grouping:
+        return f"{standard.human_code or standard.identifier} is a grouping: rate its statements"
+    if standard.status == StandardStatus.RETIRED:
+        return f"{standard.human_code or standard.identifier} is retired"
+    return None
+
+
+def prefetch_current_ratings() -> Prefetch[str]:
+    return Prefetch("ratings", queryset=current_ratings().select_related("standard"))

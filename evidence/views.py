@@ -1,0 +1,474 @@
+"""Pages of the evidence app: quick entry, submit, review, evidence, CSV import, downloads.
+
+Every view finds its objects through a scoped selector (404 outside the user's scope), hands
+writes to ``evidence.services`` and renders or redirects. Pages for staff only answer 403 to
+other roles; learner pages are never cached.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.forms import Form
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from evidence import forms, selectors, services, uploads
+from evidence.csv_import import RatingImportRefused
+from evidence.models import Evidence, EvidenceStatus, Rating, RatingSource
+from learners import selectors as learner_selectors
+from learners.models import Learner, Organisation
+from learners.selectors import AnyUser
+
+logger = logging.getLogger(__name__)
+
+STAFF_ROLES = frozenset({"teacher", "school_admin", "district_admin", "state_admin"})
+MAX_PROBLEMS_SHOWN = 200
+
+
+def is_staff(user: AnyUser) -> bool:
+    """Whether the user holds a current teaching or admin role (or is the platform operator)."""
+    if getattr(user, "is_superuser", False) and user.is_active:
+        return True
+    return bool(learner_selectors.roles_of(user) & STAFF_ROLES)
+
+
+def _require_staff(user: AnyUser) -> None:
+    if not is_staff(user):
+        raise PermissionDenied("For teachers and administrators.")
+
+
+def _levels(organisation: Organisation | None) -> list[tuple[str, str]]:
+    return forms.level_choices(selectors.scale_levels_for(organisation))
+
+
+def _show_errors(form: Form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, messages_ in error.message_dict.items():
+            if field in form.fields:
+                form.add_error(field, messages_)
+            else:
+                form.add_error(None, [f"{field}: {message}" for message in messages_])
+    else:
+        form.add_error(None, error.messages)
+
+
+# --- lists --------------------------------------------------------------------------------------
+
+
+@never_cache
+@login_required
+@require_GET
+def evidence_index(request: HttpRequest) -> HttpResponse:
+    """The evidence the user may see, newest first, with the actions their roles allow."""
+    evidence = (
+        selectors.visible_evidence(request.user)
+        .select_related("learner")
+        .order_by("-recorded_at", "-id")
+    )
+    page = Paginator(evidence, 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "evidence/index.html",
+        {
+            "page": page,
+            "staff": is_staff(request.user),
+            "student": learner_selectors.learner_of(request.user) is not None,
+        },
+    )
+
+
+@never_cache
+@login_required
+@require_GET
+def learner_evidence(request: HttpRequest, learner_id: int) -> HttpResponse:
+    learner = learner_selectors.get_visible_learner_or_404(request.user, learner_id)
+    evidence = (
+        selectors.visible_evidence(request.user)
+        .filter(learner_id=learner.pk)
+        .prefetch_related(selectors.prefetch_current_ratings())
+        .order_by("-demonstrated_at", "-recorded_at", "-id")
+    )
+    page = Paginator(evidence, 25).get_page(request.GET.get("page"))
+    return render(request, "evidence/learner.html", {"learner": learner, "page": page})
+
+
+@never_cache
+@login_required
+@require_GET
+def review_queue(request: HttpRequest) -> HttpResponse:
+    _require_staff(request.user)
+    page = Paginator(selectors.review_queue(request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "evidence/review_queue.html", {"page": page})
+
+
+# --- quick entry --------------------------------------------------------------------------------
+
+
+@never_cache
+@login_required
+@require_GET
+def record_choose_section(request: HttpRequest) -> HttpResponse:
+    _require_staff(request.user)
+    today = learner_selectors.today()
+    sections = (
+        learner_selectors.changeable_sections(request.user)
+        .filter(term__start_date__lte=today, term__end_date__gte=today)
+        .select_related("school", "term")
+        .order_by("school__name", "title", "pk")[:500]
+    )
+    return render(request, "evidence/record_choose.html", {"sections": sections})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def record_ratings(request: HttpRequest, section_id: int) -> HttpResponse:
+    """Quick entry for a section: learners x standards at one level, one evidence each."""
+    section = learner_selectors.get_changeable_section_or_404(request.user, section_id)
+    roster = learner_selectors.changeable_learners(request.user).filter(
+        pk__in=learner_selectors.section_roster(request.user, section).values("pk")
+    )
+    form = forms.QuickEntryForm(request.POST or None, roster=roster, levels=_levels(section.school))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        entries = [
+            services.RatingEntry(
+                learner_id=learner.pk, standard_id=standard.pk, score=data["score"]
+            )
+            for learner in data["learners"]
+            for standard in data["standards"]
+        ]
+        try:
+            recorded = services.record_ratings(
+                actor=request.user,  # type: ignore[arg-type]
+                entries=entries,
+                title=data["title"],
+                kind=data["kind"],
+                setting=data["setting"],
+                demonstrated_at=data["demonstrated_on"],
+                description=data["description"],
+                section=section,
+            )
+        except ValidationError as exc:
+            _show_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Recorded {len(recorded.ratings)} ratings for {len(recorded.evidence)} learners.",
+            )
+            return redirect("evidence:record_ratings", section_id=section.pk)
+    return render(request, "evidence/record.html", {"section": section, "form": form})
+
+
+# --- student submissions ------------------------------------------------------------------------
+
+
+def _student_or_404(user: AnyUser) -> Learner:
+    learner = learner_selectors.learner_of(user)
+    if learner is None or not learner.active:
+        raise Http404("Not found.")
+    return learner
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def submit_evidence(request: HttpRequest) -> HttpResponse:
+    learner = _student_or_404(request.user)
+    form = forms.SubmitEvidenceForm(
+        request.POST or None,
+        request.FILES or None,
+        sections=learner_selectors.current_sections_of_learner(learner),
+        levels=_levels(learner.school),
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            evidence = services.submit_evidence(
+                actor=request.user,  # type: ignore[arg-type]
+                kind=data["kind"],
+                title=data["title"],
+                description=data["description"],
+                setting=data["setting"],
+                demonstrated_at=data["demonstrated_on"],
+                section=data["section"],
+                reflection=form.reflection(),
+                self_scores=data["self_scores"],
+                links=form.link_list(),
+                files=form.file_list(),
+            )
+        except ValidationError as exc:
+            _show_errors(form, exc)
+        else:
+            messages.success(request, "Your evidence was submitted to your teachers.")
+            return redirect("evidence:detail", evidence_id=evidence.pk)
+    return render(
+        request, "evidence/submit.html", {"form": form, "limit": uploads.describe_limit()}
+    )
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def revise_evidence(request: HttpRequest, evidence_id: int) -> HttpResponse:
+    learner = _student_or_404(request.user)
+    evidence = _get_or_404(selectors.own_evidence(request.user), evidence_id)
+    if evidence.status != EvidenceStatus.RETURNED:  # type: ignore[attr-defined]
+        raise Http404("Not found.")
+    form = forms.ReviseForm(
+        request.POST or None, request.FILES or None, levels=_levels(learner.school)
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.resubmit_evidence(
+                actor=request.user,  # type: ignore[arg-type]
+                evidence=evidence,
+                note=data["note"],
+                reflection=form.reflection(),
+                self_scores=data["self_scores"],
+                links=form.link_list(),
+                files=form.file_list(),
+            )
+        except ValidationError as exc:
+            _show_errors(form, exc)
+        else:
+            messages.success(request, "Your revision was sent to your teachers.")
+            return redirect("evidence:detail", evidence_id=evidence.pk)
+    return render(
+        request,
+        "evidence/revise.html",
+        {"form": form, "evidence": evidence, "limit": uploads.describe_limit()},
+    )
+
+
+# --- one evidence -------------------------------------------------------------------------------
+
+
+def _get_or_404(queryset: Any, pk: object) -> Evidence:
+    try:
+        found: Evidence = queryset.get(pk=selectors.pk_or_404(pk))
+    except Evidence.DoesNotExist as exc:
+        raise Http404("Not found.") from exc
+    return found
+
+
+@never_cache
+@login_required
+@require_GET
+def evidence_detail(request: HttpRequest, evidence_id: int) -> HttpResponse:
+    evidence = selectors.get_visible_evidence_or_404(request.user, evidence_id)
+    detail = selectors.evidence_detail(evidence)
+    can_change = selectors.changeable_evidence(request.user).filter(pk=evidence.pk).exists()
+    own = evidence.learner.user_id is not None and evidence.learner.user_id == request.user.pk
+    status = getattr(evidence, "status", None)
+    context: dict[str, Any] = {
+        "detail": detail,
+        "evidence": evidence,
+        "can_change": can_change,
+        "own": own,
+        "can_revise": own and status == EvidenceStatus.RETURNED,
+        "can_remove": can_change or (own and status != EvidenceStatus.SCORED),
+    }
+    levels = _levels(evidence.learner.school)
+    if can_change and status == EvidenceStatus.SUBMITTED:
+        context["review_form"] = forms.ReviewForm(
+            standards=[rating.standard for rating in detail.self_ratings], levels=levels
+        )
+    if can_change or own:
+        context["supersede_form"] = forms.SupersedeRatingForm(levels=levels)
+        context["reason_form"] = forms.ReasonForm()
+    return render(request, "evidence/detail.html", context)
+
+
+@never_cache
+@login_required
+@require_POST
+def review_evidence(request: HttpRequest, evidence_id: int) -> HttpResponse:
+    evidence = _get_or_404(
+        selectors.changeable_evidence(request.user).select_related("learner__school"),
+        evidence_id,
+    )
+    detail = selectors.evidence_detail(evidence)
+    form = forms.ReviewForm(
+        request.POST,
+        standards=[rating.standard for rating in detail.self_ratings],
+        levels=_levels(evidence.learner.school),
+    )
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.review_submission(
+                actor=request.user,  # type: ignore[arg-type]
+                evidence=evidence,
+                decision=data["decision"],
+                scores=data["scores"],
+                comment=data["comment"],
+            )
+        except ValidationError as exc:
+            _show_errors(form, exc)
+        else:
+            messages.success(request, "Review saved.")
+            return redirect("evidence:review_queue")
+    context = {
+        "detail": detail,
+        "evidence": evidence,
+        "can_change": True,
+        "review_form": form,
+    }
+    return render(request, "evidence/detail.html", context, status=400)
+
+
+@never_cache
+@login_required
+@require_POST
+def remove_evidence(request: HttpRequest, evidence_id: int) -> HttpResponse:
+    evidence = selectors.get_visible_evidence_or_404(request.user, evidence_id)
+    form = forms.ReasonForm(request.POST)
+    if form.is_valid():
+        try:
+            services.remove_evidence(
+                actor=request.user,  # type: ignore[arg-type]
+                evidence=evidence,
+                reason=form.cleaned_data["reason"],
+            )
+        except PermissionDenied as exc:
+            raise Http404("Not found.") from exc
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("evidence:detail", evidence_id=evidence.pk)
+        messages.success(request, "The evidence was removed; its history is kept.")
+        return redirect("evidence:learner", learner_id=evidence.learner_id)
+    messages.error(request, "Give a reason to remove the evidence.")
+    return redirect("evidence:detail", evidence_id=evidence.pk)
+
+
+# --- ratings ------------------------------------------------------------------------------------
+
+
+def _changeable_rating_or_404(user: AnyUser, pk: object) -> Rating:
+    """A staff rating of a learner the user may change, or the user's own self-rating."""
+    scope = Q(
+        ~Q(source=RatingSource.SELF),
+        learner_id__in=learner_selectors.changeable_learners(user).values("pk"),
+    ) | Q(source=RatingSource.SELF, learner__user_id=user.pk, learner__active=True)
+    try:
+        return (
+            Rating.objects.filter(scope)
+            .select_related("learner__school", "evidence")
+            .get(pk=selectors.pk_or_404(pk))
+        )
+    except Rating.DoesNotExist as exc:
+        raise Http404("Not found.") from exc
+
+
+@never_cache
+@login_required
+@require_POST
+def supersede_rating(request: HttpRequest, rating_id: int) -> HttpResponse:
+    rating = _changeable_rating_or_404(request.user, rating_id)
+    form = forms.SupersedeRatingForm(request.POST, levels=_levels(rating.learner.school))
+    if form.is_valid():
+        try:
+            services.supersede_rating(
+                actor=request.user,  # type: ignore[arg-type]
+                rating=rating,
+                score=form.cleaned_data["score"],
+                comment=form.cleaned_data["comment"],
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "The rating was corrected; the earlier one is kept.")
+    else:
+        messages.error(request, "Choose the corrected level and say why it changes.")
+    return redirect("evidence:detail", evidence_id=rating.evidence_id)
+
+
+@never_cache
+@login_required
+@require_POST
+def remove_rating(request: HttpRequest, rating_id: int) -> HttpResponse:
+    rating = _changeable_rating_or_404(request.user, rating_id)
+    form = forms.ReasonForm(request.POST)
+    if form.is_valid():
+        try:
+            services.remove_rating(
+                actor=request.user,  # type: ignore[arg-type]
+                rating=rating,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "The rating was removed; its history is kept.")
+    else:
+        messages.error(request, "Give a reason to remove the rating.")
+    return redirect("evidence:detail", evidence_id=rating.evidence_id)
+
+
+# --- CSV import ---------------------------------------------------------------------------------
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_ratings(request: HttpRequest) -> HttpResponse:
+    """Upload a ratings CSV: all or nothing, with every problem listed by row and column."""
+    _require_staff(request.user)
+    form = forms.RatingImportForm(request.POST or None, request.FILES or None)
+    context: dict[str, Any] = {"form": form}
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        data = uploads.read_bounded(upload, limit=services.CSV_MAX_BYTES)
+        try:
+            report = services.import_ratings_csv(
+                actor=request.user,  # type: ignore[arg-type]
+                data=data,
+                dry_run=form.cleaned_data["dry_run"],
+            )
+        except RatingImportRefused as refused:
+            context["problems"] = refused.problems[:MAX_PROBLEMS_SHOWN]
+            context["problem_count"] = len(refused.problems)
+            return render(request, "evidence/import.html", context, status=400)
+        context["report"] = report
+    return render(request, "evidence/import.html", context)
+
+
+# --- downloads ----------------------------------------------------------------------------------
+
+
+@never_cache
+@login_required
+@require_GET
+def download_artifact(request: HttpRequest, artifact_id: int) -> FileResponse:
+    """Sends an artifact file as an attachment to anyone who may see its learner."""
+    artifact = selectors.get_visible_artifact_or_404(request.user, artifact_id)
+    if not artifact.storage_name:
+        raise Http404("Not found.")
+    try:
+        handle = uploads.open_stored(artifact.storage_name)
+    except (OSError, ValueError) as exc:
+        logger.error("artifact file missing", extra={"artifact_id": artifact.pk})
+        raise Http404("Not found.") from exc
+    return attachment_response(handle, artifact.original_name, artifact.content_type)
+
+
+def attachment_response(handle: Any, filename: str, content_type: str) -> FileResponse:
+    """A download that browsers save and never render: attachment, nosniff, sandboxed."""
+    response = FileResponse(
+        handle, as_attachment=True, filename=filename, content_type=content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
