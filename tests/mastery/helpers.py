@@ -15,11 +15,12 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from evidence import services as evidence_services
 from evidence.models import Evidence, Rating, RatingRemoval
 from learners.models import Learner, Organisation
 from mastery import services
 from standards.models import CalculationPolicy, Framework, Standard
-from tests.factories import LearnerFactory, SchoolFactory, UserFactory
+from tests.factories import AdminAssignmentFactory, LearnerFactory, SchoolFactory
 
 _codes = itertools.count(1)
 T0 = datetime.datetime(2026, 9, 1, 9, 0, tzinfo=datetime.UTC)
@@ -68,11 +69,10 @@ def build_world(learners: int = 2, method: str = "average") -> World:
         a=a,
         b=b,
         learners=[LearnerFactory(school=school) for _ in range(learners)],
-        teacher=UserFactory(),
+        teacher=AdminAssignmentFactory(organisation=school).user,
     )
 
 
-@transaction.atomic
 def rate(
     learner: Learner,
     standard: Standard,
@@ -84,25 +84,44 @@ def rate(
     source: str = "teacher",
     supersedes: Rating | None = None,
 ) -> Rating:
-    """Append a rating (with its evidence) and mark the pair stale, in one transaction."""
+    """A rating written the way the platform writes it.
+
+    Teacher ratings and corrections go through the evidence services (which call
+    ``mark_stale``); a self-rating, or a rating with an explicit ``recorded_at`` (for "as of"),
+    is appended directly and marked in the same transaction, as those services do.
+    """
     when = demonstrated_at or T0
-    evidence = Evidence.objects.create(
-        learner=learner, kind="observation", title="Observed", demonstrated_at=when,
-        submitted_by=rater,
-    )  # fmt: skip
-    rating = Rating.objects.create(
-        evidence=evidence, learner=learner, standard=standard, demonstrated_at=when,
-        score=Decimal(score), source=source, rater=rater,
-        recorded_at=recorded_at or timezone.now(), supersedes=supersedes,
-    )  # fmt: skip
-    services.mark_stale(pairs=[(learner.pk, standard.pk)])
+    if supersedes is not None and recorded_at is None:
+        return evidence_services.supersede_rating(
+            actor=rater, rating=supersedes, score=score, comment="corrected"
+        )
+    if source == "teacher" and recorded_at is None:
+        evidence = evidence_services.record_evidence(
+            actor=rater, learner=learner, kind="observation", title="Observed",
+            demonstrated_at=when, scores={standard.pk: score},
+        )  # fmt: skip
+        return Rating.objects.get(evidence=evidence, standard=standard)
+    with transaction.atomic():
+        evidence = Evidence.objects.create(
+            learner=learner, kind="observation", title="Observed", demonstrated_at=when,
+            submitted_by=rater,
+        )  # fmt: skip
+        rating = Rating.objects.create(
+            evidence=evidence, learner=learner, standard=standard, demonstrated_at=when,
+            score=Decimal(score), source=source, rater=rater,
+            recorded_at=recorded_at or timezone.now(), supersedes=supersedes,
+        )  # fmt: skip
+        services.mark_stale(pairs=[(learner.pk, standard.pk)])
     return rating
 
 
-@transaction.atomic
 def remove(rating: Rating, *, by: User, at: datetime.datetime | None = None) -> RatingRemoval:
-    removal = RatingRemoval.objects.create(
-        rating=rating, reason="entered in error", removed_by=by, removed_at=at or timezone.now()
-    )
-    services.mark_stale(pairs=[(rating.learner_id, rating.standard_id)])
+    """Remove a rating through the evidence services (directly, at ``at``, for "as of")."""
+    if at is None:
+        return evidence_services.remove_rating(actor=by, rating=rating, reason="entered in error")
+    with transaction.atomic():
+        removal = RatingRemoval.objects.create(
+            rating=rating, reason="entered in error", removed_by=by, removed_at=at
+        )
+        services.mark_stale(pairs=[(rating.learner_id, rating.standard_id)])
     return removal

@@ -1,0 +1,122 @@
+"""The sweep (lost messages, forgotten markers) and verify_mastery (stale and wrong records)."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from mastery import services
+from mastery.models import MasteryRecord, StaleMastery
+from tests.mastery.conftest import Queues
+from tests.mastery.helpers import T0, World, rate
+
+type Capture = Callable[..., AbstractContextManager[list[Callable[[], Any]]]]
+GRACE = services.SWEEP_GRACE
+
+
+def _verify(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    try:
+        call_command("verify_mastery", *args, stdout=out)
+    except SystemExit as exc:
+        return int(str(exc.code)), out.getvalue()
+    return 0, out.getvalue()
+
+
+def _settle(world: World) -> None:
+    pending = list(StaleMastery.objects.values_list("learner_id", "standard_id"))
+    services.recompute_pairs(pairs=pending)
+
+
+def test_the_sweep_requeues_markers_whose_message_was_lost(
+    world: World, queues: Queues, django_capture_on_commit_callbacks: Capture
+) -> None:
+    learner = world.learners[0]
+    rate(learner, world.a, "3", rater=world.teacher)
+    queues.purge()  # the message is lost
+    with django_capture_on_commit_callbacks(execute=True):
+        early = services.sweep_stale_mastery(now=timezone.now() + GRACE / 2)
+    assert early == services.SweepOutcome(marked=0, requeued=0)
+    with django_capture_on_commit_callbacks(execute=True):
+        late = services.sweep_stale_mastery(now=timezone.now() + GRACE * 2)
+    assert late == services.SweepOutcome(marked=0, requeued=1)
+    assert queues.waiting() == 1
+
+
+def test_a_requeued_marker_is_not_requeued_again_within_the_grace(
+    world: World, queues: Queues, django_capture_on_commit_callbacks: Capture
+) -> None:
+    rate(world.learners[0], world.a, "3", rater=world.teacher)
+    later = timezone.now() + GRACE * 2
+    with django_capture_on_commit_callbacks(execute=True):
+        services.sweep_stale_mastery(now=later)
+        again = services.sweep_stale_mastery(now=later + GRACE / 2)
+    assert again.requeued == 0
+
+
+def test_the_sweep_marks_ratings_written_without_a_marker(
+    world: World, django_capture_on_commit_callbacks: Capture
+) -> None:
+    learner = world.learners[0]
+    rate(learner, world.a, "3", rater=world.teacher)
+    _settle(world)
+    # A writer that forgot mark_stale (the contract says it must not; the sweep still repairs).
+    rating = rate(learner, world.b, "4", rater=world.teacher, recorded_at=timezone.now())
+    StaleMastery.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = services.sweep_stale_mastery()
+    assert outcome.marked == 1
+    assert list(StaleMastery.objects.values_list("learner_id", "standard_id")) == [
+        (rating.learner_id, rating.standard_id)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.sweep_stale_mastery().marked == 0
+
+
+def test_verify_finds_nothing_when_every_record_is_current(world: World) -> None:
+    for learner in world.learners:
+        rate(learner, world.a, "3", rater=world.teacher)
+        rate(learner, world.b, "2", rater=world.teacher, demonstrated_at=T0 + datetime.timedelta(1))
+    _settle(world)
+    assert _verify("--json") == (0, json.dumps({"checked": 6, "stale": 0, "wrong": 0}) + "\n")
+
+
+def test_verify_counts_marked_and_missing_records_as_stale(world: World) -> None:
+    first, second = world.learners
+    rate(first, world.a, "3", rater=world.teacher)
+    _settle(world)
+    rate(first, world.a, "1", rater=world.teacher)  # marked, not yet recomputed
+    rate(second, world.b, "1", rater=world.teacher)
+    StaleMastery.objects.filter(learner=second).delete()  # missing record, no marker
+    status, out = _verify("--json")
+    # first: a (marked) and its domain; second: b (missing) and its domain (missing)
+    assert (status, json.loads(out)) == (1, {"checked": 4, "stale": 4, "wrong": 0})
+
+
+def test_verify_finds_a_tampered_record_wrong(world: World) -> None:
+    learner = world.learners[0]
+    rate(learner, world.a, "3", rater=world.teacher)
+    _settle(world)
+    MasteryRecord.objects.filter(learner=learner, standard=world.a).update(score=Decimal("3.1"))
+    status, out = _verify()
+    assert status == 1
+    assert out.splitlines() == [
+        "checked 2, stale 0, wrong 1",
+        f"wrong: learner {learner.pk} standard {world.a.pk}",
+    ]
+
+
+def test_verify_refuses_a_bad_batch_size(db: None) -> None:
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--batch must be at least 1"):
+        call_command("verify_mastery", "--batch", "0")
