@@ -103,11 +103,15 @@ class ScaleSerializer(serializers.ModelSerializer[ProficiencyScale]):
 
 
 class EffectiveLevelSerializer(serializers.Serializer[Any]):
-    points = serializers.DecimalField(max_digits=5, decimal_places=2)
-    label = serializers.CharField()
-    colour = serializers.CharField()
-    cut_point = serializers.DecimalField(max_digits=5, decimal_places=2)
-    description = serializers.CharField()
+    # Declared in get_fields: "label" would shadow the Field attribute of the same name.
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        return {
+            "points": serializers.DecimalField(max_digits=5, decimal_places=2),
+            "label": serializers.CharField(),
+            "colour": serializers.CharField(),
+            "cut_point": serializers.DecimalField(max_digits=5, decimal_places=2),
+            "description": serializers.CharField(),
+        }
 
 
 class EffectiveScaleSerializer(serializers.Serializer[Any]):
@@ -183,12 +187,18 @@ class ElectiveGroupInfoSerializer(serializers.Serializer[Any]):
 
 
 class RequirementSetSerializer(serializers.Serializer[Any]):
-    required = RequiredStandardSerializer(many=True)
-    electives = ElectiveGroupInfoSerializer(many=True)
+    # Declared in get_fields: "required" would shadow the Field attribute of the same name.
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        return {
+            "required": RequiredStandardSerializer(many=True),
+            "electives": ElectiveGroupInfoSerializer(many=True),
+        }
 
 
 class ElectiveGroupSerializer(serializers.ModelSerializer[ElectiveGroup]):
-    standards = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    standards = serializers.ManyRelatedField(
+        child_relation=serializers.PrimaryKeyRelatedField(read_only=True), read_only=True
+    )
 
     class Meta:
         model = ElectiveGroup
@@ -254,13 +264,17 @@ class ImportReportSerializer(serializers.Serializer[Any]):
 
 # --- Input ---------------------------------------------------------------------------------------
 
-_ID = {"min_value": 1, "max_value": 2**63 - 1}
+MAX_ID = 2**63 - 1
+
+
+def _id(**kwargs: Any) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
 
 
 class FrameworkImportInput(serializers.Serializer[Any]):
     format = serializers.ChoiceField(choices=["case", "csv", "asn"], default="case")
     file = serializers.FileField()
-    organisation = serializers.IntegerField(required=False, allow_null=True, **_ID)
+    organisation = _id(required=False, allow_null=True)
     identifier = serializers.CharField(max_length=255, required=False, default="")
     title = serializers.CharField(max_length=500, required=False, default="")
     allow_missing_parents = serializers.BooleanField(default=False)
@@ -268,27 +282,31 @@ class FrameworkImportInput(serializers.Serializer[Any]):
 
 
 class LevelInputSerializer(serializers.Serializer[Any]):
-    points = serializers.DecimalField(max_digits=5, decimal_places=2)
-    label = serializers.CharField(max_length=50, allow_blank=True)
-    colour = serializers.CharField(max_length=7, allow_blank=True)
-    cut_point = serializers.DecimalField(
-        max_digits=5, decimal_places=2, required=False, allow_null=True, default=None
-    )
-    description = serializers.CharField(
-        max_length=200, required=False, default="", allow_blank=True
-    )
+    # Declared in get_fields: "label" would shadow the Field attribute of the same name.
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        return {
+            "points": serializers.DecimalField(max_digits=5, decimal_places=2),
+            "label": serializers.CharField(max_length=50, allow_blank=True),
+            "colour": serializers.CharField(max_length=7, allow_blank=True),
+            "cut_point": serializers.DecimalField(
+                max_digits=5, decimal_places=2, required=False, allow_null=True, default=None
+            ),
+            "description": serializers.CharField(
+                max_length=200, required=False, default="", allow_blank=True
+            ),
+        }
 
 
 class ScaleInput(serializers.Serializer[Any]):
-    organisation = serializers.IntegerField(**_ID)
+    organisation = _id()
     name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
     mastery_threshold = serializers.DecimalField(max_digits=5, decimal_places=2)
     levels = LevelInputSerializer(many=True)
 
 
 class PolicyInput(serializers.Serializer[Any]):
-    organisation = serializers.IntegerField(**_ID)
-    framework = serializers.IntegerField(required=False, allow_null=True, default=None, **_ID)
+    organisation = _id()
+    framework = _id(required=False, allow_null=True, default=None)
     method = serializers.CharField(max_length=40)
     params = serializers.DictField(required=False, default=dict)
     min_evidence = serializers.IntegerField(default=1, min_value=-(2**31), max_value=2**31)
@@ -297,30 +315,26 @@ class PolicyInput(serializers.Serializer[Any]):
 
 
 class RequirementInput(serializers.Serializer[Any]):
-    organisation = serializers.IntegerField(**_ID)
-    term = serializers.IntegerField(**_ID)
+    organisation = _id()
+    term = _id()
     grade_level = serializers.CharField(max_length=20)
-    standards = serializers.ListField(
-        child=serializers.IntegerField(**_ID), min_length=1, max_length=500
-    )
+    standards = serializers.ListField(child=_id(), min_length=1, max_length=500)
     priority = serializers.CharField(max_length=20)
 
 
 class ElectiveGroupInput(serializers.Serializer[Any]):
-    organisation = serializers.IntegerField(**_ID)
-    term = serializers.IntegerField(**_ID)
+    organisation = _id()
+    term = _id()
     grade_level = serializers.CharField(max_length=20)
     title = serializers.CharField(max_length=200)
     choose = serializers.IntegerField(min_value=-(2**31), max_value=2**31)
-    standards = serializers.ListField(
-        child=serializers.IntegerField(**_ID), min_length=1, max_length=500
-    )
+    standards = serializers.ListField(child=_id(), min_length=1, max_length=500)
     priority = serializers.CharField(max_length=20, default="supporting")
 
 
 class ElectiveChoiceInput(serializers.Serializer[Any]):
-    group = serializers.IntegerField(**_ID)
-    standard = serializers.IntegerField(**_ID)
+    group = _id()
+    standard = _id()
 
 
 class DecisionInput(serializers.Serializer[Any]):

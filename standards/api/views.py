@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import django_filters
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,6 +32,7 @@ from standards.importers.base import ImportRefused, ParsedFramework, Problem
 from standards.importers.case import parse_case_bytes
 from standards.importers.csv import parse_standards_csv
 from standards.models import (
+    Association,
     CalculationPolicy,
     ElectiveChoice,
     ElectiveGroup,
@@ -144,32 +145,39 @@ def _parse(values: dict[str, Any]) -> ParsedFramework:
     return parse_case_bytes(content)
 
 
-class StandardFilter(django_filters.FilterSet):
-    code = django_filters.CharFilter(field_name="human_code")
-    top_level = django_filters.BooleanFilter(field_name="parent", lookup_expr="isnull")
-
-    class Meta:
-        model = Standard
-        fields = ["framework", "parent", "identifier", "status", "is_grouping"]
-
-
 class StandardViewSet(viewsets.ReadOnlyModelViewSet[Standard]):
     """Standards of every framework; filter by framework, parent, code (human code)."""
 
     serializer_class = s.StandardSerializer
-    filterset_class = StandardFilter
+    filterset_fields = ["framework", "parent", "identifier", "status", "is_grouping"]
 
     def get_queryset(self) -> QuerySet[Standard]:
-        return Standard.objects.order_by("framework_id", "depth", "position", "pk")
+        standards = Standard.objects.order_by("framework_id", "depth", "position", "pk")
+        code = self.request.query_params.get("code")
+        if code:
+            standards = standards.filter(human_code=code[:100])
+        if self.request.query_params.get("top_level") in ("true", "1"):
+            standards = standards.filter(parent__isnull=True)
+        return standards
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("code", str, description="The human code, exactly"),
+            OpenApiParameter("top_level", bool, description="Only items under the document"),
+        ]
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(responses=s.AssociationSerializer(many=True))
     @action(detail=True, methods=["get"])
     def associations(self, request: Request, pk: str | None = None) -> Response:
         """The associations that start at this standard (every type)."""
         standard = self.get_object()
-        links = standard.framework.associations.filter(origin=standard).order_by("pk")
-        page = self.paginate_queryset(links)
-        return self.get_paginated_response(s.AssociationSerializer(page, many=True).data)
+        links = Association.objects.filter(origin=standard).order_by("pk")
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(links, request, view=self)
+        return paginator.get_paginated_response(s.AssociationSerializer(page, many=True).data)
 
 
 # --- Scales ---------------------------------------------------------------------------------------
