@@ -1189,5 +1189,6 @@ def import_ratings_csv(
             [RowProblem(0, "", "another import of the same rows ran at the same time: retry")]
         ) from exc
     _mark_stale((row.learner.pk, row.standard.pk) for row, _earlier in plan)
-    logger.info("ratings imported", extra=report.as_dict())
+    # LogRecord has its own "created": prefix the report's keys.
+    logger.info("ratings imported", extra={f"import_{k}": v for k, v in report.as_dict().items()})
     return report

@@ -40,7 +40,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def sanitise_html(value: str) -> str:
-    """The value, as HTML that runs no script and loads nothing (idempotent)."""
+    """The value, as HTML that runs no script and loads nothing (idempotent). Besides the tags
+    and attributes above, nh3 keeps the harmless ``title`` and ``lang`` on any tag."""
     return nh3.clean(
         value,
         tags=set(ALLOWED_TAGS),

@@ -154,18 +154,17 @@ def check_upload(*, name: str, data: bytes) -> CheckedUpload:
             + ", ".join(allowed_type_names())
             + "."
         )
-    # Photos lose their metadata first: it is where location lives, and it may hold markup
-    # that the polyglot check below would otherwise refuse a harmless photo for.
+    if detected in ZIP_DOCUMENTS:
+        _check_zip_document(data, detected)
+    elif detected != TEXT:
+        _check_binary(data, detected)
+    # Photos lose their metadata (where location lives) and anything after their end marker.
     if detected == "image/jpeg":
         data = strip_jpeg_metadata(data)
     elif detected in ("image/png", "image/apng"):
         data = strip_png_metadata(data)
     elif detected == "image/webp":
         data = strip_webp_metadata(data)
-    if detected in ZIP_DOCUMENTS:
-        _check_zip_document(data, detected)
-    elif detected != TEXT:
-        _check_binary(data, detected)
     extension, content_type, _label = ALLOWED_TYPES[detected]
     return CheckedUpload(
         data=data,
@@ -272,7 +271,8 @@ def _read_member(archive: zipfile.ZipFile, name: str) -> bytes | None:
 
 
 def strip_jpeg_metadata(data: bytes) -> bytes:
-    """The JPEG without APP1 (EXIF, XMP) and APP13 (IPTC) segments; unchanged if malformed."""
+    """The JPEG without APP1 (EXIF, XMP) and APP13 (IPTC) segments and without anything after
+    its end marker; unchanged if malformed."""
     if not data.startswith(b"\xff\xd8"):
         return data
     out = bytearray(b"\xff\xd8")
@@ -284,8 +284,11 @@ def strip_jpeg_metadata(data: bytes) -> bytes:
         if marker == 0xFF:  # fill byte
             position += 1
             continue
-        if marker == 0xDA or marker == 0xD9:  # start of scan / end: copy the rest as is
-            out += data[position:]
+        if marker == 0xDA or marker == 0xD9:
+            # Scan data never holds FF D9 (a data FF is stuffed as FF 00): the first one after
+            # the first scan ends the image, and whatever follows it is dropped.
+            end = data.find(b"\xff\xd9", position)
+            out += data[position:] if end == -1 else data[position : end + 2]
             return bytes(out)
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
             out += data[position : position + 2]
