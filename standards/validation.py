@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from standards.importers.base import Problem
+from standards.importers.base import CEDS_GRADE_LEVELS, Problem
 
 METHODS = (
     "highest",
@@ -53,18 +53,7 @@ COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 MIN_LEVELS, MAX_LEVELS = 2, 10
 MAX_POINTS = Decimal(100)
 
-# CEDS grade level codes (the CASE vocabulary, and what learners.Learner.grade_level holds).
-GRADE_LEVELS = (
-    "IT",
-    "PR",
-    "PK",
-    "TK",
-    "KG",
-    *(f"{grade:02d}" for grade in range(1, 14)),
-    "PS",
-    "UG",
-    "Other",
-)
+GRADE_LEVELS = CEDS_GRADE_LEVELS
 
 
 def _decimal(value: Any) -> Decimal | None:

@@ -158,21 +158,40 @@ def normalise_grade_level(value: str) -> str:
     return text
 
 
+# CEDS grade level codes in school order (what learners.Learner.grade_level holds too).
+CEDS_GRADE_LEVELS = (
+    "IT",
+    "PR",
+    "PK",
+    "TK",
+    "KG",
+    *(f"{grade:02d}" for grade in range(1, 14)),
+    "PS",
+    "UG",
+    "Other",
+)
+
+
 def split_grade_levels(value: Any) -> list[str]:
-    """Grade levels from a list, or a string separated by commas, semicolons, bars or spaces."""
+    """Grade levels from a list, or a string separated by commas, semicolons, bars or spaces
+    (``Grade 1`` stays one level)."""
     if value is None:
         return []
     raw: list[str]
     if isinstance(value, list):
         raw = [str(part) for part in value if part is not None]
     else:
-        raw = re.split(r"[,;|\s]+", str(value))
+        raw = re.split(r"[,;|]+", str(value))
     levels: list[str] = []
     for part in raw:
-        if part.strip():
-            level = normalise_grade_level(part)
-            if level not in levels:
-                levels.append(level)
+        if not part.strip():
+            continue
+        level = normalise_grade_level(part)
+        pieces = [level] if level in CEDS_GRADE_LEVELS else part.split()
+        for piece in pieces:
+            normalised = normalise_grade_level(piece)
+            if normalised not in levels:
+                levels.append(normalised)
     return levels
 
 
