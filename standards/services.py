@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from learners.models import Learner, Organisation, Term
@@ -152,6 +152,7 @@ def import_framework(
     now = timezone.now()
 
     document = parsed.document
+    _lock_identifier(document.identifier)
     document_values: dict[str, Any] = {name: getattr(document, name) for name in _DOCUMENT_FIELDS}
     document_values["uri"] = document.uri or default_uri(document.identifier)
     framework = Framework.objects.select_for_update().filter(identifier=document.identifier).first()
@@ -223,6 +224,15 @@ def import_framework(
         },
     )
     return report
+
+
+def _lock_identifier(identifier: str) -> None:
+    """Serialises imports of one framework, including its first (a row lock needs the row)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"standards:{identifier}"]
+            )
 
 
 def _check_owner(actor: AbstractBaseUser | None, organisation: Organisation | None) -> None:
