@@ -8,21 +8,38 @@ until the sweep, it never loses one.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Final
+from typing import Any, Final
 
-from django.db import connection, transaction
+import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from learners.models import Learner, Organisation
+from learners.selectors import administered_organisations, descendants_of
 from mastery import derive, sql
 from mastery.derive import ChildRecord, Derived, Rules
-from mastery.models import MasteryEvent, MasteryRecord, StaleMastery, SweepCursor
+from mastery.models import (
+    BulkReason,
+    BulkRecompute,
+    BulkRecomputeBatch,
+    BulkStatus,
+    MasteryEvent,
+    MasteryRecord,
+    StaleMastery,
+    SweepCursor,
+)
 from mastery.policy import RulesCache
 from mastery.rules import RulesError
+from standards.models import Framework, Standard, StandardStatus
 
 logger = logging.getLogger(__name__)
 
@@ -360,3 +377,287 @@ def sweep_stale_mastery(*, now: datetime | None = None) -> SweepOutcome:
         transaction.on_commit(partial(enqueue_recomputes, lost), robust=True)
         logger.info("sweep re-queued stale mastery", extra={"requeued": len(lost)})
     return SweepOutcome(marked=marked, requeued=len(lost))
+
+
+# --- bulk recompute -----------------------------------------------------------------------------
+
+MAX_BATCH_SIZE: Final = 1000
+
+
+@transaction.atomic
+def start_bulk_recompute(
+    *,
+    actor: AbstractBaseUser,
+    organisation: Organisation,
+    reason: str,
+    framework: Framework | None = None,
+    batch_size: int = MAX_BATCH_SIZE,
+) -> BulkRecompute:
+    """Recompute every record of the learners at or below ``organisation`` (on ``framework``'s
+    standards only, when given) after a policy, scale or requirement change.
+
+    The actor must administer the organisation (``PermissionDenied`` otherwise). The learners
+    are split into id ranges of ``batch_size`` (1..1000); each range is one
+    ``BulkRecomputeBatch``, queued on the ``bulk`` queue after commit. Raises ``ValueError``
+    naming the bad argument before writing anything.
+    """
+    if reason not in BulkReason.values:
+        raise ValueError(f"reason: {reason!r} is not one of {', '.join(BulkReason.values)}")
+    if isinstance(batch_size, bool) or not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(f"batch_size: must be 1..{MAX_BATCH_SIZE}, got {batch_size!r}")
+    if not administered_organisations(actor).filter(pk=organisation.pk).exists():
+        raise PermissionDenied("You do not administer this organisation.")
+    ids = list(
+        Learner.objects.filter(school_id__in=descendants_of(organisation).values("pk"))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    job = BulkRecompute.objects.create(
+        organisation=organisation,
+        framework=framework,
+        reason=reason,
+        requested_by_id=actor.pk,
+        batch_size=batch_size,
+        batch_count=(len(ids) + batch_size - 1) // batch_size,
+        status=BulkStatus.DONE if not ids else BulkStatus.QUEUED,
+        finished_at=timezone.now() if not ids else None,
+    )
+    batches = BulkRecomputeBatch.objects.bulk_create(
+        BulkRecomputeBatch(
+            job=job,
+            number=number,
+            learner_id_from=ids[start],
+            learner_id_to=ids[min(start + batch_size, len(ids)) - 1],
+        )
+        for number, start in enumerate(range(0, len(ids), batch_size), start=1)
+    )
+    batch_ids = [batch.pk for batch in batches]
+    transaction.on_commit(partial(_enqueue_batches, batch_ids), robust=True)
+    logger.info(
+        "bulk recompute started",
+        extra={"job_id": job.pk, "organisation_id": organisation.pk, "batches": len(batch_ids)},
+    )
+    return job
+
+
+def _enqueue_batches(batch_ids: Sequence[int]) -> None:
+    from mastery import tasks
+
+    for batch_id in batch_ids:
+        tasks.bulk_recompute_batch.delay(batch_id)
+
+
+def _compute_bulk(
+    scope: sql.BulkScope, schools: dict[int, int], cache: RulesCache
+) -> list[list[Any]]:
+    """The records of every pair in scope, leaves with the numpy path, groupings rolled up."""
+    standards = {
+        s.pk: s
+        for s in Standard.objects.filter(
+            **({"framework_id": scope.framework_id} if scope.framework_id else {})
+        ).only("id", "framework_id", "parent_id", "is_grouping", "depth", "status")
+    }
+    learners: list[int] = []
+    pair_standards: list[int] = []
+    starts: list[int] = []
+    counts: list[int] = []
+    scores: list[float] = []
+    demonstrated: list[int] = []
+    for learner_id, standard_id, score, micros in sql.stream_counted_ratings(scope):
+        if not learners or (learners[-1], pair_standards[-1]) != (learner_id, standard_id):
+            learners.append(learner_id)
+            pair_standards.append(standard_id)
+            starts.append(len(scores))
+            counts.append(0)
+        counts[-1] += 1
+        scores.append(score)
+        demonstrated.append(micros)
+    results: dict[tuple[int, int], Derived] = {}
+    # One engine call per distinct rules (school x framework), never per learner.
+    by_rules: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for index, (learner_id, standard_id) in enumerate(zip(learners, pair_standards, strict=True)):
+        by_rules[(schools[learner_id], standards[standard_id].framework_id)].append(index)
+    starts_a = np.array(starts, dtype=np.int64)
+    counts_a = np.array(counts, dtype=np.int64)
+    scores_a = np.array(scores, dtype=np.float64)
+    micros_a = np.array(demonstrated, dtype=np.int64)
+    for key, indexes in by_rules.items():
+        chosen = np.array(indexes, dtype=np.int64)
+        # Gather the chosen pairs' rows contiguously for the engine.
+        lengths = counts_a[chosen]
+        rows = np.concatenate([np.arange(starts_a[i], starts_a[i] + counts_a[i]) for i in chosen])
+        groups = derive.BulkGroups(
+            starts=np.cumsum(lengths) - lengths,
+            counts=lengths,
+            scores=scores_a[rows],
+            demonstrated_us=micros_a[rows],
+        )
+        for index, result in zip(indexes, derive.derive_bulk(groups, cache.get(*key)), strict=True):
+            results[(learners[index], pair_standards[index])] = result
+    for learner_id, standard_id in sql.recorded_pairs(scope):
+        if (learner_id, standard_id) not in results:
+            rules_ = cache.get(schools[learner_id], standards[standard_id].framework_id)
+            results[(learner_id, standard_id)] = derive.derive_record([], rules_)
+    _roll_up(results, standards, schools, cache)
+    return [
+        [
+            learner_id,
+            standard_id,
+            r.state,
+            r.score,
+            r.level_points,
+            r.level_label,
+            r.mastered,
+            r.first_mastered_at,
+            r.evidence_count,
+            json.dumps(r.explanation),
+            r.calculation_version,
+        ]
+        for (learner_id, standard_id), r in sorted(results.items())
+    ]
+
+
+def _roll_up(
+    results: dict[tuple[int, int], Derived],
+    standards: dict[int, Standard],
+    schools: dict[int, int],
+    cache: RulesCache,
+) -> None:
+    """Add the grouping ancestors of every computed pair, deepest first, from the results."""
+    children_of: dict[int, list[int]] = defaultdict(list)
+    for s in standards.values():
+        if s.parent_id is not None and s.status == StandardStatus.ACTIVE:
+            children_of[s.parent_id].append(s.pk)
+    wanted: set[tuple[int, int]] = set()
+    for learner_id, standard_id in results:
+        parent = standards[standard_id].parent_id
+        while parent is not None and parent in standards and standards[parent].is_grouping:
+            wanted.add((learner_id, parent))
+            parent = standards[parent].parent_id
+    for learner_id, grouping in sorted(wanted, key=lambda p: -standards[p[1]].depth):
+        kids = []
+        for child in sorted(children_of[grouping]):
+            got = results.get((learner_id, child))
+            kids.append(
+                ChildRecord(child, "not_assessed", False, None, "", None, 0)
+                if got is None
+                else ChildRecord(
+                    child,
+                    got.state,
+                    got.mastered,
+                    got.level_points,
+                    got.level_label,
+                    got.first_mastered_at,
+                    got.evidence_count,
+                )
+            )
+        rules_ = cache.get(schools[learner_id], standards[grouping].framework_id)
+        try:
+            results[(learner_id, grouping)] = derive.derive_rollup(kids, rules_)
+        except RulesError:
+            logger.exception(
+                "roll-up failed", extra={"learner_id": learner_id, "standard_id": grouping}
+            )
+
+
+def run_bulk_batch(*, batch_id: int) -> BulkRecomputeBatch:
+    """Recompute one batch of a bulk recompute; idempotent (a done batch is left alone).
+
+    PostgreSQL: one transaction takes the learners' advisory locks, clears their markers, streams
+    their counted ratings (COPY), computes with the engine's numpy path, and writes changed
+    records and their events with COPY + one upsert; the number of queries does not grow with
+    the learners. SQLite (the embedded demo): the per-pair recompute. A failure marks the batch
+    and the job failed (ids only) and re-raises.
+    """
+    # Mark the job running in a transaction of its own: holding its row for the whole batch
+    # would serialise the batches.
+    BulkRecompute.objects.filter(
+        batches__pk=batch_id, started_at__isnull=True, status=BulkStatus.QUEUED
+    ).update(started_at=timezone.now(), status=BulkStatus.RUNNING)
+    try:
+        return _run_bulk_batch(batch_id)
+    except OperationalError:
+        raise  # transient: the task retries it
+    except Exception as exc:
+        with transaction.atomic():
+            BulkRecomputeBatch.objects.filter(pk=batch_id).update(
+                status=BulkStatus.FAILED,
+                error=f"{type(exc).__name__}: {exc}"[:2000],
+                finished_at=timezone.now(),
+            )
+            BulkRecompute.objects.filter(batches__pk=batch_id).update(
+                status=BulkStatus.FAILED, finished_at=timezone.now()
+            )
+        logger.exception("bulk recompute batch failed", extra={"batch_id": batch_id})
+        raise
+
+
+@transaction.atomic
+def _run_bulk_batch(batch_id: int) -> BulkRecomputeBatch:
+    batch = BulkRecomputeBatch.objects.select_for_update().select_related("job").get(pk=batch_id)
+    if batch.status == BulkStatus.DONE:
+        return batch
+    job = batch.job
+    now = timezone.now()
+    scope = sql.BulkScope(
+        low=batch.learner_id_from,
+        high=batch.learner_id_to,
+        school_ids=tuple(descendants_of(job.organisation).values_list("pk", flat=True)),
+        framework_id=job.framework_id,
+    )
+    if sql.is_postgresql():
+        schools = sql.lock_learners_and_clear_markers(scope)
+        rows = _compute_bulk(scope, schools, RulesCache())
+        written, events = sql.write_bulk(rows, now, job.pk)
+        checked = len(rows)
+    else:
+        written, events, checked = _run_bulk_batch_portably(scope)
+    BulkRecomputeBatch.objects.filter(pk=batch.pk).update(
+        status=BulkStatus.DONE,
+        records_checked=checked,
+        records_written=written,
+        events_written=events,
+        started_at=now,
+        finished_at=timezone.now(),
+    )
+    # The last batch to finish closes the job; the lock makes "last" well defined.
+    BulkRecompute.objects.select_for_update().filter(pk=job.pk).first()
+    if (
+        not BulkRecomputeBatch.objects.filter(job_id=job.pk)
+        .exclude(pk=batch.pk)
+        .exclude(status=BulkStatus.DONE)
+        .exists()
+    ):
+        BulkRecompute.objects.filter(pk=job.pk).exclude(status=BulkStatus.FAILED).update(
+            status=BulkStatus.DONE, finished_at=timezone.now()
+        )
+    batch.refresh_from_db()
+    return batch
+
+
+def _run_bulk_batch_portably(scope: sql.BulkScope) -> tuple[int, int, int]:
+    """The embedded demo's bulk path: every pair in scope through the per-pair recompute."""
+    from evidence.models import Rating
+
+    learners = Learner.objects.filter(
+        pk__gte=scope.low, pk__lte=scope.high, school_id__in=scope.school_ids
+    )
+    standard_filter = {"standard__framework_id": scope.framework_id} if scope.framework_id else {}
+    pairs = set(
+        Rating.objects.filter(learner__in=learners, **standard_filter).values_list(
+            "learner_id", "standard_id"
+        )
+    ) | set(
+        MasteryRecord.objects.filter(learner__in=learners, **standard_filter).values_list(
+            "learner_id", "standard_id"
+        )
+    )
+    cache = RulesCache()
+    written = events = 0
+    for learner_id, standard_id in sorted(pairs):
+        outcome = recompute_mastery(
+            learner_id=learner_id, standard_id=standard_id, force=True, cache=cache
+        )
+        written += int(outcome.changed)
+        events += outcome.events
+    return written, events, len(pairs)

@@ -11,7 +11,7 @@ rule with the ORM; ``tests/mastery/test_sql.py`` keeps the two equal.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,16 +22,19 @@ from django.db import connection
 from evidence.models import Rating, RatingRemoval
 from learners.models import Learner
 from mastery import rules
-from mastery.models import MasteryRecord, StaleMastery
+from mastery.models import MasteryEvent, MasteryRecord, StaleMastery
 from standards.models import Standard
 
 RATING: Final = Rating._meta.db_table
 REMOVAL: Final = RatingRemoval._meta.db_table
 STALE: Final = StaleMastery._meta.db_table
 RECORD: Final = MasteryRecord._meta.db_table
+EVENT: Final = MasteryEvent._meta.db_table
 STANDARD: Final = Standard._meta.db_table
 LEARNER: Final = Learner._meta.db_table
 SELF_SOURCE: Final = "self"
+# The first key of the learners' advisory locks ("ma"): apart from any other user of them.
+LOCK_NAMESPACE: Final = 0x6D61
 # SQLite allows 32766 parameters per statement; 4 per marker row.
 _SQLITE_CHUNK: Final = 2000
 
@@ -179,8 +182,21 @@ class PairContext:
     chain: tuple[ChainLink, ...]
 
 
+def learner_lock(column: str) -> str:
+    """A select-list expression taking the learner's transaction-level advisory lock.
+
+    Every writer of a learner's records (the recompute, a bulk batch) takes it first, so their
+    row locks (a statement, then its groupings) never wait on each other in a cycle. Empty on
+    SQLite, which serialises writers anyway.
+    """
+    if not is_postgresql():
+        return ""
+    return f", pg_advisory_xact_lock({LOCK_NAMESPACE}, mod({column}, 2147483647)::int4)"
+
+
 def pair_context(learner_id: int, standard_id: int) -> PairContext | None:
-    """The learner's school and the standard with its ancestors (nearest first), in one query.
+    """The learner's school and the standard with its ancestors (nearest first), in one query
+    that also takes the learner's advisory lock (:func:`learner_lock`).
 
     None when the learner or the standard no longer exists.
     """
@@ -189,7 +205,7 @@ def pair_context(learner_id: int, standard_id: int) -> PairContext | None:
         f" SELECT id, parent_id, framework_id, is_grouping, 0 FROM {STANDARD} WHERE id = %s"
         f" UNION ALL SELECT s.id, s.parent_id, s.framework_id, s.is_grouping, c.depth + 1"
         f" FROM {STANDARD} s JOIN chain c ON s.id = c.parent_id WHERE c.depth < 50)"
-        f" SELECT c.id, c.framework_id, c.is_grouping, c.depth, l.school_id"
+        f" SELECT c.id, c.framework_id, c.is_grouping, c.depth, l.school_id{learner_lock('l.id')}"
         f" FROM chain c JOIN {LEARNER} l ON l.id = %s ORDER BY c.depth"
     )
     with connection.cursor() as cursor:
@@ -214,3 +230,158 @@ def requeue_lost_markers(cut: datetime, now: datetime, limit: int) -> list[tuple
             {"now": now, "cut": cut, "limit": limit},
         )
         return sorted((int(row[0]), int(row[1])) for row in cursor.fetchall())
+
+
+# --- bulk recompute -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkScope:
+    """The learners of one id range at the given schools, on one framework's standards (or all)."""
+
+    low: int
+    high: int
+    school_ids: tuple[int, ...]
+    framework_id: int | None
+
+    def where(self, learner: str, standard: str) -> tuple[str, list[Any]]:
+        clause = (
+            f"{learner}.id BETWEEN %s AND %s AND {learner}.school_id = ANY(%s)"
+            f" AND NOT {standard}.is_grouping"
+        )
+        params: list[Any] = [self.low, self.high, list(self.school_ids)]
+        if self.framework_id is not None:
+            clause += f" AND {standard}.framework_id = %s"
+            params.append(self.framework_id)
+        return clause, params
+
+
+def lock_learners_and_clear_markers(scope: BulkScope) -> dict[int, int]:
+    """Take the advisory lock of every learner in scope (in id order), then delete their
+    markers on the scope's standards, before the ratings are read: a rating transaction still
+    holding its marker makes us wait for its commit, as in the recompute. Returns learner id ->
+    school id."""
+    where, params = scope.where("l", "s")
+    lock = learner_lock("l.id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT l.id, l.school_id{lock} FROM {LEARNER} l"
+            " WHERE l.id BETWEEN %s AND %s AND l.school_id = ANY(%s) ORDER BY l.id",
+            params[:3],
+        )
+        schools = {int(row[0]): int(row[1]) for row in cursor.fetchall()}
+        cursor.execute(
+            f"DELETE FROM {STALE} m USING {LEARNER} l, {STANDARD} s"
+            f" WHERE m.learner_id = l.id AND m.standard_id = s.id AND {where}",
+            params,
+        )
+    return schools
+
+
+def stream_counted_ratings(scope: BulkScope) -> Iterator[tuple[int, int, float, int]]:
+    """(learner_id, standard_id, score, demonstrated_at in epoch microseconds) of every counted
+    rating in scope, ordered by pair then the engine's order, streamed with COPY TO STDOUT."""
+    where, params = scope.where("l", "s")
+    query = (
+        "COPY (SELECT r.learner_id, r.standard_id, r.score::float8,"
+        " (extract(epoch FROM r.demonstrated_at) * 1000000)::int8"
+        f" FROM {RATING} r JOIN {LEARNER} l ON l.id = r.learner_id"
+        f" JOIN {STANDARD} s ON s.id = r.standard_id"
+        f" WHERE r.learner_id BETWEEN %s AND %s AND {where} AND {counted_filter('r', as_of=False)}"
+        " ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id"
+        ") TO STDOUT"
+    )
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(query, [scope.low, scope.high, *params]) as copy:
+        copy.set_types(["int8", "int8", "float8", "int8"])
+        for row in copy.rows():
+            yield int(row[0]), int(row[1]), float(row[2]), int(row[3])
+
+
+def recorded_pairs(scope: BulkScope) -> list[tuple[int, int]]:
+    """Pairs in scope that have a record (their ratings may all be gone now)."""
+    where, params = scope.where("l", "s")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT m.learner_id, m.standard_id FROM {RECORD} m"
+            f" JOIN {LEARNER} l ON l.id = m.learner_id JOIN {STANDARD} s ON s.id = m.standard_id"
+            f" WHERE {where}",
+            params,
+        )
+        return [(int(row[0]), int(row[1])) for row in cursor.fetchall()]
+
+
+BULK_COLUMNS: Final = (
+    "learner_id",
+    "standard_id",
+    "state",
+    "score",
+    "level_points",
+    "level_label",
+    "mastered",
+    "first_mastered_at",
+    "evidence_count",
+    "explanation",
+    "calculation_version",
+)
+
+
+def write_bulk(rows: Iterable[Sequence[Any]], now: datetime, job_id: int) -> tuple[int, int]:
+    """COPY ``rows`` (``BULK_COLUMNS``) into a temporary table, then one upsert that writes only
+    the records whose values (or method, parameters, scale or roll-up rule) differ, and appends
+    an event for each one whose level or ``mastered`` changed. Returns (records, events)."""
+    columns = ", ".join(BULK_COLUMNS)
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS mastery_bulk_in ("
+            " learner_id bigint, standard_id bigint, state varchar(24), score numeric(8,4),"
+            " level_points numeric(8,4), level_label varchar(100), mastered boolean,"
+            " first_mastered_at timestamptz, evidence_count integer, explanation jsonb,"
+            " calculation_version varchar(20)) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY mastery_bulk_in ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"WITH old AS (SELECT m.learner_id, m.standard_id, m.state, m.level_points,"
+            f" m.level_label, m.mastered FROM {RECORD} m JOIN mastery_bulk_in i"
+            f" ON i.learner_id = m.learner_id AND i.standard_id = m.standard_id),"
+            f" up AS (INSERT INTO {RECORD} AS m ({columns}, computed_at)"
+            f" SELECT {columns}, %(now)s FROM mastery_bulk_in"
+            " ON CONFLICT (learner_id, standard_id) DO UPDATE SET"
+            + ", ".join(f" {c} = EXCLUDED.{c}" for c in BULK_COLUMNS[2:])
+            + ", computed_at = EXCLUDED.computed_at"
+            " WHERE (m.state, m.score, m.level_points, m.level_label, m.mastered,"
+            " m.first_mastered_at, m.evidence_count, m.calculation_version,"
+            " m.explanation->'method', m.explanation->'params', m.explanation->'scale',"
+            " m.explanation->'rule')"
+            " IS DISTINCT FROM (EXCLUDED.state, EXCLUDED.score, EXCLUDED.level_points,"
+            " EXCLUDED.level_label, EXCLUDED.mastered, EXCLUDED.first_mastered_at,"
+            " EXCLUDED.evidence_count, EXCLUDED.calculation_version,"
+            " EXCLUDED.explanation->'method', EXCLUDED.explanation->'params',"
+            " EXCLUDED.explanation->'scale', EXCLUDED.explanation->'rule')"
+            " RETURNING m.learner_id, m.standard_id, m.state, m.score, m.level_points,"
+            " m.level_label, m.mastered, m.calculation_version),"
+            f" ev AS (INSERT INTO {EVENT} (learner_id, standard_id, from_state, to_state,"
+            " from_level_points, from_level_label, to_level_points, to_level_label,"
+            " from_mastered, to_mastered, score, occurred_at, bulk_recompute_id,"
+            " calculation_version)"
+            " SELECT up.learner_id, up.standard_id, COALESCE(old.state, 'not_assessed'),"
+            " up.state, old.level_points, COALESCE(old.level_label, ''), up.level_points,"
+            " up.level_label, COALESCE(old.mastered, false), up.mastered, up.score, %(now)s,"
+            " %(job)s, up.calculation_version FROM up LEFT JOIN old"
+            " ON old.learner_id = up.learner_id AND old.standard_id = up.standard_id"
+            " WHERE (old.level_points, COALESCE(old.level_label, ''),"
+            " COALESCE(old.mastered, false))"
+            " IS DISTINCT FROM (up.level_points, up.level_label, up.mastered) RETURNING 1)"
+            " SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM ev)",
+            {"now": now, "job": job_id},
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])

@@ -47,3 +47,10 @@ def sweep_stale_mastery() -> dict[str, int]:
     """The periodic repair (Celery beat, every minute): ``services.sweep_stale_mastery``."""
     outcome = services.sweep_stale_mastery()
     return {"marked": outcome.marked, "requeued": outcome.requeued}
+
+
+@shared_task(name="mastery.tasks.bulk_recompute_batch", **_RETRY)
+def bulk_recompute_batch(batch_id: int) -> dict[str, int]:
+    """One learner-id range of a bulk recompute (``services.run_bulk_batch``), on ``bulk``."""
+    batch = services.run_bulk_batch(batch_id=int(batch_id))
+    return {"checked": batch.records_checked, "written": batch.records_written}

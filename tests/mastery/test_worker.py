@@ -20,8 +20,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.celery import app as celery_app
-from mastery import services
-from mastery.models import MasteryRecord, StaleMastery
+from mastery import selectors, services
+from mastery.models import BulkRecompute, BulkStatus, MasteryRecord, StaleMastery
+from standards.models import CalculationPolicy
 from tests.mastery.chaos import (
     RowLock,
     children_of,
@@ -167,3 +168,19 @@ def test_a_killed_worker_and_an_emptied_redis_are_healed_by_the_sweep(
         stop(worker)
     assert _verify() == {"checked": 9, "stale": 0, "wrong": 0, "exit": 0}
     assert [_count(learner.pk, world.a.pk) for learner in world.learners] == [2, 2, 1]
+
+
+def test_a_bulk_recompute_runs_its_batches_on_the_bulk_queue(
+    celery_worker_process: subprocess.Popen[bytes],
+) -> None:
+    world = _settled_world()
+    CalculationPolicy.objects.filter(organisation=world.school).update(method="highest")
+    job = services.start_bulk_recompute(
+        actor=world.teacher, organisation=world.school, reason="policy", batch_size=2
+    )
+    wait_until(
+        lambda: BulkRecompute.objects.get(pk=job.pk).status == BulkStatus.DONE,
+        what="the bulk recompute",
+    )
+    assert selectors.bulk_progress(job).done == 2
+    assert _verify() == {"checked": 9, "stale": 0, "wrong": 0, "exit": 0}

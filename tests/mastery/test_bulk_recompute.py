@@ -1,0 +1,224 @@
+"""Bulk recompute: batches over learner-id ranges, the engine's numpy path, set-based writes."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from learners.models import Learner
+from mastery import selectors, services
+from mastery.models import (
+    BulkRecompute,
+    BulkStatus,
+    MasteryEvent,
+    MasteryRecord,
+    StaleMastery,
+)
+from standards.models import CalculationPolicy
+from tests.factories import AdminAssignmentFactory, LearnerFactory, SchoolFactory
+from tests.mastery.conftest import Queues
+from tests.mastery.helpers import T0, World, build_world, make_framework, rate, remove
+from tests.personas import Cast
+
+type Capture = Callable[..., AbstractContextManager[list[Callable[[], Any]]]]
+DAY = datetime.timedelta(days=1)
+
+
+def _rate_all(world: World, learners: list[Learner]) -> None:
+    for index, learner in enumerate(learners):
+        rate(learner, world.a, "2", rater=world.teacher, demonstrated_at=T0)
+        rate(learner, world.a, "4", rater=world.teacher, demonstrated_at=T0 + DAY)
+        rate(learner, world.b, str(1 + index % 4), rater=world.teacher, demonstrated_at=T0)
+
+
+def _settle() -> None:
+    services.recompute_pairs(
+        pairs=list(StaleMastery.objects.values_list("learner_id", "standard_id"))
+    )
+
+
+def _run(job: BulkRecompute) -> None:
+    for batch in job.batches.order_by("number"):
+        services.run_bulk_batch(batch_id=batch.pk)
+
+
+def _start(world: World, **kwargs: Any) -> BulkRecompute:
+    return services.start_bulk_recompute(
+        actor=world.teacher, organisation=world.school, reason="policy", **kwargs
+    )
+
+
+def test_a_policy_change_reaches_every_record_through_the_batches(
+    world: World, queues: Queues, django_capture_on_commit_callbacks: Capture
+) -> None:
+    learners = [*world.learners, *(LearnerFactory(school=world.school) for _ in range(3))]
+    _rate_all(world, learners)
+    _settle()
+    CalculationPolicy.objects.filter(organisation=world.school).update(method="highest")
+    assert selectors.verify_mastery().wrong == 5  # every learner's record on a
+    with django_capture_on_commit_callbacks(execute=True):
+        job = _start(world, batch_size=2)
+    assert (job.batch_count, queues.waiting("bulk")) == (3, 3)
+    _run(job)
+    job.refresh_from_db()
+    report = selectors.verify_mastery()
+    assert (report.checked, report.stale, report.wrong) == (15, 0, 0)
+    assert job.status == BulkStatus.DONE
+    progress = selectors.bulk_progress(job)
+    assert (progress.batches, progress.done, progress.percent) == (3, 3, 100)
+    assert progress.records_checked == 15
+    record = MasteryRecord.objects.get(learner=learners[0], standard=world.a)
+    assert (record.score, record.level_label, record.first_mastered_at) == (
+        Decimal(4),
+        "Advanced",
+        T0 + DAY,
+    )
+    assert record.explanation["method"] == "highest"
+
+
+def test_a_bulk_recompute_from_nothing_equals_the_per_pair_recompute(world: World) -> None:
+    _rate_all(world, world.learners)
+    StaleMastery.objects.all().delete()
+    _run(_start(world))
+    assert not StaleMastery.objects.exists()
+    bulk = {
+        (r.learner_id, r.standard_id): (r.state, r.score, r.level_label, r.mastered,
+                                        r.first_mastered_at, r.evidence_count)
+        for r in MasteryRecord.objects.all()
+    }  # fmt: skip
+    for learner_id, standard_id in bulk:
+        services.recompute_mastery(learner_id=learner_id, standard_id=standard_id, force=True)
+    single = {
+        (r.learner_id, r.standard_id): (r.state, r.score, r.level_label, r.mastered,
+                                        r.first_mastered_at, r.evidence_count)
+        for r in MasteryRecord.objects.all()
+    }  # fmt: skip
+    assert bulk == single
+    assert len(bulk) == 6
+
+
+def test_a_second_bulk_recompute_writes_nothing(world: World) -> None:
+    _rate_all(world, world.learners)
+    _run(_start(world))
+    before = MasteryEvent.objects.count()
+    job = _start(world)
+    _run(job)
+    progress = selectors.bulk_progress(job)
+    assert (progress.records_checked, progress.records_written, progress.events_written) == (
+        6,
+        0,
+        0,
+    )
+    assert MasteryEvent.objects.count() == before
+
+
+def test_level_changes_get_events_naming_the_bulk_recompute(world: World) -> None:
+    learner = world.learners[0]
+    rate(learner, world.a, "2", rater=world.teacher, demonstrated_at=T0)
+    rate(learner, world.a, "4", rater=world.teacher, demonstrated_at=T0 + DAY)
+    _settle()
+    CalculationPolicy.objects.filter(organisation=world.school).update(method="latest")
+    job = _start(world)
+    _run(job)
+    event = MasteryEvent.objects.get(bulk_recompute=job)
+    assert (event.standard_id, event.from_level_label, event.to_level_label) == (
+        world.a.pk,
+        "Proficient",
+        "Advanced",
+    )
+
+
+def test_a_record_whose_ratings_were_all_removed_becomes_not_assessed(world: World) -> None:
+    learner = world.learners[0]
+    rating = rate(learner, world.a, "3", rater=world.teacher)
+    _settle()
+    remove(rating, by=world.teacher)
+    StaleMastery.objects.all().delete()
+    _run(_start(world))
+    record = MasteryRecord.objects.get(learner=learner, standard=world.a)
+    assert (record.state, record.score, record.evidence_count) == ("not_assessed", None, 0)
+
+
+def test_a_framework_bulk_recompute_leaves_other_frameworks_alone(world: World) -> None:
+    learner = world.learners[0]
+    _, _, other_a, _ = make_framework()
+    rate(learner, world.a, "3", rater=world.teacher)
+    rate(learner, other_a, "3", rater=world.teacher)
+    job = _start(world, framework=world.framework)
+    _run(job)
+    assert list(StaleMastery.objects.values_list("standard_id", flat=True)) == [other_a.pk]
+    assert not MasteryRecord.objects.filter(standard=other_a).exists()
+
+
+def test_each_school_keeps_its_own_policy(db: None) -> None:
+    district_world = build_world(learners=1, method="average")
+    district = district_world.school.parent
+    assert district is not None
+    other_school = SchoolFactory(parent=district)
+    CalculationPolicy.objects.create(organisation=other_school, method="highest")
+    other_learner = LearnerFactory(school=other_school)
+    admin = AdminAssignmentFactory(organisation=district).user
+    for learner in (district_world.learners[0], other_learner):
+        rate(learner, district_world.a, "2", rater=admin, demonstrated_at=T0)
+        rate(learner, district_world.a, "4", rater=admin, demonstrated_at=T0 + DAY)
+    StaleMastery.objects.all().delete()
+    _run(services.start_bulk_recompute(actor=admin, organisation=district, reason="scale"))
+    scores = dict(
+        MasteryRecord.objects.filter(standard=district_world.a).values_list(
+            "learner__school_id", "score"
+        )
+    )
+    assert scores == {district_world.school.pk: Decimal(3), other_school.pk: Decimal(4)}
+
+
+def _batch_queries(learners: int) -> int:
+    world = build_world(learners=learners)
+    _rate_all(world, world.learners)
+    job = _start(world)
+    with CaptureQueriesContext(connection) as queries:
+        _run(job)
+    return len(queries)
+
+
+def test_the_queries_of_a_batch_do_not_grow_with_its_learners(db: None) -> None:
+    assert _batch_queries(2) == _batch_queries(25)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"reason": "whim"}, ValueError, "reason: 'whim' is not one of"),
+        ({"batch_size": 0}, ValueError, "batch_size: must be 1..1000, got 0"),
+        ({"batch_size": 5000}, ValueError, "batch_size: must be 1..1000, got 5000"),
+    ],
+)
+def test_bad_arguments_are_refused_and_nothing_is_started(
+    world: World, kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    arguments = {"actor": world.teacher, "organisation": world.school, "reason": "policy"}
+    with pytest.raises(error, match=message):
+        services.start_bulk_recompute(**{**arguments, **kwargs})
+    assert not BulkRecompute.objects.exists()
+
+
+def test_only_administrators_at_or_above_the_organisation_may_start_one(cast: Cast) -> None:
+    for persona in ("teacher", "student", "guardian", "teacher_elsewhere", "outsider",
+                    "teacher_admin", "deactivated_teacher"):  # fmt: skip
+        with pytest.raises(PermissionDenied):
+            services.start_bulk_recompute(
+                actor=cast.persona(persona), organisation=cast.school, reason="policy"
+            )
+    assert not BulkRecompute.objects.exists()
+    for persona in ("school_admin", "district_admin", "state_admin"):
+        job = services.start_bulk_recompute(
+            actor=cast.persona(persona), organisation=cast.school, reason="requirement"
+        )
+        assert (job.requested_by_id, job.batch_count) == (cast.persona(persona).pk, 1)
