@@ -18,13 +18,12 @@ from functools import partial
 from typing import Any, Final
 
 import numpy as np
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from learners.models import Learner, Organisation
-from learners.selectors import administered_organisations, descendants_of
+from learners.selectors import AnyUser, administered_organisations, descendants_of
 from mastery import derive, sql
 from mastery.derive import ChildRecord, Derived, Rules
 from mastery.models import (
@@ -387,7 +386,7 @@ MAX_BATCH_SIZE: Final = 1000
 @transaction.atomic
 def start_bulk_recompute(
     *,
-    actor: AbstractBaseUser,
+    actor: AnyUser,
     organisation: Organisation,
     reason: str,
     framework: Framework | None = None,
