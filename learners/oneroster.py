@@ -706,6 +706,14 @@ def parse(files: dict[str, bytes], errors: list[RowError]) -> Roster:
     )
 
 
+CHUNK = 5000  # ids per IN (...) list: well under SQLite's limit on query parameters
+
+
+def _chunks[T: (int, str)](values: Iterable[T]) -> list[list[T]]:
+    ordered = sorted(set(values))
+    return [ordered[start : start + CHUNK] for start in range(0, len(ordered), CHUNK)]
+
+
 def _by_sid[M: models.Model](model: type[M], sids: Iterable[str]) -> dict[str, M]:
     wanted = sorted(set(sids))
     found: dict[str, M] = {}
@@ -780,10 +788,11 @@ def _load_database_rows(roster: Roster) -> None:
     user_refs = set(roster.users) | {r.user_sid for r in roster.enrollments.values()}
     user_refs |= {sid for r in roster.users.values() for sid in r.agent_sids}
     user_refs |= {row.text("sourcedId") for row in roster.demographics}
-    identities = RosterIdentity.objects.filter(sourced_id__in=sorted(user_refs)).select_related(
-        "user"
-    )
-    roster.db_identities = {i.sourced_id: i for i in identities}
+    roster.db_identities = {
+        identity.sourced_id: identity
+        for chunk in _chunks(user_refs)
+        for identity in RosterIdentity.objects.filter(sourced_id__in=chunk).select_related("user")
+    }
     roster.db_learners = _by_sid(Learner, user_refs)
 
 
@@ -871,11 +880,13 @@ def _validate_users(
         for r in roster.users.values()
         if r.role == "student" and r.sid in roster.db_identities
     ]
-    guardian_user_ids = set(
-        GuardianLink.objects.filter(guardian_id__in=student_user_ids).values_list(
+    guardian_user_ids = {
+        guardian_id
+        for chunk in _chunks(student_user_ids)
+        for guardian_id in GuardianLink.objects.filter(guardian_id__in=chunk).values_list(
             "guardian_id", flat=True
         )
-    )
+    }
     for record in roster.users.values():
         for org_sid in record.org_sids:
             check_org(record.row, "orgSourcedIds", org_sid)
@@ -905,10 +916,18 @@ def _validate_users(
             record.row.error("role", "This user is a learner; a guardian login cannot be one.")
     # Usernames already taken in the database by another user.
     if usernames:
-        taken = User.objects.filter(username__in=[r.username for r in usernames.values()])
-        owner_sid = dict(
-            RosterIdentity.objects.filter(user__in=taken).values_list("user_id", "sourced_id")
-        )
+        taken = [
+            user
+            for chunk in _chunks(r.username for r in usernames.values())
+            for user in User.objects.filter(username__in=chunk)
+        ]
+        owner_sid = {
+            user_id: sid
+            for chunk in _chunks(u.pk for u in taken)
+            for user_id, sid in RosterIdentity.objects.filter(user_id__in=chunk).values_list(
+                "user_id", "sourced_id"
+            )
+        }
         for user in taken:
             record = usernames[user.username.lower()]
             if owner_sid.get(user.pk) != record.sid:
@@ -970,9 +989,11 @@ def _validate_learner_ids(roster: Roster, org_kind: dict[str, str]) -> None:
                 )
             state[state_key] = record
     if local:
-        clashes = Learner.objects.filter(local_id__in=sorted({k[1] for k in local})).select_related(
-            "school"
-        )
+        clashes = [
+            learner
+            for chunk in _chunks(k[1] for k in local)
+            for learner in Learner.objects.filter(local_id__in=chunk).select_related("school")
+        ]
         for learner in clashes:
             clash = local.get((learner.school.sourced_id, learner.local_id))
             if clash is not None and learner.sourced_id != clash.sid:
@@ -980,9 +1001,13 @@ def _validate_learner_ids(roster: Roster, org_kind: dict[str, str]) -> None:
                     "identifier", f"Local id {clash.local_id!r} belongs to another learner."
                 )
     if state:
-        clashes = Learner.objects.filter(
-            state_student_id__in=sorted({k[1] for k in state})
-        ).select_related("state")
+        clashes = [
+            learner
+            for chunk in _chunks(k[1] for k in state)
+            for learner in Learner.objects.filter(state_student_id__in=chunk).select_related(
+                "state"
+            )
+        ]
         for learner in clashes:
             state_sid = learner.state.sourced_id if learner.state is not None else ""
             clash = state.get((state_sid, learner.state_student_id))
@@ -1338,9 +1363,8 @@ def _apply_guardian_links(
         return set()
     existing = {
         (link.guardian_id, link.learner_id): link
-        for link in GuardianLink.objects.filter(
-            guardian_id__in={p[0] for p in wanted}, learner_id__in={p[1] for p in wanted}
-        )
+        for chunk in _chunks(p[0] for p in wanted)
+        for link in GuardianLink.objects.filter(guardian_id__in=chunk)
     }
     touched: set[str] = set()
     to_create: list[GuardianLink] = []
@@ -1387,9 +1411,8 @@ def _apply_admin_roles(
     prefixes = [_admin_key(sid, "") for sid in roster.users]
     existing = {
         ra.sourced_id: ra
-        for ra in RoleAssignment.objects.filter(
-            user_id__in=[user_ids[s] for s in roster.users], sourced_id__startswith="admin:"
-        )
+        for chunk in _chunks(user_ids[s] for s in roster.users)
+        for ra in RoleAssignment.objects.filter(user_id__in=chunk, sourced_id__startswith="admin:")
         if any(ra.sourced_id.startswith(p) for p in prefixes)
     }
     upsert = _Upsert(RoleAssignment, existing)
@@ -1442,10 +1465,8 @@ def _apply_enrollments(
     existing_enrollments = _by_sid(Enrollment, students)
     pair_index = {
         (e.learner_id, e.section_id): e
-        for e in Enrollment.objects.filter(
-            learner_id__in={all_learner_ids[r.user_sid] for r in students.values()},
-            section_id__in={sections[r.class_sid].pk for r in students.values()},
-        )
+        for chunk in _chunks(all_learner_ids[r.user_sid] for r in students.values())
+        for e in Enrollment.objects.filter(learner_id__in=chunk)
     }
     wanted: dict[str, dict[str, Any]] = {}
     to_delete: list[int] = []
@@ -1470,7 +1491,8 @@ def _apply_enrollments(
             "end_date": end,
             "sourced_id": sid,
         }
-    Enrollment.objects.filter(pk__in=to_delete).delete()
+    for chunk in _chunks(to_delete):
+        Enrollment.objects.filter(pk__in=chunk).delete()
     upsert = _Upsert(Enrollment, existing_enrollments)
     upsert.apply(wanted, key_field="")
 
@@ -1496,7 +1518,8 @@ def _apply_enrollments(
             "begin_date": begin,
             "end_date": end,
         }
-    RoleAssignment.objects.filter(pk__in=role_delete).delete()
+    for chunk in _chunks(role_delete):
+        RoleAssignment.objects.filter(pk__in=chunk).delete()
     role_upsert = _Upsert(RoleAssignment, existing_roles)
     role_upsert.apply(role_wanted)
     counts_e.created += len(upsert.created) + len(role_upsert.created)

@@ -1,5 +1,18 @@
-"""Fixtures of the learners tests: the cast of personas (see tests/personas.py)."""
+"""Fixtures of the learners tests.
 
-from tests.personas import cast
+``cast`` here is the module-scoped cast of tests/personas.py (built once per module, fresh
+instances per test): the permission matrices run it hundreds of times.
+"""
 
-__all__ = ["cast"]
+from __future__ import annotations
+
+import pytest
+
+from tests.personas import Cast, _module_cast, shared_cast
+
+__all__ = ["_module_cast", "cast", "shared_cast"]
+
+
+@pytest.fixture
+def cast(shared_cast: Cast) -> Cast:
+    return shared_cast
