@@ -105,6 +105,15 @@ class SeedReport:
     submissions: int = 0
     skipped: bool = False
 
+    def __str__(self) -> str:
+        if self.skipped:
+            return "demo evidence already seeded"
+        return (
+            f"{self.evidence} evidence and {self.ratings} ratings for {self.learners} learners "
+            f"in {self.sections} sections ({self.submissions} submissions with reflections), "
+            f"against {self.framework}"
+        )
+
 
 def demo_framework() -> Framework:
     """The Common Core maths package when ../shared has it, else the built-in framework."""

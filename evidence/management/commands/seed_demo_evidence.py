@@ -22,11 +22,4 @@ class Command(BaseCommand):
         report = seed_evidence(
             seed=options["seed"], events_per_section=options["events_per_section"]
         )
-        if report.skipped:
-            self.stdout.write("Demo evidence: already seeded.")
-            return
-        self.stdout.write(
-            f"Demo evidence ({report.framework}): {report.sections} sections, "
-            f"{report.learners} learners, {report.evidence} evidence, {report.ratings} ratings, "
-            f"{report.submissions} submissions in {time.perf_counter() - started:.1f} s."
-        )
+        self.stdout.write(f"Demo evidence: {report} ({time.perf_counter() - started:.1f} s).")
