@@ -137,6 +137,7 @@ CLASS_TYPES = {"homeroom", "scheduled"}
 GRADES = {"IT", "PR", "PK", "TK", "KG", "PS", "UG", "Other"}
 GRADES |= {f"{n:02d}" for n in range(1, 14)}
 STATE_ID_TYPES = {"state", "stateid", "ssid", "state_student_id"}
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _USERID_ENTRY = re.compile(r"^\{([^:{}]+):([^{}]*)\}$")
 
 
@@ -326,7 +327,9 @@ class Row:
         if not value:
             return None
         try:
-            return datetime.date.fromisoformat(value) if len(value) == 10 else _bad_date()
+            if not _DATE.fullmatch(value):
+                raise ValueError(value)
+            return datetime.date.fromisoformat(value)
         except ValueError:
             self.error(column, f"{value!r} is not a date (YYYY-MM-DD).")
             return None
@@ -356,10 +359,6 @@ class Row:
             except ValueError:
                 self.error("dateLastModified", f"{modified!r} is not an ISO 8601 date-time.")
         return value == "tobedeleted"
-
-
-def _bad_date() -> datetime.date:
-    raise ValueError("not YYYY-MM-DD")
 
 
 def parse_csv(name: str, data: bytes, errors: list[RowError]) -> list[Row] | None:
