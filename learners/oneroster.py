@@ -3,7 +3,8 @@
 The public entry point is :func:`import_roster` (also reachable as
 ``learners.services.import_roster``). A roster is a folder or a zip holding ``orgs.csv``,
 ``academicSessions.csv``, ``courses.csv``, ``classes.csv``, ``users.csv`` and
-``enrollments.csv`` (``demographics.csv`` and ``manifest.csv`` are optional). Mapping:
+``enrollments.csv`` (``demographics.csv`` is optional; ``manifest.csv`` is accepted but not
+interpreted: every import is a bulk import of the six files). Mapping:
 
 - ``orgs``: state, district and school orgs become organisations (other types are refused);
 - ``academicSessions``: terms; ``courses``: courses; ``classes``: sections (the first of
