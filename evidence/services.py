@@ -23,12 +23,13 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any, Protocol
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import URLValidator
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -958,7 +959,7 @@ class _ImportRow:
     standard: Standard
     score: Decimal
 
-    @property
+    @cached_property
     def evidence_key(self) -> tuple[int, str]:
         return (self.learner.pk, import_source_key(self.parsed.demonstrated_on, self.parsed.title))
 
@@ -1055,6 +1056,40 @@ def _checked_import_rows(
         first_seen[identity] = item.row
         rows.append(_ImportRow(item, learner, standard, score))
     return rows
+
+
+_RATING_COLUMNS = (
+    "evidence_id",
+    "learner_id",
+    "demonstrated_at",
+    "standard_id",
+    "score",
+    "source",
+    "rater_id",
+    "comment",
+    "supersedes_id",
+    "recorded_at",
+)
+
+
+def _insert_ratings(rows: list[tuple[Any, ...]]) -> None:
+    """Inserts ratings given as tuples in ``_RATING_COLUMNS`` order (without ``recorded_at``).
+
+    On PostgreSQL through COPY (a bulk import is bounded by the database, not by building model
+    instances); elsewhere through ``bulk_create``.
+    """
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        columns = ", ".join(_RATING_COLUMNS)
+        sql = f"COPY {Rating._meta.db_table} ({columns}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row((*row, now))
+        return
+    Rating.objects.bulk_create(
+        [Rating(**dict(zip(_RATING_COLUMNS, (*row, now), strict=True))) for row in rows],
+        batch_size=1000,
+    )
 
 
 @transaction.atomic
@@ -1165,22 +1200,21 @@ def import_ratings_csv(
                 batch_size=1000,
             )
             evidence_by_key = {**existing, **{(e.learner_id, e.source_key): e for e in made}}
-            Rating.objects.bulk_create(
+            _insert_ratings(
                 [
-                    Rating(
-                        evidence=evidence_by_key[row.evidence_key],
-                        learner_id=row.learner.pk,
-                        demonstrated_at=evidence_by_key[row.evidence_key].demonstrated_at,
-                        standard_id=row.standard.pk,
-                        score=row.score,
-                        source=row.parsed.source,
-                        rater_id=_user_id(actor),
-                        comment=row.parsed.comment,
-                        supersedes=earlier,
+                    (
+                        evidence_by_key[row.evidence_key].pk,
+                        row.learner.pk,
+                        evidence_by_key[row.evidence_key].demonstrated_at,
+                        row.standard.pk,
+                        row.score,
+                        row.parsed.source,
+                        _user_id(actor),
+                        row.parsed.comment,
+                        earlier.pk if earlier is not None else None,
                     )
                     for row, earlier in plan
-                ],
-                batch_size=2000,
+                ]
             )
     except IntegrityError as exc:
         # Only another import of the same evidence committing between our read and our write
