@@ -261,18 +261,23 @@ def _verify_range(
         " WHERE learner_id BETWEEN %s AND %s",
         [low, high],
     ):
+        score, points, first = (
+            sql.to_decimal(row[3]),
+            sql.to_decimal(row[4]),
+            sql.to_datetime(row[7]),
+        )
         key = derive.record_key(
             state=row[2],
-            score=row[3],
-            level_points=row[4],
+            score=score,
+            level_points=points,
             level_label=row[5],
-            mastered=row[6],
-            first_mastered_at=row[7],
+            mastered=bool(row[6]),
+            first_mastered_at=first,
             evidence_count=row[8],
             calculation_version=row[9],
         )
-        stored[(row[0], row[1])] = _Stored(
-            key, ChildRecord(row[1], row[2], row[6], row[4], row[5], row[7], row[8])
+        stored[(int(row[0]), int(row[1]))] = _Stored(
+            key, ChildRecord(int(row[1]), row[2], bool(row[6]), points, row[5], first, row[8])
         )
     marked = {
         (int(r[0]), int(r[1]))
@@ -289,7 +294,7 @@ def _verify_range(
         " ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id",
         [low, high],
     ):
-        ratings[(row[4], row[5])].append(sql.rating_of(row))
+        ratings[(int(row[4]), int(row[5]))].append(sql.rating_of(row))
     pairs = set(stored) | set(ratings)
     # A rated statement's grouping ancestors must have records too.
     for learner_id, standard_id in list(ratings):

@@ -227,9 +227,9 @@ def _children(learner_id: int, grouping_id: int) -> list[ChildRecord]:
             standard_id=int(row[0]),
             state=row[1] or "not_assessed",
             mastered=bool(row[2]),
-            level_points=row[3],
+            level_points=sql.to_decimal(row[3]),
             level_label=row[4] or "",
-            first_mastered_at=row[5],
+            first_mastered_at=sql.to_datetime(row[5]),
             evidence_count=int(row[6] or 0),
         )
         for row in rows

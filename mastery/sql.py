@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
 from django.db import connection
+from django.utils.dateparse import parse_datetime
 
 from evidence.models import Rating, RatingRemoval
 from learners.models import Learner
@@ -111,14 +112,31 @@ def upsert_stale(pairs: Sequence[tuple[int, int]], now: datetime) -> list[tuple[
         return sorted(new)
 
 
+def to_decimal(value: object) -> Decimal | None:
+    """A numeric column of a raw row as a Decimal (SQLite hands back floats or ints)."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))
+
+
+def to_datetime(value: object) -> datetime | None:
+    """A timestamp column of a raw row as an aware datetime (SQLite hands back text in UTC)."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
+    if parsed is None:
+        raise ValueError(f"not a timestamp: {value!r}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def rating_of(row: Sequence[object]) -> rules.Rating:
     """An engine rating from a row (id, score, demonstrated_at, recorded_at, ...)."""
-    score = row[1]
-    assert isinstance(score, Decimal)
+    score = to_decimal(row[1])
+    assert score is not None
     return rules.Rating(
         score=score,
-        demonstrated_at=row[2] if isinstance(row[2], datetime) else None,
-        recorded_at=row[3] if isinstance(row[3], datetime) else None,
+        demonstrated_at=to_datetime(row[2]),
+        recorded_at=to_datetime(row[3]),
         id=int(str(row[0])),
     )
 
