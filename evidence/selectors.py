@@ -133,7 +133,7 @@ def learner_evidence(user: AnyUser | None, learner: Learner) -> QuerySet[Evidenc
         visible_evidence(user)
         .filter(learner_id=learner.pk)
         .select_related("section")
-        .prefetch_related("ratings__standard")
+        .prefetch_related(prefetch_current_ratings())
         .order_by("-demonstrated_at", "-recorded_at", "-id")
     )
 
@@ -349,4 +349,15 @@ def standard_problem(standard: Standard) -> str | None:
 
 
 def prefetch_current_ratings() -> Prefetch[str]:
+    """Prefetches an evidence list's current ratings (self-ratings too) with their standards."""
     return Prefetch("ratings", queryset=current_ratings().select_related("standard"))
+
+
+def prefetch_rating_history() -> Prefetch[str]:
+    """Prefetches every rating of an evidence with its standard, correction and removal."""
+    return Prefetch(
+        "ratings",
+        queryset=Rating.objects.select_related("standard", "removal", "superseded_by").order_by(
+            "recorded_at", "id"
+        ),
+    )

@@ -91,12 +91,7 @@ def evidence_index(request: HttpRequest) -> HttpResponse:
 @require_GET
 def learner_evidence(request: HttpRequest, learner_id: int) -> HttpResponse:
     learner = learner_selectors.get_visible_learner_or_404(request.user, learner_id)
-    evidence = (
-        selectors.visible_evidence(request.user)
-        .filter(learner_id=learner.pk)
-        .prefetch_related(selectors.prefetch_current_ratings())
-        .order_by("-demonstrated_at", "-recorded_at", "-id")
-    )
+    evidence = selectors.learner_evidence(request.user, learner)
     page = Paginator(evidence, 25).get_page(request.GET.get("page"))
     return render(request, "evidence/learner.html", {"learner": learner, "page": page})
 

@@ -73,7 +73,9 @@ class EvidenceViewSet(
         if learner is not None:
             evidence = evidence.filter(learner_id=learner)
         if self.action == "retrieve":
-            evidence = evidence.prefetch_related("artifacts", "reflections", "ratings__standard")
+            evidence = evidence.prefetch_related(
+                "artifacts", "reflections", selectors.prefetch_rating_history()
+            )
         return evidence
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:

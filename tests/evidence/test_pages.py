@@ -7,7 +7,9 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -435,3 +437,37 @@ def test_the_import_page_imports_a_good_file_and_lists_problems_of_a_bad_one(
     assert "nothing was written" in body
     assert f"no learner {cast.other_state_learner.pk} among your learners" in body
     assert Rating.objects.count() == 1
+
+
+def test_the_learner_timeline_and_evidence_page_queries_do_not_grow_with_rows(
+    client: Client, cast: Cast, standards: Standards
+) -> None:
+    def record(count: int) -> Evidence:
+        last = None
+        for n in range(count):
+            last = services.record_evidence(
+                actor=cast.teacher,
+                learner=cast.own,
+                kind=EvidenceKind.ASSESSMENT,
+                title=f"Quiz {n}",
+                demonstrated_at=YESTERDAY,
+                scores={standard.pk: 2 for standard in standards.ratable()},
+            )
+        assert last is not None
+        return last
+
+    client = _login(client, cast, "teacher")
+
+    def queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    evidence = record(1)
+    timeline = reverse("evidence:learner", args=[cast.own.pk])
+    detail = reverse("evidence:detail", args=[evidence.pk])
+    few = (queries(timeline), queries(detail))
+    more = record(6)
+    for rating in Rating.objects.filter(evidence=more)[:2]:
+        services.supersede_rating(actor=cast.teacher, rating=rating, score=3, comment="Typo")
+    assert (queries(timeline), queries(reverse("evidence:detail", args=[more.pk]))) == few
