@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from evidence import selectors, services, uploads
 from evidence.api import serializers as io
 from evidence.csv_import import RatingImportRefused
-from evidence.models import Artifact, Evidence, Rating, RatingSource
+from evidence.models import Artifact, Evidence, EvidenceStatus, Rating, RatingSource
 from evidence.views import attachment_response, is_staff
 from learners import selectors as learner_selectors
 
@@ -72,6 +72,11 @@ class EvidenceViewSet(
         learner = _int_param(self.request, "learner")
         if learner is not None:
             evidence = evidence.filter(learner_id=learner)
+        wanted = self.request.query_params.get("status")
+        if wanted:
+            if wanted not in EvidenceStatus.values:
+                raise serializers.ValidationError({"status": "Not a status."})
+            evidence = evidence.filter(Q(status=wanted))  # the annotated current status
         if self.action == "retrieve":
             evidence = evidence.prefetch_related(
                 "artifacts", "reflections", selectors.prefetch_rating_history()
@@ -81,7 +86,12 @@ class EvidenceViewSet(
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
         return io.EvidenceDetailOut if self.action == "retrieve" else io.EvidenceOut
 
-    @extend_schema(parameters=[LEARNER_PARAM])
+    @extend_schema(
+        parameters=[
+            LEARNER_PARAM,
+            OpenApiParameter("status", str, enum=EvidenceStatus.values, description="Status."),
+        ]
+    )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 

@@ -443,3 +443,20 @@ def test_the_schema_describes_the_evidence_endpoints(api: APIClient, cast: Cast)
         "/api/v1/artifacts/{id}/download/",
     ):
         assert path in schema["paths"], path
+
+
+def test_the_evidence_list_filters_by_status_for_a_review_queue(
+    api: APIClient, cast: Cast, standards: Standards, submission: Evidence
+) -> None:
+    services.record_evidence(
+        actor=cast.teacher,
+        learner=cast.own,
+        kind=EvidenceKind.OBSERVATION,
+        title="Scored",
+        demonstrated_at=YESTERDAY,
+        scores={standards.counting.pk: 2},
+    )
+    client = _as(api, cast, "teacher")
+    waiting = client.get("/api/v1/evidence/?status=submitted").json()["results"]
+    assert [row["id"] for row in waiting] == [submission.pk]
+    assert client.get("/api/v1/evidence/?status=lost").status_code == 400
