@@ -25,6 +25,8 @@ def build_navigation(user: AbstractBaseUser | AnonymousUser) -> list[NavItem]:
         return []
     items = [NavItem("Home", reverse("home"))]
     items.extend(_learners_entries(user))
+    # Everyone may have a report in scope (a student their own transcript); the page scopes.
+    items.append(NavItem("Reports", reverse("reports:report_list")))
     if getattr(user, "is_staff", False):
         items.append(NavItem("Administration", reverse("admin:index")))
     return items

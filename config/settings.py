@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "evidence",
     "mastery",
     "reports",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -173,6 +174,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Re-queues dirty mastery markers whose message was lost (mastery/README.md).
     "sweep-stale-mastery": {"task": "mastery.tasks.sweep_stale_mastery", "schedule": 60.0},
+    # Re-queues report requests whose message was lost (reports/README.md).
+    "requeue-reports": {"task": "reports.tasks.requeue_reports", "schedule": 300.0},
 }
 
 # --- API ----------------------------------------------------------------------------------------

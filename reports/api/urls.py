@@ -1,5 +1,15 @@
 """API routes of the reports app, mounted under /api/v1/."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from reports.api import views
+
+app_name = "reports-api"
+router = SimpleRouter()
+router.register("reports", views.ReportRequestViewSet, basename="report")
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("reports/download/<str:token>/", views.ReportDownloadView.as_view(), name="download"),
+    *router.urls,
+]

@@ -1,0 +1,56 @@
+"""PostgreSQL refuses UPDATE and DELETE on the audit log and the disclosures (S5, ADR 5).
+
+The one way past the refusal is a transaction that ran ``SET LOCAL mastery.erasure = 'on'``
+(the erasure service). TRUNCATE is not refused (the test suite's flush needs it; no
+application code issues it). SQLite, which runs the embedded demo, has no triggers: the
+services there are the only writers.
+"""
+
+from django.db import migrations
+
+TABLES = ("audit_auditentry", "audit_disclosure")
+
+CREATE_FUNCTION = """
+CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('mastery.erasure', true) = 'on' THEN
+        IF TG_OP = 'DELETE' THEN
+            RETURN OLD;
+        END IF;
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION '% on % is refused: the audit log is append-only', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'restrict_violation';
+END;
+$$;
+"""
+
+
+def _trigger_name(table: str) -> str:
+    return f"{table}_append_only"
+
+
+def create_triggers(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute(CREATE_FUNCTION, params=None)
+    for table in TABLES:
+        schema_editor.execute(
+            f"CREATE TRIGGER {_trigger_name(table)} BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();"
+        )
+
+
+def drop_triggers(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for table in TABLES:
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS {_trigger_name(table)} ON {table};")
+    schema_editor.execute("DROP FUNCTION IF EXISTS audit_refuse_change();")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("audit", "0001_initial")]
+
+    operations = [migrations.RunPython(create_triggers, drop_triggers, elidable=False)]

@@ -1,0 +1,388 @@
+"""Benchmark of the state accountability export (``reports.state_export``), streamed as of a day.
+
+Loads synthetic data into a dedicated database (``mastery_bench_report``, created here; never a
+test database): a state with two districts of 20 schools each, N learners (grade 05, half per
+district), 40 required standards (10 power), Poisson(2.5) teacher ratings per learner and
+standard (about 2.5 N x 40 ratings, copied in with binary ``COPY``), and stored mastery records
+for every pair (for the reference query). Then, in the same run:
+
+- the export (CSV) of one district (N/2 learners) and of the whole state (N learners), each in
+  its own process so that each reports its own peak RSS (flat memory: the two peaks match);
+- the reference: a bare ``COPY (SELECT ...) TO STDOUT`` of the same rows (learner x required
+  standard, joined with codes and the stored records), i.e. what exporting stored records would
+  cost, and the bare COPY of the counted ratings the export reads.
+
+    .venv/bin/python bench/report.py                    # 100,000 learners (10 M ratings)
+    .venv/bin/python bench/report.py --learners 20000   # a quick run
+    .venv/bin/python bench/report.py --reload           # rebuild the data even if present
+
+Wall times drift on shared machines: compare the ratio, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DB = "mastery_bench_report"
+ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BENCH_URL = os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{DB}")
+STANDARDS = 40
+POWER = 10
+SCHOOLS_PER_DISTRICT = 20
+AS_OF = datetime.date(2026, 10, 31)
+TERM_START = datetime.date(2026, 8, 20)
+SEED = 2026
+
+
+def _django() -> None:
+    os.environ["DATABASE_URL"] = BENCH_URL
+    os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    import django
+
+    django.setup()
+
+
+def _ensure_database() -> None:
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB]).fetchone():
+            conn.execute(f'CREATE DATABASE "{DB}"')
+
+
+def _migrate() -> None:
+    env = {**os.environ, "DATABASE_URL": BENCH_URL, "LOG_LEVEL": "WARNING"}
+    env.pop("REDIS_URL", None)
+    env.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+
+
+def _loaded(learners: int) -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM learners_learner")
+        row = cursor.fetchone()
+    return bool(row and row[0] == learners)
+
+
+def _load(learners: int) -> dict[str, Any]:
+    """Synthetic data, deterministic (seeded): the ratings go in with binary COPY."""
+    import numpy as np
+    from django.db import connection
+
+    started = time.perf_counter()
+    rng = np.random.default_rng(SEED)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE mastery_masteryrecord, evidence_rating, evidence_evidence,"
+            " standards_requirement, standards_standard, standards_framework,"
+            " learners_learner, learners_term, learners_organisation, auth_user CASCADE"
+        )
+        # Foreign keys are triggers: replica mode skips them for this bulk load (bench only).
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute(
+            "INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name,"
+            " email, is_staff, is_active, date_joined) VALUES"
+            " (1, '!', false, 'bench-teacher', '', '', '', false, true, now())"
+        )
+        cursor.execute(
+            "INSERT INTO learners_organisation (id, kind, name, parent_id, sourced_id,"
+            " external_id, created_at, updated_at) VALUES"
+            " (1, 'state', 'Bench State', NULL, 'bench-state', 'BS', now(), now()),"
+            " (2, 'district', 'District One', 1, 'bench-d1', 'D1', now(), now()),"
+            " (3, 'district', 'District Two', 1, 'bench-d2', 'D2', now(), now())"
+        )
+        cursor.execute(
+            "INSERT INTO learners_organisation (id, kind, name, parent_id, sourced_id,"
+            " external_id, created_at, updated_at)"
+            " SELECT 10 + g, 'school', 'School ' || g, CASE WHEN g < %s THEN 2 ELSE 3 END,"
+            " 'bench-school-' || g, lpad(g::text, 12, '0'), now(), now()"
+            " FROM generate_series(0, %s) g",
+            [SCHOOLS_PER_DISTRICT, 2 * SCHOOLS_PER_DISTRICT - 1],
+        )
+        cursor.execute(
+            "INSERT INTO learners_term (id, title, kind, organisation_id, parent_id, school_year,"
+            " start_date, end_date, sourced_id, created_at, updated_at) VALUES"
+            " (1, 'Fall 2026', 'semester', 1, NULL, 2027, %s, %s, 'bench-term', now(), now())",
+            [TERM_START, datetime.date(2027, 1, 20)],
+        )
+        # Learners 1..N/2 in district one's schools, the rest in district two's.
+        half = learners // 2
+        cursor.execute(
+            "INSERT INTO learners_learner (id, school_id, state_id, local_id, state_student_id,"
+            " given_name, family_name, preferred_name, grade_level, active, user_id, sourced_id,"
+            " created_at, updated_at)"
+            " SELECT g, 10 + CASE WHEN g <= %(half)s THEN mod(g, %(per)s)"
+            " ELSE %(per)s + mod(g, %(per)s) END, 1, 'L' || g, 'S' || lpad(g::text, 9, '0'),"
+            " 'Given', 'Family', '', '05', true, NULL, '', now(), now()"
+            " FROM generate_series(1, %(n)s) g",
+            {"half": half, "per": SCHOOLS_PER_DISTRICT, "n": learners},
+        )
+        cursor.execute(
+            "INSERT INTO standards_framework (id, identifier, uri, title, creator, publisher,"
+            " description, subjects, language, version, adoption_status, official_source_url,"
+            " notes, extra, source_format, organisation_id, imported_by_id, created_at,"
+            " updated_at) VALUES (1, 'bench-framework', '', 'Bench maths', '', '', '', '[]',"
+            " 'en', '', '', '', '', '{}', 'csv', NULL, NULL, now(), now())"
+        )
+        cursor.execute(
+            "INSERT INTO standards_standard (id, framework_id, identifier, uri, parent_id,"
+            " position, depth, item_type, human_code, list_enumeration, statement, grade_levels,"
+            " is_grouping, status, extra, created_at, updated_at)"
+            " SELECT g, 1, md5('bench-' || g)::uuid::text, '', NULL, g, 1, 'Standard',"
+            " '5.B.' || g, '', 'Statement ' || g, '[\"05\"]', false, 'active', '{}', now(), now()"
+            " FROM generate_series(1, %s) g",
+            [STANDARDS],
+        )
+        cursor.execute(
+            "INSERT INTO standards_requirement (organisation_id, term_id, grade_level,"
+            " standard_id, priority, created_by_id, created_at, updated_at)"
+            " SELECT 1, 1, '05', g, CASE WHEN g <= %s THEN 'power' ELSE 'supporting' END,"
+            " NULL, now(), now() FROM generate_series(1, %s) g",
+            [POWER, STANDARDS],
+        )
+        # Eight evidence occasions per learner; each rating belongs to one of its learner's.
+        cursor.execute(
+            "INSERT INTO evidence_evidence (id, learner_id, kind, title, description, setting,"
+            " demonstrated_at, recorded_at, submitted_by_id, section_id, source_key)"
+            " SELECT (l - 1) * 8 + k, l, 'observation', 'Observed', '', 'in_school',"
+            " %(start)s::timestamptz + make_interval(days => 7 * k, hours => mod(l, 8)),"
+            " %(start)s::timestamptz + make_interval(days => 7 * k + 1), 1, NULL, ''"
+            " FROM generate_series(1, %(n)s) l, generate_series(0, 7) k",
+            {"start": datetime.datetime.combine(TERM_START, datetime.time(9), datetime.UTC),
+             "n": learners},
+        )  # fmt: skip
+    ratings = _copy_ratings(rng, learners)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO mastery_masteryrecord (learner_id, standard_id, state, score,"
+            " level_points, level_label, mastered, first_mastered_at, evidence_count,"
+            " explanation, calculation_version, computed_at)"
+            " SELECT l, s, 'scored', 3.25, 3, 'Proficient', true, now(), 3, '{}', '1', now()"
+            " FROM generate_series(1, %s) l, generate_series(1, %s) s",
+            [learners, STANDARDS],
+        )
+        cursor.execute("SET session_replication_role = origin")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    return {"ratings": ratings, "load_s": round(time.perf_counter() - started, 1)}
+
+
+def _copy_ratings(rng: Any, learners: int) -> int:
+    """Ratings: binary COPY into an unlogged staging table, then one INSERT ... SELECT with the
+    rating table's indexes dropped and rebuilt after (the fast way to load 10 M rows)."""
+    import numpy as np
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes i WHERE tablename = 'evidence_rating'"
+            " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
+        )
+        indexes = cursor.fetchall()
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+        cursor.execute("DROP TABLE IF EXISTS bench_rating_stage")
+        cursor.execute(
+            "CREATE UNLOGGED TABLE bench_rating_stage (learner_id int8, standard_id int8,"
+            " occasion int4, score int4)"
+        )
+    dtype = np.dtype(
+        [
+            ("fields", ">i2"), ("l1", ">i4"), ("learner", ">i8"), ("l2", ">i4"),
+            ("standard", ">i8"), ("l3", ">i4"), ("occasion", ">i4"), ("l4", ">i4"),
+            ("score", ">i4"),
+        ]
+    )  # fmt: skip
+    levels = np.array([100, 200, 250, 300, 350, 400], np.int32)
+    total = 0
+    step = 10_000
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy("COPY bench_rating_stage FROM STDIN (FORMAT binary)") as copy:
+            copy.write(b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8)
+            for low in range(1, learners + 1, step):
+                high = min(low + step, learners + 1)
+                pairs = (high - low) * STANDARDS
+                counts = rng.poisson(2.5, pairs)
+                rows = int(counts.sum())
+                learner = np.repeat(np.arange(low, high, dtype=np.int64), STANDARDS)
+                standard = np.tile(np.arange(1, STANDARDS + 1, dtype=np.int64), high - low)
+                block = np.zeros(rows, dtype)
+                block["fields"], block["l1"], block["l2"], block["l3"], block["l4"] = 4, 8, 8, 4, 4
+                block["learner"] = np.repeat(learner, counts)
+                block["standard"] = np.repeat(standard, counts)
+                block["occasion"] = rng.integers(0, 8, rows)
+                block["score"] = levels[rng.integers(0, levels.shape[0], rows)]
+                copy.write(block.tobytes())
+                total += rows
+            copy.write(b"\xff\xff")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO evidence_rating (evidence_id, learner_id, demonstrated_at, standard_id,"
+            " score, source, rater_id, recorded_at, comment, supersedes_id)"
+            " SELECT e.id, s.learner_id, e.demonstrated_at, s.standard_id, s.score / 100.0,"
+            " 'teacher', 1, e.recorded_at, '', NULL"
+            " FROM bench_rating_stage s JOIN evidence_evidence e"
+            " ON e.id = (s.learner_id - 1) * 8 + s.occasion"
+        )
+        cursor.execute("DROP TABLE bench_rating_stage")
+        cursor.execute("SET maintenance_work_mem = '512MB'")
+        for _, definition in indexes:
+            cursor.execute(definition)
+    return total
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _run_export(organisation_id: int) -> dict[str, Any]:
+    """One export in this process (called in a child process: its own peak RSS)."""
+    from learners.models import Organisation, Term
+    from reports.state_export import write_state_export
+
+    organisation = Organisation.objects.get(pk=organisation_id)
+    term = Term.objects.get(pk=1)
+    baseline = _rss_mb()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "export.csv"
+        started = time.perf_counter()
+        with path.open("w", encoding="utf-8", newline="") as out:
+            written = write_state_export(
+                organisation=organisation, term=term, as_of=AS_OF, file_format="csv", out=out
+            )
+        seconds = time.perf_counter() - started
+        size = path.stat().st_size
+    return {
+        "organisation": organisation_id,
+        "learners": written.learners,
+        "rows": written.rows,
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(written.rows / seconds),
+        "bytes": size,
+        "peak_rss_mb": round(_rss_mb(), 1),
+        "rss_before_mb": round(baseline, 1),
+    }
+
+
+def _reference(organisation_id: int) -> dict[str, Any]:
+    """A bare COPY of the same rows from the stored records, and of the ratings read."""
+    from django.db import connection
+
+    from reports.asof import end_of_day
+
+    schools = (
+        "SELECT id FROM learners_organisation WHERE id = %(org)s OR parent_id = %(org)s"
+        " OR parent_id IN (SELECT id FROM learners_organisation WHERE parent_id = %(org)s)"
+    )
+    stored = (
+        "COPY (SELECT l.state_student_id, COALESCE(NULLIF(o.external_id, ''), o.id::text),"
+        " l.grade_level, t.title, s.identifier, s.human_code,"
+        " CASE WHEN m.id IS NULL THEN 'not_assessed' WHEN m.mastered THEN 'mastered'"
+        " ELSE 'not_yet' END, m.level_label, m.score,"
+        " (m.first_mastered_at AT TIME ZONE 'UTC')::date,"
+        " COALESCE(m.evidence_count, 0), 'decaying_average'"
+        " FROM learners_learner l JOIN learners_organisation o ON o.id = l.school_id"
+        " JOIN standards_requirement q ON q.grade_level = l.grade_level AND q.term_id = 1"
+        " JOIN standards_standard s ON s.id = q.standard_id"
+        " JOIN learners_term t ON t.id = q.term_id"
+        " LEFT JOIN mastery_masteryrecord m ON m.learner_id = l.id AND m.standard_id = s.id"
+        f" WHERE l.active AND l.school_id IN ({schools})"
+        " ORDER BY l.id, q.priority, s.human_code) TO STDOUT (FORMAT csv)"
+    )
+    ratings = (
+        "COPY (SELECT r.learner_id, r.standard_id, r.score, r.demonstrated_at"
+        " FROM evidence_rating r JOIN learners_learner l ON l.id = r.learner_id"
+        f" WHERE l.school_id IN ({schools}) AND r.recorded_at <= %(at)s"
+        " ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id)"
+        " TO STDOUT (FORMAT csv)"
+    )
+    out: dict[str, Any] = {}
+    for name, sql in (("stored_records", stored), ("ratings", ratings)):
+        started = time.perf_counter()
+        rows = 0
+        with tempfile.TemporaryFile() as sink, connection.cursor() as cursor:
+            raw = cursor.cursor
+            with raw.copy(sql, {"org": organisation_id, "at": end_of_day(AS_OF)}) as copy:
+                for data in copy:
+                    rows += sink.write(data) and bytes(data).count(b"\n")
+        seconds = time.perf_counter() - started
+        out[name] = {
+            "rows": rows,
+            "seconds": round(seconds, 2),
+            "rows_per_s": round(rows / seconds),
+        }
+    return out
+
+
+def _child(organisation_id: int) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, __file__, "--export-only", str(organisation_id)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--learners", type=int, default=100_000)
+    parser.add_argument("--reload", action="store_true")
+    parser.add_argument("--export-only", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.export_only:
+        _django()
+        print(json.dumps(_run_export(args.export_only)))
+        return
+    if args.learners < 2 * SCHOOLS_PER_DISTRICT:
+        parser.error(f"--learners: at least {2 * SCHOOLS_PER_DISTRICT}")
+    _ensure_database()
+    _migrate()
+    _django()
+    load: dict[str, Any] = {"reused": True}
+    if args.reload or not _loaded(args.learners):
+        load = _load(args.learners)
+    print(f"data: {args.learners} learners x {STANDARDS} standards {json.dumps(load)}")
+    half = _child(2)
+    full = _child(1)
+    reference = _reference(1)
+    stored = reference["stored_records"]
+    print(f"export, one district: {json.dumps(half)}")
+    print(f"export, whole state:  {json.dumps(full)}")
+    print(f"reference COPY of the same rows from stored records: {json.dumps(stored)}")
+    print(f"reference COPY of the counted ratings read: {json.dumps(reference['ratings'])}")
+    print(
+        f"ratio export / bare COPY (rows/s): {full['rows_per_s'] / stored['rows_per_s']:.2f};"
+        f" peak RSS {half['learners']} learners {half['peak_rss_mb']} MB,"
+        f" {full['learners']} learners {full['peak_rss_mb']} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()

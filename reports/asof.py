@@ -1,0 +1,712 @@
+# Table names in the SQL below are the models' own constants; every value is a parameter.
+# ruff: noqa: S608
+"""Mastery as it stood at the end of a day, for many learners at once, streamed in chunks.
+
+The reports never read stored mastery records (they move on): every figure is computed from the
+ratings counted as of the end of the as-of day (ADR 5: ``mastery.sql.counted_filter``), with the
+policy and scale in force, by the engine's bulk path (``mastery.bulk.evaluate_bulk``). So a
+report for a past day gives the same rows whenever it is regenerated.
+
+Per chunk of learners (a few thousand), one query streams their counted ratings ordered by
+learner, standard and the engine's order. On PostgreSQL it is a binary ``COPY ... TO STDOUT`` of
+four fixed-width columns, read straight into numpy (no Python object per rating); elsewhere (the
+embedded SQLite demo) an ordinary cursor. Memory is bounded by the chunk, not by the report.
+
+Why not ``mastery.selectors.mastery_as_of_many``: it reads one standard for a list of learners
+and derives each record in Python (right for a page, 4 M records would take an hour); the bulk
+path here evaluates a chunk's every (learner, standard) pair in a few numpy passes and gives the
+same results (``tests/reports/test_asof.py`` compares them). The counted-ratings SQL itself is
+mastery's (``mastery.sql.counted_filter``), not a copy.
+
+``first_mastered``: as ``mastery.derive.first_mastered_at`` defines it (the demonstrated day of
+the rating that closes the first mastered prefix of the ordered ratings), computed by evaluating
+every prefix of every group in one more bulk call (groups longer than ``LONG_GROUP`` ratings go
+through ``derive.first_mastered_at`` itself, so memory stays bounded).
+"""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Final
+
+import numpy as np
+from django.db import connection, transaction
+from django.utils import timezone
+from numpy.typing import NDArray
+
+from mastery import derive, rules
+from mastery.bulk import evaluate_bulk
+from mastery.derive import ChildRecord, Rules
+from mastery.policy import engine_rules
+from mastery.sql import RATING, REMOVAL, SELF_SOURCE, counted_filter
+from standards.selectors import policy_for, scale_for
+
+type IntArray = NDArray[np.int64]
+type BoolArray = NDArray[np.bool_]
+
+DAY0: Final = datetime.date(2000, 1, 1)
+# No day (never mastered); dates before 2000 are negative, so the sentinel is far below them.
+NO_DAY: Final = -1_000_000_000
+# A group longer than this finds its first mastered prefix with the exact per-record code
+# (quadratic, but such groups are rare); shorter ones are expanded into prefixes for numpy.
+LONG_GROUP: Final = 200
+NOT_ASSESSED: Final = rules.STATES.index(rules.NOT_ASSESSED)
+INSUFFICIENT: Final = rules.STATES.index(rules.INSUFFICIENT_EVIDENCE)
+SCORED: Final = rules.STATES.index(rules.SCORED)
+
+# The fast read packs each rating into one int8: standard id (27 bits), score in hundredths (17
+# bits: numeric(5,2) tops at 999.99) and the local day counted from PACK_DAY0 (19 bits).
+PACK_DAY0: Final = datetime.date(1800, 1, 1)
+_STANDARD_SHIFT: Final = 36
+_SCORE_SHIFT: Final = 19
+_MAX_PACKED_STANDARD: Final = (1 << 27) - 1
+_ARRAY_HEADER: Final = 20  # array_send of a one-dimensional array: ndim, flags, oid, size, lbound
+_ARRAY_ITEM: Final = np.dtype([("length", ">i4"), ("value", ">i8")])
+_PACK_OFFSET: Final = (DAY0 - PACK_DAY0).days
+
+
+class ReportDataError(ValueError):
+    """The data cannot be evaluated (e.g. a rating off the scale); names ids, never people."""
+
+
+def end_of_day(day: datetime.date) -> datetime.datetime:
+    """The last instant of ``day`` in the platform's time zone: "as of D" counts it whole."""
+    return datetime.datetime.combine(day, datetime.time.max, tzinfo=timezone.get_current_timezone())
+
+
+def day_number(moment: datetime.datetime) -> int:
+    """Days from 2000-01-01 to the local date of ``moment`` (as the SQL below computes it)."""
+    return (timezone.localtime(moment).date() - DAY0).days
+
+
+def day_of(number: int) -> datetime.date:
+    return DAY0 + datetime.timedelta(days=number)
+
+
+# --- the rules in force, numbered --------------------------------------------------------------
+
+
+@dataclass
+class RulesBook:
+    """The rules in force per (school, framework), deduplicated and numbered for arrays.
+
+    Read once per (school, framework) through the standards contract (``policy_for`` and
+    ``scale_for``); two schools under the same effective policy and scale share one number.
+    Level labels and method names are numbered too, so results carry small integers.
+    """
+
+    rules: list[Rules] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    _by_pair: dict[tuple[int, int], int] = field(default_factory=dict)
+    _by_key: dict[tuple[int | None, int | None], int] = field(default_factory=dict)
+    _label_ids: dict[str, int] = field(default_factory=dict)
+    _level_labels: list[IntArray] = field(default_factory=list)
+
+    def rules_id(self, school_id: int, framework_id: int) -> int:
+        pair = (school_id, framework_id)
+        found = self._by_pair.get(pair)
+        if found is not None:
+            return found
+        policy = policy_for(school_id, framework_id)
+        scale = scale_for(school_id)
+        key = (policy.policy_id, scale.scale_id)
+        number = self._by_key.get(key)
+        if number is None:
+            number = len(self.rules)
+            engine = engine_rules(policy, scale)
+            self.rules.append(engine)
+            self._by_key[key] = number
+            self._level_labels.append(
+                np.array([self.label_id(level.label) for level in engine.scale.levels], np.int64)
+            )
+        self._by_pair[pair] = number
+        return number
+
+    def label_id(self, label: str) -> int:
+        if label not in self._label_ids:
+            self._label_ids[label] = len(self.labels)
+            self.labels.append(label)
+        return self._label_ids[label]
+
+    def level_labels(self, rules_id: int) -> IntArray:
+        """Label ids of the scale's levels in ``Scale.levels`` order (as ``level_index``)."""
+        return self._level_labels[rules_id]
+
+    def method(self, rules_id: int) -> str:
+        return self.rules[rules_id].policy.method
+
+    def rollup_method(self, rules_id: int) -> str:
+        return self.rules[rules_id].rollup.rule
+
+
+# --- reading counted ratings --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """Counted ratings ordered by learner, standard, then the engine's order."""
+
+    learner: IntArray
+    standard: IntArray
+    score_hundredths: IntArray
+    day: IntArray
+
+    def __len__(self) -> int:
+        return int(self.learner.shape[0])
+
+
+def _packed_sql() -> str:
+    """The fast read (PostgreSQL): one row per learner, their counted ratings packed in one
+    ``int8[]`` (sent as raw bytes), in the engine's order.
+
+    The counted rule is ADR 5's, written with hashed ``NOT IN`` subplans instead of
+    ``mastery.sql.counted_filter``'s ``NOT EXISTS``: both anti-joins cost about 1.3 us per rating
+    as nested loops (2.6 s on 2 M ratings, measured), a hash probe costs a few ns, and the
+    superseding side is reached through its unique index by the redundant ``IS NOT NULL``. The
+    two are equal by construction (no NULL on either side); ``tests/reports/test_asof.py`` checks
+    them against ``evidence.selectors.counted_ratings``. The aggregate reads the ordered subquery
+    row by row (no parallel plan: see ``_read_packed``); ``_unpack`` checks the order anyway.
+    """
+    day = "((r.demonstrated_at AT TIME ZONE %(tz)s)::date - DATE '1800-01-01')"
+    packed = (
+        f"(r.standard_id << {_STANDARD_SHIFT}) | ((r.score * 100)::int8 << {_SCORE_SHIFT})"
+        f" | GREATEST({day}, 0)"
+    )
+    return (
+        f"SELECT ordered.learner_id, array_send(array_agg(ordered.packed)) FROM ("
+        f"SELECT r.learner_id, {packed} AS packed FROM {RATING} r"
+        " WHERE r.learner_id BETWEEN %(low)s AND %(high)s"
+        " AND r.learner_id = ANY(%(ids)s::bigint[])"
+        " AND r.standard_id = ANY(%(standards)s::bigint[])"
+        f" AND r.source <> '{SELF_SOURCE}' AND r.recorded_at <= %(at)s"
+        f" AND r.id NOT IN (SELECT sup.supersedes_id FROM {RATING} sup"
+        " WHERE sup.supersedes_id IS NOT NULL AND sup.recorded_at <= %(at)s)"
+        f" AND r.id NOT IN (SELECT rem.rating_id FROM {REMOVAL} rem WHERE rem.removed_at <= %(at)s)"
+        " ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id"
+        ") AS ordered GROUP BY ordered.learner_id ORDER BY ordered.learner_id"
+    )
+
+
+def _rows_sql(count: int, standards: int) -> str:
+    """The portable read (SQLite, and the fallback): mastery's own counted-ratings SQL."""
+    members = ", ".join(f"%(l{i})s" for i in range(count))
+    wanted = ", ".join(f"%(s{i})s" for i in range(standards))
+    return (
+        f"SELECT r.learner_id, r.standard_id, r.score, r.demonstrated_at FROM {RATING} r"
+        f" WHERE r.learner_id BETWEEN %(low)s AND %(high)s AND r.learner_id IN ({members})"
+        f" AND r.standard_id IN ({wanted}) AND {counted_filter('r', as_of=True)}"
+        " ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id"
+    )
+
+
+def fetch_counted_ratings(
+    learner_ids: Sequence[int],
+    standard_ids: Sequence[int],
+    at: datetime.datetime,
+    *,
+    packed: bool | None = None,
+) -> Ratings:
+    """The ratings of ``learner_ids`` (ascending) on ``standard_ids`` counted as of ``at``, in
+    one query. ``packed`` (default: on PostgreSQL, when the standard ids fit) reads them packed
+    into one array per learner; otherwise one row per rating (what SQLite runs)."""
+    if not learner_ids or not standard_ids:
+        empty = np.zeros(0, np.int64)
+        return Ratings(empty, empty, empty, empty)
+    fits = max(standard_ids) <= _MAX_PACKED_STANDARD
+    use_packed = (connection.vendor == "postgresql" and fits) if packed is None else packed
+    params: dict[str, Any] = {"low": learner_ids[0], "high": learner_ids[-1], "at": at}
+    if use_packed:
+        params |= {
+            "ids": list(learner_ids),
+            "standards": list(standard_ids),
+            "tz": timezone.get_current_timezone_name(),
+        }
+        return _read_packed(params)
+    params |= {f"l{i}": value for i, value in enumerate(learner_ids)}
+    params |= {f"s{i}": value for i, value in enumerate(standard_ids)}
+    return _read_rows(_rows_sql(len(learner_ids), len(standard_ids)), params)
+
+
+def _read_packed(params: dict[str, Any]) -> Ratings:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A parallel plan would interleave the ordered rows; JIT costs more than it saves here.
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(_packed_sql(), params)
+        rows = cursor.fetchall()
+    return _unpack(rows)
+
+
+def _unpack(rows: Sequence[tuple[Any, ...]]) -> Ratings:
+    if not rows:
+        empty = np.zeros(0, np.int64)
+        return Ratings(empty, empty, empty, empty)
+    learners = np.array([row[0] for row in rows], np.int64)
+    blobs = [memoryview(row[1])[_ARRAY_HEADER:] for row in rows]
+    counts = np.array([len(blob) // _ARRAY_ITEM.itemsize for blob in blobs], np.int64)
+    values = np.frombuffer(b"".join(blobs), dtype=_ARRAY_ITEM)["value"].astype(np.int64)
+    standard = values >> _STANDARD_SHIFT
+    score = (values >> _SCORE_SHIFT) & ((1 << (_STANDARD_SHIFT - _SCORE_SHIFT)) - 1)
+    day = (values & ((1 << _SCORE_SHIFT) - 1)) - _PACK_OFFSET
+    learner = np.repeat(learners, counts)
+    _check_order(learner, standard, day)
+    return Ratings(learner, standard, score, day)
+
+
+def _check_order(learner: IntArray, standard: IntArray, day: IntArray) -> None:
+    """Learners, then standards, then days never go back: a plan that lost the order fails
+    loudly instead of giving wrong scores."""
+    if learner.shape[0] < 2:
+        return
+    same_learner = learner[1:] == learner[:-1]
+    same_group = same_learner & (standard[1:] == standard[:-1])
+    if (
+        np.any(learner[1:] < learner[:-1])
+        or np.any(same_learner & (standard[1:] < standard[:-1]))
+        or np.any(same_group & (day[1:] < day[:-1]))
+    ):
+        raise ReportDataError("ratings arrived out of the engine's order; nothing was written")
+
+
+def _read_rows(sql: str, params: dict[str, Any]) -> Ratings:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    learner = np.array([row[0] for row in rows], np.int64)
+    standard = np.array([row[1] for row in rows], np.int64)
+    score = np.array([int(Decimal(row[2]) * 100) for row in rows], np.int64)
+    day = np.array([day_number(_aware(row[3])) for row in rows], np.int64)
+    return Ratings(learner, standard, score, day)
+
+
+def _aware(value: object) -> datetime.datetime:
+    if isinstance(value, str):  # SQLite hands back text for raw queries
+        value = datetime.datetime.fromisoformat(value)
+    assert isinstance(value, datetime.datetime)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=datetime.UTC)
+
+
+# --- evaluating -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Results:
+    """One row per (learner, standard) evaluated, sorted by learner then standard id.
+
+    ``state`` indexes ``mastery.rules.STATES``; ``score_hundredths`` is -1 without a score;
+    ``label`` indexes ``RulesBook.labels`` (-1: no level); ``first_day`` counts days from
+    2000-01-01 (-1: never mastered); ``rules_id`` numbers the rules used; ``rollup`` marks a
+    grouping rolled up from its children (its method is the roll-up rule).
+    """
+
+    learner: IntArray
+    standard: IntArray
+    state: IntArray
+    score_hundredths: IntArray
+    label: IntArray
+    mastered: BoolArray
+    evidence_count: IntArray
+    first_day: IntArray
+    rules_id: IntArray
+    rollup: BoolArray
+
+    def __len__(self) -> int:
+        return int(self.learner.shape[0])
+
+    def find(
+        self, learner: IntArray, standard: IntArray, universe: IntArray | None = None
+    ) -> IntArray:
+        """Row index of each (learner, standard) pair, -1 where there is none (not assessed).
+
+        ``universe``: the sorted ids of every standard that can occur (saves a sort)."""
+        if len(self) == 0 or learner.shape[0] == 0:
+            return np.full(learner.shape[0], -1, np.int64)
+        # One int64 key per pair: the learner id times the number of possible standards, plus
+        # the standard's rank among them (ids stay far below 2**63 / that number).
+        distinct = (
+            np.unique(np.concatenate([self.standard, standard])) if universe is None else universe
+        )
+        width = distinct.shape[0]
+        have = self.learner * width + np.searchsorted(distinct, self.standard)
+        want = learner * width + np.searchsorted(distinct, standard)
+        order: IntArray | None = None
+        if np.any(have[1:] < have[:-1]):
+            order = np.argsort(have, kind="stable")
+            have = have[order]
+        place = np.minimum(np.searchsorted(have, want), have.shape[0] - 1)
+        rows = place if order is None else order[place]
+        return np.where(have[place] == want, rows, -1).astype(np.int64)
+
+    def lookup(self) -> dict[tuple[int, int], int]:
+        """(learner id, standard id) -> row, for reports that walk results in Python."""
+        return {
+            (int(lr), int(st)): row
+            for row, (lr, st) in enumerate(
+                zip(self.learner.tolist(), self.standard.tolist(), strict=True)
+            )
+        }
+
+
+def _concat(parts: Sequence[Results]) -> Results:
+    names = Results.__dataclass_fields__
+    return Results(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in names})
+
+
+def empty_results() -> Results:
+    i = np.zeros(0, np.int64)
+    b = np.zeros(0, bool)
+    return Results(i, i, i, i, i, b, i, i, i, b)
+
+
+def evaluate(
+    ratings: Ratings,
+    *,
+    school_of: Mapping[int, int],
+    framework_of: Mapping[int, int],
+    book: RulesBook,
+) -> Results:
+    """Every (learner, standard) group of ``ratings`` under the rules in force for the
+    learner's school and the standard's framework: ``mastery.rules.evaluate`` per group, plus
+    the first mastered day. Raises ``ReportDataError`` naming the learner and standard ids of a
+    group the engine refuses (e.g. a score off the scale)."""
+    total = len(ratings)
+    if total == 0:
+        return empty_results()
+    learner, standard = ratings.learner, ratings.standard
+    starts = np.flatnonzero(
+        np.r_[True, (learner[1:] != learner[:-1]) | (standard[1:] != standard[:-1])]
+    )
+    counts = np.diff(np.r_[starts, total])
+    groups = starts.shape[0]
+    group_learner, group_standard = learner[starts], standard[starts]
+    group_of_row = np.repeat(np.arange(groups, dtype=np.int64), counts)
+    group_rules = _rules_of_groups(group_learner, group_standard, school_of, framework_of, book)
+
+    state = np.zeros(groups, np.int64)
+    score = np.full(groups, -1, np.int64)
+    label = np.full(groups, -1, np.int64)
+    mastered = np.zeros(groups, bool)
+    first_day = np.full(groups, NO_DAY, np.int64)
+    scores = ratings.score_hundredths.astype(np.float64) / 100
+    local_starts = _local_starts(counts)
+    single = int(group_rules.min()) == int(group_rules.max())
+    for rules_id in [int(group_rules[0])] if single else np.unique(group_rules).tolist():
+        if single:
+            chosen = np.arange(groups, dtype=np.int64)  # one set of rules: no selection needed
+            rows = np.arange(total, dtype=np.int64)
+        else:
+            chosen = np.flatnonzero(group_rules == rules_id)
+            rows = np.flatnonzero(group_rules[group_of_row] == rules_id)
+        engine = book.rules[rules_id]
+        try:
+            result = evaluate_bulk(group_of_row[rows], scores[rows], engine.policy, engine.scale)
+        except rules.RulesError as error:
+            raise _data_error(error, rows, learner, standard) from error
+        state[chosen] = result.state
+        score[chosen] = result.score_hundredths
+        level = result.level_index.astype(np.int64)
+        label[chosen] = np.where(level >= 0, book.level_labels(rules_id)[level], -1)
+        mastered[chosen] = result.mastered
+        sub_starts = local_starts if chosen.shape[0] == groups else _local_starts(counts[chosen])
+        first = _first_mastered_end(
+            scores[rows], sub_starts, counts[chosen], result.mastered, engine
+        )
+        days = ratings.day[rows]
+        first_day[chosen] = np.where(first > 0, days[np.maximum(sub_starts + first - 1, 0)], NO_DAY)
+    return Results(
+        learner=group_learner,
+        standard=group_standard,
+        state=state,
+        score_hundredths=score,
+        label=label,
+        mastered=mastered,
+        evidence_count=counts.astype(np.int64),
+        first_day=first_day,
+        rules_id=group_rules,
+        rollup=np.zeros(groups, bool),
+    )
+
+
+def _local_starts(counts: IntArray) -> IntArray:
+    return np.asarray(np.r_[0, np.cumsum(counts)[:-1]], dtype=np.int64)
+
+
+def _data_error(
+    error: rules.RulesError, rows: IntArray, learner: IntArray, standard: IntArray
+) -> ReportDataError:
+    text = str(error)
+    where = ""
+    if text.startswith("scores: row "):
+        local = int(text.split()[2])
+        row = int(rows[local])
+        where = f"learner {int(learner[row])}, standard {int(standard[row])}: "
+    return ReportDataError(f"{where}{text}")
+
+
+def _rules_of_groups(
+    group_learner: IntArray,
+    group_standard: IntArray,
+    school_of: Mapping[int, int],
+    framework_of: Mapping[int, int],
+    book: RulesBook,
+) -> IntArray:
+    """The rules number of every group, without sorting: a small (school x framework) table
+    indexed through binary searches on the learner and standard ids."""
+    learner_ids = np.array(sorted(school_of), np.int64)
+    standard_ids = np.array(sorted(framework_of), np.int64)
+    schools, school_index = np.unique(
+        np.array([school_of[i] for i in learner_ids.tolist()], np.int64), return_inverse=True
+    )
+    frameworks, framework_index = np.unique(
+        np.array([framework_of[i] for i in standard_ids.tolist()], np.int64), return_inverse=True
+    )
+    table = np.array(
+        [[book.rules_id(s, f) for f in frameworks.tolist()] for s in schools.tolist()], np.int64
+    ).reshape(schools.shape[0], frameworks.shape[0])
+    rows = school_index.reshape(-1)[np.searchsorted(learner_ids, group_learner)]
+    columns = framework_index.reshape(-1)[np.searchsorted(standard_ids, group_standard)]
+    return table[rows, columns]
+
+
+def _first_mastered_end(
+    scores: NDArray[np.float64],
+    starts: IntArray,
+    counts: IntArray,
+    final_mastered: BoolArray,
+    engine: Rules,
+) -> IntArray:
+    """Per group, the length of the shortest mastered prefix of its ordered ratings (0: none).
+
+    The full group's result is known; prefixes of every length from the policy's minimum
+    evidence up to one short of the group are evaluated together in one bulk call."""
+    params = engine.policy.resolve(engine.scale)
+    shortest = max(1, params.min_evidence)
+    first = np.where(final_mastered, counts, 0).astype(np.int64)
+    long_group = counts > LONG_GROUP
+    prefixes = np.where(long_group, 0, np.maximum(counts - shortest, 0))
+    total = int(prefixes.sum())
+    if total:
+        owner = np.repeat(np.arange(counts.shape[0], dtype=np.int64), prefixes)
+        offsets = np.repeat(np.cumsum(prefixes) - prefixes, prefixes)
+        length = shortest + np.arange(total, dtype=np.int64) - offsets
+        row_prefix = np.repeat(np.arange(total, dtype=np.int64), length)
+        position = np.arange(int(length.sum()), dtype=np.int64) - np.repeat(
+            np.cumsum(length) - length, length
+        )
+        source = starts[owner][row_prefix] + position
+        result = evaluate_bulk(row_prefix, scores[source], engine.policy, engine.scale)
+        hits = np.flatnonzero(result.mastered)
+        if hits.shape[0]:
+            # Prefixes run by group, then by length: the first hit per group is the shortest.
+            winners, where = np.unique(owner[hits], return_index=True)
+            first[winners] = length[hits[where]]
+    for group in np.flatnonzero(long_group & final_mastered).tolist():
+        start, count = int(starts[group]), int(counts[group])
+        ordered = [
+            rules.Rating(score=Decimal(repr(float(x))), id=i)
+            for i, x in enumerate(scores[start : start + count])
+        ]
+        first[group] = _first_mastered_exact(ordered, params, engine.scale)
+    return first
+
+
+def _first_mastered_exact(
+    ordered: Sequence[rules.Rating], params: rules.MethodParams, scale: rules.Scale
+) -> int:
+    for end in range(params.min_evidence, len(ordered) + 1):
+        result = rules.calculate_with(params, ordered[:end])
+        _, mastered = rules.level_and_mastery(result.score, result.p_known, params, scale)
+        if mastered:
+            return end
+    return 0
+
+
+# --- groupings ----------------------------------------------------------------------------------
+
+
+def add_rollups(
+    results: Results,
+    *,
+    pairs: Sequence[tuple[int, int]],
+    children_of: Mapping[int, Sequence[int]],
+    school_of: Mapping[int, int],
+    framework_of: Mapping[int, int],
+    book: RulesBook,
+) -> Results:
+    """``results`` plus the roll-up of each (learner, grouping) in ``pairs`` from its children's
+    results (recursively; a child without ratings is not assessed), as
+    ``mastery.derive.derive_rollup`` computes it. ``children_of`` lists active children."""
+    if not pairs:
+        return results
+    found = results.lookup()
+    extra: dict[tuple[int, int], tuple[int, ...]] = {}
+
+    def child(learner_id: int, standard_id: int) -> ChildRecord:
+        if standard_id in children_of:
+            row = rolled(learner_id, standard_id)
+            state, _score, label, flag, count, first, _rid = row
+            mastered = bool(flag)
+        else:
+            index = found.get((learner_id, standard_id))
+            if index is None:
+                return ChildRecord(standard_id, rules.NOT_ASSESSED, False, None, "", None, 0)
+            state = int(results.state[index])
+            label = int(results.label[index])
+            mastered = bool(results.mastered[index])
+            count = int(results.evidence_count[index])
+            first = int(results.first_day[index])
+        rid = book.rules_id(school_of[learner_id], framework_of[standard_id])
+        points = _points_of(book.rules[rid], book.labels[label]) if label >= 0 else None
+        return ChildRecord(
+            standard_id=standard_id,
+            state=rules.STATES[state],
+            mastered=mastered,
+            level_points=points,
+            level_label=book.labels[label] if label >= 0 else "",
+            first_mastered_at=None if first == NO_DAY else _noon(first),
+            evidence_count=count,
+        )
+
+    def rolled(learner_id: int, grouping_id: int) -> tuple[int, ...]:
+        key = (learner_id, grouping_id)
+        if key not in extra:
+            rid = book.rules_id(school_of[learner_id], framework_of[grouping_id])
+            kids = [child(learner_id, c) for c in sorted(children_of.get(grouping_id, ()))]
+            try:
+                out = derive.derive_rollup(kids, book.rules[rid])
+            except rules.RulesError as error:
+                raise ReportDataError(
+                    f"learner {learner_id}, standard {grouping_id}: {error}"
+                ) from error
+            extra[key] = (
+                rules.STATES.index(out.state),
+                -1,
+                book.label_id(out.level_label) if out.level_points is not None else -1,
+                int(out.mastered),
+                out.evidence_count,
+                NO_DAY if out.first_mastered_at is None else day_number(out.first_mastered_at),
+                rid,
+            )
+        return extra[key]
+
+    for learner_id, grouping_id in pairs:
+        rolled(learner_id, grouping_id)
+    keys = list(extra)
+    values = np.array([extra[key] for key in keys], np.int64).reshape(len(keys), 7)
+    more = Results(
+        learner=np.array([k[0] for k in keys], np.int64),
+        standard=np.array([k[1] for k in keys], np.int64),
+        state=values[:, 0],
+        score_hundredths=values[:, 1],
+        label=values[:, 2],
+        mastered=values[:, 3].astype(bool),
+        evidence_count=values[:, 4],
+        first_day=values[:, 5],
+        rules_id=values[:, 6],
+        rollup=np.ones(len(keys), bool),
+    )
+    merged = _concat([results, more])
+    order = np.lexsort((merged.standard, merged.learner))
+    return Results(**{name: getattr(merged, name)[order] for name in Results.__dataclass_fields__})
+
+
+def _points_of(engine: Rules, label: str) -> Decimal | None:
+    for level in engine.scale.levels:
+        if level.label == label:
+            return level.points
+    return None
+
+
+def _noon(day: int) -> datetime.datetime:
+    """A moment on local day ``day`` (children's first mastered days, for the roll-up's max)."""
+    zone = zoneinfo.ZoneInfo(timezone.get_current_timezone_name())
+    return datetime.datetime.combine(day_of(day), datetime.time(12), tzinfo=zone)
+
+
+# --- small scopes: results as plain values ------------------------------------------------------
+
+ROW_STATES: Final = ("mastered", "not_yet", "insufficient_evidence", "not_assessed")
+
+
+@dataclass(frozen=True)
+class Mastery:
+    """One learner's mastery of one standard as of the report's day, ready to show."""
+
+    state: str  # one of ROW_STATES
+    level: str
+    score: str  # two decimals, "" without a score
+    first_mastered: datetime.date | None
+    evidence_count: int
+    method: str
+
+    @property
+    def mastered(self) -> bool:
+        return self.state == "mastered"
+
+
+def row_state(state: int, mastered: bool) -> str:
+    if state == SCORED:
+        return "mastered" if mastered else "not_yet"
+    return "insufficient_evidence" if state == INSUFFICIENT else "not_assessed"
+
+
+def mastery_of(
+    wanted: Mapping[int, Sequence[int]],
+    *,
+    school_of: Mapping[int, int],
+    framework_of: Mapping[int, int],
+    children_of: Mapping[int, Sequence[int]],
+    at: datetime.datetime,
+    book: RulesBook,
+) -> dict[tuple[int, int], Mastery]:
+    """Mastery as of ``at`` of each learner (``wanted``: learner id -> standard ids) on each of
+    their standards, groupings rolled up; a pair without counted ratings is not assessed. For
+    page-sized scopes (a school's page of learners, a section, one learner): one query."""
+    if not wanted:
+        return {}
+
+    def leaves(standard_id: int) -> list[int]:
+        kids = children_of.get(standard_id)
+        return [standard_id] if kids is None else [x for k in kids for x in leaves(k)]
+
+    learner_ids = sorted(wanted)
+    standard_ids = sorted({leaf for ids in wanted.values() for s in ids for leaf in leaves(s)})
+    ratings = fetch_counted_ratings(learner_ids, standard_ids, at)
+    results = evaluate(ratings, school_of=school_of, framework_of=framework_of, book=book)
+    pairs = [(lr, s) for lr in learner_ids for s in wanted[lr] if s in children_of]
+    results = add_rollups(
+        results,
+        pairs=pairs,
+        children_of=children_of,
+        school_of=school_of,
+        framework_of=framework_of,
+        book=book,
+    )
+    found = results.lookup()
+    out: dict[tuple[int, int], Mastery] = {}
+    for learner_id in learner_ids:
+        for standard_id in wanted[learner_id]:
+            row = found.get((learner_id, standard_id))
+            if row is None:
+                rid = book.rules_id(school_of[learner_id], framework_of[standard_id])
+                grouping = standard_id in children_of
+                method = book.rollup_method(rid) if grouping else book.method(rid)
+                out[(learner_id, standard_id)] = Mastery("not_assessed", "", "", None, 0, method)
+                continue
+            rid = int(results.rules_id[row])
+            label = int(results.label[row])
+            hundredths = int(results.score_hundredths[row])
+            day = int(results.first_day[row])
+            out[(learner_id, standard_id)] = Mastery(
+                state=row_state(int(results.state[row]), bool(results.mastered[row])),
+                level=book.labels[label] if label >= 0 else "",
+                score="" if hundredths < 0 else f"{hundredths // 100}.{hundredths % 100:02d}",
+                first_mastered=None if day == NO_DAY else day_of(day),
+                evidence_count=int(results.evidence_count[row]),
+                method=book.rollup_method(rid) if results.rollup[row] else book.method(rid),
+            )
+    return out

@@ -1,0 +1,144 @@
+"""The section gradebook export: the section's learners x standards grid, as of a day.
+
+Rows: the learners enrolled in the section on the day (enrollment dates include it), by name.
+Columns: local id, name, then one per standard: every standard the roster must master in the
+section's term (power standards first, then by human code) and any other standard rated on
+this section's evidence by the day; last, how many of those the learner has mastered. A cell
+shows the score and the level (``3.25 Proficient``), ``insufficient evidence``, or nothing when
+not assessed; the state is spelled out so colour is never the only signal. CSV or XLSX (a
+second sheet lists the standards with their identifiers and statements).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from evidence.models import Evidence, Rating
+from learners.models import Enrollment, Learner, Section
+from learners.selectors import current_q
+from reports import asof, outputs
+from reports.asof import Mastery, RulesBook
+from reports.plan import POWER, LearnerRow, RequirementPlan, StandardInfo, learner_pages
+from standards.models import StandardStatus
+
+FIXED_COLUMNS: Final = ("local_id", "name")
+LEGEND_COLUMNS: Final = ("human_code", "standard_identifier", "priority", "statement")
+
+type Progress = Callable[[int, int], None]
+
+
+def cell_text(result: Mastery) -> str:
+    if result.state in ("mastered", "not_yet"):
+        return f"{result.score} {result.level}".strip()
+    if result.state == "insufficient_evidence":
+        return "insufficient evidence"
+    return ""
+
+
+def roster_on(section: Section, day: datetime.date) -> list[LearnerRow]:
+    """The learners enrolled in ``section`` on ``day``, in name order."""
+    enrolled = Enrollment.objects.filter(current_q(day), section_id=section.pk).values("learner_id")
+    rows = [row for page in learner_pages(Learner.objects.filter(pk__in=enrolled)) for row in page]
+    return sorted(rows, key=lambda row: (row.name.split(" ")[-1], row.name, row.id))
+
+
+@dataclass(frozen=True)
+class Grid:
+    roster: list[LearnerRow]
+    columns: list[int]  # standard ids
+    priority: dict[int, str]  # "" for a standard rated here but not required
+    results: dict[tuple[int, int], Mastery]
+    standards: dict[int, StandardInfo]
+
+
+def gradebook(*, section: Section, as_of: datetime.date, progress: Progress | None = None) -> Grid:
+    """The roster on the day, the standard columns and every cell's mastery."""
+    at = asof.end_of_day(as_of)
+    plan = RequirementPlan(term_id=section.term_id, at=at)
+    roster = roster_on(section, as_of)
+    electives = plan.electives(roster)
+    needs = {row.id: plan.learner_requirements(row, electives) for row in roster}
+    priority: dict[int, str] = {}
+    for items in needs.values():
+        for item in items:
+            if item.priority == POWER or item.standard_id not in priority:
+                priority[item.standard_id] = item.priority
+    rated = (
+        Rating.objects.filter(
+            evidence__in=Evidence.objects.filter(section_id=section.pk),
+            learner_id__in=[row.id for row in roster],
+            recorded_at__lte=at,
+        )
+        .exclude(source="self")
+        .exclude(standard_id__in=list(priority))
+        .filter(standard__status=StandardStatus.ACTIVE)
+        .values_list("standard_id", flat=True)
+        .distinct()
+    )
+    for standard_id in rated:
+        priority.setdefault(standard_id, "")
+    plan.load_standards(list(priority))
+    columns = sorted(
+        priority,
+        key=lambda sid: (priority[sid] != POWER, plan.standards[sid].human_code, sid),
+    )
+    results = asof.mastery_of(
+        {row.id: columns for row in roster},
+        school_of={row.id: row.school_id for row in roster},
+        framework_of={sid: info.framework_id for sid, info in plan.standards.items()},
+        children_of=plan.children_of,
+        at=at,
+        book=RulesBook(),
+    )
+    if progress is not None:
+        progress(len(roster), len(roster))
+    return Grid(roster, columns, priority, results, plan.standards)
+
+
+def write_gradebook(
+    *,
+    section: Section,
+    as_of: datetime.date,
+    file_format: str,
+    path: Path,
+    progress: Progress | None = None,
+) -> int:
+    """Write the grid to ``path``; return the number of learner rows."""
+    grid = gradebook(section=section, as_of=as_of, progress=progress)
+    roster, columns, results, standards = grid.roster, grid.columns, grid.results, grid.standards
+    codes = [standards[sid].human_code or standards[sid].identifier for sid in columns]
+    header = (*FIXED_COLUMNS, *codes, "standards_mastered")
+    rows = [
+        (
+            row.local_id,
+            row.name,
+            *(cell_text(results[(row.id, sid)]) for sid in columns),
+            sum(1 for sid in columns if results[(row.id, sid)].mastered),
+        )
+        for row in roster
+    ]
+    legend = [
+        (
+            standards[sid].human_code,
+            standards[sid].identifier,
+            grid.priority[sid] or "not required",
+            standards[sid].statement,
+        )
+        for sid in columns
+    ]
+    if file_format == "csv":
+        with path.open("w", encoding="utf-8", newline="") as out:
+            out.write(outputs.csv_line(outputs.safe_text(v) for v in header))
+            for values in rows:
+                out.write(outputs.csv_line(outputs.safe_text(v) for v in values))
+    elif file_format == "xlsx":
+        outputs.write_xlsx(
+            path, [("Gradebook", header, rows), ("Standards", LEGEND_COLUMNS, legend)]
+        )
+    else:
+        raise ValueError(f"format: csv or xlsx, got {file_format!r}")
+    return len(rows)

@@ -1,0 +1,140 @@
+"""Cell formatting shared by the reports: CSV fields, JSON values, spreadsheet-safe text.
+
+The state export's rows are assembled from pre-formatted pieces (per learner, per standard,
+per result) concatenated as numpy object arrays, so these helpers run once per distinct value,
+never once per row.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from reports.asof import DAY0, NO_DAY
+
+type ObjectArray = NDArray[np.object_]
+
+_CSV_SPECIAL: Final = frozenset(',"\r\n')
+# A cell a spreadsheet would read as a formula (CSV injection): shown as text instead.
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+STATE_LABELS: Final = {
+    "mastered": "mastered",
+    "not_yet": "not yet",
+    "insufficient_evidence": "insufficient evidence",
+    "not_assessed": "not assessed",
+}
+
+
+def csv_field(value: object) -> str:
+    """One CSV field as the csv module's minimal quoting writes it."""
+    text = "" if value is None else str(value)
+    if any(char in _CSV_SPECIAL for char in text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_line(values: Iterable[object]) -> str:
+    return ",".join(csv_field(value) for value in values) + "\r\n"
+
+
+def safe_text(value: object) -> str:
+    """Text for a report people open in a spreadsheet: a leading formula character is escaped
+    with an apostrophe, so no cell runs as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def json_value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def objects(values: Sequence[str]) -> ObjectArray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def score_text(hundredths: int) -> str:
+    if hundredths < 0:
+        return ""
+    return f"{hundredths // 100}.{hundredths % 100:02d}"
+
+
+def date_text(day: int) -> str:
+    return "" if day == NO_DAY else (DAY0 + datetime.timedelta(days=day)).isoformat()
+
+
+class Pieces:
+    """Lookup tables of formatted values, grown on demand: score hundredths, counts and days
+    to text (wrapped by ``wrap``), indexed with numpy fancy indexing."""
+
+    def __init__(self, wrap_score: Any, wrap_count: Any, wrap_date: Any) -> None:
+        self._wrap_score = wrap_score
+        self._wrap_count = wrap_count
+        self._wrap_date = wrap_date
+        self._scores: ObjectArray = objects([])
+        self._counts: ObjectArray = objects([])
+
+    def scores(self, hundredths: NDArray[np.int64]) -> ObjectArray:
+        top = int(hundredths.max()) if hundredths.shape[0] else 0
+        if top + 2 > self._scores.shape[0]:
+            self._scores = objects([self._wrap_score(h - 1) for h in range(top + 2)])
+        return self._scores[hundredths + 1]
+
+    def counts(self, counts: NDArray[np.int64]) -> ObjectArray:
+        top = int(counts.max()) if counts.shape[0] else 0
+        if top + 1 > self._counts.shape[0]:
+            self._counts = objects([self._wrap_count(c) for c in range(top + 1)])
+        return self._counts[counts]
+
+    def dates(self, days: NDArray[np.int64]) -> ObjectArray:
+        distinct, inverse = np.unique(days, return_inverse=True)
+        table = objects([self._wrap_date(int(day)) for day in distinct.tolist()])
+        return table[inverse.reshape(-1)]
+
+
+def _cell_value(sheet: Any, value: object) -> Any:
+    """A write-only cell: strings stay strings (never a formula), illegal characters dropped."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if isinstance(value, str):
+        cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+        cell.data_type = "s"
+        return cell
+    return value
+
+
+def write_xlsx(
+    path: Any,
+    tables: Sequence[tuple[str, Sequence[str], Iterable[Sequence[object]]]],
+    *,
+    stamp: datetime.datetime | None = None,
+) -> None:
+    """One sheet per (title, header, rows), streamed with openpyxl's write-only mode (rows are
+    written as they come, never held as cells). ``stamp`` fixes the document's dates."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    workbook = Workbook(write_only=True)
+    moment = stamp or datetime.datetime(2000, 1, 1)
+    workbook.properties.created = moment
+    workbook.properties.modified = moment
+    bold = Font(bold=True)
+    for title, header, rows in tables:
+        sheet = workbook.create_sheet(title=title[:31])
+        cells = []
+        for name in header:
+            cell = _cell_value(sheet, name)
+            cell.font = bold
+            cells.append(cell)
+        sheet.append(cells)
+        sheet.freeze_panes = "A2"
+        for row in rows:
+            sheet.append([_cell_value(sheet, value) for value in row])
+    workbook.save(path)

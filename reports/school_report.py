@@ -1,0 +1,222 @@
+"""The school accountability report: every learner's progress and every standard's reach.
+
+Three tables, as of the end of a day, for one school and term:
+
+- **Learners**: local id, name, grade, state student id, power standards mastered of required,
+  all requirements mastered of required, on pace or not, and the standards not yet mastered.
+  *On pace*: the share of requirements mastered is at least the share of the term elapsed by
+  the day (a learner due to master 40 standards over the term, 25% of the way in, is on pace
+  with 10 mastered). A learner with nothing required in the term is listed with "-".
+- **Standards**: each required standard with how many learners must master it and how many
+  have (counts of individual learners; no average of scores anywhere).
+- **Mastered by**: which learners mastered each standard, and when first.
+
+XLSX (three sheets, openpyxl's write-only mode) or CSV (the three tables one after the other,
+each with its header, separated by a blank line). Learners stream page by page; the per
+standard tallies hold ids only (a school's learners, bounded).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from learners.models import Learner, Organisation, Term
+from reports import asof, outputs
+from reports.asof import Mastery, RulesBook
+from reports.plan import LearnerRow, Required, RequirementPlan, learner_pages
+
+LEARNER_COLUMNS: Final = (
+    "local_id",
+    "name",
+    "grade",
+    "state_student_id",
+    "power_mastered",
+    "power_required",
+    "mastered",
+    "required",
+    "on_pace",
+    "not_yet_mastered",
+)
+STANDARD_COLUMNS: Final = (
+    "human_code",
+    "standard_identifier",
+    "priority",
+    "learners_required",
+    "learners_mastered",
+)
+MASTERED_BY_COLUMNS: Final = ("human_code", "local_id", "name", "date_first_mastered")
+
+type Progress = Callable[[int, int], None]
+
+
+def elapsed_share(term: Term, day: datetime.date) -> float:
+    """How much of the term has passed by the end of ``day`` (0 before it, 1 after it)."""
+    length = (term.end_date - term.start_date).days + 1
+    passed = (day - term.start_date).days + 1
+    return min(1.0, max(0.0, passed / length))
+
+
+@dataclass(frozen=True)
+class LearnerLine:
+    learner: LearnerRow
+    power_mastered: int
+    power_required: int
+    mastered: int
+    required: int
+    on_pace: str  # "yes", "no", or "-" with nothing required
+    not_yet: tuple[str, ...]
+
+    def values(self) -> tuple[object, ...]:
+        return (
+            self.learner.local_id,
+            self.learner.name,
+            self.learner.grade_level,
+            self.learner.state_student_id,
+            self.power_mastered,
+            self.power_required,
+            self.mastered,
+            self.required,
+            self.on_pace,
+            "; ".join(self.not_yet),
+        )
+
+
+@dataclass
+class Tally:
+    """Per standard: who must master it, who has (learner ids, with the first day)."""
+
+    priority: dict[int, str] = field(default_factory=dict)
+    required: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    mastered: dict[int, list[tuple[int, datetime.date | None]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+
+def school_rows(
+    *, school: Organisation, term: Term, as_of: datetime.date, progress: Progress | None = None
+) -> tuple[list[LearnerLine], Tally, RequirementPlan]:
+    """The learner lines and the per standard tally, computed page by page."""
+    at = asof.end_of_day(as_of)
+    plan = RequirementPlan(term_id=term.pk, at=at)
+    book = RulesBook()
+    share = elapsed_share(term, as_of)
+    learners = Learner.objects.filter(school_id=school.pk, active=True)
+    total = learners.count()
+    lines: list[LearnerLine] = []
+    tally = Tally()
+    for page in learner_pages(learners):
+        electives = plan.electives(page)
+        needs = {row.id: plan.learner_requirements(row, electives) for row in page}
+        results = asof.mastery_of(
+            {lid: [r.standard_id for r in items] for lid, items in needs.items() if items},
+            school_of={row.id: row.school_id for row in page},
+            framework_of={sid: info.framework_id for sid, info in plan.standards.items()},
+            children_of=plan.children_of,
+            at=at,
+            book=book,
+        )
+        for row in page:
+            lines.append(_line(row, needs[row.id], results, plan, share, tally))
+        if progress is not None:
+            progress(len(lines), total)
+    return lines, tally, plan
+
+
+def _line(
+    row: LearnerRow,
+    items: Sequence[Required],
+    results: dict[tuple[int, int], Mastery],
+    plan: RequirementPlan,
+    share: float,
+    tally: Tally,
+) -> LearnerLine:
+    mastered = power_mastered = 0
+    not_yet: list[str] = []
+    for item in items:
+        result = results[(row.id, item.standard_id)]
+        tally.priority.setdefault(item.standard_id, item.priority)
+        tally.required[item.standard_id] += 1
+        if result.mastered:
+            mastered += 1
+            power_mastered += int(item.power)
+            tally.mastered[item.standard_id].append((row.id, result.first_mastered))
+        else:
+            not_yet.append(plan.standards[item.standard_id].human_code or str(item.standard_id))
+    required = len(items)
+    on_pace = "-" if not required else ("yes" if mastered >= share * required - 1e-9 else "no")
+    return LearnerLine(
+        learner=row,
+        power_mastered=power_mastered,
+        power_required=sum(1 for item in items if item.power),
+        mastered=mastered,
+        required=required,
+        on_pace=on_pace,
+        not_yet=tuple(not_yet),
+    )
+
+
+def _tables(
+    lines: list[LearnerLine], tally: Tally, plan: RequirementPlan
+) -> list[tuple[str, tuple[str, ...], list[tuple[object, ...]]]]:
+    names = {line.learner.id: line.learner for line in lines}
+    standards = sorted(
+        tally.required,
+        key=lambda sid: (tally.priority[sid] != "power", plan.standards[sid].human_code, sid),
+    )
+    standard_rows: list[tuple[object, ...]] = [
+        (
+            plan.standards[sid].human_code,
+            plan.standards[sid].identifier,
+            tally.priority[sid],
+            tally.required[sid],
+            len(tally.mastered.get(sid, [])),
+        )
+        for sid in standards
+    ]
+    mastered_rows: list[tuple[object, ...]] = [
+        (
+            plan.standards[sid].human_code,
+            names[lid].local_id,
+            names[lid].name,
+            "" if day is None else day.isoformat(),
+        )
+        for sid in standards
+        for lid, day in sorted(tally.mastered.get(sid, []), key=lambda item: item[0])
+    ]
+    return [
+        ("Learners", LEARNER_COLUMNS, [line.values() for line in lines]),
+        ("Standards", STANDARD_COLUMNS, standard_rows),
+        ("Mastered by", MASTERED_BY_COLUMNS, mastered_rows),
+    ]
+
+
+def write_school_report(
+    *,
+    school: Organisation,
+    term: Term,
+    as_of: datetime.date,
+    file_format: str,
+    path: Path,
+    progress: Progress | None = None,
+) -> int:
+    """Write the report to ``path``; return the number of learner rows."""
+    lines, tally, plan = school_rows(school=school, term=term, as_of=as_of, progress=progress)
+    tables = _tables(lines, tally, plan)
+    if file_format == "csv":
+        with path.open("w", encoding="utf-8", newline="") as out:
+            for index, (_, columns, rows) in enumerate(tables):
+                if index:
+                    out.write("\r\n")
+                out.write(outputs.csv_line(columns))
+                for row in rows:
+                    out.write(outputs.csv_line(outputs.safe_text(v) for v in row))
+    elif file_format == "xlsx":
+        outputs.write_xlsx(path, tables)
+    else:
+        raise ValueError(f"format: csv or xlsx, got {file_format!r}")
+    return len(lines)

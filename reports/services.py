@@ -1,0 +1,466 @@
+"""Writes of the reports app: request a report, generate it, hand out its file; all audited.
+
+- ``request_report`` checks the scope (``reports.selectors.resolve_scope``), stores the
+  request, writes one audit entry (allowed, or denied before the 404), and queues the
+  generation after commit (ids only).
+- ``generate_report`` (the ``reports`` queue's task calls it) claims the request, writes the
+  file under a temporary name, and in one transaction moves it into place, records its size,
+  sha256 and row count and, for a state export, one disclosure per learner included (one
+  ``INSERT ... SELECT`` from a staging table filled page by page). A redelivered task takes
+  over; the attempt it replaced cannot finish.
+- ``open_download`` resolves a signed link for the acting user and audits the download (or the
+  refusal, with its reason).
+- ``generate_to_path``: the command line's run, same generators, audited as the operator.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ValidationError
+from django.db import OperationalError, connection, transaction
+from django.http import Http404
+from django.utils import timezone
+
+from audit import services as audit
+from reports import selectors
+from reports.asof import ReportDataError
+from reports.gradebook import write_gradebook
+from reports.models import ReportKind, ReportRequest, ReportStatus
+from reports.school_report import write_school_report
+from reports.selectors import ReportScope
+from reports.state_export import write_state_export
+from reports.transcript import write_transcript
+
+logger = logging.getLogger(__name__)
+
+OBJECT_TYPE: Final = "reports.reportrequest"
+RECIPIENT: Final = "state education agency"
+PURPOSE: Final = "state accountability reporting"
+_STAGE: Final = "reports_disclosure_stage"
+
+type Actor = AbstractBaseUser | AnonymousUser
+type Progress = Callable[[int, int], None]
+
+
+def _detail(scope: ReportScope | dict[str, Any]) -> dict[str, Any]:
+    """The parameters of a request, as ids (never names) for the audit log."""
+    if isinstance(scope, ReportScope):
+        return {
+            "kind": scope.kind,
+            "format": scope.file_format,
+            "as_of": scope.as_of.isoformat(),
+            "organisation": scope.organisation.pk if scope.organisation else None,
+            "term": scope.term.pk if scope.term else None,
+            "section": scope.section.pk if scope.section else None,
+            "learner": scope.learner.pk if scope.learner else None,
+        }
+    return {key: str(value)[:40] if value is not None else None for key, value in scope.items()}
+
+
+def _learner_id(value: object) -> int | None:
+    text = str(value) if value is not None else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+
+
+# --- requesting ---------------------------------------------------------------------------------
+
+
+def request_report(
+    *,
+    actor: Actor,
+    kind: str,
+    file_format: str,
+    as_of: object,
+    organisation: object = None,
+    term: object = None,
+    section: object = None,
+    learner: object = None,
+) -> ReportRequest:
+    """Request a report for ``actor`` and queue its generation (after commit).
+
+    Raises ``ValidationError`` naming the field for parameters that make no sense (nothing
+    written), ``Http404`` for a scope outside the actor's (the refusal is audited first, in its
+    own transaction, so the rollback of the caller cannot lose it). An allowed request writes
+    the request and its audit entry together.
+    """
+    params = {
+        "kind": kind,
+        "file_format": file_format,
+        "as_of": as_of,
+        "organisation": organisation,
+        "term": term,
+        "section": section,
+        "learner": learner,
+    }
+    try:
+        scope = selectors.resolve_scope(actor, **params)  # type: ignore[arg-type]
+    except Http404:
+        audit.record_access(
+            actor=actor,
+            action="report.request",
+            allowed=False,
+            learner_id=_learner_id(learner),
+            object_type=OBJECT_TYPE,
+            detail={**_detail(params), "reason": "scope"},
+        )
+        raise
+    return _store_request(actor, scope)
+
+
+@transaction.atomic
+def _store_request(actor: Actor, scope: ReportScope) -> ReportRequest:
+    report = ReportRequest.objects.create(
+        requester_id=actor.pk,
+        kind=scope.kind,
+        file_format=scope.file_format,
+        organisation=scope.organisation,
+        term=scope.term,
+        section=scope.section,
+        learner=scope.learner,
+        as_of=scope.as_of,
+        file_name=f"{uuid.uuid4().hex}.{scope.file_format}",
+        request_id=audit.request_id_or_blank(),
+    )
+    audit.record_access(
+        actor=actor,
+        action="report.request",
+        learner_id=scope.learner.pk if scope.learner else None,
+        object_type=OBJECT_TYPE,
+        object_id=report.pk,
+        detail=_detail(scope),
+    )
+    transaction.on_commit(partial(enqueue_generation, report.pk), robust=True)
+    return report
+
+
+def enqueue_generation(report_id: int) -> None:
+    """Queue the generation on the ``reports`` queue; a failure (broker down) is logged and
+    the request stays queued (``requeue_reports`` sends it again)."""
+    from reports import tasks  # the tasks module imports this one
+
+    try:
+        tasks.generate_report.delay(report_id)
+    except Exception:
+        logger.exception("could not queue a report", extra={"report_id": report_id})
+
+
+def requeue_reports(*, older_than_seconds: int = 600) -> int:
+    """Queue again the reports still waiting after ``older_than_seconds`` (a lost message);
+    returns how many. Generating twice is safe: a finished report is never redone."""
+    cut = timezone.now() - datetime.timedelta(seconds=older_than_seconds)
+    ids = list(
+        ReportRequest.objects.filter(status=ReportStatus.QUEUED, created_at__lt=cut).values_list(
+            "pk", flat=True
+        )
+    )
+    for report_id in ids:
+        enqueue_generation(report_id)
+    return len(ids)
+
+
+# --- generating ---------------------------------------------------------------------------------
+
+
+def reports_root() -> Path:
+    root = Path(settings.REPORTS_ROOT)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return root
+
+
+class _DisclosureStage:
+    """A temporary table (this connection only) of the learners a state export included."""
+
+    def __enter__(self) -> _DisclosureStage:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {_STAGE} (learner_id bigint NOT NULL)")
+        return self
+
+    def add(self, learner_ids: Sequence[int]) -> None:
+        if not learner_ids:
+            return
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"INSERT INTO {_STAGE} (learner_id) SELECT unnest(%s::bigint[])",
+                    [list(learner_ids)],
+                )
+            else:
+                cursor.executemany(
+                    f"INSERT INTO {_STAGE} (learner_id) VALUES (%s)",  # noqa: S608
+                    [(i,) for i in learner_ids],
+                )
+
+    sql: Final = f"SELECT learner_id FROM {_STAGE}"  # noqa: S608
+
+    def __exit__(self, *_: object) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+
+
+@dataclass(frozen=True)
+class Generated:
+    rows: int
+    size: int
+    sha256: str
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as data:
+        while block := data.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+def write_report(
+    scope: ReportScope,
+    path: Path,
+    *,
+    progress: Progress | None = None,
+    disclose: Callable[[Sequence[int]], None] | None = None,
+) -> int:
+    """Write the report ``scope`` describes to ``path``; return its number of rows."""
+    if scope.kind == ReportKind.STATE_EXPORT:
+        assert scope.organisation is not None
+        assert scope.term is not None
+        with path.open("w", encoding="utf-8", newline="") as out:
+            written = write_state_export(
+                organisation=scope.organisation,
+                term=scope.term,
+                as_of=scope.as_of,
+                file_format=scope.file_format,
+                out=out,
+                progress=progress,
+                disclose=disclose,
+            )
+        return written.rows
+    if scope.kind == ReportKind.SCHOOL_REPORT:
+        assert scope.organisation is not None
+        assert scope.term is not None
+        return write_school_report(
+            school=scope.organisation,
+            term=scope.term,
+            as_of=scope.as_of,
+            file_format=scope.file_format,
+            path=path,
+            progress=progress,
+        )
+    if scope.kind == ReportKind.SECTION_EXPORT:
+        assert scope.section is not None
+        return write_gradebook(
+            section=scope.section,
+            as_of=scope.as_of,
+            file_format=scope.file_format,
+            path=path,
+            progress=progress,
+        )
+    assert scope.learner is not None
+    return write_transcript(
+        learner=scope.learner, term=scope.term, as_of=scope.as_of, path=path, progress=progress
+    )
+
+
+def _claim(report_id: int) -> tuple[ReportRequest, str] | None:
+    with transaction.atomic():
+        report = ReportRequest.objects.select_for_update().filter(pk=report_id).first()
+        if report is None or report.status == ReportStatus.DONE:
+            return None
+        attempt = uuid.uuid4().hex
+        ReportRequest.objects.filter(pk=report_id).update(
+            status=ReportStatus.RUNNING,
+            attempt=attempt,
+            started_at=timezone.now(),
+            rows_done=0,
+            error="",
+        )
+    report.refresh_from_db()
+    return report, attempt
+
+
+def _progress(report_id: int, attempt: str) -> Progress:
+    def update(done: int, total: int) -> None:
+        ReportRequest.objects.filter(pk=report_id, attempt=attempt).update(
+            rows_done=done, rows_total=total
+        )
+
+    return update
+
+
+def generate_report(*, report_id: int) -> ReportRequest | None:
+    """Generate a requested report; idempotent (a finished report is left alone).
+
+    The file is written under a temporary name next to its final one; in one transaction the
+    row is locked, the attempt checked (a newer attempt wins), the file moved into place and
+    the request marked done with its size, sha256 and row count, and (state export) one
+    disclosure per learner included is recorded. A data problem marks the request failed with
+    ids and the reason; a database connection problem is raised for the task to retry.
+    """
+    claimed = _claim(report_id)
+    if claimed is None:
+        return None
+    report, attempt = claimed
+    final = reports_root() / report.file_name
+    part = final.with_name(f"{final.name}.{attempt}.part")
+    try:
+        scope = selectors.resolve_scope(None, operator=True, **selectors.scope_of(report))  # type: ignore[arg-type]
+        if report.kind == ReportKind.STATE_EXPORT:
+            with _DisclosureStage() as stage:
+                rows = write_report(
+                    scope, part, progress=_progress(report.pk, attempt), disclose=stage.add
+                )
+                return _finish(report, attempt, part, final, rows, stage.sql)
+        rows = write_report(scope, part, progress=_progress(report.pk, attempt))
+        return _finish(report, attempt, part, final, rows, None)
+    except OperationalError:
+        part.unlink(missing_ok=True)
+        raise
+    except (ReportDataError, ValidationError, Http404) as error:
+        _fail(report.pk, attempt, str(error)[:1000])
+        part.unlink(missing_ok=True)
+        logger.warning("report failed", extra={"report_id": report.pk, "reason": str(error)[:200]})
+        return None
+    except Exception:
+        _fail(report.pk, attempt, "internal error; the logs have the details")
+        part.unlink(missing_ok=True)
+        logger.exception("report failed", extra={"report_id": report.pk})
+        raise
+
+
+def _fail(report_id: int, attempt: str, reason: str) -> None:
+    ReportRequest.objects.filter(pk=report_id, attempt=attempt).update(
+        status=ReportStatus.FAILED, error=reason, finished_at=timezone.now()
+    )
+
+
+def _finish(
+    report: ReportRequest,
+    attempt: str,
+    part: Path,
+    final: Path,
+    rows: int,
+    disclosed_sql: str | None,
+) -> ReportRequest | None:
+    size, sha256 = _digest(part)
+    with transaction.atomic():
+        locked = ReportRequest.objects.select_for_update().get(pk=report.pk)
+        if locked.attempt != attempt:
+            part.unlink(missing_ok=True)
+            return None
+        if disclosed_sql is not None:
+            requester = locked.requester
+            audit.record_disclosures(
+                learner_ids_sql=disclosed_sql,
+                params=[],
+                actor=requester,
+                recipient=RECIPIENT,
+                purpose=PURPOSE,
+                object_type=OBJECT_TYPE,
+                object_id=locked.pk,
+                detail={"kind": locked.kind, "as_of": locked.as_of.isoformat()},
+                request_id=locked.request_id,
+            )
+        os.replace(part, final)
+        ReportRequest.objects.filter(pk=report.pk).update(
+            status=ReportStatus.DONE,
+            row_count=rows,
+            rows_done=rows,
+            rows_total=rows,
+            size=size,
+            sha256=sha256,
+            finished_at=timezone.now(),
+        )
+    locked.refresh_from_db()
+    return locked
+
+
+# --- downloading ---------------------------------------------------------------------------------
+
+
+def open_download(*, actor: Actor, token: str) -> tuple[ReportRequest, Path]:
+    """The report and file a signed link gives ``actor``, with the download audited.
+
+    Refused (``Http404``, audited as denied with the reason) for a link issued to another user,
+    an expired or forged one, a report not ready, or a requester who has lost the scope."""
+    check = selectors.check_download(actor, token)
+    path = reports_root() / check.report.file_name if check.report is not None else None
+    if check.report is None or path is None or not path.is_file():
+        audit.record_access(
+            actor=actor,
+            action="report.download",
+            allowed=False,
+            object_type=OBJECT_TYPE,
+            object_id=check.report_id or "",
+            detail={"reason": check.reason or "file missing"},
+        )
+        raise Http404("Not found.")
+    report = check.report
+    audit.record_access(
+        actor=actor,
+        action="report.download",
+        learner_id=report.learner_id,
+        object_type=OBJECT_TYPE,
+        object_id=report.pk,
+        detail={"kind": report.kind, "sha256": report.sha256},
+    )
+    return report, path
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def generate_to_path(*, scope: ReportScope, output: Path) -> Generated:
+    """The operator's run (``manage.py generate_report``): write the report to ``output``
+    (through a temporary file next to it, renamed when complete), audit it as the system, and
+    for a state export record one disclosure per learner included, in one transaction."""
+    part = output.with_name(f".{output.name}.{uuid.uuid4().hex}.part")
+    try:
+        if scope.kind == ReportKind.STATE_EXPORT:
+            with _DisclosureStage() as stage:
+                rows = write_report(scope, part, disclose=stage.add)
+                return _finish_path(scope, part, output, rows, stage.sql)
+        rows = write_report(scope, part)
+        return _finish_path(scope, part, output, rows, None)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+@transaction.atomic
+def _finish_path(
+    scope: ReportScope, part: Path, output: Path, rows: int, disclosed_sql: str | None
+) -> Generated:
+    size, sha256 = _digest(part)
+    entry = audit.record_access(
+        actor=None,
+        action="report.generate",
+        learner_id=scope.learner.pk if scope.learner else None,
+        object_type="reports.command",
+        detail={**_detail(scope), "rows": rows, "sha256": sha256},
+    )
+    if disclosed_sql is not None:
+        audit.record_disclosures(
+            learner_ids_sql=disclosed_sql,
+            params=[],
+            actor=None,
+            recipient=RECIPIENT,
+            purpose=PURPOSE,
+            object_type="audit.auditentry",
+            object_id=entry.pk,
+            detail={"kind": scope.kind, "as_of": scope.as_of.isoformat()},
+        )
+    os.replace(part, output)
+    return Generated(rows=rows, size=size, sha256=sha256)

@@ -1,0 +1,471 @@
+"""The state accountability export: one row per learner per required standard, as of a day.
+
+Columns (CSV): state student id, school id, grade, term, the standard's CASE identifier and
+human code, state (``mastered`` / ``not_yet`` / ``insufficient_evidence`` / ``not_assessed``),
+level, score, date first mastered, evidence count, method. JSON: an array of Ed-Fi
+``StudentCompetencyObjective`` records keyed by the CASE identifier (``objective``), with the
+platform's fields under ``_ext.mastery`` (Ed-Fi's extension convention).
+
+Streams: learners are read in id-ordered pages; each page's counted ratings are evaluated with
+the engine's bulk path (``reports.asof``) and its rows written at once; nothing grows with the
+number of learners. Rows are assembled from pre-formatted pieces (per learner, per standard,
+per result) concatenated as numpy object arrays: formatting runs once per distinct value.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Final, TextIO
+
+import numpy as np
+from django.db.models import Count, QuerySet
+
+from learners.models import Learner, Organisation, Term
+from learners.selectors import descendants_of
+from reports import asof, outputs
+from reports.asof import INSUFFICIENT, SCORED, Results, RulesBook
+from reports.outputs import ObjectArray, Pieces, csv_field, json_value, objects
+from reports.plan import LearnerRow, Required, RequirementPlan, StandardInfo, learner_pages
+
+COLUMNS: Final = (
+    "state_student_id",
+    "school_id",
+    "grade",
+    "term",
+    "standard_identifier",
+    "human_code",
+    "state",
+    "level",
+    "score",
+    "date_first_mastered",
+    "evidence_count",
+    "method",
+)
+STATES: Final = ("mastered", "not_yet", "insufficient_evidence", "not_assessed")
+MASTERED, NOT_YET, INSUFFICIENT_EVIDENCE, NOT_ASSESSED = range(4)
+DESCRIPTOR: Final = "uri://mastery-platform/CompetencyLevelDescriptor#"
+GRADE_DESCRIPTOR: Final = "uri://ed-fi.org/GradeLevelDescriptor#"
+PERIOD_DESCRIPTOR: Final = "uri://mastery-platform/GradingPeriodDescriptor#"
+# CEDS grade codes (the roster's) to Ed-Fi GradeLevelDescriptor code values.
+ED_FI_GRADES: Final = {
+    "IT": "Infant/toddler",
+    "PR": "Preschool/Prekindergarten",
+    "PK": "Preschool/Prekindergarten",
+    "TK": "Preschool/Prekindergarten",
+    "KG": "Kindergarten",
+    "01": "First grade",
+    "02": "Second grade",
+    "03": "Third grade",
+    "04": "Fourth grade",
+    "05": "Fifth grade",
+    "06": "Sixth grade",
+    "07": "Seventh grade",
+    "08": "Eighth grade",
+    "09": "Ninth grade",
+    "10": "Tenth grade",
+    "11": "Eleventh grade",
+    "12": "Twelfth grade",
+    "13": "Grade 13",
+    "PS": "Postsecondary",
+    "UG": "Ungraded",
+}
+
+type Progress = Callable[[int, int], None]
+type Disclose = Callable[[Sequence[int]], None]
+
+
+def school_code(organisation: Organisation) -> str:
+    """The id a state knows a school by: its external id (NCES or state id), else ours."""
+    return organisation.external_id or str(organisation.pk)
+
+
+def state_of_row(state: int, mastered: bool) -> int:
+    if state == SCORED:
+        return MASTERED if mastered else NOT_YET
+    return INSUFFICIENT_EVIDENCE if state == INSUFFICIENT else NOT_ASSESSED
+
+
+@dataclass(frozen=True)
+class Written:
+    rows: int
+    learners: int
+
+
+class _Layout:
+    """How one format cuts a row into pieces, in ``order``: ``("l", i)`` the learner's i-th
+    piece, ``("s", i)`` the standard's, or a result column named by ``_Columns``. A separator
+    (JSON's comma) goes between rows."""
+
+    order: tuple[tuple[str, int], ...]
+    header: str
+    footer: str
+    separator: str
+
+    def __init__(self, term: Term, book: RulesBook) -> None:
+        self.term = term
+        self.book = book
+
+    def learner(self, learner: LearnerRow, school: str) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def standard(self, info: StandardInfo) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def result_columns(self, columns: _Columns) -> dict[str, ObjectArray]:
+        """Result pieces per row, from the row's state, level, score, day, count, method."""
+        raise NotImplementedError
+
+    def method_names(self) -> list[str]:
+        """Method per (rules id * 2 + roll-up flag)."""
+        names = []
+        for rid in range(len(self.book.rules)):
+            names += [self.book.method(rid), self.book.rollup_method(rid)]
+        return names
+
+    def state_level(self, columns: _Columns, piece: Callable[[str, str], str]) -> ObjectArray:
+        labels = ["", *self.book.labels]
+        table = objects([piece(state, label) for state in STATES for label in labels])
+        return table[columns.state * len(labels) + columns.label + 1]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """What the result pieces are made of, one entry per output row (not assessed included)."""
+
+    state: np.ndarray
+    label: np.ndarray
+    score: np.ndarray
+    day: np.ndarray
+    count: np.ndarray
+    method: np.ndarray
+
+
+class _Csv(_Layout):
+    order = (("l", 0), ("s", 0), ("r", 0), ("r", 1), ("r", 2), ("r", 3), ("r", 4))
+    header = outputs.csv_line(COLUMNS)
+    footer = ""
+    separator = ""
+
+    def __init__(self, term: Term, book: RulesBook) -> None:
+        super().__init__(term, book)
+        self.pieces = Pieces(
+            lambda h: outputs.score_text(h) + ",",
+            lambda c: f"{c},",
+            lambda d: outputs.date_text(d) + ",",
+        )
+
+    def learner(self, learner: LearnerRow, school: str) -> tuple[str, ...]:
+        values = (learner.state_student_id, school, learner.grade_level, self.term.title)
+        return ("".join(csv_field(v) + "," for v in values),)
+
+    def standard(self, info: StandardInfo) -> tuple[str, ...]:
+        return (csv_field(info.identifier) + "," + csv_field(info.human_code) + ",",)
+
+    def result_columns(self, columns: _Columns) -> dict[str, ObjectArray]:
+        methods = objects([csv_field(name) + "\r\n" for name in self.method_names()])
+        return {
+            "0": self.state_level(columns, lambda s, label: f"{s},{csv_field(label)},"),
+            "1": self.pieces.scores(columns.score),
+            "2": self.pieces.dates(columns.day),
+            "3": self.pieces.counts(columns.count),
+            "4": methods[columns.method],
+        }
+
+
+class _EdFi(_Layout):
+    order = (
+        ("l", 0), ("s", 0), ("l", 1), ("r", 0), ("s", 1),
+        ("r", 1), ("r", 2), ("r", 3), ("r", 4), ("r", 5),
+    )  # fmt: skip
+    header = "[\n"
+    footer = "\n]\n"
+    separator = ",\n"
+
+    def __init__(self, term: Term, book: RulesBook) -> None:
+        super().__init__(term, book)
+        self.pieces = Pieces(
+            lambda h: json_value(None) if h < 0 else outputs.score_text(h),
+            lambda c: f',"evidenceCount":{c}',
+            lambda d: f',"dateFirstMastered":{json_value(outputs.date_text(d) or None)}',
+        )
+        self.year = term.school_year or term.end_date.year
+
+    def learner(self, learner: LearnerRow, school: str) -> tuple[str, ...]:
+        # Ids stay text: an NCES school id's leading zeros are part of it.
+        school_id = school
+        grade = ED_FI_GRADES.get(learner.grade_level, learner.grade_level)
+        first = (
+            '{"studentReference":{"studentUniqueId":'
+            + json_value(learner.state_student_id)
+            + '},"objectiveCompetencyObjectiveReference":{"educationOrganizationId":'
+            + json_value(school_id)
+            + ',"objective":'
+        )
+        period = {
+            "schoolId": school_id,
+            "schoolYear": self.year,
+            "gradingPeriodDescriptor": PERIOD_DESCRIPTOR + self.term.title,
+            "periodSequence": 1,
+        }
+        second = (
+            ',"objectiveGradeLevelDescriptor":'
+            + json_value(GRADE_DESCRIPTOR + grade)
+            + '},"gradingPeriodReference":'
+            + json_value(period)
+        )
+        return first, second
+
+    def standard(self, info: StandardInfo) -> tuple[str, ...]:
+        return (
+            json_value(info.identifier),
+            ',"_ext":{"mastery":{"humanCode":' + json_value(info.human_code),
+        )
+
+    def result_columns(self, columns: _Columns) -> dict[str, ObjectArray]:
+        def descriptor(state: str, label: str) -> str:
+            text = label or outputs.STATE_LABELS[state].capitalize()
+            return ',"competencyLevelDescriptor":' + json_value(DESCRIPTOR + text)
+
+        def state_level(state: str, label: str) -> str:
+            return f',"state":{json_value(state)},"level":{json_value(label or None)},"score":'
+
+        methods = objects([f',"method":{json_value(name)}}}}}}}' for name in self.method_names()])
+        return {
+            "0": self.state_level(columns, descriptor),
+            "1": self.state_level(columns, state_level),
+            "2": self.pieces.scores(columns.score),
+            "3": self.pieces.dates(columns.day),
+            "4": self.pieces.counts(columns.count),
+            "5": methods[columns.method],
+        }
+
+
+LAYOUTS: Final = {"csv": _Csv, "json": _EdFi}
+FORMATS: Final = tuple(LAYOUTS)
+
+
+def write_state_export(
+    *,
+    organisation: Organisation,
+    term: Term,
+    as_of: datetime.date,
+    file_format: str,
+    out: TextIO,
+    progress: Progress | None = None,
+    disclose: Disclose | None = None,
+    packed: bool | None = None,
+) -> Written:
+    """Write the export of every active learner at or below ``organisation`` with something to
+    master in ``term``, as of the end of ``as_of``; return the numbers of rows and learners.
+
+    ``progress(rows_done, rows_total)`` is called after each page of learners (the total is an
+    estimate until the end); ``disclose(ids)`` receives the ids of the learners each page
+    included, for the record of disclosures. ``packed`` forces (or refuses) the packed read of
+    ratings (tests compare the two); the rows are the same either way."""
+    if file_format not in LAYOUTS:
+        raise ValueError(f"format: one of {', '.join(LAYOUTS)}, got {file_format!r}")
+    at = asof.end_of_day(as_of)
+    book = RulesBook()
+    plan = RequirementPlan(term_id=term.pk, at=at)
+    layout = LAYOUTS[file_format](term, book)
+    learners = Learner.objects.filter(
+        school_id__in=descendants_of(organisation).values("pk"), active=True
+    )
+    total = _estimate_rows(plan, learners)
+    writer = _Writer(plan, book, layout, at, packed)
+    out.write(layout.header)
+    rows_done = learners_done = 0
+    for page in learner_pages(learners):
+        text, rows, included = writer.page(page)
+        if rows:
+            if rows_done:
+                out.write(layout.separator)
+            out.write(text)
+            rows_done += rows
+            learners_done += len(included)
+            if disclose is not None:
+                disclose(included)
+        if progress is not None:
+            progress(rows_done, max(total, rows_done))
+    out.write(layout.footer)
+    if progress is not None:
+        progress(rows_done, rows_done)
+    return Written(rows=rows_done, learners=learners_done)
+
+
+def _estimate_rows(plan: RequirementPlan, learners: QuerySet[Learner]) -> int:
+    """Learners per (school, grade) times their requirements: one grouped count."""
+    counts = learners.order_by().values("school_id", "grade_level").annotate(n=Count("pk"))
+    return sum(
+        row["n"] * len(plan.required(row["school_id"], row["grade_level"])) for row in counts
+    )
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A learner's rows before results: standard ids and their not-assessed method numbers."""
+
+    standard_ids: np.ndarray
+    methods: np.ndarray
+
+
+class _Writer:
+    """Reads, evaluates and renders one page of learners at a time."""
+
+    def __init__(
+        self,
+        plan: RequirementPlan,
+        book: RulesBook,
+        layout: _Layout,
+        at: datetime.datetime,
+        packed: bool | None,
+    ) -> None:
+        self.plan = plan
+        self.book = book
+        self.layout = layout
+        self.at = at
+        self.packed = packed
+        self.schools: dict[int, str] = {}
+        self.templates: dict[object, _Template] = {}
+        self.leaves: dict[object, frozenset[int]] = {}
+
+    def page(self, page: list[LearnerRow]) -> tuple[str, int, list[int]]:
+        """The page's text, its number of rows and the ids of the learners it includes."""
+        plan = self.plan
+        electives = plan.electives(page)
+        wanted = [
+            (learner, items)
+            for learner in page
+            if (items := plan.learner_requirements(learner, electives))
+        ]
+        if not wanted:
+            return "", 0, []
+        standard_ids: set[int] = set()
+        for learner, items in wanted:
+            standard_ids |= self._leaves(learner, items, learner.id in electives)
+        school_of = {learner.id: learner.school_id for learner, _ in wanted}
+        framework_of = {sid: info.framework_id for sid, info in plan.standards.items()}
+        ratings = asof.fetch_counted_ratings(
+            [learner.id for learner, _ in wanted], sorted(standard_ids), self.at, packed=self.packed
+        )
+        results = asof.evaluate(
+            ratings, school_of=school_of, framework_of=framework_of, book=self.book
+        )
+        groupings = [
+            (learner.id, r.standard_id)
+            for learner, items in wanted
+            for r in items
+            if r.standard_id in plan.children_of
+        ]
+        results = asof.add_rollups(
+            results,
+            pairs=groupings,
+            children_of=plan.children_of,
+            school_of=school_of,
+            framework_of=framework_of,
+            book=self.book,
+        )
+        text, rows = self._render(wanted, results, electives.keys())
+        return text, rows, [learner.id for learner, _ in wanted]
+
+    def _leaves(
+        self, learner: LearnerRow, items: tuple[Required, ...], own: bool
+    ) -> frozenset[int]:
+        key: object = items if own else (learner.school_id, learner.grade_level)
+        found = self.leaves.get(key)
+        if found is None:
+            found = frozenset(
+                leaf for item in items for leaf in self.plan.leaves_under(item.standard_id)
+            )
+            self.leaves[key] = found
+        return found
+
+    def _school(self, school_id: int) -> str:
+        if school_id not in self.schools:
+            organisation = Organisation.objects.only("pk", "external_id").get(pk=school_id)
+            self.schools[school_id] = school_code(organisation)
+        return self.schools[school_id]
+
+    def _template(self, learner: LearnerRow, items: tuple[Required, ...], own: bool) -> _Template:
+        """Shared by every learner of the same school and grade (unless they chose electives)."""
+        key: object = (
+            (learner.school_id, items) if own else (learner.school_id, learner.grade_level)
+        )
+        found = self.templates.get(key)
+        if found is None:
+            methods = []
+            for item in items:
+                info = self.plan.standards[item.standard_id]
+                rid = self.book.rules_id(learner.school_id, info.framework_id)
+                methods.append(rid * 2 + int(info.is_grouping))
+            found = _Template(
+                np.array([item.standard_id for item in items], np.int64),
+                np.array(methods, np.int64),
+            )
+            if len(self.templates) < 10_000:
+                self.templates[key] = found
+        return found
+
+    def _render(
+        self,
+        wanted: list[tuple[LearnerRow, tuple[Required, ...]]],
+        results: Results,
+        own: Collection[int],
+    ) -> tuple[str, int]:
+        layout = self.layout
+        learner_pieces: list[tuple[str, ...]] = []
+        templates: list[_Template] = []
+        for learner, items in wanted:
+            learner_pieces.append(layout.learner(learner, self._school(learner.school_id)))
+            templates.append(self._template(learner, items, learner.id in own))
+        lengths = [t.standard_ids.shape[0] for t in templates]
+        rows_l = np.repeat(np.arange(len(wanted), dtype=np.int64), lengths)
+        rows_s = np.concatenate([t.standard_ids for t in templates])
+        known = np.array(sorted(self.plan.standards), np.int64)
+        learner_ids = np.array([learner.id for learner, _ in wanted], np.int64)
+        found = results.find(learner_ids[rows_l], rows_s, known)
+        hit = found >= 0
+        at = np.where(hit, found, 0)
+        size = rows_l.shape[0]
+
+        def pick(values: np.ndarray, missing: np.ndarray | int) -> np.ndarray:
+            if not len(results):
+                return np.broadcast_to(missing, (size,)).astype(np.int64)
+            return np.where(hit, values[at], missing).astype(np.int64)
+
+        state = np.where(
+            results.state == SCORED,
+            np.where(results.mastered, MASTERED, NOT_YET),
+            np.where(results.state == INSUFFICIENT, INSUFFICIENT_EVIDENCE, NOT_ASSESSED),
+        )
+        columns = _Columns(
+            state=pick(state, NOT_ASSESSED),
+            label=pick(results.label, -1),
+            score=pick(results.score_hundredths, -1),
+            day=pick(results.first_day, asof.NO_DAY),
+            count=pick(results.evidence_count, 0),
+            method=pick(
+                results.rules_id * 2 + results.rollup,
+                np.concatenate([t.methods for t in templates]),
+            ),
+        )
+        result_pieces = layout.result_columns(columns)
+        standard_pieces = [layout.standard(self.plan.standards[i]) for i in known.tolist()]
+        standard_index = np.searchsorted(known, rows_s)
+        parts: list[ObjectArray] = []
+        for source, slot in layout.order:
+            if source == "l":
+                parts.append(objects([p[slot] for p in learner_pieces])[rows_l])
+            elif source == "s":
+                parts.append(objects([p[slot] for p in standard_pieces])[standard_index])
+            else:
+                parts.append(result_pieces[str(slot)])
+        rows = int(rows_l.shape[0])
+        if layout.separator:
+            parts.append(np.full(rows, layout.separator, dtype=object))
+        text = "".join(np.stack(parts, axis=1).ravel().tolist())
+        if layout.separator:
+            text = text[: -len(layout.separator)]
+        return text, rows

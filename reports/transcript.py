@@ -1,0 +1,294 @@
+"""The learner mastery transcript (PDF): one learner's standards by domain, as of a day.
+
+For families and the learner's portfolio: each standard the learner must master in the term
+(when a term is given) or has been rated on, grouped under its domain (the nearest grouping
+above it), with the level, score, the date first mastered and the evidence count; then the
+most recent evidence behind them (title, kind, date, standards) and the learner's reflections
+on it. Everything is as it stood at the end of the day: evidence recorded later, ratings not
+yet counted and reflections written after it are left out.
+
+Rendered with reportlab (pure Python: no system library) in invariant mode, so the same day
+gives the same bytes. Text written by people is reduced to plain text and escaped before it
+reaches reportlab's paragraph markup.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.html import strip_tags
+
+from evidence.models import Evidence, EvidenceRemoval, Rating, Reflection
+from evidence.selectors import counted_ratings
+from learners.models import Learner, Term
+from reports import asof
+from reports.asof import Mastery, RulesBook
+from reports.plan import LearnerRow, RequirementPlan, StandardInfo
+from standards.models import Framework
+
+HIGHLIGHTS: Final = 8
+STATE_TEXT: Final = {
+    "mastered": "Mastered",
+    "not_yet": "Not yet",
+    "insufficient_evidence": "Insufficient evidence",
+    "not_assessed": "Not assessed",
+}
+
+type Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Line:
+    standard: StandardInfo
+    result: Mastery
+
+
+@dataclass(frozen=True)
+class Highlight:
+    evidence: Evidence
+    codes: tuple[str, ...]
+    reflection: Reflection | None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    learner: Learner
+    term: Term | None
+    as_of: datetime.date
+    domains: list[tuple[str, list[Line]]]
+    highlights: list[Highlight]
+
+    @property
+    def lines(self) -> list[Line]:
+        return [line for _, lines in self.domains for line in lines]
+
+
+def plain(value: str) -> str:
+    """Stored text (plain, or sanitised HTML) as escaped plain text for reportlab markup."""
+    return html.escape(html.unescape(strip_tags(value or "")).strip())
+
+
+def transcript(*, learner: Learner, term: Term | None, as_of: datetime.date) -> Transcript:
+    at = asof.end_of_day(as_of)
+    plan = RequirementPlan(term_id=term.pk if term is not None else 0, at=at)
+    counted = counted_ratings(as_of=at, learner_ids=[learner.pk]).order_by()
+    wanted: list[int] = sorted(set(counted.values_list("standard_id", flat=True)))
+    if term is not None:
+        row = _row(learner)
+        required = plan.learner_requirements(row, plan.electives([row]))
+        wanted = [r.standard_id for r in required] + [s for s in wanted if s not in {
+            r.standard_id for r in required}]  # fmt: skip
+    plan.load_standards(wanted)
+    _load_ancestors(plan, wanted)
+    results = asof.mastery_of(
+        {learner.pk: wanted},
+        school_of={learner.pk: learner.school_id},
+        framework_of={sid: info.framework_id for sid, info in plan.standards.items()},
+        children_of=plan.children_of,
+        at=at,
+        book=RulesBook(),
+    )
+    lines = [Line(plan.standards[sid], results[(learner.pk, sid)]) for sid in wanted]
+    return Transcript(
+        learner=learner,
+        term=term,
+        as_of=as_of,
+        domains=_by_domain(lines, plan),
+        highlights=_highlights(learner, at, plan),
+    )
+
+
+def _row(learner: Learner) -> LearnerRow:
+    return LearnerRow(
+        learner.pk,
+        learner.school_id,
+        learner.grade_level,
+        learner.state_student_id,
+        learner.local_id,
+        learner.display_name,
+    )
+
+
+def _load_ancestors(plan: RequirementPlan, ids: list[int]) -> None:
+    pending = {plan.standards[i].parent_id for i in ids} - {None}
+    for _ in range(10):  # standards trees are shallow; bounded anyway
+        missing = [i for i in pending if i is not None and i not in plan.standards]
+        if not missing:
+            break
+        plan.load_standards(missing)
+        pending = {plan.standards[i].parent_id for i in missing} - {None}
+
+
+def _domain_of(info: StandardInfo, plan: RequirementPlan) -> StandardInfo | None:
+    parent = plan.standards.get(info.parent_id) if info.parent_id is not None else None
+    return parent if parent is not None and parent.is_grouping else None
+
+
+def _by_domain(lines: list[Line], plan: RequirementPlan) -> list[tuple[str, list[Line]]]:
+    titles = dict(
+        Framework.objects.filter(pk__in={line.standard.framework_id for line in lines}).values_list(
+            "pk", "title"
+        )
+    )
+    groups: dict[tuple[object, ...], tuple[str, list[Line]]] = {}
+    for line in lines:
+        domain = _domain_of(line.standard, plan)
+        if domain is None:
+            key: tuple[object, ...] = (1, titles.get(line.standard.framework_id, ""), 0)
+            heading = titles.get(line.standard.framework_id, "Standards")
+        else:
+            key = (0, domain.human_code, domain.id)
+            heading = f"{domain.human_code} {domain.statement}".strip()
+        groups.setdefault(key, (heading, []))[1].append(line)
+    ordered = []
+    for key in sorted(groups, key=lambda k: tuple(str(part) for part in k)):
+        heading, items = groups[key]
+        items.sort(key=lambda line: (line.standard.human_code, line.standard.id))
+        ordered.append((heading, items))
+    return ordered
+
+
+def _highlights(learner: Learner, at: datetime.datetime, plan: RequirementPlan) -> list[Highlight]:
+    removed = EvidenceRemoval.objects.filter(evidence_id=OuterRef("pk"), removed_at__lte=at)
+    evidence = list(
+        Evidence.objects.filter(learner_id=learner.pk, recorded_at__lte=at)
+        .filter(~Exists(removed))
+        .filter(
+            Exists(
+                Rating.objects.filter(evidence_id=OuterRef("pk"), recorded_at__lte=at).exclude(
+                    source="self"
+                )
+            )
+        )
+        .order_by("-demonstrated_at", "-recorded_at", "-id")[:HIGHLIGHTS]
+    )
+    ids = [item.pk for item in evidence]
+    codes: dict[int, set[str]] = {}
+    ratings = (
+        Rating.objects.filter(evidence_id__in=ids, recorded_at__lte=at)
+        .exclude(source="self")
+        .values_list("evidence_id", "standard__human_code")
+    )
+    for evidence_id, code in ratings:
+        codes.setdefault(evidence_id, set()).add(code)
+    reflections: dict[int, Reflection] = {}
+    for reflection in Reflection.objects.filter(evidence_id__in=ids, created_at__lte=at).order_by(
+        "created_at", "id"
+    ):
+        reflections[reflection.evidence_id] = reflection  # the latest one by the day wins
+    return [
+        Highlight(item, tuple(sorted(codes.get(item.pk, ()))), reflections.get(item.pk))
+        for item in evidence
+    ]
+
+
+def write_transcript(
+    *,
+    learner: Learner,
+    term: Term | None,
+    as_of: datetime.date,
+    path: Path,
+    progress: Progress | None = None,
+) -> int:
+    """Write the PDF to ``path``; return the number of standard lines."""
+    data = transcript(learner=learner, term=term, as_of=as_of)
+    _render(data, path)
+    if progress is not None:
+        progress(len(data.lines), len(data.lines))
+    return len(data.lines)
+
+
+def _render(data: Transcript, path: Path) -> None:
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    styles = getSampleStyleSheet()
+    body, small = styles["BodyText"], styles["BodyText"].clone("small", fontSize=8, leading=10)
+    learner = data.learner
+    document = SimpleDocTemplate(
+        str(path),
+        pagesize=A4,
+        invariant=1,
+        title="Mastery transcript",
+        author="Mastery tracking platform",
+        leftMargin=15 * mm,
+        rightMargin=15 * mm,
+    )
+    story: list[Any] = [
+        Paragraph("Mastery transcript", styles["Title"]),
+        Paragraph(
+            f"<b>{plain(learner.display_name)}</b> &middot; {plain(learner.school.name)}"
+            f" &middot; grade {plain(learner.grade_level) or '-'}",
+            body,
+        ),
+        Paragraph(
+            f"As of {data.as_of.isoformat()}"
+            + (f" &middot; term {plain(data.term.title)}" if data.term is not None else ""),
+            body,
+        ),
+    ]
+    lines = data.lines
+    mastered = sum(1 for line in lines if line.result.mastered)
+    story += [Paragraph(f"{mastered} of {len(lines)} standards mastered.", body), Spacer(1, 4 * mm)]
+    header = ["Code", "Standard", "State", "Level", "Score", "First mastered", "Evidence"]
+    for heading, items in data.domains:
+        story.append(Paragraph(plain(heading), styles["Heading3"]))
+        rows: list[list[Any]] = [header]
+        for line in items:
+            result = line.result
+            rows.append(
+                [
+                    Paragraph(plain(line.standard.human_code), small),
+                    Paragraph(plain(line.standard.statement), small),
+                    STATE_TEXT[result.state],
+                    result.level,
+                    result.score,
+                    result.first_mastered.isoformat() if result.first_mastered else "",
+                    str(result.evidence_count),
+                ]
+            )
+        table = Table(
+            rows, colWidths=[24 * mm, 62 * mm, 24 * mm, 20 * mm, 12 * mm, 22 * mm, 14 * mm]
+        )
+        table.setStyle(
+            TableStyle(
+                [
+                    ("FONTSIZE", (0, 0), (-1, -1), 8),
+                    ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black),
+                    ("GRID", (0, 1), (-1, -1), 0.25, colors.grey),
+                ]
+            )
+        )
+        story += [table, Spacer(1, 3 * mm)]
+    if data.highlights:
+        story.append(Paragraph("Evidence highlights", styles["Heading2"]))
+    for item in data.highlights:
+        evidence = item.evidence
+        story.append(
+            Paragraph(
+                f"<b>{plain(evidence.title)}</b> &middot; {plain(evidence.get_kind_display())}"
+                f" &middot; {timezone.localtime(evidence.demonstrated_at).date().isoformat()}"
+                f" &middot; {plain(', '.join(item.codes))}",
+                body,
+            )
+        )
+        if item.reflection is not None:
+            for name in Reflection.PROMPTS:
+                answer = plain(getattr(item.reflection, name))
+                if answer:
+                    field = Reflection._meta.get_field(name)
+                    prompt = getattr(field, "verbose_name", name)
+                    story.append(Paragraph(f"<i>{plain(str(prompt))}</i> {answer}", small))
+    document.build(story)
