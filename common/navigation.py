@@ -1,7 +1,13 @@
 """The base layout's navigation, built from what the user's roles allow.
 
-Each entry names a URL; entries a user's roles do not allow are never shown. Role-specific
-entries join this list as the apps that serve them land (see the learners app for roles).
+Each entry names a URL; entries a user's roles do not allow are never shown. The roles come from
+``learners.selectors.roles_of`` (one query per page). The journeys of PRODUCT.md "The pages":
+
+- teacher: my sections (each with its grid), learners, quick entry, the review queue;
+- student: my mastery, submit evidence, my profile (goals);
+- guardian: learners (their linked learners' pages, read only);
+- administrators: also the standards settings (scale and policy with the what-if preview),
+  bulk recomputes and the roster import.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from django.urls import reverse
 
 from learners import selectors
 
+ADMIN_ROLES = frozenset({"school_admin", "district_admin", "state_admin"})
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -23,27 +31,31 @@ class NavItem:
 def build_navigation(user: AbstractBaseUser | AnonymousUser) -> list[NavItem]:
     if not user.is_authenticated:
         return []
+    roles = selectors.roles_of(user)
+    admin = bool(getattr(user, "is_superuser", False)) or bool(roles & ADMIN_ROLES)
+    staff = admin or "teacher" in roles
+    student = "student" in roles
     items = [NavItem("Home", reverse("home"))]
-    items.extend(_learners_entries(user))
+    if staff:
+        items.append(NavItem("My sections", reverse("learners:section_list")))
+    if staff or "guardian" in roles:
+        items.append(NavItem("Learners", reverse("learners:learner_list")))
+    if student:
+        items.append(NavItem("My mastery", reverse("mastery:my_mastery")))
+    if staff:
+        items.append(NavItem("Quick entry", reverse("evidence:record")))
+        items.append(NavItem("Review queue", reverse("evidence:review_queue")))
+    if student:
+        items.append(NavItem("Submit evidence", reverse("evidence:submit")))
+        items.append(NavItem("My profile", reverse("learners:my_profile")))
+    # Frameworks are public documents: every signed-in user may browse them.
+    items.append(NavItem("Standards", reverse("standards:framework_list")))
     # Everyone may have a report in scope (a student their own transcript); the page scopes.
     items.append(NavItem("Reports", reverse("reports:report_list")))
+    if admin:
+        items.append(NavItem("Settings", reverse("standards:settings_index")))
+        items.append(NavItem("Recomputes", reverse("mastery:bulk_list")))
+        items.append(NavItem("Roster import", reverse("learners:roster_import")))
     if getattr(user, "is_staff", False):
         items.append(NavItem("Administration", reverse("admin:index")))
     return items
-
-
-def _learners_entries(user: AbstractBaseUser | AnonymousUser) -> list[NavItem]:
-    """Entries of the learners app, from the user's current roles (one query)."""
-    roles = selectors.roles_of(user)
-    superuser = bool(getattr(user, "is_superuser", False))
-    admin = superuser or bool(roles & {"school_admin", "district_admin", "state_admin"})
-    entries: list[NavItem] = []
-    if admin or "teacher" in roles:
-        entries.append(NavItem("My sections", reverse("learners:section_list")))
-    if admin or roles & {"teacher", "guardian"}:
-        entries.append(NavItem("Learners", reverse("learners:learner_list")))
-    if "student" in roles:
-        entries.append(NavItem("My profile", reverse("learners:my_profile")))
-    if admin:
-        entries.append(NavItem("Roster import", reverse("learners:roster_import")))
-    return entries

@@ -1,4 +1,5 @@
-"""Pages of the mastery app: bulk recomputes (start, progress) and a record's explanation.
+"""Pages of the mastery app: bulk recomputes (start, progress) and a record's explanation; for
+the journeys, the section grid, one cell of it, the learner's mastery page and "my mastery".
 
 Every object comes from a scoped selector (outside the scope: 404). Every page that shows a
 mastery number says when it was computed and whether a recompute is pending.
@@ -6,17 +7,36 @@ mastery number says when it was computed and whether a recompute is pending.
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from learners.selectors import administered_organisations
-from mastery import selectors, services
-from mastery.forms import BulkRecomputeForm
+from evidence.models import EvidenceStatus
+from evidence.selectors import learner_evidence, own_evidence
+from learners.models import Learner
+from learners.selectors import (
+    AnyUser,
+    administered_organisations,
+    changeable_sections,
+    current_sections_of_learner,
+    get_visible_learner_or_404,
+    get_visible_organisation_or_404,
+    get_visible_section_or_404,
+    learner_of,
+    profile_of,
+    roles_of,
+)
+from mastery import grid, progress, selectors, services
+from mastery.forms import BulkRecomputeForm, GridFilterForm
 from mastery.models import StaleMastery
+from standards.selectors import EffectiveScale, scale_for, visible_elective_choices
 
 
 @never_cache
@@ -64,3 +84,127 @@ def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
     explanation = selectors.explain_record(record)
     context = {"record": record, "stale": stale, "explanation": explanation}
     return render(request, "mastery/record_detail.html", context)
+
+
+# --- the journeys: section grid, a cell, the learner's mastery page -----------------------------
+
+STAFF_ROLES = frozenset({"teacher", "school_admin", "district_admin", "state_admin"})
+
+
+def _require_staff(user: AnyUser) -> None:
+    """Pages only teachers and administrators use answer 403 to every other role."""
+    if not (getattr(user, "is_superuser", False) or roles_of(user) & STAFF_ROLES):
+        raise PermissionDenied("For teachers and administrators.")
+
+
+@never_cache
+@login_required
+@require_GET
+def section_grid(request: HttpRequest, pk: int) -> HttpResponse:
+    """Learners x standards of one section, coloured and labelled by level, with filters."""
+    _require_staff(request.user)
+    section = get_visible_section_or_404(request.user, pk)
+    unfiltered = grid.list_section_grid(request.user, section)
+    form = GridFilterForm(
+        request.GET or None,
+        domains=[(d.pk, d.label) for d in unfiltered.domains if d.pk is not None],
+    )
+    filters = grid.GridFilters()
+    if form.is_valid():
+        filters = grid.GridFilters(
+            domain_id=form.cleaned_data["domain"],
+            power_only=form.cleaned_data["power"],
+            state=form.cleaned_data["state"],
+        )
+    section_grid = (
+        grid.list_section_grid(request.user, section, filters)
+        if filters != grid.GridFilters()
+        else unfiltered
+    )
+    context = {
+        "section": section,
+        "grid": section_grid,
+        "form": form,
+        "quick_entry": reverse("evidence:record_ratings", args=[section.pk]),
+        "scale_css": _scale_css_url(section.school_id, section_grid.scale),
+        "state_filters": grid.STATE_FILTERS,
+    }
+    return render(request, "mastery/grid.html", context)
+
+
+def _scale_css_url(organisation_id: int, scale: EffectiveScale) -> str:
+    # The version changes with the colours, so a cached stylesheet is never out of date.
+    version = hashlib.sha256(grid.scale_stylesheet(scale).encode()).hexdigest()[:12]
+    return f"{reverse('mastery:scale_css', args=[organisation_id])}?v={version}"
+
+
+@login_required
+@require_GET
+def scale_css(request: HttpRequest, organisation_pk: int) -> HttpResponse:
+    """The colours of the scale in force for an organisation, as CSS classes ``lv-<n>``."""
+    organisation = get_visible_organisation_or_404(request.user, organisation_pk)
+    response = HttpResponse(
+        grid.scale_stylesheet(scale_for(organisation)), content_type="text/css; charset=utf-8"
+    )
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+@never_cache
+@login_required
+@require_GET
+def cell_detail(request: HttpRequest, learner_pk: int, standard_pk: int) -> HttpResponse:
+    """One learner on one standard: level, freshness, explanation and the evidence behind it.
+    With ``?panel=1`` only the panel the grid shows in place (a template partial)."""
+    learner = get_visible_learner_or_404(request.user, learner_pk)
+    standard = grid.get_standard_or_404(standard_pk)
+    context = {"cell": grid.cell_detail(learner, standard), "learner": learner}
+    if request.GET.get("panel") == "1":
+        return render(request, "mastery/cell_detail.html#panel", context)
+    return render(request, "mastery/cell_detail.html", context)
+
+
+def _learner_page(request: HttpRequest, learner: Learner) -> HttpResponse:
+    user = request.user
+    own = learner.user_id is not None and learner.user_id == user.pk
+    changeable = changeable_sections(user).filter(
+        pk__in=current_sections_of_learner(learner).values("pk")
+    )
+    context = {
+        "learner": learner,
+        "progress": progress.learner_progress(learner),
+        "profile": profile_of(learner),
+        "own": own,
+        "evidence": list(learner_evidence(user, learner)[:10]),
+        "returned": list(
+            # ``status`` is the annotated latest status change.
+            own_evidence(user).filter(Q(status=EvidenceStatus.RETURNED)).order_by("-recorded_at")
+        )
+        if own
+        else [],
+        "choices": list(
+            visible_elective_choices(user).filter(learner_id=learner.pk).order_by("-chosen_at")
+        ),
+        "quick_entry_sections": list(changeable.order_by("title", "pk")),
+    }
+    return render(request, "mastery/learner.html", context)
+
+
+@never_cache
+@login_required
+@require_GET
+def learner_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """A learner's mastery page, for everyone who may see the learner (read-only for
+    guardians): progress, levels with self-ratings, growth, evidence, profile and goals."""
+    return _learner_page(request, get_visible_learner_or_404(request.user, pk))
+
+
+@never_cache
+@login_required
+@require_GET
+def my_mastery(request: HttpRequest) -> HttpResponse:
+    """The student's own mastery page; other roles never use it (403)."""
+    learner = learner_of(request.user)
+    if learner is None:
+        raise PermissionDenied("Only a student has their own mastery page.")
+    return _learner_page(request, learner)

@@ -381,13 +381,52 @@ def test_roster_upload_form_labels_its_input(client: Client, cast: Cast) -> None
 @pytest.mark.parametrize(
     ("persona", "labels"),
     [
-        ("teacher", ["Home", "My sections", "Learners"]),
-        ("student", ["Home", "My profile"]),
-        ("guardian", ["Home", "Learners"]),
-        ("school_admin", ["Home", "My sections", "Learners", "Roster import"]),
-        ("teacher_guardian", ["Home", "My sections", "Learners"]),
-        ("ended_teacher", ["Home"]),
-        ("outsider", ["Home"]),
+        (
+            "teacher",
+            [
+                "Home",
+                "My sections",
+                "Learners",
+                "Quick entry",
+                "Review queue",
+                "Standards",
+                "Reports",
+            ],
+        ),
+        (
+            "student",
+            ["Home", "My mastery", "Submit evidence", "My profile", "Standards", "Reports"],
+        ),
+        ("guardian", ["Home", "Learners", "Standards", "Reports"]),
+        (
+            "school_admin",
+            [
+                "Home",
+                "My sections",
+                "Learners",
+                "Quick entry",
+                "Review queue",
+                "Standards",
+                "Reports",
+                "Settings",
+                "Recomputes",
+                "Roster import",
+            ],
+        ),
+        (
+            "teacher_guardian",
+            [
+                "Home",
+                "My sections",
+                "Learners",
+                "Quick entry",
+                "Review queue",
+                "Standards",
+                "Reports",
+            ],
+        ),
+        ("ended_teacher", ["Home", "Standards", "Reports"]),
+        ("outsider", ["Home", "Standards", "Reports"]),
     ],
 )
 def test_navigation_shows_what_the_roles_allow(

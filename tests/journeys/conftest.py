@@ -1,0 +1,21 @@
+"""Fixtures of the journey tests: the persona cast, a private media root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.personas import _module_cast, cast, shared_cast
+
+__all__ = ["_module_cast", "cast", "media_root", "shared_cast"]
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings: Any, tmp_path: Path) -> Path:
+    """Uploads go to the test's own folder, never the demo's data/media."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    return root

@@ -1,0 +1,195 @@
+"""The section grid: what it shows, its filters, its freshness, and a fixed number of queries."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from mastery import grid
+from mastery.grid import GridFilters, list_section_grid
+from standards.models import Priority, ProficiencyScale, ScaleLevel
+from tests.factories import EnrollmentFactory, LearnerFactory
+from tests.journeys.helpers import make_tree, quick_entry, require, run_worker
+from tests.personas import Cast
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user: object) -> Client:
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    return client
+
+
+def _cells(section_grid: grid.SectionGrid) -> dict[tuple[str, str], str]:
+    return {
+        (row.learner.given_name, column.code): cell.text
+        for row in section_grid.rows
+        for column, cell in zip(section_grid.columns, row.cells, strict=True)
+    }
+
+
+def test_the_grid_shows_required_and_rated_standards_with_each_learners_level(
+    cast: Cast,
+) -> None:
+    tree = make_tree()
+    require(cast.school, cast.term, tree.of_domain(0), priority=Priority.POWER)
+    quick_entry(cast.teacher, cast.section, [cast.own], [tree.standards[0]], "3")
+    quick_entry(cast.teacher, cast.section, [cast.same_section], [tree.standards[3]], "2")
+    run_worker()
+
+    section_grid = list_section_grid(cast.teacher, cast.section)
+
+    assert [column.code for column in section_grid.columns] == [
+        "5.NF.A.1", "5.NF.A.2", "5.NF.A.3", "5.MD.A.1",
+    ]  # fmt: skip
+    assert [row.learner.given_name for row in section_grid.rows] == ["Ada", "Ben"]
+    assert _cells(section_grid) == {
+        ("Ada", "5.NF.A.1"): "Proficient",
+        ("Ada", "5.NF.A.2"): "—",
+        ("Ada", "5.NF.A.3"): "—",
+        ("Ada", "5.MD.A.1"): "—",
+        ("Ben", "5.NF.A.1"): "—",
+        ("Ben", "5.NF.A.2"): "—",
+        ("Ben", "5.NF.A.3"): "—",
+        ("Ben", "5.MD.A.1"): "Developing",
+    }
+    assert [column.power for column in section_grid.columns] == [True, True, True, False]
+    assert [d.label for d in section_grid.domains] == [
+        "Measurement and Data", "Number and Operations—Fractions",
+    ]  # fmt: skip
+    assert section_grid.pending == 0
+    assert section_grid.counts == {
+        "mastered": 1, "not_yet": 1, "insufficient_evidence": 0, "not_assessed": 6, "pending": 0,
+    }  # fmt: skip
+
+
+def test_the_grid_filters_by_domain_power_standards_and_state(cast: Cast) -> None:
+    tree = make_tree()
+    require(cast.school, cast.term, tree.of_domain(0)[:1], priority=Priority.POWER)
+    quick_entry(cast.teacher, cast.section, [cast.own, cast.same_section], tree.standards, "2")
+    quick_entry(cast.teacher, cast.section, [cast.own], [tree.standards[4]], "4")
+    run_worker()
+
+    by_domain = list_section_grid(
+        cast.teacher, cast.section, GridFilters(domain_id=tree.domains[1].pk)
+    )
+    assert [c.code for c in by_domain.columns] == ["5.MD.A.1", "5.MD.A.2", "5.MD.A.3"]
+    power = list_section_grid(cast.teacher, cast.section, GridFilters(power_only=True))
+    assert [c.code for c in power.columns] == ["5.NF.A.1"]
+    mastered = list_section_grid(cast.teacher, cast.section, GridFilters(state="mastered"))
+    # Ada's 2 then 4 on 5.MD.A.2 (decaying average 65) gives 3.30: mastered; nobody else is.
+    assert [c.code for c in mastered.columns] == ["5.MD.A.2"]
+    assert [row.learner.given_name for row in mastered.rows] == ["Ada"]
+    assert [(cell.text, cell.dimmed) for cell in mastered.rows[0].cells] == [("Proficient", False)]
+
+
+def test_a_state_filter_dims_the_cells_of_other_states(cast: Cast) -> None:
+    tree = make_tree(domains=1, per_domain=2)
+    quick_entry(cast.teacher, cast.section, [cast.own], tree.standards, "3")
+    quick_entry(cast.teacher, cast.section, [cast.same_section], tree.standards[:1], "1")
+    run_worker()
+    section_grid = list_section_grid(cast.teacher, cast.section, GridFilters(state="not_yet"))
+    assert [row.learner.given_name for row in section_grid.rows] == ["Ben"]
+    assert [(cell.text, cell.dimmed) for cell in section_grid.rows[0].cells] == [
+        ("Beginning", False)
+    ]
+
+
+def test_pending_recomputes_are_marked_until_the_worker_runs(client: Client, cast: Cast) -> None:
+    tree = make_tree(domains=1, per_domain=1)
+    quick_entry(cast.teacher, cast.section, [cast.own], tree.standards, "3")
+    url = reverse("mastery:section_grid", args=[cast.section.pk])
+    page = _client(cast.teacher).get(url).content.decode()
+    assert "1 recompute pending" in page
+    assert 'class="st-not_assessed pending"' in page
+    run_worker()
+    page = _client(cast.teacher).get(url).content.decode()
+    assert "Up to date with every counted rating." in page
+    assert 'class="lv-1 m"' in page
+    assert ">Proficient</a>" in page
+
+
+def test_the_grid_page_links_each_cell_to_its_evidence_and_explanation(cast: Cast) -> None:
+    tree = make_tree(domains=1, per_domain=1)
+    quick_entry(cast.teacher, cast.section, [cast.own], tree.standards, "4")
+    run_worker()
+    page = (
+        _client(cast.teacher)
+        .get(reverse("mastery:section_grid", args=[cast.section.pk]))
+        .content.decode()
+    )
+    cell = reverse("mastery:cell_detail", args=[cast.own.pk, tree.standards[0].pk])
+    assert f'<a href="{cell}" title="Mastered, at Advanced">Advanced</a>' in page
+    assert 'src="/static/js/grid.' in page
+    panel = _client(cast.teacher).get(f"{cell}?panel=1").content.decode()
+    assert "<html" not in panel
+    assert "Observed in class" in panel
+    assert "<code>decaying_average</code>" in panel
+
+
+def test_the_scale_stylesheet_colours_each_level_with_readable_text(cast: Cast) -> None:
+    scale = ProficiencyScale.objects.create(organisation=cast.district, mastery_threshold=2)
+    ScaleLevel.objects.create(scale=scale, points=2, label="Got it", colour="#ffeb3b", cut_point=2)
+    ScaleLevel.objects.create(scale=scale, points=1, label="Not yet", colour="#0d47a1", cut_point=1)
+    css = _client(cast.teacher).get(reverse("mastery:scale_css", args=[cast.school.pk]))
+    assert css["Content-Type"] == "text/css; charset=utf-8"
+    assert css.content.decode() == (
+        ".lv-0{background:#ffeb3b;color:#000000}\n.lv-1{background:#0d47a1;color:#ffffff}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("background", "text"),
+    [
+        ("#1565c0", "#ffffff"),
+        ("#2e7d32", "#ffffff"),
+        ("#f9a825", "#000000"),
+        ("#c62828", "#ffffff"),
+    ],
+)
+def test_text_on_every_default_level_colour_reaches_the_contrast_the_guidelines_ask(
+    background: str, text: str
+) -> None:
+    assert grid.text_colour_for(background) == text
+    assert grid.contrast_ratio(background, text) >= 4.5
+
+
+def _grid_queries(cast: Cast) -> tuple[int, int, int]:
+    client = _client(cast.teacher)
+    url = reverse("mastery:section_grid", args=[cast.section.pk])
+    client.get(url)  # the session and the user are cached after the first request
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    section_grid = response.context["grid"]
+    return len(queries), len(section_grid.rows), len(section_grid.columns)
+
+
+def test_the_grid_runs_the_same_number_of_queries_for_more_learners_and_standards(
+    cast: Cast,
+) -> None:
+    first = make_tree(domains=2, per_domain=2)
+    require(cast.school, cast.term, first.standards[:2], priority=Priority.POWER)
+    quick_entry(cast.teacher, cast.section, [cast.own, cast.same_section], first.standards, "3")
+    run_worker()
+    quick_entry(cast.teacher, cast.section, [cast.own], first.standards[:1], "2")  # pending
+    small = _grid_queries(cast)
+
+    second = make_tree(domains=4, per_domain=4)
+    extra = [LearnerFactory(school=cast.school) for _ in range(10)]
+    for learner in extra:
+        EnrollmentFactory(learner=learner, section=cast.section)
+    require(cast.school, cast.term, second.standards[:4], priority=Priority.POWER)
+    everyone = [cast.own, cast.same_section, *extra]
+    quick_entry(cast.teacher, cast.section, everyone, second.standards, "3")
+    run_worker()
+    quick_entry(cast.teacher, cast.section, extra, second.standards[:3], "2")  # pending
+    large = _grid_queries(cast)
+
+    assert (small[1], small[2]) == (2, 4)
+    assert (large[1], large[2]) == (12, 20)
+    assert small[0] == large[0]
