@@ -300,3 +300,70 @@ class ReasonForm(forms.Form):
 class RatingImportForm(forms.Form):
     file = forms.FileField(label="Ratings CSV file")
     dry_run = forms.BooleanField(label="Check only (write nothing)", required=False, initial=False)
+
+
+class SectionQuickEntryForm(QuickEntryForm):
+    """Quick entry as the teacher's journey uses it: tick learners (or every learner of the
+    section) and the section's standards (or type other codes), one level, the date the
+    learning was shown and a note; one submit records every learner x standard pair.
+
+    ``cleaned_data["learners"]`` and ``["standards"]`` hold the merged choices, as in
+    :class:`QuickEntryForm`.
+    """
+
+    all_learners = forms.BooleanField(required=False, label="Every learner of the section")
+    section_standards = forms.TypedMultipleChoiceField(
+        required=False,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        label="Standards of this section",
+    )
+    next = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)
+
+    field_order = [
+        "all_learners",
+        "learners",
+        "section_standards",
+        "standards",
+        "score",
+        "demonstrated_on",
+        "title",
+        "kind",
+        "setting",
+        "description",
+        "next",
+    ]
+
+    def __init__(self, *args: Any, standard_choices: list[tuple[int, str]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["learners"].required = False
+        codes = self.fields["standards"]
+        codes.required = False
+        codes.label = "Other standards (codes)"
+        ticked = self.fields["section_standards"]
+        assert isinstance(ticked, forms.TypedMultipleChoiceField)
+        ticked.choices = standard_choices
+        self.fields["title"].initial = "Observation"
+        self.order_fields(self.field_order)
+
+    def clean_standards(self) -> list[Standard]:
+        text = self.cleaned_data.get("standards") or ""
+        return resolve_standard_codes(text) if text.strip() else []
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        learners = list(cleaned.get("learners") or [])
+        if cleaned.get("all_learners"):
+            field = self.fields["learners"]
+            assert isinstance(field, forms.ModelMultipleChoiceField)
+            assert field.queryset is not None
+            learners = list(field.queryset)
+        if not learners and "learners" not in self.errors:
+            self.add_error("learners", "Choose at least one learner, or every learner.")
+        ticked = list(Standard.objects.filter(pk__in=cleaned.get("section_standards") or []))
+        standards = list({s.pk: s for s in [*ticked, *(cleaned.get("standards") or [])]}.values())
+        if not standards and "standards" not in self.errors:
+            self.add_error("section_standards", "Choose at least one standard, or type its code.")
+        cleaned["learners"] = learners
+        cleaned["standards"] = standards
+        return cleaned

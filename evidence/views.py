@@ -14,19 +14,22 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from evidence import forms, selectors, services, uploads
 from evidence.csv_import import RatingImportRefused
-from evidence.models import Evidence, EvidenceStatus, Rating, RatingSource
+from evidence.models import Evidence, EvidenceStatus, Rating, RatingSource, Reflection
 from learners import selectors as learner_selectors
 from learners.models import Learner, Organisation
 from learners.selectors import AnyUser
+from mastery.grid import ids_from, standards_for_quick_entry
+from mastery.progress import learner_standard_options
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +104,24 @@ def learner_evidence(request: HttpRequest, learner_id: int) -> HttpResponse:
 @require_GET
 def review_queue(request: HttpRequest) -> HttpResponse:
     _require_staff(request.user)
-    page = Paginator(selectors.review_queue(request.user), 50).get_page(request.GET.get("page"))
+    # Each submission is shown with its files, reflection and self-ratings (a few queries per
+    # page, whatever its length).
+    queue = selectors.review_queue(request.user).prefetch_related(
+        "artifacts",
+        Prefetch(
+            "reflections",
+            queryset=Reflection.objects.order_by("created_at", "id"),
+            to_attr="reflection_list",
+        ),
+        Prefetch(
+            "ratings",
+            queryset=selectors.current_ratings()
+            .filter(source=RatingSource.SELF)
+            .select_related("standard"),
+            to_attr="self_ratings",
+        ),
+    )
+    page = Paginator(queue, 50).get_page(request.GET.get("page"))
     return render(request, "evidence/review_queue.html", {"page": page})
 
 
@@ -132,7 +152,24 @@ def record_ratings(request: HttpRequest, section_id: int) -> HttpResponse:
     roster = learner_selectors.changeable_learners(request.user).filter(
         pk__in=learner_selectors.section_roster(request.user, section).values("pk")
     )
-    form = forms.QuickEntryForm(request.POST or None, roster=roster, levels=_levels(section.school))
+    # The section's standards (its grid's columns) to tick; ?learner=&standard= preselect them,
+    # ?next= is where to go after recording (the grid, a learner's page).
+    choices = [
+        (column.standard_id, f"{column.code}: {column.statement[:80]}")
+        for column in standards_for_quick_entry(request.user, section)
+    ]
+    initial = {
+        "learners": ids_from(request.GET.getlist("learner")),
+        "section_standards": ids_from(request.GET.getlist("standard")),
+        "next": request.GET.get("next", ""),
+    }
+    form = forms.SectionQuickEntryForm(
+        request.POST or None,
+        roster=roster,
+        levels=_levels(section.school),
+        standard_choices=choices,
+        initial=initial,
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         entries = [
@@ -160,6 +197,11 @@ def record_ratings(request: HttpRequest, section_id: int) -> HttpResponse:
                 request,
                 f"Recorded {len(recorded.ratings)} ratings for {len(recorded.evidence)} learners.",
             )
+            target = data.get("next") or ""
+            if target and url_has_allowed_host_and_scheme(
+                target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+            ):
+                return redirect(target)
             return redirect("evidence:record_ratings", section_id=section.pk)
     return render(request, "evidence/record.html", {"section": section, "form": form})
 
@@ -206,9 +248,13 @@ def submit_evidence(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Your evidence was submitted to your teachers.")
             return redirect("evidence:detail", evidence_id=evidence.pk)
-    return render(
-        request, "evidence/submit.html", {"form": form, "limit": uploads.describe_limit()}
-    )
+    context = {
+        "form": form,
+        "limit": uploads.describe_limit(),
+        # Suggestions for the standards the evidence shows: the learner's own standards.
+        "standard_options": learner_standard_options(learner),
+    }
+    return render(request, "evidence/submit.html", context)
 
 
 @never_cache
