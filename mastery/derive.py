@@ -11,7 +11,7 @@ therefore reproducible, "as of" any date, and the same whichever worker computed
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -230,31 +230,50 @@ class BulkGroups:
     demonstrated_us: NDArray[np.int64]
 
 
-def _summary(settings: Rules, evidence_count: int, first: datetime | None) -> dict[str, Any]:
-    """The explanation a bulk recompute stores: the method and inputs' count; the full
-    arithmetic is rebuilt on demand from the ratings as of ``computed_at``."""
+def bulk_summary(settings: Rules) -> dict[str, Any]:
+    """The explanation a bulk recompute stores (the same for every pair under one policy): the
+    method, parameters and scale. The full arithmetic is rebuilt on request from the ratings as
+    of ``computed_at`` (``mastery.selectors.explain_record``)."""
     return {
         "calculation_version": rules.CALCULATION_VERSION,
         "method": settings.policy.method,
         "params": settings.policy.resolve(settings.scale).as_json(),
         "scale": settings.scale.as_json(),
-        "evidence_count": evidence_count,
-        "first_mastered_at": None if first is None else first.isoformat(),
         "summary": "computed by a bulk recompute; the full explanation is rebuilt on request",
     }
 
 
-def derive_bulk(groups: BulkGroups, settings: Rules) -> list[Derived]:
+@dataclass(frozen=True)
+class BulkColumns:
+    """One row per pair of a ``BulkGroups``: what ``derive_record`` gives, as arrays.
+
+    ``state`` indexes ``rules.STATES``; ``score_hundredths`` is -1 without a score;
+    ``level_index`` indexes the scale's ``levels`` (-1: none); ``first_us`` is the
+    ``demonstrated_at`` (epoch microseconds) of the first mastered prefix, -1 if never.
+    """
+
+    state: NDArray[np.int8]
+    score_hundredths: NDArray[np.int64]
+    level_index: NDArray[np.int16]
+    mastered: NDArray[np.bool_]
+    evidence_count: NDArray[np.int64]
+    first_us: NDArray[np.int64]
+
+
+def derive_bulk_columns(groups: BulkGroups, settings: Rules) -> BulkColumns:
     """:func:`derive_record` for many pairs at once with the engine's numpy path.
 
     Every prefix of every pair is evaluated in one ``evaluate_bulk`` call, so the first
     mastered prefix (``first_mastered_at``) comes out with the result: equal, pair by pair, to
     ``derive_record`` on the same ratings (``tests/mastery/test_bulk_recompute.py``).
     """
-    size = int(groups.counts.shape[0])
-    if size == 0:
-        return []
     counts = groups.counts
+    size = int(counts.shape[0])
+    if size == 0:
+        empty = np.zeros(0, np.int64)
+        return BulkColumns(
+            np.zeros(0, np.int8), empty, np.zeros(0, np.int16), np.zeros(0, bool), empty, empty
+        )
     # Prefix p of pair g has length k (1..n_g) and covers rows starts[g] .. starts[g] + k - 1.
     prefix_pair = np.repeat(np.arange(size, dtype=np.int64), counts)
     prefix_start = np.cumsum(counts) - counts
@@ -267,27 +286,92 @@ def derive_bulk(groups: BulkGroups, settings: Rules) -> list[Derived]:
     last = prefix_start + counts - 1
     never = np.iinfo(np.int64).max
     first_len = np.minimum.reduceat(np.where(result.mastered, prefix_len, never), prefix_start)
+    reached = first_len != never
+    first_row = groups.starts + np.where(reached, first_len, 1) - 1
+    return BulkColumns(
+        state=result.state[last],
+        score_hundredths=result.score_hundredths[last],
+        level_index=result.level_index[last],
+        mastered=result.mastered[last],
+        evidence_count=counts.copy(),
+        first_us=np.where(reached, groups.demonstrated_us[first_row], -1),
+    )
+
+
+def from_epoch_us(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def derive_bulk(groups: BulkGroups, settings: Rules) -> list[Derived]:
+    """:func:`derive_bulk_columns` as one ``Derived`` per pair (explanation: the summary)."""
+    columns = derive_bulk_columns(groups, settings)
+    summary = bulk_summary(settings)
     out: list[Derived] = []
-    for pair in range(size):
-        row = int(last[pair])
-        level_index = int(result.level_index[row])
+    for row in range(int(columns.state.shape[0])):
+        level_index = int(columns.level_index[row])
         level = None if level_index < 0 else settings.scale.levels[level_index]
-        k = int(first_len[pair])
-        first = None
-        if k != never:
-            micros = int(groups.demonstrated_us[int(groups.starts[pair]) + k - 1])
-            first = EPOCH + timedelta(microseconds=micros)
-        count = int(counts[pair])
+        hundredths = int(columns.score_hundredths[row])
+        first_us = int(columns.first_us[row])
         out.append(
             Derived(
-                state=result.state_name(row),
-                score=result.score(row),
+                state=rules.STATES[int(columns.state[row])],
+                score=None if hundredths < 0 else Decimal(hundredths).scaleb(-2),
                 level_points=None if level is None else level.points,
                 level_label="" if level is None else level.label,
-                mastered=bool(result.mastered[row]),
-                first_mastered_at=first,
-                evidence_count=count,
-                explanation=_summary(settings, count, first),
+                mastered=bool(columns.mastered[row]),
+                first_mastered_at=None if first_us < 0 else from_epoch_us(first_us),
+                evidence_count=int(columns.evidence_count[row]),
+                explanation=summary,
             )
         )
+    return out
+
+
+def pair_bounds(
+    learner: NDArray[np.int64], standard: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Where each (learner, standard) pair's rows start in rows sorted by pair, and how many."""
+    total = int(learner.shape[0])
+    if total == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty
+    change = np.r_[True, (learner[1:] != learner[:-1]) | (standard[1:] != standard[:-1])]
+    starts = np.flatnonzero(change).astype(np.int64)
+    return starts, np.diff(np.r_[starts, total]).astype(np.int64)
+
+
+def gather(
+    starts: NDArray[np.int64], counts: NDArray[np.int64], chosen: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """The rows of the ``chosen`` pairs, contiguous: (rows, new starts, counts)."""
+    lengths = counts[chosen]
+    new_starts = np.cumsum(lengths) - lengths
+    rows = np.repeat(starts[chosen] - new_starts, lengths) + np.arange(int(lengths.sum()))
+    return rows, new_starts, lengths
+
+
+def derive_pairs(
+    learner: NDArray[np.int64],
+    standard: NDArray[np.int64],
+    scores: NDArray[np.float64],
+    demonstrated_us: NDArray[np.int64],
+    rules_key: Callable[[int, int], tuple[int, int]],
+    rules_for: Callable[[int, int], Rules],
+) -> dict[tuple[int, int], Derived]:
+    """:func:`derive_record` of every pair of rows sorted by (learner, standard, engine order),
+    one engine call per distinct rules (``rules_key(learner, standard)`` -> a key that
+    ``rules_for`` turns into ``Rules``)."""
+    starts, counts = pair_bounds(learner, standard)
+    by_key: dict[tuple[int, int], list[int]] = {}
+    for pair in range(int(starts.shape[0])):
+        key = rules_key(int(learner[starts[pair]]), int(standard[starts[pair]]))
+        by_key.setdefault(key, []).append(pair)
+    out: dict[tuple[int, int], Derived] = {}
+    for key, pairs in by_key.items():
+        chosen = np.array(pairs, dtype=np.int64)
+        rows, new_starts, lengths = gather(starts, counts, chosen)
+        groups = BulkGroups(new_starts, lengths, scores[rows], demonstrated_us[rows])
+        for pair, result in zip(pairs, derive_bulk(groups, rules_for(*key)), strict=True):
+            first = int(starts[pair])
+            out[(int(learner[first]), int(standard[first]))] = result
     return out

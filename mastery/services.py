@@ -11,20 +11,21 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 from django.core.exceptions import PermissionDenied
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
+from numpy.typing import NDArray
 
 from learners.models import Learner, Organisation
 from learners.selectors import AnyUser, administered_organisations, descendants_of
-from mastery import derive, sql
+from mastery import derive, rules, sql
 from mastery.derive import ChildRecord, Derived, Rules
 from mastery.models import (
     BulkReason,
@@ -446,117 +447,146 @@ def _enqueue_batches(batch_ids: Sequence[int]) -> None:
         tasks.bulk_recompute_batch.delay(batch_id)
 
 
-def _compute_bulk(
-    scope: sql.BulkScope, schools: dict[int, int], cache: RulesCache
-) -> list[list[Any]]:
-    """The records of every pair in scope, leaves with the numpy path, groupings rolled up."""
-    standards = {
-        s.pk: s
-        for s in Standard.objects.filter(
-            **({"framework_id": scope.framework_id} if scope.framework_id else {})
-        ).only("id", "framework_id", "parent_id", "is_grouping", "depth", "status")
-    }
-    learners: list[int] = []
-    pair_standards: list[int] = []
-    starts: list[int] = []
-    counts: list[int] = []
-    scores: list[float] = []
-    demonstrated: list[int] = []
-    for learner_id, standard_id, score, micros in sql.stream_counted_ratings(scope):
-        if not learners or (learners[-1], pair_standards[-1]) != (learner_id, standard_id):
-            learners.append(learner_id)
-            pair_standards.append(standard_id)
-            starts.append(len(scores))
-            counts.append(0)
-        counts[-1] += 1
-        scores.append(score)
-        demonstrated.append(micros)
-    results: dict[tuple[int, int], Derived] = {}
-    # One engine call per distinct rules (school x framework), never per learner.
-    by_rules: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for index, (learner_id, standard_id) in enumerate(zip(learners, pair_standards, strict=True)):
-        by_rules[(schools[learner_id], standards[standard_id].framework_id)].append(index)
-    starts_a = np.array(starts, dtype=np.int64)
-    counts_a = np.array(counts, dtype=np.int64)
-    scores_a = np.array(scores, dtype=np.float64)
-    micros_a = np.array(demonstrated, dtype=np.int64)
-    for key, indexes in by_rules.items():
-        chosen = np.array(indexes, dtype=np.int64)
-        # Gather the chosen pairs' rows contiguously for the engine.
-        lengths = counts_a[chosen]
-        rows = np.concatenate([np.arange(starts_a[i], starts_a[i] + counts_a[i]) for i in chosen])
-        groups = derive.BulkGroups(
-            starts=np.cumsum(lengths) - lengths,
-            counts=lengths,
-            scores=scores_a[rows],
-            demonstrated_us=micros_a[rows],
+def _line(learner_id: int, standard_id: int, r: Derived, explanation: str) -> str:
+    """One COPY text row of ``sql.BULK_COLUMNS``; ``explanation`` is already JSON."""
+    fields = (
+        learner_id, standard_id, r.state, r.score, r.level_points, r.level_label, r.mastered,
+        None if r.first_mastered_at is None else r.first_mastered_at.isoformat(),
+        r.evidence_count,
+    )  # fmt: skip
+    return (
+        "\t".join(sql.copy_text(f) for f in fields)
+        + f"\t{sql.copy_text(explanation)}\t{sql.copy_text(r.calculation_version)}\n"
+    )
+
+
+def _child(standard_id: int, r: Derived) -> ChildRecord:
+    return ChildRecord(
+        standard_id, r.state, r.mastered, r.level_points, r.level_label,
+        r.first_mastered_at, r.evidence_count,
+    )  # fmt: skip
+
+
+def _lookup(keys: dict[int, int], wanted: NDArray[np.int64]) -> NDArray[np.int64]:
+    """``keys[w]`` for every ``w`` of ``wanted``, vectorised (every ``w`` must be a key)."""
+    known = np.array(sorted(keys), dtype=np.int64)
+    values = np.array([keys[int(k)] for k in known], dtype=np.int64)
+    return values[np.searchsorted(known, wanted)]
+
+
+def _leaf_lines(
+    arrays: sql.RatingArrays,
+    schools: dict[int, int],
+    frameworks: dict[int, int],
+    cache: RulesCache,
+    children: dict[tuple[int, int], ChildRecord],
+) -> list[str]:
+    """COPY rows of every rated pair: one engine call per distinct rules (school x framework),
+    never a Python loop over ratings; one short loop per pair to format its row."""
+    starts, counts = derive.pair_bounds(arrays.learner, arrays.standard)
+    if starts.shape[0] == 0:
+        return []
+    pair_learner = arrays.learner[starts]
+    pair_standard = arrays.standard[starts]
+    rules_key = np.stack(
+        [_lookup(schools, pair_learner), _lookup(frameworks, pair_standard)], axis=1
+    )
+    keys, inverse = np.unique(rules_key, axis=0, return_inverse=True)
+    lines: list[str] = []
+    for k, (school_id, framework_id) in enumerate(keys.tolist()):
+        rules_ = cache.get(int(school_id), int(framework_id))
+        chosen = np.flatnonzero(inverse.reshape(-1) == k)
+        rows, new_starts, lengths = derive.gather(starts, counts, chosen)
+        columns = derive.derive_bulk_columns(
+            derive.BulkGroups(
+                new_starts, lengths, arrays.score[rows], arrays.demonstrated_us[rows]
+            ),
+            rules_,
         )
-        for index, result in zip(indexes, derive.derive_bulk(groups, cache.get(*key)), strict=True):
-            results[(learners[index], pair_standards[index])] = result
-    for learner_id, standard_id in sql.recorded_pairs(scope):
-        if (learner_id, standard_id) not in results:
-            rules_ = cache.get(schools[learner_id], standards[standard_id].framework_id)
-            results[(learner_id, standard_id)] = derive.derive_record([], rules_)
-    _roll_up(results, standards, schools, cache)
-    return [
-        [
-            learner_id,
-            standard_id,
-            r.state,
-            r.score,
-            r.level_points,
-            r.level_label,
-            r.mastered,
-            r.first_mastered_at,
-            r.evidence_count,
-            json.dumps(r.explanation),
-            r.calculation_version,
+        summary = sql.copy_text(json.dumps(derive.bulk_summary(rules_)))
+        version = sql.copy_text(rules.CALCULATION_VERSION)
+        levels = [
+            (str(level.points), sql.copy_text(level.label), level) for level in rules_.scale.levels
         ]
-        for (learner_id, standard_id), r in sorted(results.items())
-    ]
+        for position, pair in enumerate(chosen.tolist()):
+            learner_id, standard_id = int(pair_learner[pair]), int(pair_standard[pair])
+            state = rules.STATES[int(columns.state[position])]
+            hundredths = int(columns.score_hundredths[position])
+            level_index = int(columns.level_index[position])
+            first_us = int(columns.first_us[position])
+            first = None if first_us < 0 else derive.from_epoch_us(first_us)
+            mastered = bool(columns.mastered[position])
+            count = int(columns.evidence_count[position])
+            points, label, level = levels[level_index] if level_index >= 0 else ("\\N", "", None)
+            score = "\\N" if hundredths < 0 else f"{hundredths // 100}.{hundredths % 100:02d}"
+            lines.append(
+                f"{learner_id}\t{standard_id}\t{state}\t{score}\t{points}\t{label}\t"
+                f"{'t' if mastered else 'f'}\t{sql.copy_text(first and first.isoformat())}\t"
+                f"{count}\t{summary}\t{version}\n"
+            )
+            children[(learner_id, standard_id)] = ChildRecord(
+                standard_id, state, mastered, None if level is None else level.points,
+                "" if level is None else level.label, first, count,
+            )  # fmt: skip
+    return lines
+
+
+def _compute_bulk(scope: sql.BulkScope, schools: dict[int, int], cache: RulesCache) -> list[str]:
+    """COPY rows of every record in scope: leaves with the numpy path, groupings rolled up."""
+    query = Standard.objects.only(
+        "id", "framework_id", "parent_id", "is_grouping", "depth", "status"
+    )
+    if scope.framework_id is not None:
+        query = query.filter(framework_id=scope.framework_id)
+    standards = {s.pk: s for s in query}
+    frameworks = {pk: s.framework_id for pk, s in standards.items()}
+    children: dict[tuple[int, int], ChildRecord] = {}
+    lines = _leaf_lines(sql.read_counted_ratings(scope), schools, frameworks, cache, children)
+    for learner_id, standard_id in sql.unrated_records(scope):
+        if (learner_id, standard_id) not in children:
+            rules_ = cache.get(schools[learner_id], frameworks[standard_id])
+            result = derive.derive_record([], rules_)
+            children[(learner_id, standard_id)] = _child(standard_id, result)
+            lines.append(_line(learner_id, standard_id, result, json.dumps(result.explanation)))
+    for (learner_id, grouping), result in _roll_up(children, standards, schools, cache):
+        lines.append(_line(learner_id, grouping, result, json.dumps(result.explanation)))
+    return lines
 
 
 def _roll_up(
-    results: dict[tuple[int, int], Derived],
+    children: dict[tuple[int, int], ChildRecord],
     standards: dict[int, Standard],
     schools: dict[int, int],
     cache: RulesCache,
-) -> None:
-    """Add the grouping ancestors of every computed pair, deepest first, from the results."""
+) -> Iterator[tuple[tuple[int, int], Derived]]:
+    """The grouping ancestors of every computed pair, deepest first, rolled up from
+    ``children`` (to which each result is added, for the groupings above)."""
     children_of: dict[int, list[int]] = defaultdict(list)
     for s in standards.values():
         if s.parent_id is not None and s.status == StandardStatus.ACTIVE:
             children_of[s.parent_id].append(s.pk)
     wanted: set[tuple[int, int]] = set()
-    for learner_id, standard_id in results:
+    for learner_id, standard_id in children:
         parent = standards[standard_id].parent_id
         while parent is not None and parent in standards and standards[parent].is_grouping:
             wanted.add((learner_id, parent))
             parent = standards[parent].parent_id
-    for learner_id, grouping in sorted(wanted, key=lambda p: -standards[p[1]].depth):
-        kids = []
-        for child in sorted(children_of[grouping]):
-            got = results.get((learner_id, child))
-            kids.append(
-                ChildRecord(child, "not_assessed", False, None, "", None, 0)
-                if got is None
-                else ChildRecord(
-                    child,
-                    got.state,
-                    got.mastered,
-                    got.level_points,
-                    got.level_label,
-                    got.first_mastered_at,
-                    got.evidence_count,
-                )
-            )
+    missing = ChildRecord(0, rules.NOT_ASSESSED, False, None, "", None, 0)
+    for learner_id, grouping in sorted(wanted, key=lambda p: (-standards[p[1]].depth, p)):
+        kids = [
+            children.get((learner_id, child), replace(missing, standard_id=child))
+            for child in sorted(children_of[grouping])
+        ]
         rules_ = cache.get(schools[learner_id], standards[grouping].framework_id)
         try:
-            results[(learner_id, grouping)] = derive.derive_rollup(kids, rules_)
+            result = derive.derive_rollup(kids, rules_)
         except RulesError:
             logger.exception(
                 "roll-up failed", extra={"learner_id": learner_id, "standard_id": grouping}
             )
+            continue
+        children[(learner_id, grouping)] = _child(grouping, result)
+        yield (learner_id, grouping), result
 
 
 def run_bulk_batch(*, batch_id: int) -> BulkRecomputeBatch:
@@ -639,7 +669,7 @@ def _run_bulk_batch_portably(scope: sql.BulkScope) -> tuple[int, int, int]:
     from evidence.models import Rating
 
     learners = Learner.objects.filter(
-        pk__gte=scope.low, pk__lte=scope.high, school_id__in=scope.school_ids
+        pk__gte=scope.low, pk__lte=scope.high, school_id__in=scope.school_ids or ()
     )
     standard_filter = {"standard__framework_id": scope.framework_id} if scope.framework_id else {}
     pairs = set(
