@@ -125,7 +125,7 @@ def record_disclosures(
     statement = (
         f"INSERT INTO {table} (learner_id, actor_id, role, recipient, purpose, object_type,"  # noqa: S608
         " object_id, disclosed_at, request_id, detail)"
-        f" SELECT DISTINCT ids.learner_id, %s, %s, %s, %s, %s, %s, %s, %s, {cast}"
+        f" SELECT DISTINCT ids.learner_id, CAST(%s AS integer), %s, %s, %s, %s, %s, %s, %s, {cast}"
         f" FROM ({learner_ids_sql}) ids"
     )
     values = [

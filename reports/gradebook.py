@@ -43,7 +43,7 @@ def roster_on(section: Section, day: datetime.date) -> list[LearnerRow]:
     """The learners enrolled in ``section`` on ``day``, in name order."""
     enrolled = Enrollment.objects.filter(current_q(day), section_id=section.pk).values("learner_id")
     rows = [row for page in learner_pages(Learner.objects.filter(pk__in=enrolled)) for row in page]
-    return sorted(rows, key=lambda row: (row.name.split(" ")[-1], row.name, row.id))
+    return sorted(rows, key=lambda row: (row.family_name, row.name, row.id))
 
 
 @dataclass(frozen=True)

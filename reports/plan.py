@@ -36,6 +36,7 @@ class LearnerRow:
     state_student_id: str
     local_id: str
     name: str
+    family_name: str = ""
 
 
 def learner_pages(
@@ -62,6 +63,7 @@ def learner_pages(
                 state_student_id=ssid,
                 local_id=local_id,
                 name=f"{preferred or given} {family}",
+                family_name=family,
             )
             for pk, school_id, grade, ssid, local_id, given, preferred, family in base.filter(
                 pk__gt=after
@@ -142,9 +144,7 @@ class RequirementPlan:
                 group_id__in=every_group,
                 status=ChoiceStatus.APPROVED,
             )
-            .filter(
-                Q(decided_at__lte=self.at) | Q(decided_at__isnull=True, chosen_at__lte=self.at)
-            )
+            .filter(Q(decided_at__lte=self.at) | Q(decided_at__isnull=True, chosen_at__lte=self.at))
             .order_by("learner_id", "standard__human_code", "standard_id")
             .values_list("learner_id", "group_id", "standard_id")
         )

@@ -133,29 +133,26 @@ def resolve_scope(
         "learner": _id(learner, "learner"),
     }
     day = _check_shape(kind, file_format, as_of, ids)
-    if operator:
-        organisations = Organisation.objects.all()
-        administered = Organisation.objects.all()
-        terms, sections = Term.objects.all(), Section.objects.all()
-        learners = Learner.objects.all()
-    else:
-        organisations = visible_organisations(user)
-        administered = administered_organisations(user)
-        terms, sections = visible_terms(user), visible_sections(user)
-        learners = visible_learners(user)
+    # Each scope query is built only when its id was given (building them costs more than
+    # running them): the operator (command line) sees every row.
+    every = operator
     found_org = found_term = found_section = found_learner = None
     if kind in (ReportKind.STATE_EXPORT, ReportKind.SCHOOL_REPORT):
         assert ids["organisation"] is not None
+        administered = Organisation.objects.all() if every else administered_organisations(user)
         found_org = _one(administered, ids["organisation"])
         if kind == ReportKind.SCHOOL_REPORT and found_org.kind != OrganisationKind.SCHOOL:
             raise ValidationError({"organisation": "organisation: a school report is per school."})
     elif ids["organisation"] is not None:
+        organisations = Organisation.objects.all() if every else visible_organisations(user)
         found_org = _one(organisations, ids["organisation"])
     if ids["term"] is not None:
-        found_term = _one(terms, ids["term"])
+        found_term = _one(Term.objects.all() if every else visible_terms(user), ids["term"])
     if ids["section"] is not None:
+        sections = Section.objects.all() if every else visible_sections(user)
         found_section = _one(sections.select_related("school", "term"), ids["section"])
     if ids["learner"] is not None:
+        learners = Learner.objects.all() if every else visible_learners(user)
         found_learner = _one(learners.select_related("school"), ids["learner"])
     school_id = (
         found_section.school_id

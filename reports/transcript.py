@@ -113,6 +113,7 @@ def _row(learner: Learner) -> LearnerRow:
         learner.state_student_id,
         learner.local_id,
         learner.display_name,
+        learner.family_name,
     )
 
 

@@ -153,8 +153,9 @@ def build_world(cast: Cast, day: datetime.date | None = None) -> World:
         organisation=cast.school, term=term, grade_level="05", title="Choose one", choose=1
     )
     group.standards.set([e1, e2])
-    before, after = end_of(day) - datetime.timedelta(days=1), end_of(day) + datetime.timedelta(
-        hours=1
+    before, after = (
+        end_of(day) - datetime.timedelta(days=1),
+        end_of(day) + datetime.timedelta(hours=1),
     )
     ElectiveChoice.objects.create(
         group=group, learner=cast.own, standard=e1, status=ChoiceStatus.APPROVED,
@@ -199,7 +200,8 @@ def seed_ratings(world: World) -> None:
                     add_rating(
                         learner, standard, next(cursor),
                         demonstrated=when, recorded=when + datetime.timedelta(hours=1),
-                        rater=rater, section=cast.section if learner == cast.own else None,
+                        rater=rater,
+                        section=cast.section if learner in (cast.own, cast.same_section) else None,
                     )
                 )  # fmt: skip
     own, a, c = cast.own, world.a, world.c
