@@ -5,4 +5,5 @@ class CommonConfig(AppConfig):
     name = "common"
 
     def ready(self) -> None:
-        from common import signals  # noqa: F401  (connects the Celery log-context handlers)
+        # Connect the login activity handler and the Celery log-context handlers.
+        from common import security, signals  # noqa: F401

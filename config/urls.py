@@ -3,11 +3,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from common import views as common_views
+from common.api_docs import ApiDocsView
 
-APPS = ("learners", "standards", "evidence", "mastery", "reports")
+APPS = ("learners", "standards", "evidence", "mastery", "reports", "privacy")
 
 api_patterns = [path("", include(f"{app}.api.urls")) for app in APPS]
 
@@ -45,6 +46,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_patterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     *[path(f"{app}/", include(f"{app}.urls")) for app in APPS],
 ]

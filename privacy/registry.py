@@ -1,0 +1,96 @@
+"""The registry of personal data: every table that holds rows about one learner.
+
+Each entry names a model and the ORM path from its rows to the learner's id. The export reads
+exactly these rows, the erasure deletes exactly these rows, and the request audit resolves the
+learner of an object through the same paths. A test walks every model of the project and fails
+when a model with a relation to ``learners.Learner`` (direct, or through a registered model) is
+missing here, so a new table of learner data cannot be forgotten.
+
+Files: ``evidence.Artifact.storage_name`` (under ``MEDIA_ROOT/artifacts/``) and
+``reports.ReportRequest.file_name`` (under ``REPORTS_ROOT``) name files on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.db import models
+from django.db.models import F, QuerySet
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """One model holding learner data. ``learner_path`` leads from a row to the learner's id;
+    ``exported_fields`` (when set) limits what the export shows of a row."""
+
+    model: str
+    learner_path: str
+    exported_fields: tuple[str, ...] | None = None
+
+    @property
+    def model_class(self) -> type[models.Model]:
+        return apps.get_model(self.model)
+
+    def rows_of(self, learner_id: int) -> QuerySet[Any]:
+        """The rows of this model about the learner (a lazy queryset)."""
+        return self.model_class._default_manager.filter(**{self.learner_path: learner_id})
+
+    def learner_ids_sql(self, pks: list[int]) -> tuple[str, tuple[Any, ...]]:
+        """SQL (and its parameters) selecting ``learner_ref``: the learner of each of ``pks``."""
+        path = "pk" if self.learner_path == "pk" else self.learner_path
+        query = (
+            self.model_class._default_manager.filter(pk__in=pks)
+            .order_by()
+            .values(learner_ref=F(path))
+        )
+        sql, params = query.query.sql_with_params()
+        return sql, tuple(params)
+
+
+REGISTRY: tuple[PersonalData, ...] = (
+    PersonalData("learners.Learner", "pk"),
+    PersonalData("learners.Enrollment", "learner_id"),
+    PersonalData("learners.GuardianLink", "learner_id"),
+    PersonalData("learners.LearnerProfile", "learner_id"),
+    PersonalData("standards.ElectiveChoice", "learner_id"),
+    PersonalData("evidence.Evidence", "learner_id"),
+    PersonalData("evidence.EvidenceStatusChange", "evidence__learner_id"),
+    PersonalData("evidence.EvidenceRemoval", "evidence__learner_id"),
+    PersonalData("evidence.Artifact", "evidence__learner_id"),
+    PersonalData("evidence.Reflection", "evidence__learner_id"),
+    PersonalData("evidence.Rating", "learner_id"),
+    PersonalData("evidence.RatingRemoval", "rating__learner_id"),
+    PersonalData("mastery.MasteryRecord", "learner_id"),
+    PersonalData("mastery.MasteryEvent", "learner_id"),
+    PersonalData("mastery.StaleMastery", "learner_id"),
+    PersonalData("reports.ReportRequest", "learner_id"),
+    PersonalData("audit.AuditEntry", "learner_id"),
+    PersonalData("audit.Disclosure", "learner_id"),
+)
+
+# The student's login is personal data too: exported without its password hash, deleted by the
+# erasure with everything that hangs off it (tokens, sessions, login attempts).
+USER_EXPORTED_FIELDS = (
+    "id",
+    "username",
+    "first_name",
+    "last_name",
+    "email",
+    "is_active",
+    "date_joined",
+    "last_login",
+)
+
+BY_MODEL: dict[str, PersonalData] = {entry.model: entry for entry in REGISTRY}
+
+
+def entry_for(model: type[models.Model]) -> PersonalData | None:
+    """The registry entry of a model class (``None``: the model holds no learner data)."""
+    return BY_MODEL.get(model._meta.label)
+
+
+def entries() -> Iterator[PersonalData]:
+    yield from REGISTRY
