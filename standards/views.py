@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -29,6 +30,8 @@ from learners.selectors import (
     roles_of,
     visible_terms,
 )
+from mastery.services import start_bulk_recompute
+from mastery.whatif import WhatIf, preview_policy_change, preview_scale_change
 from standards import selectors, services
 from standards.exporters import build_case_package
 from standards.forms import (
@@ -52,7 +55,8 @@ from standards.models import (
     Requirement,
     StandardStatus,
 )
-from standards.validation import LevelInput
+from standards.selectors import EffectiveLevel, EffectivePolicy, EffectiveScale
+from standards.validation import LevelInput, validate_policy, validate_scale
 
 
 def _acting_user(request: HttpRequest) -> User:
@@ -206,27 +210,49 @@ def scale_edit(request: HttpRequest, organisation_pk: int) -> HttpResponse:
     organisation = _administered_or_denied(user, organisation_pk)
     form = ScaleForm(request.POST or None, initial=_scale_initial(organisation))
     problems: list[Problem] = []
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.update_scale(
-                actor=user,
-                organisation=organisation,
-                levels=_levels_from(form),
-                mastery_threshold=form.cleaned_data["mastery_threshold"],
-                name=form.cleaned_data["name"],
+    preview: WhatIf | None = None
+    if request.method == "POST" and form.is_valid() and "preview" in request.POST:
+        # The what-if preview: validated like a save, computed by the engine, nothing written.
+        clean, threshold, problems = validate_scale(
+            _levels_from(form), form.cleaned_data["mastery_threshold"]
+        )
+        if not problems and threshold is not None:
+            proposed = EffectiveScale(
+                levels=tuple(
+                    EffectiveLevel(lv.points, lv.label, lv.colour, lv.cut_point, lv.description)
+                    for lv in sorted(clean, key=lambda lv: lv.points, reverse=True)
+                ),
+                mastery_threshold=threshold,
+                organisation_id=organisation.pk,
             )
+            preview = preview_scale_change(actor=user, organisation=organisation, proposed=proposed)
+    elif request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                services.update_scale(
+                    actor=user,
+                    organisation=organisation,
+                    levels=_levels_from(form),
+                    mastery_threshold=form.cleaned_data["mastery_threshold"],
+                    name=form.cleaned_data["name"],
+                )
+                # Every record under the new scale is rebuilt by the bulk recompute workers.
+                start_bulk_recompute(actor=user, organisation=organisation, reason="scale")
         except services.InvalidSettings as invalid:
             problems = invalid.problems
         else:
-            messages.success(request, "The proficiency scale was saved.")
+            messages.success(
+                request, "The proficiency scale was saved; the levels are being recomputed."
+            )
             return redirect("standards:scale_edit", organisation_pk=organisation.pk)
     context = {
         "organisation": organisation,
         "scale": selectors.scale_for(organisation),
         "form": form,
         "problems": problems,
+        "preview": preview,
     }
-    status = 400 if request.method == "POST" else 200
+    status = 400 if request.method == "POST" and preview is None else 200
     return render(request, "standards/scale_form.html", context, status=status)
 
 
@@ -267,22 +293,52 @@ def policy_edit(
     effective = selectors.policy_for(organisation, framework)
     form = PolicyForm(request.POST or None, initial=_policy_initial(effective))
     problems: list[Problem] = []
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.set_policy(
-                actor=user,
-                organisation=organisation,
-                framework=framework,
-                method=form.cleaned_data["method"],
-                params=form.method_params(),
-                min_evidence=form.cleaned_data["min_evidence"],
-                rollup_rule=form.cleaned_data["rollup_rule"],
-                rollup_params=form.rollup_params(),
+    preview: WhatIf | None = None
+    if request.method == "POST" and form.is_valid() and "preview" in request.POST:
+        # The what-if preview: validated like a save, computed by the engine, nothing written.
+        clean, problems = validate_policy(
+            method=form.cleaned_data["method"],
+            params=form.method_params(),
+            min_evidence=form.cleaned_data["min_evidence"],
+            rollup_rule=form.cleaned_data["rollup_rule"],
+            rollup_params=form.rollup_params(),
+        )
+        if not problems and clean is not None:
+            proposed = EffectivePolicy(
+                method=clean.method,
+                params=clean.params,
+                min_evidence=clean.min_evidence,
+                rollup_rule=clean.rollup_rule,
+                rollup_params=clean.rollup_params,
+                organisation_id=organisation.pk,
+                framework_id=framework.pk if framework else None,
             )
+            preview = preview_policy_change(
+                actor=user, organisation=organisation, proposed=proposed, framework=framework
+            )
+    elif request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                services.set_policy(
+                    actor=user,
+                    organisation=organisation,
+                    framework=framework,
+                    method=form.cleaned_data["method"],
+                    params=form.method_params(),
+                    min_evidence=form.cleaned_data["min_evidence"],
+                    rollup_rule=form.cleaned_data["rollup_rule"],
+                    rollup_params=form.rollup_params(),
+                )
+                # Every record the policy governs is rebuilt by the bulk recompute workers.
+                start_bulk_recompute(
+                    actor=user, organisation=organisation, reason="policy", framework=framework
+                )
         except services.InvalidSettings as invalid:
             problems = invalid.problems
         else:
-            messages.success(request, "The calculation policy was saved.")
+            messages.success(
+                request, "The calculation policy was saved; the levels are being recomputed."
+            )
             return redirect(request.path)
     overrides = CalculationPolicy.objects.filter(
         organisation=organisation, framework__isnull=False
@@ -297,8 +353,9 @@ def policy_edit(
         "problems": problems,
         "overrides": overrides,
         "frameworks": selectors.list_frameworks(),
+        "preview": preview,
     }
-    status = 400 if request.method == "POST" else 200
+    status = 400 if request.method == "POST" and preview is None else 200
     return render(request, "standards/policy_form.html", context, status=status)
 
 
