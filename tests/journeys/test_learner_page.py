@@ -1,0 +1,114 @@
+"""The learner's mastery page: progress by domain, levels with the self-rating beside them, the
+growth chart, freshness, and what each role may do there (guardians only read)."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from evidence import services as evidence_services
+from evidence.models import Evidence
+from mastery.progress import learner_progress
+from standards.models import Priority
+from tests.factories import LearnerProfileFactory
+from tests.journeys.helpers import make_tree, quick_entry, require, run_worker
+from tests.personas import Cast
+
+pytestmark = pytest.mark.django_db
+
+
+def _page(user: object, url: str) -> str:
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def _world(cast: Cast) -> list[object]:
+    tree = make_tree(domains=2, per_domain=2)
+    require(cast.school, cast.term, tree.of_domain(0), priority=Priority.POWER)
+    require(cast.school, cast.term, tree.of_domain(1))
+    quick_entry(cast.teacher, cast.section, [cast.own], tree.of_domain(0), "3")
+    quick_entry(cast.teacher, cast.section, [cast.own], tree.of_domain(1)[:1], "2")
+    evidence_services.submit_evidence(
+        actor=cast.student, kind="project", title="Garden plot", description="Measured it.",
+        demonstrated_at=timezone.now() - datetime.timedelta(days=1),
+        self_scores={tree.standards[2].pk: "4"},
+    )  # fmt: skip
+    run_worker()
+    return list(tree.standards)
+
+
+def test_progress_counts_required_and_power_standards_by_domain(cast: Cast) -> None:
+    _world(cast)
+    progress = learner_progress(cast.own)
+    assert (progress.mastered_required, progress.required) == (2, 4)
+    assert (progress.mastered_power, progress.power) == (2, 2)
+    assert [(d.domain.label, d.mastered_required, d.required) for d in progress.domains] == [
+        ("Number and Operations—Fractions", 2, 2),
+        ("Measurement and Data", 0, 2),
+    ]
+    assert progress.chart.rows[-1][1] == 2  # two required standards mastered so far
+
+
+def test_the_learner_page_shows_the_self_rating_beside_the_teachers_level(cast: Cast) -> None:
+    standards = _world(cast)
+    page = _page(cast.teacher, reverse("mastery:learner_page", args=[cast.own.pk]))
+    row = re.search(rf"{re.escape(str(standards[2].human_code))}</a>.*?</tr>", page, re.S)
+    assert row is not None
+    cells = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row.group(0)))
+    assert "Developing Not yet" in cells
+    assert "Advanced (4)" in cells  # the learner's own rating, beside the teacher's level
+    assert "2 of 4" in page
+    assert '<svg class="step-chart"' in page
+    assert "Required standards mastered over time" in page
+    assert "Up to date with every counted rating." in page
+
+
+def test_the_page_says_when_a_recompute_is_pending(cast: Cast) -> None:
+    standards = _world(cast)
+    quick_entry(cast.teacher, cast.section, [cast.own], standards[3:], "4")
+    page = _page(cast.guardian, reverse("mastery:learner_page", args=[cast.own.pk]))
+    assert "1 recompute pending" in page
+    assert '<strong class="pending-note">pending</strong>' in page
+
+
+def test_a_guardian_reads_the_page_without_any_form_to_change_it(cast: Cast) -> None:
+    _world(cast)
+    LearnerProfileFactory(learner=cast.own, goals="Explain fractions to my brother.")
+    page = _page(cast.guardian, reverse("mastery:learner_page", args=[cast.own.pk]))
+    assert "This page is read-only." in page
+    assert "Explain fractions to my brother." in page
+    assert "Garden plot" in page
+    # The only form on the page is the sign-out button of the layout.
+    assert re.findall(r'<form method="post" action="([^"]+)"', page) == [reverse("logout")]
+    assert "Quick entry" not in page
+    assert "Submit evidence" not in page
+
+
+def test_the_teacher_gets_quick_entry_for_the_learners_section(cast: Cast) -> None:
+    _world(cast)
+    page = _page(cast.teacher, reverse("mastery:learner_page", args=[cast.own.pk]))
+    quick = reverse("evidence:record_ratings", args=[cast.section.pk])
+    assert f'href="{quick}?learner={cast.own.pk}&amp;next=' in page
+    assert "This page is read-only." not in page
+
+
+def test_my_mastery_lists_what_was_returned_to_revise(cast: Cast) -> None:
+    _world(cast)
+    submission = Evidence.objects.get(title="Garden plot")
+    evidence_services.review_submission(
+        actor=cast.teacher, evidence=submission, decision="return", comment="Add a photo."
+    )
+    page = _page(cast.student, reverse("mastery:my_mastery"))
+    assert re.search(r"<h1>\s*My mastery\s*</h1>", page)
+    assert reverse("evidence:revise", args=[submission.pk]) in page
+    assert "Add a photo." in page
+    assert reverse("evidence:submit") in page
+    assert reverse("standards:my_electives") in page
