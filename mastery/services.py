@@ -12,7 +12,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Final
@@ -456,7 +456,7 @@ def _line(learner_id: int, standard_id: int, r: Derived, explanation: str) -> st
     )  # fmt: skip
     return (
         "\t".join(sql.copy_text(f) for f in fields)
-        + f"\t{sql.copy_text(explanation)}\t{sql.copy_text(r.calculation_version)}\n"
+        + f"\t{sql.copy_text(explanation)}\t{sql.copy_text(r.calculation_version)}\t\\N\n"
     )
 
 
@@ -480,6 +480,7 @@ def _leaf_lines(
     frameworks: dict[int, int],
     cache: RulesCache,
     children: dict[tuple[int, int], ChildRecord],
+    summaries: dict[int, str],
 ) -> list[str]:
     """COPY rows of every rated pair: one engine call per distinct rules (school x framework),
     never a Python loop over ratings; one short loop per pair to format its row."""
@@ -503,7 +504,8 @@ def _leaf_lines(
             ),
             rules_,
         )
-        summary = sql.copy_text(json.dumps(derive.bulk_summary(rules_)))
+        summary = len(summaries) + 1
+        summaries[summary] = json.dumps(derive.bulk_summary(rules_))
         version = sql.copy_text(rules.CALCULATION_VERSION)
         levels = [
             (str(level.points), sql.copy_text(level.label), level) for level in rules_.scale.levels
@@ -522,7 +524,7 @@ def _leaf_lines(
             lines.append(
                 f"{learner_id}\t{standard_id}\t{state}\t{score}\t{points}\t{label}\t"
                 f"{'t' if mastered else 'f'}\t{sql.copy_text(first and first.isoformat())}\t"
-                f"{count}\t{summary}\t{version}\n"
+                f"{count}\t\\N\t{version}\t{summary}\n"
             )
             children[(learner_id, standard_id)] = ChildRecord(
                 standard_id, state, mastered, None if level is None else level.points,
@@ -531,8 +533,11 @@ def _leaf_lines(
     return lines
 
 
-def _compute_bulk(scope: sql.BulkScope, schools: dict[int, int], cache: RulesCache) -> list[str]:
-    """COPY rows of every record in scope: leaves with the numpy path, groupings rolled up."""
+def _compute_bulk(
+    scope: sql.BulkScope, schools: dict[int, int], cache: RulesCache
+) -> tuple[list[str], dict[int, str]]:
+    """COPY rows of every record in scope (leaves with the numpy path, groupings rolled up), and
+    the shared summaries they name."""
     query = Standard.objects.only(
         "id", "framework_id", "parent_id", "is_grouping", "depth", "status"
     )
@@ -541,16 +546,26 @@ def _compute_bulk(scope: sql.BulkScope, schools: dict[int, int], cache: RulesCac
     standards = {s.pk: s for s in query}
     frameworks = {pk: s.framework_id for pk, s in standards.items()}
     children: dict[tuple[int, int], ChildRecord] = {}
-    lines = _leaf_lines(sql.read_counted_ratings(scope), schools, frameworks, cache, children)
-    for learner_id, standard_id in sql.unrated_records(scope):
-        if (learner_id, standard_id) not in children:
+    summaries: dict[int, str] = {}
+    lines = _leaf_lines(
+        sql.read_counted_ratings(scope), schools, frameworks, cache, children, summaries
+    )
+    # Records in scope without a counted rating any more go back to not assessed.
+    for learner_id, standard_id in sql.record_pairs(scope.low, scope.high):
+        standard = standards.get(standard_id)
+        if (
+            learner_id in schools
+            and standard is not None
+            and not standard.is_grouping
+            and ((learner_id, standard_id) not in children)
+        ):
             rules_ = cache.get(schools[learner_id], frameworks[standard_id])
             result = derive.derive_record([], rules_)
             children[(learner_id, standard_id)] = _child(standard_id, result)
             lines.append(_line(learner_id, standard_id, result, json.dumps(result.explanation)))
     for (learner_id, grouping), result in _roll_up(children, standards, schools, cache):
         lines.append(_line(learner_id, grouping, result, json.dumps(result.explanation)))
-    return lines
+    return lines, summaries
 
 
 def _roll_up(
@@ -571,10 +586,12 @@ def _roll_up(
         while parent is not None and parent in standards and standards[parent].is_grouping:
             wanted.add((learner_id, parent))
             parent = standards[parent].parent_id
-    missing = ChildRecord(0, rules.NOT_ASSESSED, False, None, "", None, 0)
+    missing = {
+        pk: ChildRecord(pk, rules.NOT_ASSESSED, False, None, "", None, 0) for pk in standards
+    }
     for learner_id, grouping in sorted(wanted, key=lambda p: (-standards[p[1]].depth, p)):
         kids = [
-            children.get((learner_id, child), replace(missing, standard_id=child))
+            children.get((learner_id, child)) or missing[child]
             for child in sorted(children_of[grouping])
         ]
         rules_ = cache.get(schools[learner_id], standards[grouping].framework_id)
@@ -636,8 +653,8 @@ def _run_bulk_batch(batch_id: int) -> BulkRecomputeBatch:
     )
     if sql.is_postgresql():
         schools = sql.lock_learners_and_clear_markers(scope)
-        rows = _compute_bulk(scope, schools, RulesCache())
-        written, events = sql.write_bulk(rows, now, job.pk)
+        rows, summaries = _compute_bulk(scope, schools, RulesCache())
+        written, events = sql.write_bulk(rows, summaries, now, job.pk)
         checked = len(rows)
     else:
         written, events, checked = _run_bulk_batch_portably(scope)

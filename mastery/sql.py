@@ -11,7 +11,7 @@ rule with the ORM; ``tests/mastery/test_sql.py`` keeps the two equal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -367,18 +367,12 @@ def stream_counted_ratings(scope: BulkScope) -> Iterator[tuple[int, int, float, 
         )
 
 
-def unrated_records(scope: BulkScope) -> list[tuple[int, int]]:
-    """Pairs in scope with a record but no counted rating any more (all removed or corrected
-    away): they go back to not assessed."""
-    where, params = scope.where("l", "s")
+def record_pairs(low: int, high: int) -> list[tuple[int, int]]:
+    """Every (learner, standard) with a record for learners ``low..high`` (an index range)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT m.learner_id, m.standard_id FROM {RECORD} m"
-            f" JOIN {LEARNER} l ON l.id = m.learner_id JOIN {STANDARD} s ON s.id = m.standard_id"
-            f" WHERE m.learner_id BETWEEN %s AND %s AND {where} AND NOT EXISTS ("
-            f" SELECT 1 FROM {RATING} r WHERE r.learner_id = m.learner_id"
-            f" AND r.standard_id = m.standard_id AND {counted_filter('r', as_of=False)})",
-            [scope.low, scope.high, *params],
+            f"SELECT learner_id, standard_id FROM {RECORD} WHERE learner_id BETWEEN %s AND %s",
+            [low, high],
         )
         return [(int(row[0]), int(row[1])) for row in cursor.fetchall()]
 
@@ -395,15 +389,25 @@ BULK_COLUMNS: Final = (
     "evidence_count",
     "explanation",
     "calculation_version",
+    "summary",
 )
+# The columns of a record that come from a bulk row (``summary`` is not one of them).
+_RECORD_COLUMNS: Final = BULK_COLUMNS[:-1]
 
 
-def write_bulk(lines: Iterable[str], now: datetime, job_id: int) -> tuple[int, int]:
+def write_bulk(
+    lines: Iterable[str], summaries: Mapping[int, str], now: datetime, job_id: int
+) -> tuple[int, int]:
     """COPY ``lines`` (COPY text rows of ``BULK_COLUMNS``, see :func:`copy_text`) into a
     temporary table, then one upsert that writes only the records whose values (or method,
     parameters, scale or roll-up rule) differ, and appends an event for each one whose level or
-    ``mastered`` changed. Returns (records written, events written)."""
-    columns = ", ".join(BULK_COLUMNS)
+    ``mastered`` changed. Returns (records written, events written).
+
+    A row's explanation is either its own JSON, or NULL with ``summary`` naming one of
+    ``summaries`` (JSON shared by every pair under one policy: sent once, not once per row).
+    """
+    copied = ", ".join(BULK_COLUMNS)
+    columns = ", ".join(_RECORD_COLUMNS)
     connection.ensure_connection()
     raw = connection.connection
     assert raw is not None
@@ -413,9 +417,18 @@ def write_bulk(lines: Iterable[str], now: datetime, job_id: int) -> tuple[int, i
             " learner_id bigint, standard_id bigint, state varchar(24), score numeric(8,4),"
             " level_points numeric(8,4), level_label varchar(100), mastered boolean,"
             " first_mastered_at timestamptz, evidence_count integer, explanation jsonb,"
-            " calculation_version varchar(20)) ON COMMIT DELETE ROWS"
+            " calculation_version varchar(20), summary integer) ON COMMIT DELETE ROWS"
         )
-        with cursor.copy(f"COPY mastery_bulk_in ({columns}) FROM STDIN") as copy:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS mastery_bulk_summary ("
+            " id integer PRIMARY KEY, explanation jsonb) ON COMMIT DELETE ROWS"
+        )
+        # Emptied at commit; emptied here too for several batches in one transaction.
+        cursor.execute("TRUNCATE mastery_bulk_in, mastery_bulk_summary")
+        with cursor.copy("COPY mastery_bulk_summary (id, explanation) FROM STDIN") as copy:
+            for key, text in summaries.items():
+                copy.write_row((key, text))
+        with cursor.copy(f"COPY mastery_bulk_in ({copied}) FROM STDIN") as copy:
             chunk: list[str] = []
             for line in lines:
                 chunk.append(line)
@@ -424,14 +437,19 @@ def write_bulk(lines: Iterable[str], now: datetime, job_id: int) -> tuple[int, i
                     chunk = []
             if chunk:
                 copy.write("".join(chunk))
+        # Statistics on the keys let the planner join the batch to the records by index.
+        cursor.execute("ANALYZE mastery_bulk_in (learner_id, standard_id)")
         cursor.execute(
             f"WITH old AS (SELECT m.learner_id, m.standard_id, m.state, m.level_points,"
             f" m.level_label, m.mastered FROM {RECORD} m JOIN mastery_bulk_in i"
             f" ON i.learner_id = m.learner_id AND i.standard_id = m.standard_id),"
             f" up AS (INSERT INTO {RECORD} AS m ({columns}, computed_at)"
-            f" SELECT {columns}, %(now)s FROM mastery_bulk_in"
+            " SELECT i.learner_id, i.standard_id, i.state, i.score, i.level_points,"
+            " i.level_label, i.mastered, i.first_mastered_at, i.evidence_count,"
+            " COALESCE(i.explanation, s.explanation), i.calculation_version, %(now)s"
+            " FROM mastery_bulk_in i LEFT JOIN mastery_bulk_summary s ON s.id = i.summary"
             " ON CONFLICT (learner_id, standard_id) DO UPDATE SET"
-            + ", ".join(f" {c} = EXCLUDED.{c}" for c in BULK_COLUMNS[2:])
+            + ", ".join(f" {c} = EXCLUDED.{c}" for c in _RECORD_COLUMNS[2:])
             + ", computed_at = EXCLUDED.computed_at"
             " WHERE (m.state, m.score, m.level_points, m.level_label, m.mastered,"
             " m.first_mastered_at, m.evidence_count, m.calculation_version,"
