@@ -50,6 +50,8 @@ CHUNK_SIZE: Final = 200
 SWEEP_GRACE: Final = timedelta(seconds=120)
 # The most markers one sweep re-queues (the rest wait for the next minute).
 SWEEP_LIMIT: Final = 20_000
+# The most rating (or removal) ids one sweep checks for a missing or older record.
+SWEEP_ID_WINDOW: Final = 500_000
 RATING_CURSOR: Final = "rating"
 REMOVAL_CURSOR: Final = "rating_removal"
 
@@ -323,12 +325,14 @@ class SweepOutcome:
 
 
 def _advance(name: str, table: str, pairs_sql: str, cursor_now: datetime) -> int:
-    """Mark pairs for rows of ``table`` past the cursor whose record is missing or older."""
-    state, _ = SweepCursor.objects.select_for_update().get_or_create(name=name)
+    """Mark pairs for rows of ``table`` past the cursor whose record is missing or older; at
+    most ``SWEEP_ID_WINDOW`` ids per run, so a sweep's work stays bounded."""
+    SweepCursor.objects.bulk_create([SweepCursor(name=name)], ignore_conflicts=True)
+    state = SweepCursor.objects.select_for_update().get(name=name)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608
         row = cursor.fetchone()
-        high = int(row[0]) if row else 0
+        high = min(int(row[0]) if row else 0, state.last_id + SWEEP_ID_WINDOW)
         if high <= state.last_id:
             return 0
         cursor.execute(pairs_sql, {"low": state.last_id, "high": high})

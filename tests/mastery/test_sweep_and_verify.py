@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from mastery import services
-from mastery.models import MasteryRecord, StaleMastery
+from mastery.models import MasteryRecord, StaleMastery, SweepCursor
 from tests.mastery.conftest import Queues
 from tests.mastery.helpers import T0, World, rate
 
@@ -120,3 +120,20 @@ def test_verify_refuses_a_bad_batch_size(db: None) -> None:
 
     with pytest.raises(CommandError, match="--batch must be at least 1"):
         call_command("verify_mastery", "--batch", "0")
+
+
+def test_a_sweep_checks_a_bounded_window_of_new_ratings(
+    world: World, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Capture
+) -> None:
+    learner = world.learners[0]
+    first_rating = rate(learner, world.a, "3", rater=world.teacher, recorded_at=timezone.now())
+    rate(learner, world.b, "3", rater=world.teacher, recorded_at=timezone.now())
+    StaleMastery.objects.all().delete()
+    SweepCursor.objects.create(name=services.RATING_CURSOR, last_id=first_rating.pk - 1)
+    monkeypatch.setattr(services, "SWEEP_ID_WINDOW", 1)  # our own knob, not a boundary mock
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.sweep_stale_mastery()
+        second = services.sweep_stale_mastery()
+        third = services.sweep_stale_mastery()
+    assert [first.marked, second.marked, third.marked] == [1, 1, 0]
+    assert StaleMastery.objects.count() == 2
