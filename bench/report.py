@@ -22,6 +22,7 @@ Wall times drift on shared machines: compare the ratio, measured in the same run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -30,10 +31,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, this folder comes first on the path, where a module may shadow the standard
+# library (bench/http.py hides ``http``): import from the project root only.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 DB = "mastery_bench_report"
@@ -176,7 +181,7 @@ def _load(learners: int) -> dict[str, Any]:
              "n": learners},
         )  # fmt: skip
     ratings = _copy_ratings(rng, learners)
-    with connection.cursor() as cursor:
+    with _without_indexes("mastery_masteryrecord"), connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO mastery_masteryrecord (learner_id, standard_id, state, score,"
             " level_points, level_label, mastered, first_mastered_at, evidence_count,"
@@ -185,26 +190,58 @@ def _load(learners: int) -> dict[str, Any]:
             " FROM generate_series(1, %s) l, generate_series(1, %s) s",
             [learners, STANDARDS],
         )
-        cursor.execute("SET session_replication_role = origin")
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("SET session_replication_role = origin")
+        for table in (
+            "evidence_rating",
+            "evidence_evidence",
+            "mastery_masteryrecord",
+            "learners_learner",
+            "standards_requirement",
+        ):
+            cursor.execute(f"VACUUM ANALYZE {table}")  # fmt: skip
     return {"ratings": ratings, "load_s": round(time.perf_counter() - started, 1)}
 
 
-def _copy_ratings(rng: Any, learners: int) -> int:
-    """Ratings: binary COPY into an unlogged staging table, then one INSERT ... SELECT with the
-    rating table's indexes dropped and rebuilt after (the fast way to load 10 M rows)."""
-    import numpy as np
+@contextlib.contextmanager
+def _without_indexes(table: str) -> Iterator[None]:
+    """Drop a table's secondary indexes and unique constraints, and build them again after the
+    block: one sort per index instead of ten million insertions into it."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT indexname, indexdef FROM pg_indexes i WHERE tablename = 'evidence_rating'"
-            " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = %s::regclass AND contype = 'u'",
+            [table],
+        )
+        constraints = cursor.fetchall()
+        for name, _ in constraints:
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        cursor.execute(
+            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = %s"
+            " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+            [table],
         )
         indexes = cursor.fetchall()
         for name, _ in indexes:
-            cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+            cursor.execute(f'DROP INDEX "{name}"')
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '512MB'")
+        for _, definition in indexes:
+            cursor.execute(definition)
+        for name, definition in constraints:
+            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+
+
+def _copy_ratings(rng: Any, learners: int) -> int:
+    """Ratings: binary COPY into an unlogged staging table, then one INSERT ... SELECT (the
+    evidence's times by the same formula as the evidence rows, no join)."""
+    import numpy as np
+    from django.db import connection
+
+    with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_rating_stage")
         cursor.execute(
             "CREATE UNLOGGED TABLE bench_rating_stage (learner_id int8, standard_id int8,"
@@ -240,23 +277,28 @@ def _copy_ratings(rng: Any, learners: int) -> int:
                 copy.write(block.tobytes())
                 total += rows
             copy.write(b"\xff\xff")
-    with connection.cursor() as cursor:
+    with _without_indexes("evidence_rating"), connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO evidence_rating (evidence_id, learner_id, demonstrated_at, standard_id,"
             " score, source, rater_id, recorded_at, comment, supersedes_id)"
-            " SELECT e.id, s.learner_id, e.demonstrated_at, s.standard_id, s.score / 100.0,"
-            " 'teacher', 1, e.recorded_at, '', NULL"
-            " FROM bench_rating_stage s JOIN evidence_evidence e"
-            " ON e.id = (s.learner_id - 1) * 8 + s.occasion"
+            " SELECT (s.learner_id - 1) * 8 + s.occasion, s.learner_id,"
+            " %(start)s::timestamptz + make_interval(days => 7 * s.occasion,"
+            " hours => mod(s.learner_id, 8)::int), s.standard_id, s.score / 100.0, 'teacher', 1,"
+            " %(start)s::timestamptz + make_interval(days => 7 * s.occasion + 1), '', NULL"
+            " FROM bench_rating_stage s",
+            {"start": datetime.datetime.combine(TERM_START, datetime.time(9), datetime.UTC)},
         )
         cursor.execute("DROP TABLE bench_rating_stage")
-        cursor.execute("SET maintenance_work_mem = '512MB'")
-        for _, definition in indexes:
-            cursor.execute(definition)
     return total
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmHWM") -> float:
+    """Peak (``VmHWM``) or current (``VmRSS``) resident memory of this process, in MB.
+
+    Not ``getrusage``: on Linux a child's ``ru_maxrss`` starts from its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -267,7 +309,7 @@ def _run_export(organisation_id: int) -> dict[str, Any]:
 
     organisation = Organisation.objects.get(pk=organisation_id)
     term = Term.objects.get(pk=1)
-    baseline = _rss_mb()
+    baseline = _rss_mb("VmRSS")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "export.csv"
         started = time.perf_counter()
@@ -290,17 +332,19 @@ def _run_export(organisation_id: int) -> dict[str, Any]:
 
 
 def _reference(organisation_id: int) -> dict[str, Any]:
-    """A bare COPY of the same rows from the stored records, and of the ratings read."""
-    from django.db import connection
-
+    """Bare ``COPY (SELECT ...) TO STDOUT`` runs with psql (no Python per row), to a file:
+    the same rows from the stored records (learner x required standard with codes), and the
+    counted ratings the export reads, in the engine's order."""
     from reports.asof import end_of_day
 
+    at = end_of_day(AS_OF).isoformat()
     schools = (
-        "SELECT id FROM learners_organisation WHERE id = %(org)s OR parent_id = %(org)s"
-        " OR parent_id IN (SELECT id FROM learners_organisation WHERE parent_id = %(org)s)"
+        f"SELECT id FROM learners_organisation WHERE id = {organisation_id}"
+        f" OR parent_id = {organisation_id} OR parent_id IN"
+        f" (SELECT id FROM learners_organisation WHERE parent_id = {organisation_id})"
     )
     stored = (
-        "COPY (SELECT l.state_student_id, COALESCE(NULLIF(o.external_id, ''), o.id::text),"
+        "SELECT l.state_student_id, COALESCE(NULLIF(o.external_id, ''), o.id::text),"
         " l.grade_level, t.title, s.identifier, s.human_code,"
         " CASE WHEN m.id IS NULL THEN 'not_assessed' WHEN m.mastered THEN 'mastered'"
         " ELSE 'not_yet' END, m.level_label, m.score,"
@@ -312,25 +356,27 @@ def _reference(organisation_id: int) -> dict[str, Any]:
         " JOIN learners_term t ON t.id = q.term_id"
         " LEFT JOIN mastery_masteryrecord m ON m.learner_id = l.id AND m.standard_id = s.id"
         f" WHERE l.active AND l.school_id IN ({schools})"
-        " ORDER BY l.id, q.priority, s.human_code) TO STDOUT (FORMAT csv)"
     )
     ratings = (
-        "COPY (SELECT r.learner_id, r.standard_id, r.score, r.demonstrated_at"
+        "SELECT r.learner_id, r.standard_id, r.score, r.demonstrated_at"
         " FROM evidence_rating r JOIN learners_learner l ON l.id = r.learner_id"
-        f" WHERE l.school_id IN ({schools}) AND r.recorded_at <= %(at)s"
-        " ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id)"
-        " TO STDOUT (FORMAT csv)"
+        f" WHERE l.school_id IN ({schools}) AND r.recorded_at <= '{at}'"
+        " ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id"
     )
+    url = BENCH_URL.replace("postgres://", "postgresql://", 1)
     out: dict[str, Any] = {}
-    for name, sql in (("stored_records", stored), ("ratings", ratings)):
-        started = time.perf_counter()
-        rows = 0
-        with tempfile.TemporaryFile() as sink, connection.cursor() as cursor:
-            raw = cursor.cursor
-            with raw.copy(sql, {"org": organisation_id, "at": end_of_day(AS_OF)}) as copy:
-                for data in copy:
-                    rows += sink.write(data) and bytes(data).count(b"\n")
-        seconds = time.perf_counter() - started
+    for name, query in (("stored_records", stored), ("ratings", ratings)):
+        with tempfile.TemporaryFile() as sink:
+            started = time.perf_counter()
+            subprocess.run(
+                ["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                 f"COPY ({query}) TO STDOUT (FORMAT csv)"],
+                stdout=sink,
+                check=True,
+            )  # fmt: skip
+            seconds = time.perf_counter() - started
+            sink.seek(0)
+            rows = sum(block.count(b"\n") for block in iter(lambda: sink.read(1 << 20), b""))
         out[name] = {
             "rows": rows,
             "seconds": round(seconds, 2),
@@ -369,14 +415,26 @@ def main() -> None:
     if args.reload or not _loaded(args.learners):
         load = _load(args.learners)
     print(f"data: {args.learners} learners x {STANDARDS} standards {json.dumps(load)}")
+    # The reference before and after the exports: the machines drift within minutes.
+    before = _reference(1)
     half = _child(2)
     full = _child(1)
-    reference = _reference(1)
-    stored = reference["stored_records"]
+    after = _reference(1)
+    stored = {
+        "rows": before["stored_records"]["rows"],
+        "seconds": [before["stored_records"]["seconds"], after["stored_records"]["seconds"]],
+        "rows_per_s": round(
+            (before["stored_records"]["rows_per_s"] + after["stored_records"]["rows_per_s"]) / 2
+        ),
+    }
+    ratings = {
+        "rows": before["ratings"]["rows"],
+        "seconds": [before["ratings"]["seconds"], after["ratings"]["seconds"]],
+    }
     print(f"export, one district: {json.dumps(half)}")
     print(f"export, whole state:  {json.dumps(full)}")
-    print(f"reference COPY of the same rows from stored records: {json.dumps(stored)}")
-    print(f"reference COPY of the counted ratings read: {json.dumps(reference['ratings'])}")
+    print(f"reference, psql COPY of the same rows from stored records: {json.dumps(stored)}")
+    print(f"reference, psql COPY of the ratings the export reads: {json.dumps(ratings)}")
     print(
         f"ratio export / bare COPY (rows/s): {full['rows_per_s'] / stored['rows_per_s']:.2f};"
         f" peak RSS {half['learners']} learners {half['peak_rss_mb']} MB,"

@@ -54,6 +54,10 @@ NO_DAY: Final = -1_000_000_000
 # A group longer than this finds its first mastered prefix with the exact per-record code
 # (quadratic, but such groups are rare); shorter ones are expanded into prefixes for numpy.
 LONG_GROUP: Final = 200
+# Methods whose value never exceeds the highest score it was computed from.
+BOUNDED_BY_MAX: Final = frozenset(
+    {"highest", "latest", "average", "mode", "n_times", "weighted_average", "decaying_average"}
+)
 NOT_ASSESSED: Final = rules.STATES.index(rules.NOT_ASSESSED)
 INSUFFICIENT: Final = rules.STATES.index(rules.INSUFFICIENT_EVIDENCE)
 SCORED: Final = rules.STATES.index(rules.SCORED)
@@ -484,15 +488,23 @@ def _first_mastered_end(
     The full group's result is known; prefixes of every length from the policy's minimum
     evidence up to one short of the group are evaluated together in one bulk call."""
     params = engine.policy.resolve(engine.scale)
-    shortest = max(1, params.min_evidence)
     first = np.where(final_mastered, counts, 0).astype(np.int64)
     long_group = counts > LONG_GROUP
+    shortest = np.full(counts.shape[0], max(1, params.min_evidence), np.int64)
+    if params.method in BOUNDED_BY_MAX:
+        # These give a value no higher than the best score so far, and scores and the threshold
+        # are whole hundredths: no prefix ending before the first score at the threshold can
+        # be mastered. (power_law extrapolates and bkt is a probability: no such bound.)
+        reaches = scores * 100 >= float(engine.scale.mastery_threshold * 100) - 1e-6
+        position = np.arange(scores.shape[0], dtype=np.int64) - np.repeat(starts, counts) + 1
+        first_reach = np.minimum.reduceat(np.where(reaches, position, LONG_GROUP + 1), starts)
+        shortest = np.maximum(shortest, first_reach)
     prefixes = np.where(long_group, 0, np.maximum(counts - shortest, 0))
     total = int(prefixes.sum())
     if total:
         owner = np.repeat(np.arange(counts.shape[0], dtype=np.int64), prefixes)
         offsets = np.repeat(np.cumsum(prefixes) - prefixes, prefixes)
-        length = shortest + np.arange(total, dtype=np.int64) - offsets
+        length = shortest[owner] + np.arange(total, dtype=np.int64) - offsets
         row_prefix = np.repeat(np.arange(total, dtype=np.int64), length)
         position = np.arange(int(length.sum()), dtype=np.int64) - np.repeat(
             np.cumsum(length) - length, length

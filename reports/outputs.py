@@ -19,7 +19,6 @@ from reports.asof import DAY0, NO_DAY
 
 type ObjectArray = NDArray[np.object_]
 
-_CSV_SPECIAL: Final = frozenset(',"\r\n')
 # A cell a spreadsheet would read as a formula (CSV injection): shown as text instead.
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 STATE_LABELS: Final = {
@@ -33,7 +32,7 @@ STATE_LABELS: Final = {
 def csv_field(value: object) -> str:
     """One CSV field as the csv module's minimal quoting writes it."""
     text = "" if value is None else str(value)
-    if any(char in _CSV_SPECIAL for char in text):
+    if "," in text or '"' in text or "\n" in text or "\r" in text:
         return '"' + text.replace('"', '""') + '"'
     return text
 

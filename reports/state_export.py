@@ -15,11 +15,14 @@ per result) concatenated as numpy object arrays: formatting runs once per distin
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Collection, Sequence
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, TextIO
 
 import numpy as np
+from django.db import connection
 from django.db.models import Count, QuerySet
 
 from learners.models import Learner, Organisation, Term
@@ -256,6 +259,7 @@ def write_state_export(
     progress: Progress | None = None,
     disclose: Disclose | None = None,
     packed: bool | None = None,
+    prefetch: bool | None = None,
 ) -> Written:
     """Write the export of every active learner at or below ``organisation`` with something to
     master in ``term``, as of the end of ``as_of``; return the numbers of rows and learners.
@@ -263,7 +267,9 @@ def write_state_export(
     ``progress(rows_done, rows_total)`` is called after each page of learners (the total is an
     estimate until the end); ``disclose(ids)`` receives the ids of the learners each page
     included, for the record of disclosures. ``packed`` forces (or refuses) the packed read of
-    ratings (tests compare the two); the rows are the same either way."""
+    ratings (tests compare the two); the rows are the same either way. ``prefetch`` (default:
+    outside a transaction, on PostgreSQL) reads the next page's ratings in a second thread, on
+    its own connection, while this one evaluates and writes the current page."""
     if file_format not in LAYOUTS:
         raise ValueError(f"format: one of {', '.join(LAYOUTS)}, got {file_format!r}")
     at = asof.end_of_day(as_of)
@@ -277,8 +283,7 @@ def write_state_export(
     writer = _Writer(plan, book, layout, at, packed)
     out.write(layout.header)
     rows_done = learners_done = 0
-    for page in learner_pages(learners):
-        text, rows, included = writer.page(page)
+    for text, rows, included in _pages(writer, learner_pages(learners), prefetch):
         if rows:
             if rows_done:
                 out.write(layout.separator)
@@ -295,12 +300,58 @@ def write_state_export(
     return Written(rows=rows_done, learners=learners_done)
 
 
+def _pages(
+    writer: _Writer, pages: Iterator[list[LearnerRow]], prefetch: bool | None
+) -> Iterator[tuple[str, int, list[int]]]:
+    """Each page rendered, in order. With prefetch, the database reads page k + 1 while Python
+    evaluates page k: the two cores work at once. A second connection cannot see this one's
+    uncommitted rows, so inside a transaction (tests) the pages are read here, one by one."""
+    use_thread = (
+        connection.vendor == "postgresql" and not connection.in_atomic_block
+        if prefetch is None
+        else prefetch
+    )
+    if not use_thread:
+        for page in pages:
+            prepared = writer.prepare(page)
+            yield writer.finish(prepared, writer.read(prepared))
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-read") as pool:
+        try:
+            pending: deque[tuple[_Prepared, Future[asof.Ratings]]] = deque()
+            for page in pages:
+                prepared = writer.prepare(page)
+                pending.append((prepared, pool.submit(writer.read, prepared)))
+                if len(pending) > 1:
+                    done, future = pending.popleft()
+                    yield writer.finish(done, future.result())
+            while pending:
+                done, future = pending.popleft()
+                yield writer.finish(done, future.result())
+        finally:
+            # The reading thread's own connection (Django's are per thread): close it there.
+            pool.submit(_close_connection).result()
+
+
+def _close_connection() -> None:
+    connection.close()  # resolved in the calling thread: that thread's own connection
+
+
 def _estimate_rows(plan: RequirementPlan, learners: QuerySet[Learner]) -> int:
     """Learners per (school, grade) times their requirements: one grouped count."""
     counts = learners.order_by().values("school_id", "grade_level").annotate(n=Count("pk"))
     return sum(
         row["n"] * len(plan.required(row["school_id"], row["grade_level"])) for row in counts
     )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A page's learners with their requirements, and the standards whose ratings to read."""
+
+    wanted: list[tuple[LearnerRow, tuple[Required, ...]]]
+    standard_ids: list[int]
+    own: frozenset[int]  # learners with electives of their own
 
 
 @dataclass(frozen=True)
@@ -331,8 +382,8 @@ class _Writer:
         self.templates: dict[object, _Template] = {}
         self.leaves: dict[object, frozenset[int]] = {}
 
-    def page(self, page: list[LearnerRow]) -> tuple[str, int, list[int]]:
-        """The page's text, its number of rows and the ids of the learners it includes."""
+    def prepare(self, page: list[LearnerRow]) -> _Prepared:
+        """Who on the page has something to master, and which standards to read."""
         plan = self.plan
         electives = plan.electives(page)
         wanted = [
@@ -340,16 +391,25 @@ class _Writer:
             for learner in page
             if (items := plan.learner_requirements(learner, electives))
         ]
-        if not wanted:
-            return "", 0, []
         standard_ids: set[int] = set()
         for learner, items in wanted:
             standard_ids |= self._leaves(learner, items, learner.id in electives)
+        return _Prepared(wanted, sorted(standard_ids), frozenset(electives))
+
+    def read(self, prepared: _Prepared) -> asof.Ratings:
+        """The page's counted ratings (the slow part: a separate thread may run it)."""
+        learner_ids = [learner.id for learner, _ in prepared.wanted]
+        return asof.fetch_counted_ratings(
+            learner_ids, prepared.standard_ids, self.at, packed=self.packed
+        )
+
+    def finish(self, prepared: _Prepared, ratings: asof.Ratings) -> tuple[str, int, list[int]]:
+        """The page's text, its number of rows and the ids of the learners it includes."""
+        plan, wanted = self.plan, prepared.wanted
+        if not wanted:
+            return "", 0, []
         school_of = {learner.id: learner.school_id for learner, _ in wanted}
         framework_of = {sid: info.framework_id for sid, info in plan.standards.items()}
-        ratings = asof.fetch_counted_ratings(
-            [learner.id for learner, _ in wanted], sorted(standard_ids), self.at, packed=self.packed
-        )
         results = asof.evaluate(
             ratings, school_of=school_of, framework_of=framework_of, book=self.book
         )
@@ -367,7 +427,7 @@ class _Writer:
             framework_of=framework_of,
             book=self.book,
         )
-        text, rows = self._render(wanted, results, electives.keys())
+        text, rows = self._render(wanted, results, prepared.own)
         return text, rows, [learner.id for learner, _ in wanted]
 
     def _leaves(

@@ -160,3 +160,17 @@ def test_progress_and_disclosure_callbacks_see_every_page(
         for learner in (cast.own, cast.same_section, cast.former, cast.other_section_learner,
                         cast.other_school_learner, cast.other_school_peer)
     )  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reading_the_next_page_in_a_second_thread_gives_the_same_export(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.personas import build_cast
+    from tests.reports.world import build_world
+
+    world = build_world(build_cast())  # committed: the reading thread has its own connection
+    monkeypatch.setattr(plan.learner_pages, "__defaults__", (2,))
+    serial = export(world, world.cast.state, prefetch=False)
+    assert export(world, world.cast.state, prefetch=True) == serial
+    assert rows_of(serial) == expected_state_rows(world, world.cast.state)
