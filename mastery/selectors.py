@@ -200,14 +200,17 @@ class _Stored:
     child: ChildRecord
 
 
-def _learner_ranges(batch: int) -> Iterator[tuple[int, int]]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT DISTINCT learner_id FROM ("
-            f" SELECT learner_id FROM {sql.RECORD} UNION SELECT learner_id FROM {sql.RATING}"
-            ") ids ORDER BY learner_id"
-        )
-        ids = [int(row[0]) for row in cursor.fetchall()]
+def _learner_ranges(batch: int, wanted: set[int] | None) -> Iterator[tuple[int, int]]:
+    if wanted is not None:
+        ids = sorted(wanted)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT DISTINCT learner_id FROM ("
+                f" SELECT learner_id FROM {sql.RECORD} UNION SELECT learner_id FROM {sql.RATING}"
+                ") ids ORDER BY learner_id"
+            )
+            ids = [int(row[0]) for row in cursor.fetchall()]
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
         yield chunk[0], chunk[-1]
@@ -237,7 +240,7 @@ def verify_mastery(*, batch: int = 500, learner_ids: Iterable[int] | None = None
     for s in standards.values():
         if s.parent_id is not None and s.status == StandardStatus.ACTIVE:
             children_of[s.parent_id].append(s.pk)
-    for low, high in _learner_ranges(batch):
+    for low, high in _learner_ranges(batch, wanted):
         _verify_range(low, high, wanted, standards, children_of, cache, report)
     return report
 
