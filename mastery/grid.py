@@ -559,6 +559,7 @@ class CellDetail:
     explanation: dict[str, Any] | None
     ratings: list[Rating]
     self_ratings: list[Rating]
+    scale: EffectiveScale
 
 
 def get_standard_or_404(pk: object) -> Standard:
@@ -589,7 +590,8 @@ def cell_detail(learner: Learner, standard: Standard) -> CellDetail:
         .select_related("evidence")
         .order_by("-demonstrated_at", "-recorded_at", "-id")
     )
-    levels = grid_levels(scale_for(learner.school_id))
+    scale = scale_for(learner.school_id)
+    levels = grid_levels(scale)
     by_key = {(level.points, level.label): level for level in levels}
     state = NOT_ASSESSED
     level = None
@@ -606,4 +608,5 @@ def cell_detail(learner: Learner, standard: Standard) -> CellDetail:
         explanation=explain_record(record) if record is not None else None,
         ratings=[rating for rating in ratings if rating.source != RatingSource.SELF],
         self_ratings=[rating for rating in ratings if rating.source == RatingSource.SELF],
+        scale=scale,
     )

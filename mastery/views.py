@@ -158,7 +158,12 @@ def cell_detail(request: HttpRequest, learner_pk: int, standard_pk: int) -> Http
     With ``?panel=1`` only the panel the grid shows in place (a template partial)."""
     learner = get_visible_learner_or_404(request.user, learner_pk)
     standard = grid.get_standard_or_404(standard_pk)
-    context = {"cell": grid.cell_detail(learner, standard), "learner": learner}
+    cell = grid.cell_detail(learner, standard)
+    context = {
+        "cell": cell,
+        "learner": learner,
+        "scale_css": _scale_css_url(learner.school_id, cell.scale),
+    }
     if request.GET.get("panel") == "1":
         return render(request, "mastery/cell_detail.html#panel", context)
     return render(request, "mastery/cell_detail.html", context)
@@ -170,9 +175,11 @@ def _learner_page(request: HttpRequest, learner: Learner) -> HttpResponse:
     changeable = changeable_sections(user).filter(
         pk__in=current_sections_of_learner(learner).values("pk")
     )
+    learner_progress = progress.learner_progress(learner)
     context = {
         "learner": learner,
-        "progress": progress.learner_progress(learner),
+        "progress": learner_progress,
+        "scale_css": _scale_css_url(learner.school_id, learner_progress.scale),
         "profile": profile_of(learner),
         "own": own,
         "evidence": list(learner_evidence(user, learner)[:10]),

@@ -7,9 +7,15 @@ from typing import Any
 
 import pytest
 
-from tests.personas import _module_cast, cast, shared_cast
+from tests.personas import Cast, _module_cast, shared_cast
 
 __all__ = ["_module_cast", "cast", "media_root", "shared_cast"]
+
+
+@pytest.fixture
+def cast(shared_cast: Cast) -> Cast:
+    """The cast, built once per module; each test's changes are rolled back after it."""
+    return shared_cast
 
 
 @pytest.fixture(autouse=True)

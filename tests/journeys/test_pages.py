@@ -38,10 +38,11 @@ STAFF = {
 STUDENTS = {"student", "other_student"}
 
 
-def _get(cast: Cast, persona: str, url: str) -> int:
+def _statuses(cast: Cast, persona: str, urls: dict[str, str]) -> dict[str, int]:
+    """The status of each URL for the persona (one login for all of them)."""
     client = Client()
     client.force_login(cast.persona(persona))
-    return client.get(url).status_code
+    return {name: client.get(url).status_code for name, url in urls.items()}
 
 
 # The cell and the stylesheet go through the same scoping selectors as the learner page and the
@@ -52,14 +53,14 @@ STYLESHEET_TARGETS = ("school", "other_school", "district_school", "other_state_
 
 @pytest.mark.parametrize("persona", SIGNED_IN)
 def test_the_section_grid_is_for_staff_who_see_the_section(shared_cast: Cast, persona: str) -> None:
-    got = {
-        name: _get(
-            shared_cast,
-            persona,
-            reverse("mastery:section_grid", args=[getattr(shared_cast, name).pk]),
-        )
-        for name in SECTION_ATTRS
-    }
+    got = _statuses(
+        shared_cast,
+        persona,
+        {
+            name: reverse("mastery:section_grid", args=[getattr(shared_cast, name).pk])
+            for name in SECTION_ATTRS
+        },
+    )
     if persona not in STAFF:
         expected = dict.fromkeys(SECTION_ATTRS, 403)
     else:
@@ -73,14 +74,14 @@ def test_the_section_grid_is_for_staff_who_see_the_section(shared_cast: Cast, pe
 def test_the_learner_page_answers_404_for_every_learner_out_of_scope(
     shared_cast: Cast, persona: str
 ) -> None:
-    got = {
-        name: _get(
-            shared_cast,
-            persona,
-            reverse("mastery:learner_page", args=[getattr(shared_cast, attr).pk]),
-        )
-        for name, attr in LEARNER_ATTRS.items()
-    }
+    got = _statuses(
+        shared_cast,
+        persona,
+        {
+            name: reverse("mastery:learner_page", args=[getattr(shared_cast, attr).pk])
+            for name, attr in LEARNER_ATTRS.items()
+        },
+    )
     assert got == {name: 200 if name in VISIBLE_LEARNERS[persona] else 404 for name in got}
 
 
@@ -89,17 +90,17 @@ def test_a_cell_answers_404_for_every_learner_out_of_scope(shared_cast: Cast, pe
     from tests.journeys.helpers import make_tree
 
     standard = make_tree(domains=1, per_domain=1).standards[0]
-    got = {
-        name: _get(
-            shared_cast,
-            persona,
-            reverse(
+    got = _statuses(
+        shared_cast,
+        persona,
+        {
+            name: reverse(
                 "mastery:cell_detail",
                 args=[getattr(shared_cast, LEARNER_ATTRS[name]).pk, standard.pk],
-            ),
-        )
-        for name in CELL_TARGETS
-    }
+            )
+            for name in CELL_TARGETS
+        },
+    )
     assert got == {name: 200 if name in VISIBLE_LEARNERS[persona] else 404 for name in got}
 
 
@@ -120,22 +121,22 @@ def test_a_cell_of_a_missing_or_malformed_standard_is_not_found(shared_cast: Cas
 
 @pytest.mark.parametrize("persona", SIGNED_IN)
 def test_my_mastery_is_only_for_students(shared_cast: Cast, persona: str) -> None:
-    status = _get(shared_cast, persona, reverse("mastery:my_mastery"))
-    assert status == (200 if persona in STUDENTS else 403)
+    got = _statuses(shared_cast, persona, {"me": reverse("mastery:my_mastery")})
+    assert got == {"me": 200 if persona in STUDENTS else 403}
 
 
 @pytest.mark.parametrize("persona", SIGNED_IN)
 def test_the_scale_stylesheet_is_for_those_who_see_the_organisation(
     shared_cast: Cast, persona: str
 ) -> None:
-    got = {
-        name: _get(
-            shared_cast,
-            persona,
-            reverse("mastery:scale_css", args=[getattr(shared_cast, name).pk]),
-        )
-        for name in STYLESHEET_TARGETS
-    }
+    got = _statuses(
+        shared_cast,
+        persona,
+        {
+            name: reverse("mastery:scale_css", args=[getattr(shared_cast, name).pk])
+            for name in STYLESHEET_TARGETS
+        },
+    )
     assert got == {name: 200 if name in VISIBLE_ORGANISATIONS[persona] else 404 for name in got}
 
 
