@@ -47,7 +47,7 @@ def record_accesses(
     if not action:
         raise ValueError("action: required")
     payload = json.dumps(dict(detail or {}), sort_keys=True)
-    source = learner_ids_sql or "SELECT NULL AS learner_ref WHERE 1 = 0"
+    source = learner_ids_sql or "SELECT CAST(NULL AS bigint) AS learner_ref WHERE 1 = 0"
     cast = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
     table = AuditEntry._meta.db_table
     statement = (

@@ -237,6 +237,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set, so `check --deploy` is clean and clients get stable enum names.
+    "ENUM_NAME_OVERRIDES": {
+        "EvidenceKindEnum": "evidence.models.EvidenceKind",
+        "ReportKindEnum": "reports.models.ReportKind",
+        "MasteryStateEnum": "mastery.models.MasteryState",
+    },
 }
 
 # --- Security (docs/decisions/0007-security-and-privacy.md) -------------------------------------

@@ -201,17 +201,10 @@ class ErasureReport:
 
 
 def _delete(queryset: models.QuerySet[Any]) -> int:
-    """One ``DELETE ... WHERE pk IN (subquery)``: no model signals, no Python-side cascade
-    (the registry lists every table, and children are deleted before their parents)."""
-    model = queryset.model
-    inner = queryset.order_by().values("pk")
-    sql, params = inner.query.sql_with_params()
-    table = connection.ops.quote_name(model._meta.db_table)
-    pk = connection.ops.quote_name(model._meta.pk.column)
-    with connection.cursor() as cursor:
-        statement = f"DELETE FROM {table} WHERE {pk} IN (SELECT * FROM ({sql}) AS doomed)"  # noqa: S608
-        cursor.execute(statement, params)
-        return int(cursor.rowcount)
+    """One ``DELETE`` statement for the queryset's rows (Django's fast delete: no model signals,
+    no Python-side cascade; the registry lists every table, children before their parents).
+    Composite primary keys included."""
+    return queryset.order_by()._raw_delete(queryset.db)
 
 
 def _report_files_covering(learner: Learner) -> list[str]:
@@ -354,6 +347,11 @@ def _erase(actor: Actor, learner_id: int) -> ErasureReport:
         object_id=record.pk,
         detail={"rows": sum(rows.values()), "files": removed},
     )
+    if connection.vendor == "postgresql":
+        # SET LOCAL lasts until the outermost transaction ends: a caller's own transaction
+        # must not keep the way past the append-only triggers open after the erasure.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL mastery.erasure = 'off'")
     logger.info("privacy.erased", extra={"erasure": record.pk, "rows": sum(rows.values())})
     return ErasureReport(
         learner_id=learner_id, rows=rows, files_removed=removed, record_id=record.pk
