@@ -280,3 +280,13 @@ def test_a_report_not_ready_has_no_link(world: World) -> None:
         services.open_download(
             actor=world.cast.district_admin, token=selectors.download_token(report)
         )
+
+
+def test_requests_whose_message_was_lost_are_queued_again(world: World) -> None:
+    with time_machine.travel(timezone.now() - datetime.timedelta(minutes=30)):
+        lost = state_export(world, world.cast.district_admin)
+    fresh = state_export(world, world.cast.district_admin)
+    assert services.requeue_reports(older_than_seconds=600) == 1
+    services.generate_report(report_id=lost.pk)
+    assert services.requeue_reports(older_than_seconds=600) == 0
+    assert ReportRequest.objects.get(pk=fresh.pk).status == ReportStatus.QUEUED
