@@ -1,0 +1,238 @@
+"""Chaos benchmark: ratings keep flowing while workers are killed and Redis restarts empty.
+
+On the synthetic state (``bench/common.py``; loaded unless present, every record computed), with
+a throwaway Redis started here (``redis-server`` on ``--redis-port``, nothing kept on disk:
+``--save "" --appendonly no``; never the shared one), gunicorn, Celery workers on the ``mastery``
+queue and Celery beat (the sweep, every minute), teachers post a stream of ratings through the API
+(``--ratings`` at ``--rate`` per second). During the stream, at random moments, worker processes
+are killed with SIGKILL ``--kills`` times (alternately a pool process, which the worker replaces
+and whose task is redelivered, and a whole worker, main process and pool, replaced by a new one:
+its unacknowledged message stays in Redis until the visibility timeout), and Redis is killed and
+started again empty once (every queued message lost). Then it reports how long the platform
+took to converge (every accepted rating counted by its record, no marker left), lost ratings
+and stale or wrong records (``verify_mastery`` on every learner touched): the targets are 0.
+
+    .venv/bin/python bench/chaos.py                                  # 2,000 ratings, 20 kills
+    .venv/bin/python bench/chaos.py --learners 2000 --ratings 300 --kills 4   # a smoke run
+
+Convergence is bounded by the sweep: a lost message is re-queued once its marker is older than
+``mastery.services.SWEEP_GRACE`` (120 s), at the next beat tick (every 60 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+# Run as a script, bench/ comes first on the path, where bench/http.py would shadow the standard
+# library's http: import the helpers as the package module bench.common from the repository root.
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+sys.path.insert(0, str(BENCH.parent))
+
+from bench import common  # noqa: E402
+
+
+class ThrowawayRedis:
+    """A redis-server of our own on loopback that keeps nothing on disk: killing it loses all."""
+
+    def __init__(self, port: int) -> None:
+        binary = shutil.which("redis-server")
+        if not binary:
+            sys.exit("redis-server is missing: apt-get install redis-server")
+        self.binary = binary
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import redis
+
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--dir", str(common.log_path(""))],
+            stdout=common.log_path("redis.log").open("ab"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+        def answers() -> bool:
+            try:
+                return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping())
+            except redis.RedisError:
+                return False
+
+        common.wait_until(answers, timeout=10, what=f"redis-server on port {self.port}", step=0.05)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+class Chaos:
+    """Kills at random moments of the stream, from its own thread."""
+
+    def __init__(
+        self,
+        workers: common.Workers,
+        redis_server: ThrowawayRedis,
+        *,
+        kills: int,
+        duration: float,
+        seed: int,
+    ) -> None:
+        self.workers = workers
+        self.redis = redis_server
+        rng = random.Random(seed)
+        self.moments = sorted(rng.uniform(0.05, 0.95) * duration for _ in range(kills))
+        self.redis_moment = rng.uniform(0.3, 0.7) * duration
+        self.rng = rng
+        self.log: list[str] = []
+        self.redis_restarted_at = 0.0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        self.thread.start()
+
+    def _at(self, moment: float) -> None:
+        delay = self.started + moment - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+
+    def _run(self) -> None:
+        events = [(moment, "kill", index) for index, moment in enumerate(self.moments)]
+        events.append((self.redis_moment, "redis", -1))
+        for moment, what, index in sorted(events):
+            self._at(moment)
+            if what == "redis":
+                self.redis.kill()
+                time.sleep(1.0)
+                self.redis.start()
+                self.redis_restarted_at = time.perf_counter()
+                self.log.append(f"{moment:5.1f} s: Redis killed, started again empty after 1 s")
+                continue
+            alive = [name for name, p in self.workers.processes.items() if p.poll() is None]
+            name = self.rng.choice(alive)
+            if index % 2 == 0:
+                children = self.workers.children(name)
+                if children:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(children[0], signal.SIGKILL)
+                    self.log.append(f"{moment:5.1f} s: killed a pool process of {name}")
+                    continue
+            self.workers.kill(name)
+            self.workers.start(1, wait=False)
+            self.log.append(
+                f"{moment:5.1f} s: killed worker {name} (main and pool), started another"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common.add_size_arguments(parser)
+    parser.add_argument("--ratings", type=int, default=2000, help="ratings in the stream")
+    parser.add_argument("--rate", type=float, default=50, help="ratings per second")
+    parser.add_argument("--kills", type=int, default=20, help="worker kills during the stream")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=1, help="pool size of each worker")
+    parser.add_argument("--per-post", type=int, default=5, help="ratings per request")
+    parser.add_argument("--teachers", type=int, default=20, help="teachers posting")
+    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--redis-port", type=int, default=6390, help="the throwaway Redis")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds allowed to converge")
+    args = parser.parse_args()
+    size = common.size_from(args)
+
+    print(f"load average at start: {common.load_average()}")
+    redis_server = ThrowawayRedis(args.redis_port)
+    redis_server.start()
+    web: common.Gunicorn | None = None
+    beat: subprocess.Popen[bytes] | None = None
+    workers: common.Workers | None = None
+    try:
+        prepared = common.prepare(size, redis_server.url, reload=args.reload)
+        print(f"data: {size.fingerprint()} {prepared}")
+        env = common.service_env(size.name, redis_server.url)
+        print(f"records: {common.ensure_records(env)}")
+        stream = common.RatingStream(
+            port=0, database=size.name, size=size, teachers=args.teachers, seed=size.seed + 1
+        )
+        posts = stream.plan(args.ratings, per_post=args.per_post)
+        web = common.Gunicorn(env, workers=args.web_workers)
+        stream.port = web.port
+        workers = common.Workers(env, queues="mastery", concurrency=args.concurrency, tag="chaos")
+        workers.start(args.workers)
+        beat = common.start_beat(env)
+        chaos = Chaos(
+            workers, redis_server, kills=args.kills, duration=args.ratings / args.rate,
+            seed=size.seed,
+        )  # fmt: skip
+        print(f"load average before the stream: {common.load_average()}")
+        chaos.start()
+        seconds = stream.run(args.rate)
+        chaos.thread.join()
+        stream_end = time.perf_counter()
+        waited = stream.wait_fresh(timeout=args.timeout)
+        common.wait_until(
+            lambda: common.stale_markers() == 0,
+            timeout=max(1.0, args.timeout - waited),
+            what="the last markers",
+            step=0.5,
+        )
+        converged = time.perf_counter() - stream_end
+        since_redis = time.perf_counter() - chaos.redis_restarted_at
+    finally:
+        common.stop_process(beat)
+        if workers is not None:
+            workers.stop()
+        if web is not None:
+            web.stop()
+        redis_server.kill()
+
+    from mastery.selectors import verify_mastery
+
+    for line in chaos.log:
+        print(line)
+    for error in stream.errors[:5]:
+        print(f"error: {error}")
+    accepted = [p for p in posts if p.status == 201]
+    lost = stream.pending()
+    markers = common.stale_markers()
+    report = verify_mastery(learner_ids=stream.touched_learners())
+    latencies = [p.latency for p in accepted if p.updated == p.updated]
+    figures = [
+        ("command", " ".join(["bench/chaos.py", *sys.argv[1:]])),
+        ("stream", f"{len(posts):,} ratings in {seconds:.1f} s, {len(accepted):,} accepted"),
+        ("faults", f"{len(chaos.log) - 1} worker kills, Redis restarted empty once"),
+        ("servers", f"{args.workers} workers x {args.concurrency}, beat, gunicorn"
+                    f" {args.web_workers}"),
+        ("converged", f"{converged:.1f} s after the stream ended"
+                      f" ({since_redis:.0f} s after Redis came back)"),
+        ("posted -> updated", f"p50 {common.percentile(latencies, 50):.2f} s,"
+                              f" p95 {common.percentile(latencies, 95):.2f} s,"
+                              f" max {common.percentile(latencies, 100):.2f} s"),
+        ("records checked", f"{report.checked:,} of {len(stream.touched_learners()):,} learners"),
+    ]  # fmt: skip
+    checks = [
+        common.Check("lost ratings", str(len(lost)), "0", not lost),
+        common.Check("markers left", str(markers), "0", markers == 0),
+        common.Check("verify stale / wrong", f"{report.stale} / {report.wrong}", "0 / 0",
+                     report.stale == 0 and report.wrong == 0),
+        common.Check("POST errors", str(len(posts) - len(accepted)), "0",
+                     len(accepted) == len(posts)),
+    ]  # fmt: skip
+    common.print_summary("bench/chaos", figures, checks)
+
+
+if __name__ == "__main__":
+    main()
