@@ -34,19 +34,26 @@ class BulkRecomputeForm(forms.Form):
 
 
 class GridFilterForm(forms.Form):
-    """The section grid's filters (GET): a domain, power standards only, a state."""
+    """The section grid's filters (GET): a domain, power standards only, a state.
 
-    domain = forms.TypedChoiceField(
-        required=False, coerce=int, empty_value=None, label="Domain", choices=[("", "All")]
+    The domain is any id (a domain the section does not have matches no standard); the view
+    offers the section's domains once the grid is built (:meth:`offer_domains`), so the grid is
+    computed once per page.
+    """
+
+    domain = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, label="Domain", widget=forms.Select
     )
     power = forms.BooleanField(required=False, label="Power standards only")
     state = forms.ChoiceField(required=False, label="State", choices=[("", "Any state")])
 
-    def __init__(self, *args: Any, domains: list[tuple[int, str]], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        domain = self.fields["domain"]
-        assert isinstance(domain, forms.TypedChoiceField)
-        domain.choices = [("", "All domains"), *[(str(pk), label) for pk, label in domains]]
         state = self.fields["state"]
         assert isinstance(state, forms.ChoiceField)
         state.choices = [("", "Any state"), *STATE_FILTERS]
+
+    def offer_domains(self, domains: list[tuple[int, str]]) -> None:
+        widget = self.fields["domain"].widget
+        assert isinstance(widget, forms.Select)
+        widget.choices = [("", "All domains"), *[(str(pk), label) for pk, label in domains]]

@@ -101,7 +101,7 @@ class GridColumn:
     sort_key: tuple[object, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GridCell:
     learner_id: int
     standard_id: int
@@ -133,18 +133,6 @@ class GridCell:
         if self.dimmed:
             classes.append("dim")
         return " ".join(classes)
-
-    @property
-    def description(self) -> str:
-        """The cell's meaning in words (the link's title): never colour alone."""
-        words = [STATE_LABELS.get(self.state, self.state)]
-        if self.level is not None and self.state != MASTERED:
-            words.append(self.level.label)
-        elif self.level is not None:
-            words.append(f"at {self.level.label}")
-        if self.pending:
-            words.append("recompute pending")
-        return ", ".join(words)
 
     def matches(self, state: str) -> bool:
         return self.pending if state == PENDING else self.state == state
@@ -401,7 +389,7 @@ def list_section_grid(
     records: dict[tuple[int, int], _Stored] = {}
     pending: set[tuple[int, int]] = set()
     if learner_ids and standard_ids:
-        for row in MasteryRecord.objects.filter(
+        for rec in MasteryRecord.objects.filter(
             learner_id__in=learner_ids, standard_id__in=standard_ids
         ).values_list(
             "learner_id",
@@ -413,36 +401,37 @@ def list_section_grid(
             "mastered",
             "computed_at",
         ):
-            records[(row[0], row[1])] = (row[2], row[3], row[4], row[5], row[6], row[7])
+            records[(rec[0], rec[1])] = (rec[2], rec[3], rec[4], rec[5], rec[6], rec[7])
         pending = set(
             StaleMastery.objects.filter(
                 learner_id__in=learner_ids, standard_id__in=standard_ids
             ).values_list("learner_id", "standard_id")
         )
     pattern = cell_url_pattern()
-    rows = [
-        GridRow(
-            learner=learner,
-            cells=[
+    rows = []
+    for learner in roster:
+        learner_id = learner.pk
+        cells = []
+        for column in columns:
+            key = (learner_id, column.standard_id)
+            cells.append(
                 _cell(
-                    learner.pk,
+                    learner_id,
                     column.standard_id,
-                    records.get((learner.pk, column.standard_id)),
-                    (learner.pk, column.standard_id) in pending,
+                    records.get(key),
+                    key in pending,
                     levels,
                     level_by_key,
-                    pattern.format(learner=learner.pk, standard=column.standard_id),
+                    pattern.format(learner=learner_id, standard=column.standard_id),
                 )
-                for column in columns
-            ],
-        )
-        for learner in roster
-    ]
+            )
+        rows.append(GridRow(learner=learner, cells=cells))
     computed = [cell.computed_at for row in rows for cell in row.cells if cell.computed_at]
-    counts = {
-        name: sum(1 for row in rows for cell in row.cells if cell.matches(name))
-        for name, _ in STATE_FILTERS
-    }
+    counts = dict.fromkeys((name for name, _ in STATE_FILTERS), 0)
+    for row in rows:
+        for cell in row.cells:
+            counts[cell.state] += 1
+            counts[PENDING] += cell.pending
     if filters.state:
         rows, columns = _narrow(rows, columns, filters.state)
     return SectionGrid(

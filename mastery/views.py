@@ -104,11 +104,7 @@ def section_grid(request: HttpRequest, pk: int) -> HttpResponse:
     """Learners x standards of one section, coloured and labelled by level, with filters."""
     _require_staff(request.user)
     section = get_visible_section_or_404(request.user, pk)
-    unfiltered = grid.list_section_grid(request.user, section)
-    form = GridFilterForm(
-        request.GET or None,
-        domains=[(d.pk, d.label) for d in unfiltered.domains if d.pk is not None],
-    )
+    form = GridFilterForm(request.GET or None)
     filters = grid.GridFilters()
     if form.is_valid():
         filters = grid.GridFilters(
@@ -116,11 +112,8 @@ def section_grid(request: HttpRequest, pk: int) -> HttpResponse:
             power_only=form.cleaned_data["power"],
             state=form.cleaned_data["state"],
         )
-    section_grid = (
-        grid.list_section_grid(request.user, section, filters)
-        if filters != grid.GridFilters()
-        else unfiltered
-    )
+    section_grid = grid.list_section_grid(request.user, section, filters)
+    form.offer_domains([(d.pk, d.label) for d in section_grid.domains if d.pk is not None])
     context = {
         "section": section,
         "grid": section_grid,
