@@ -195,3 +195,17 @@ def test_the_grid_runs_the_same_number_of_queries_for_more_learners_and_standard
     assert (large[1], large[2]) == (7, 12)
     assert small[0] == large[0]
     assert small[0] > 8, small  # the page's own reads really were captured
+
+
+def test_filter_values_that_mean_nothing_are_ignored_or_match_nothing(cast: Cast) -> None:
+    tree = make_tree(domains=1, per_domain=1)
+    quick_entry(cast.teacher, cast.section, [cast.own], tree.standards, "3")
+    run_worker()
+    client = _client(cast.teacher)
+    url = reverse("mastery:section_grid", args=[cast.section.pk])
+    bad = client.get(f"{url}?domain=abc&state=everything")
+    assert bad.status_code == 200
+    assert len(bad.context["grid"].columns) == 1  # an invalid filter filters nothing
+    unknown = client.get(f"{url}?domain=999999")
+    assert unknown.status_code == 200
+    assert "No standard matches these filters." in unknown.content.decode()
