@@ -28,8 +28,12 @@ test: venv
 lint: venv
 	scripts/test.sh --lint-only
 
+# Every benchmark at its default (state) size, one after the other (they share the bench broker
+# database and must not overlap); each prints a summary block. Figures: docs/performance.md.
+BENCHES := engine recompute latency http chaos report
+
 bench: venv
-	@for script in bench/*.py; do [ -e "$$script" ] || continue; echo "== $$script"; $(PY) "$$script" || exit 1; done
+	@for name in $(BENCHES); do echo "== bench/$$name.py"; $(PY) "bench/$$name.py" || exit 1; done
 
 # Regenerate requirements.lock from the .in files (run after changing a pin).
 lock:
