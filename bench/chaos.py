@@ -221,7 +221,8 @@ def main() -> None:
         ("posted -> updated", f"p50 {common.percentile(latencies, 50):.2f} s,"
                               f" p95 {common.percentile(latencies, 95):.2f} s,"
                               f" max {common.percentile(latencies, 100):.2f} s"),
-        ("records checked", f"{report.checked:,} of {len(stream.touched_learners()):,} learners"),
+        ("records checked", f"{report.checked:,} (every record of the"
+                            f" {len(stream.touched_learners()):,} learners touched)"),
     ]  # fmt: skip
     checks = [
         common.Check("lost ratings", str(len(lost)), "0", not lost),

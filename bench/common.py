@@ -79,6 +79,7 @@ def service_env(database: str, redis_url: str | None) -> dict[str, str]:
         "DATABASE_URL": database_url(database),
         "SECRET_KEY": SECRET_KEY,
         "SECURE_SSL_REDIRECT": "false",
+        "DB_CONN_MAX_AGE": "60",  # as .env.example has it for production
         "LOG_LEVEL": "WARNING",
         "DATA_DIR": str(DATA_DIR),
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -754,6 +755,10 @@ class Workers:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
+    def cpu_seconds(self) -> float:
+        """CPU used so far by the live workers (main processes and pools)."""
+        return sum(tree_cpu_seconds(p.pid) for p in self.processes.values() if p.poll() is None)
+
     def stop(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:
@@ -793,6 +798,25 @@ def stop_process(process: subprocess.Popen[bytes] | None) -> None:
         process.wait()
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process, its live descendants and the
+    children it has reaped (a killed or recycled pool process still counts)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        # utime, stime, cutime, cstime are fields 14-17 of stat (11-14 after the name).
+        total += sum(int(x) for x in fields[11:15]) / ticks
+        pending += [int(child) for child in children]
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -822,6 +846,10 @@ class Gunicorn:
         except OSError:
             return False
         return status == 200
+
+    def cpu_seconds(self) -> float:
+        """CPU used so far by the master and its workers."""
+        return tree_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         stop_process(self.process)

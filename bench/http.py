@@ -134,14 +134,17 @@ def main() -> None:
             if args.warmup > 0:
                 run_wrk(wrk, url, cookie, seconds=args.warmup, connections=args.connections,
                         threads=args.threads)  # fmt: skip
+            cpu = web.cpu_seconds()
             figures = run_wrk(wrk, url, cookie, seconds=args.seconds,
                               connections=args.connections, threads=args.threads)  # fmt: skip
+            figures["cpu_ms"] = (web.cpu_seconds() - cpu) / max(figures["requests"], 1) * 1000
             figures["bytes"] = page_bytes
             results[name] = figures
             print(
                 f"{name} {path}: {figures['rps']:.1f} requests/s, p50 {figures['p50'] / 1000:.1f}"
                 f" ms, p95 {figures['p95'] / 1000:.1f} ms, p99 {figures['p99'] / 1000:.1f} ms,"
-                f" errors {figures['errors']}, {page_bytes:,} bytes"
+                f" errors {figures['errors']}, {page_bytes:,} bytes,"
+                f" gunicorn CPU {figures['cpu_ms']:.1f} ms per request"
             )
         grid_page = common.request(
             "GET", web.port, pages[1][1], headers={"Cookie": f"sessionid={cookie}"}
@@ -162,7 +165,8 @@ def main() -> None:
         figures_out.append(
             (name, f"{figures['rps']:.1f} req/s, p50 {figures['p50'] / 1000:.0f} ms,"
                    f" p95 {figures['p95'] / 1000:.0f} ms, p99 {figures['p99'] / 1000:.0f} ms,"
-                   f" {figures['errors']} errors")
+                   f" {figures['errors']} errors; {figures['cpu_ms']:.0f} ms CPU per request"
+                   f" ({1000 / figures['cpu_ms']:.0f}/s per core)")
         )  # fmt: skip
     figures_out.append(("grid req/s / healthz req/s", f"{grid['rps'] / floor['rps']:.2f}"))
     p95 = grid["p95"] / 1000

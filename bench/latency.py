@@ -56,8 +56,10 @@ def main() -> None:
     try:
         workers.start()
         print(f"load average before the stream: {common.load_average()}")
+        cpu_web, cpu_workers = web.cpu_seconds(), workers.cpu_seconds()
         seconds = stream.run(args.rate)
         waited = stream.wait_fresh(timeout=120)
+        cpu_web, cpu_workers = web.cpu_seconds() - cpu_web, workers.cpu_seconds() - cpu_workers
     finally:
         workers.stop()
         web.stop()
@@ -97,6 +99,10 @@ def main() -> None:
         ("answered -> updated", f"p50 {ms(after_answer, 50)}, p95 {ms(after_answer, 95)}"),
         ("ratio p95 / POST p95", f"{p95 / common.percentile(round_trips, 95):.2f}"),
         ("caught up after stream", f"{waited:.1f} s"),
+        ("gunicorn CPU", f"{cpu_web / len(stream.requests) * 1000:.0f} ms per request of"
+                         f" {args.per_post} ratings"),
+        ("worker CPU", f"{cpu_workers / len(posts) * 1000:.1f} ms per rating"
+                       f" ({len(posts) / cpu_workers:.0f} ratings/s per busy core)"),
     ]  # fmt: skip
     checks = [
         common.Check("p95 posted -> updated", f"{p95 * 1000:.0f} ms", "< 1000 ms", p95 < 1,

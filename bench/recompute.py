@@ -170,12 +170,14 @@ def main() -> None:
     repeat = None
     try:
         print(f"load average before (c): {common.load_average()}")
+        cpu = workers.cpu_seconds()
         c = common.run_bulk_recompute(batch_size=args.batch_size)
+        c_cpu = workers.cpu_seconds() - cpu
         print(
             f"(c) platform bulk recompute: {c.seconds:.1f} s, {c.batches} batches, status"
             f" {c.status}, {c.checked:,} records checked, {c.written:,} written,"
             f" {c.events:,} events; {c.checked / c.seconds:,.0f} records/s,"
-            f" {totals['ratings'] / c.seconds:,.0f} ratings/s"
+            f" {totals['ratings'] / c.seconds:,.0f} ratings/s; workers' CPU {c_cpu:.1f} s"
         )
         if not args.no_repeat:
             repeat = common.run_bulk_recompute(batch_size=args.batch_size)
@@ -225,6 +227,11 @@ def main() -> None:
         ("(b) write floor", f"{b['empty']:.1f} s empty target, {b['full']:.1f} s full target"),
         ("(b') platform's rows", f"{b_same:.1f} s empty target; (c)/((a)+(b')) {ratio_same:.2f}"),
         ("(c) bulk recompute", f"{c.seconds:.1f} s ({c.checked:,} records, {c.events:,} events)"),
+        (
+            "workers' CPU in (c)",
+            f"{c_cpu:.1f} s ({c.checked / c_cpu:,.0f} records per CPU second;"
+            " PostgreSQL's own CPU not included)",
+        ),
         ("verify_mastery", f"{verify_seconds:.1f} s"),
     ]
     if repeat is not None:
