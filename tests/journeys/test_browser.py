@@ -97,8 +97,8 @@ def test_a_teacher_logs_ratings_with_quick_entry_and_sees_the_grid_change(
     # Keyboard: one tab stop for the grid, arrow keys between cells.
     first.locator("a").focus()
     page.keyboard.press("ArrowRight")
-    focused = page.evaluate("document.activeElement.title")
-    assert focused == "Mastered, at Proficient"
+    focused = page.evaluate("document.activeElement.getAttribute('href')")
+    assert focused == f"/mastery/learners/{cast.own.pk}/standards/{tree.standards[1].pk}/"
 
     # A cell opens the learner's evidence and the explanation in place.
     first.locator("a").click()
