@@ -57,11 +57,10 @@ class ThrowawayRedis:
     def start(self) -> None:
         import redis
 
-        self.process = subprocess.Popen(
+        self.process = common.spawn(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--daemonize", "no", "--dir", str(common.log_path(""))],
-            stdout=common.log_path("redis.log").open("ab"), stderr=subprocess.STDOUT,
-            start_new_session=True,
+            env=dict(os.environ), log="redis.log",
         )  # fmt: skip
 
         def answers() -> bool:
@@ -98,6 +97,8 @@ class Chaos:
         self.rng = rng
         self.log: list[str] = []
         self.redis_restarted_at = 0.0
+        self.finished = threading.Event()  # every fault injected
+        self.release = threading.Event()  # set by main at the end
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> None:
@@ -110,6 +111,15 @@ class Chaos:
             time.sleep(delay)
 
     def _run(self) -> None:
+        try:
+            self._inject()
+        finally:
+            self.finished.set()
+        # The replacement workers and Redis die with the thread that started them (see
+        # common.spawn): stay until main is done with them.
+        self.release.wait()
+
+    def _inject(self) -> None:
         events = [(moment, "kill", index) for index, moment in enumerate(self.moments)]
         events.append((self.redis_moment, "redis", -1))
         for moment, what, index in sorted(events):
@@ -159,6 +169,7 @@ def main() -> None:
     web: common.Gunicorn | None = None
     beat: subprocess.Popen[bytes] | None = None
     workers: common.Workers | None = None
+    chaos: Chaos | None = None
     try:
         prepared = common.prepare(size, redis_server.url, reload=args.reload)
         print(f"data: {size.fingerprint()} {prepared}")
@@ -180,7 +191,7 @@ def main() -> None:
         print(f"load average before the stream: {common.load_average()}")
         chaos.start()
         seconds = stream.run(args.rate)
-        chaos.thread.join()
+        chaos.finished.wait()
         stream_end = time.perf_counter()
         waited = stream.wait_fresh(timeout=args.timeout)
         common.wait_until(
@@ -193,6 +204,8 @@ def main() -> None:
         since_redis = time.perf_counter() - chaos.redis_restarted_at
     finally:
         common.stop_process(beat)
+        if chaos is not None:
+            chaos.release.set()
         if workers is not None:
             workers.stop()
         if web is not None:

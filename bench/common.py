@@ -696,6 +696,31 @@ def counts() -> dict[str, int]:
 # --- subprocesses: Celery workers, beat, gunicorn, Redis -----------------------------------------
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the thread that started it ends (Linux), so that
+    no worker or server outlives the bench (an orphan bulk worker on the bench broker would take
+    the next run's batches for another database). Servers stop gracefully on SIGTERM."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def spawn(command: list[str], *, env: dict[str, str], log: str) -> subprocess.Popen[bytes]:
+    """Start a bench subprocess in its own process group, logging to bench/out/``log``; it is
+    terminated if the thread that started it ends (so start long-lived ones from the main
+    thread or a thread that outlives them)."""
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=log_path(log).open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,  # only a prctl call between fork and exec
+    )
+
+
 class Workers:
     """Celery worker processes on the bench database and broker, started and stopped here."""
 
@@ -712,15 +737,13 @@ class Workers:
         for _ in range(count):
             self._started += 1
             name = f"bench-{self.tag}-{self._started}-{os.getpid()}@localhost"
-            log = log_path(f"worker-{self.tag}-{self._started}.log").open("wb")
-            self.processes[name] = subprocess.Popen(
+            self.processes[name] = spawn(
                 [
                     sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", self.queues,
                     "--concurrency", str(self.concurrency), "--hostname", name,
                     "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
                 ],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                env=self.env, log=f"worker-{self.tag}-{self._started}.log",
             )  # fmt: skip
             names.append(name)
         if wait:
@@ -778,11 +801,10 @@ def start_beat(env: dict[str, str]) -> subprocess.Popen[bytes]:
     schedule = log_path("celerybeat-schedule")
     for stale in OUT.glob("celerybeat-schedule*"):
         stale.unlink()
-    return subprocess.Popen(
+    return spawn(
         [sys.executable, "-m", "celery", "-A", "config", "beat", "--schedule", str(schedule),
          "--loglevel", "WARNING"],
-        cwd=ROOT, env=env, stdout=log_path("beat.log").open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True,
+        env=env, log="beat.log",
     )  # fmt: skip
 
 
@@ -830,11 +852,10 @@ class Gunicorn:
         self.port = free_port()
         self.workers = workers
         gunicorn = Path(sys.executable).with_name("gunicorn")
-        self.process = subprocess.Popen(
+        self.process = spawn(
             [str(gunicorn), "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
              "--workers", str(workers), "--timeout", "120", "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=log_path("gunicorn.log").open("wb"),
-            stderr=subprocess.STDOUT, start_new_session=True,
+            env=env, log="gunicorn.log",
         )  # fmt: skip
         wait_until(self._answers, timeout=60, what="gunicorn to answer /healthz", step=0.2)
 

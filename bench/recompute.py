@@ -72,6 +72,25 @@ def read_floor() -> tuple[float, list[float], str]:
     return min(times), times, plan
 
 
+def sizes() -> dict[str, str]:
+    """On-disk sizes of the tables the recompute reads and writes (heap, and all indexes)."""
+    from django.db import connection
+
+    out = {}
+    with connection.cursor() as cursor:
+        for table in ("evidence_rating", "evidence_evidence", "mastery_masteryrecord",
+                      "mastery_masteryevent"):  # fmt: skip
+            cursor.execute(
+                "SELECT pg_size_pretty(pg_table_size(%s)), pg_size_pretty(pg_indexes_size(%s))",
+                [table, table],
+            )
+            heap, indexes = cursor.fetchone()
+            out[table] = f"{heap} + {indexes} indexes"
+        cursor.execute("SELECT pg_size_pretty(pg_relation_size('evidence_rating_covering'))")
+        out["evidence_rating_covering"] = str(cursor.fetchone()[0])
+    return out
+
+
 def write_floor(source: Path, targets: tuple[str, ...]) -> dict[str, float]:
     """COPY ``source`` (COPY text of ``COLUMNS``) into a temporary table + one upsert into a
     table shaped like the records table (same columns, indexes and constraints), once per
@@ -213,6 +232,8 @@ def main() -> None:
         f" {b_same:.1f} s into an empty table"
     )
 
+    on_disk = sizes()
+    print(f"sizes: {on_disk}")
     floor = a_seconds + b["empty"]
     ratio = c.seconds / floor
     ratio_same = c.seconds / (a_seconds + b_same)
@@ -229,10 +250,13 @@ def main() -> None:
         ("(c) bulk recompute", f"{c.seconds:.1f} s ({c.checked:,} records, {c.events:,} events)"),
         (
             "workers' CPU in (c)",
-            f"{c_cpu:.1f} s ({c.checked / c_cpu:,.0f} records per CPU second;"
-            " PostgreSQL's own CPU not included)",
+            f"{c_cpu:.1f} s of {args.workers * args.concurrency} x {c.seconds:.0f} s"
+            " (the rest: waiting on PostgreSQL, whose backends end with each task)",
         ),
         ("verify_mastery", f"{verify_seconds:.1f} s"),
+        ("ratings on disk", on_disk["evidence_rating"]),
+        ("records on disk", on_disk["mastery_masteryrecord"]),
+        ("events on disk", on_disk["mastery_masteryevent"]),
     ]
     if repeat is not None:
         figures.append(("repeat, unchanged", f"{repeat.seconds:.1f} s, {repeat.written} written"))
