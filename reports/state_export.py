@@ -276,9 +276,9 @@ def write_state_export(
     book = RulesBook()
     plan = RequirementPlan(term_id=term.pk, at=at)
     layout = LAYOUTS[file_format](term, book)
-    learners = Learner.objects.filter(
-        school_id__in=descendants_of(organisation).values("pk"), active=True
-    )
+    # The school ids as a list: a page query with the descendants subquery costs 100 ms.
+    schools = list(descendants_of(organisation).order_by("pk").values_list("pk", flat=True))
+    learners = Learner.objects.filter(school_id__in=schools, active=True)
     total = _estimate_rows(plan, learners)
     writer = _Writer(plan, book, layout, at, packed)
     out.write(layout.header)
