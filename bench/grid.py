@@ -270,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         grid = _measure(client, grid_url, args.renders)
         power = _measure(client, f"{grid_url}?power=on", args.renders)
         reference = _measure(client, reverse("learners:section_list"), args.renders)
+    # Shared machines drift: say how busy this one was while measuring.
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"load average (1, 5, 15 min): {load} on {os.cpu_count()} CPUs")
     print(f"{'page':<28}{'median ms':>10}{'p95 ms':>10}{'min ms':>9}{'queries':>9}{'KiB':>8}")
     for name, figures in (
         ("grid 35 x 60", grid),

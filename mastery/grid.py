@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Max, Min, Q
 from django.http import Http404
 from django.urls import reverse
 
@@ -107,9 +107,7 @@ class GridCell:
     standard_id: int
     state: str  # one of MASTERED, NOT_YET, INSUFFICIENT, NOT_ASSESSED
     level: GridLevel | None
-    score: Decimal | None
     pending: bool
-    computed_at: datetime.datetime | None
     href: str
     dimmed: bool = False
 
@@ -119,8 +117,8 @@ class GridCell:
             return self.level.label
         if self.state == INSUFFICIENT:
             return "Insufficient"
-        if self.state != NOT_ASSESSED and self.score is not None:
-            return f"{self.score:.2f}"
+        if self.state != NOT_ASSESSED:
+            return "Scored"  # a score without a level (the cell's page shows it)
         return "—"
 
     @property
@@ -138,7 +136,7 @@ class GridCell:
         return self.pending if state == PENDING else self.state == state
 
 
-type _Stored = tuple[str, Decimal | None, Decimal | None, str, bool, datetime.datetime]
+type _Stored = tuple[str, Decimal | None, str, bool]
 
 
 @dataclass(frozen=True)
@@ -314,6 +312,7 @@ def section_columns(
     standards = list(
         Standard.objects.filter(status=StandardStatus.ACTIVE, is_grouping=False)
         .filter(Q(pk__in=list(priority)) | Q(pk__in=recorded) | Q(pk__in=pending))
+        .order_by()  # sorted below, in tree order
         .values_list("pk", "human_code", "statement", "framework_id")
     )
     chains = ancestry([pk for pk, *_ in standards])
@@ -388,24 +387,22 @@ def list_section_grid(
     level_by_key = {(level.points, level.label): level for level in levels}
     records: dict[tuple[int, int], _Stored] = {}
     pending: set[tuple[int, int]] = set()
+    freshness: dict[str, datetime.datetime | None] = {"oldest": None, "newest": None}
     if learner_ids and standard_ids:
-        for rec in MasteryRecord.objects.filter(
+        in_grid = MasteryRecord.objects.filter(
             learner_id__in=learner_ids, standard_id__in=standard_ids
-        ).values_list(
-            "learner_id",
-            "standard_id",
-            "state",
-            "score",
-            "level_points",
-            "level_label",
-            "mastered",
-            "computed_at",
+        ).order_by()
+        # Only what a cell shows: converting a score and a timestamp per row would cost more
+        # than every other read of the page (bench/grid.py); freshness is one aggregate.
+        for rec in in_grid.values_list(
+            "learner_id", "standard_id", "state", "level_points", "level_label", "mastered"
         ):
-            records[(rec[0], rec[1])] = (rec[2], rec[3], rec[4], rec[5], rec[6], rec[7])
+            records[(rec[0], rec[1])] = (rec[2], rec[3], rec[4], rec[5])
+        freshness = in_grid.aggregate(oldest=Min("computed_at"), newest=Max("computed_at"))
         pending = set(
-            StaleMastery.objects.filter(
-                learner_id__in=learner_ids, standard_id__in=standard_ids
-            ).values_list("learner_id", "standard_id")
+            StaleMastery.objects.filter(learner_id__in=learner_ids, standard_id__in=standard_ids)
+            .order_by()
+            .values_list("learner_id", "standard_id")
         )
     pattern = cell_url_pattern()
     rows = []
@@ -426,7 +423,6 @@ def list_section_grid(
                 )
             )
         rows.append(GridRow(learner=learner, cells=cells))
-    computed = [cell.computed_at for row in rows for cell in row.cells if cell.computed_at]
     counts = dict.fromkeys((name for name, _ in STATE_FILTERS), 0)
     for row in rows:
         for cell in row.cells:
@@ -445,8 +441,8 @@ def list_section_grid(
         roster_size=len(roster),
         column_count=len(all_columns),
         pending=len(pending),
-        oldest_computed_at=min(computed, default=None),
-        newest_computed_at=max(computed, default=None),
+        oldest_computed_at=freshness["oldest"],
+        newest_computed_at=freshness["newest"],
         counts=counts,
     )
 
@@ -461,16 +457,14 @@ def _cell(
     href: str,
 ) -> GridCell:
     if stored is None:
-        return GridCell(learner_id, standard_id, NOT_ASSESSED, None, None, pending, None, href)
-    state, score, points, label, mastered, computed_at = stored
+        return GridCell(learner_id, standard_id, NOT_ASSESSED, None, pending, href)
+    state, points, label, mastered = stored
     return GridCell(
         learner_id=learner_id,
         standard_id=standard_id,
         state=_state_of(state, mastered, label),
         level=_level(level_by_key, levels, points, label),
-        score=score,
         pending=pending,
-        computed_at=computed_at,
         href=href,
     )
 
