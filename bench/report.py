@@ -423,6 +423,9 @@ def main() -> None:
         return
     if args.learners < 2 * SCHOOLS_PER_DISTRICT:
         parser.error(f"--learners: at least {2 * SCHOOLS_PER_DISTRICT}")
+    from bench import common
+
+    common.hold_bench_lock()  # one bench at a time: two would skew each other's timings
     _ensure_database()
     _migrate()
     _django()
@@ -447,11 +450,26 @@ def main() -> None:
     print(f"export, whole state:  {json.dumps(full)}")
     print(f"reference, psql COPY of the same rows from stored records: {json.dumps(stored)}")
     print(f"reference, psql COPY of the ratings the export reads: {json.dumps(ratings)}")
-    print(
-        f"ratio export / bare COPY (rows/s): {full['rows_per_s'] / stored['rows_per_s']:.2f};"
-        f" peak RSS {half['learners']} learners {half['peak_rss_mb']} MB,"
-        f" {full['learners']} learners {full['peak_rss_mb']} MB"
-    )
+    ratio = full["rows_per_s"] / stored["rows_per_s"]
+    growth = full["peak_rss_mb"] / half["peak_rss_mb"]
+    met = common.print_summary(
+        "state accountability export (bench/report.py)",
+        [
+            ("export rows", f"{full['rows']:,} ({full['learners']:,} learners x {STANDARDS})"),
+            ("export rate", f"{full['rows_per_s']:,} rows/s ({full['seconds']} s)"),
+            ("bare COPY rate", f"{stored['rows_per_s']:,} rows/s (same rows, stored records)"),
+            ("peak RSS", f"{half['peak_rss_mb']} MB at {half['learners']:,} learners,"
+                         f" {full['peak_rss_mb']} MB at {full['learners']:,}"),
+        ],
+        [
+            common.Check("export / bare COPY", f"{ratio:.2f}", ">= 0.50", ratio >= 0.5,
+                         f"{0.5 - ratio:.2f}"),
+            common.Check("peak RSS, learners doubled", f"x{growth:.2f}", "<= x1.20 (flat)",
+                         growth <= 1.2, f"x{growth - 1.2:.2f}"),
+        ],
+    )  # fmt: skip
+    if not met:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
