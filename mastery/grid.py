@@ -103,34 +103,16 @@ class GridColumn:
 
 @dataclass(frozen=True, slots=True)
 class GridCell:
-    learner_id: int
-    standard_id: int
+    """One learner's mastery of one standard, as the grid shows it: the level (label and
+    colour class) or the state in words, a pending marker, the link to its evidence."""
+
     state: str  # one of MASTERED, NOT_YET, INSUFFICIENT, NOT_ASSESSED
     level: GridLevel | None
     pending: bool
     href: str
+    text: str
+    css: str
     dimmed: bool = False
-
-    @property
-    def text(self) -> str:
-        if self.level is not None:
-            return self.level.label
-        if self.state == INSUFFICIENT:
-            return "Insufficient"
-        if self.state != NOT_ASSESSED:
-            return "Scored"  # a score without a level (the cell's page shows it)
-        return "—"
-
-    @property
-    def css(self) -> str:
-        classes = [self.level.css if self.level is not None else f"st-{self.state}"]
-        if self.state == MASTERED:
-            classes.append("m")
-        if self.pending:
-            classes.append("pending")
-        if self.dimmed:
-            classes.append("dim")
-        return " ".join(classes)
 
     def matches(self, state: str) -> bool:
         return self.pending if state == PENDING else self.state == state
@@ -405,21 +387,25 @@ def list_section_grid(
             .values_list("learner_id", "standard_id")
         )
     pattern = cell_url_pattern()
+    looks: dict[tuple[_Stored | None, bool], tuple[str, GridLevel | None, str, str]] = {}
     rows = []
     for learner in roster:
         learner_id = learner.pk
         cells = []
         for column in columns:
             key = (learner_id, column.standard_id)
+            look_key = (records.get(key), key in pending)
+            look = looks.get(look_key)
+            if look is None:
+                look = looks[look_key] = _look(*look_key, levels, level_by_key)
             cells.append(
-                _cell(
-                    learner_id,
-                    column.standard_id,
-                    records.get(key),
-                    key in pending,
-                    levels,
-                    level_by_key,
-                    pattern.format(learner=learner_id, standard=column.standard_id),
+                GridCell(
+                    state=look[0],
+                    level=look[1],
+                    pending=look_key[1],
+                    href=pattern.format(learner=learner_id, standard=column.standard_id),
+                    text=look[2],
+                    css=look[3],
                 )
             )
         rows.append(GridRow(learner=learner, cells=cells))
@@ -447,26 +433,33 @@ def list_section_grid(
     )
 
 
-def _cell(
-    learner_id: int,
-    standard_id: int,
+def _look(
     stored: _Stored | None,
     pending: bool,
     levels: Sequence[GridLevel],
     level_by_key: dict[tuple[Decimal, str], GridLevel],
-    href: str,
-) -> GridCell:
+) -> tuple[str, GridLevel | None, str, str]:
+    """(state, level, text, css) of a cell: a handful of distinct values per grid."""
     if stored is None:
-        return GridCell(learner_id, standard_id, NOT_ASSESSED, None, pending, href)
-    state, points, label, mastered = stored
-    return GridCell(
-        learner_id=learner_id,
-        standard_id=standard_id,
-        state=_state_of(state, mastered, label),
-        level=_level(level_by_key, levels, points, label),
-        pending=pending,
-        href=href,
-    )
+        state, level = NOT_ASSESSED, None
+    else:
+        raw_state, points, label, mastered = stored
+        state = _state_of(raw_state, mastered, label)
+        level = _level(level_by_key, levels, points, label)
+    if level is not None:
+        text = level.label
+    elif state == INSUFFICIENT:
+        text = "Insufficient"
+    elif state != NOT_ASSESSED:
+        text = "Scored"  # a score without a level: the cell's page shows it
+    else:
+        text = "—"
+    classes = [level.css if level is not None else f"st-{state}"]
+    if state == MASTERED:
+        classes.append("m")
+    if pending:
+        classes.append("pending")
+    return state, level, text, " ".join(classes)
 
 
 def _level(
@@ -502,7 +495,12 @@ def _narrow(
             narrowed.append(
                 GridRow(
                     learner=row.learner,
-                    cells=[replace(cell, dimmed=not cell.matches(state)) for cell in cells],
+                    cells=[
+                        cell
+                        if cell.matches(state)
+                        else replace(cell, dimmed=True, css=cell.css + " dim")
+                        for cell in cells
+                    ],
                 )
             )
     return narrowed, [columns[index] for index in keep_columns]

@@ -21,13 +21,15 @@ def grid_cells(row: GridRow) -> SafeString:
     names and the link are made of fixed words and integer ids; the text (a level label set by
     an administrator) is escaped.
     """
-    return mark_safe(  # noqa: S308  (the only free text, the label, is escaped)
-        "".join(
-            f'<td class="{cell.css}"><a href="{cell.href}"'
-            f"{_PENDING if cell.pending else ''}>{escape(cell.text)}</a></td>"
-            for cell in row.cells
-        )
-    )
+    texts: dict[str, str] = {}  # a grid has a handful of distinct labels: escape each once
+    parts = []
+    for cell in row.cells:
+        text = texts.get(cell.text)
+        if text is None:
+            text = texts[cell.text] = escape(cell.text)
+        title = _PENDING if cell.pending else ""
+        parts.append(f'<td class="{cell.css}"><a href="{cell.href}"{title}>{text}</a></td>')
+    return mark_safe("".join(parts))  # noqa: S308  (the only free text, the label, is escaped)
 
 
 _PENDING = ' title="A recompute is pending"'
