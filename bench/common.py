@@ -839,6 +839,54 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+class ActivitySampler:
+    """What the bench database's backends are doing, sampled from ``pg_stat_activity`` every
+    ``every`` seconds in a thread of its own: a poor man's profile of the server side (each
+    active backend counts once per sample under the start of its statement; "idle" backends
+    are waiting for their client, i.e. for Python)."""
+
+    def __init__(self, database: str, *, every: float = 0.25) -> None:
+        import collections
+        import threading
+
+        self.database = database
+        self.every = every
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ActivitySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(database_url(self.database), autocommit=True) as conn:
+            while not self._stop.wait(self.every):
+                rows = conn.execute(
+                    "SELECT state, wait_event_type, regexp_replace(left(query, 48), '\\s+', ' ',"
+                    " 'g') FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                ).fetchall()
+                self.samples += 1
+                for state, wait, query in rows:
+                    if state != "active":
+                        self.counts[f"idle: {state}"] += 1
+                    else:
+                        self.counts[f"{query.strip()}{f' [{wait}]' if wait else ''}"] += 1
+
+    def top(self, count: int = 8) -> list[tuple[str, float]]:
+        """The most frequent activities with their share of all backend samples."""
+        total = sum(self.counts.values()) or 1
+        return [(name, n / total) for name, n in self.counts.most_common(count)]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -190,7 +190,8 @@ def main() -> None:
     try:
         print(f"load average before (c): {common.load_average()}")
         cpu = workers.cpu_seconds()
-        c = common.run_bulk_recompute(batch_size=args.batch_size)
+        with common.ActivitySampler(size.name) as activity:
+            c = common.run_bulk_recompute(batch_size=args.batch_size)
         c_cpu = workers.cpu_seconds() - cpu
         print(
             f"(c) platform bulk recompute: {c.seconds:.1f} s, {c.batches} batches, status"
@@ -198,6 +199,9 @@ def main() -> None:
             f" {c.events:,} events; {c.checked / c.seconds:,.0f} records/s,"
             f" {totals['ratings'] / c.seconds:,.0f} ratings/s; workers' CPU {c_cpu:.1f} s"
         )
+        print("profile of (c), PostgreSQL side (share of backend samples):")
+        for name, share in activity.top():
+            print(f"  {share:6.1%}  {name}")
         if not args.no_repeat:
             repeat = common.run_bulk_recompute(batch_size=args.batch_size)
             print(
