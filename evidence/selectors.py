@@ -280,10 +280,12 @@ def rating_chain(rating: Rating) -> list[Rating]:
 
 
 def score_range_for(organisation: Organisation | None) -> tuple[Decimal, Decimal]:
-    """The scores a rating may take for learners of ``organisation``: 0 to the highest level's
-    points of the proficiency scale in force there (one query)."""
+    """The scores a rating may take for learners of ``organisation``: the lowest to the highest
+    level's points of the proficiency scale in force there (one query). Scores below the scale
+    are refused here, because the engine cannot place them on it (a scale that wants 0 says so
+    with a level of 0 points)."""
     scale = DEFAULT_SCALE if organisation is None else scale_for(organisation)
-    return Decimal("0"), scale.max_points
+    return scale.min_points, scale.max_points
 
 
 def scale_levels_for(organisation: Organisation | None) -> list[tuple[Decimal, str]]:

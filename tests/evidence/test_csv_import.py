@@ -146,7 +146,7 @@ def test_a_bad_file_lists_every_problem_by_row_and_column_and_writes_nothing(
         (4, "learner_id", "'abc' is not a learner id"),
         (5, "standard", "no standard has the code or identifier 'NOPE.1'"),
         (6, "standard", "Counting and Cardinality is a grouping: rate its statements"),
-        (7, "score", "7 is outside the scale (0 to 4)"),
+        (7, "score", "7 is outside the scale (1 to 4)"),
         (8, "demonstrated_on", "is in the future"),
         (9, "demonstrated_on", "'22/09/2026' is not a date (YYYY-MM-DD)"),
         (10, "title", "required"),

@@ -209,7 +209,8 @@ def test_bad_evidence_input_names_the_field_and_writes_nothing(
 @pytest.mark.parametrize(
     ("score", "message"),
     [
-        ("4.01", "outside the scale (0 to 4)"),
+        ("4.01", "outside the scale (1 to 4)"),
+        ("0", "outside the scale (1 to 4)"),
         ("-1", "outside the scale"),
         ("2.555", "more than 2 decimals"),
         ("NaN", "not a number"),
