@@ -677,6 +677,18 @@ def reset_derived_state() -> None:
         cursor.execute("VACUUM ANALYZE mastery_masteryrecord")
 
 
+def analyze_derived_tables() -> None:
+    """ANALYZE the tables a bulk recompute fills, as autovacuum eventually would (on this shared
+    server it had not after 40 minutes): without statistics the planner's estimates for the
+    records table are off by three orders of magnitude, which pushes the grid's queries past
+    ``jit_above_cost`` (0.75 s of JIT compilation per query, see docs/performance.md)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("mastery_masteryrecord", "mastery_masteryevent", "mastery_stalemastery"):
+            cursor.execute(f"ANALYZE {table}")
+
+
 def counts() -> dict[str, int]:
     from django.db import connection
 
@@ -994,6 +1006,7 @@ def ensure_records(env: dict[str, str], *, concurrency: int = 2) -> dict[str, An
             result["bulk_recompute_s"] = round(run_bulk_recompute().seconds, 1)
         finally:
             workers.stop()
+        analyze_derived_tables()
     seconds, outcome = timed(lambda: sweep_stale_mastery())
     result["sweep_s"] = round(seconds, 1)
     result["sweep_marked"] = outcome.marked

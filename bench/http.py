@@ -115,6 +115,8 @@ def main() -> None:
     common.flush_redis(common.REDIS_URL)
     env = common.service_env(size.name, common.REDIS_URL)
     print(f"records: {common.ensure_records(env)}")
+    seconds, _ = common.timed(common.analyze_derived_tables)
+    print(f"ANALYZE of the records, events and markers tables: {seconds:.1f} s")
     common.collectstatic(size.name)
 
     section = size.sections // 2 + 1
