@@ -131,15 +131,28 @@ class Chaos:
                 self.redis_restarted_at = time.perf_counter()
                 self.log.append(f"{moment:5.1f} s: Redis killed, started again empty after 1 s")
                 continue
-            alive = [name for name, p in self.workers.processes.items() if p.poll() is None]
-            name = self.rng.choice(alive)
-            if index % 2 == 0:
-                children = self.workers.children(name)
-                if children:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(children[0], signal.SIGKILL)
-                    self.log.append(f"{moment:5.1f} s: killed a pool process of {name}")
-                    continue
+            # A worker still booting holds no task: wait (a few seconds at most) for one whose
+            # pool is up, so that each kill can hit work in flight.
+            ready: list[str] = []
+            deadline = time.monotonic() + 15
+            while not ready and time.monotonic() < deadline:
+                ready = [
+                    name
+                    for name, p in self.workers.processes.items()
+                    if p.poll() is None and self.workers.children(name)
+                ]
+                if not ready:
+                    time.sleep(0.1)
+            if not ready:
+                self.log.append(f"{moment:5.1f} s: no worker ready, kill skipped")
+                continue
+            name = self.rng.choice(ready)
+            children = self.workers.children(name)
+            if index % 2 == 0 and children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(children[0], signal.SIGKILL)
+                self.log.append(f"{moment:5.1f} s: killed the pool process of {name}")
+                continue
             self.workers.kill(name)
             self.workers.start(1, wait=False)
             self.log.append(
@@ -227,7 +240,9 @@ def main() -> None:
     figures = [
         ("command", " ".join(["bench/chaos.py", *sys.argv[1:]])),
         ("stream", f"{len(posts):,} ratings in {seconds:.1f} s, {len(accepted):,} accepted"),
-        ("faults", f"{len(chaos.log) - 1} worker kills, Redis restarted empty once"),
+        ("faults", f"{sum('killed' in line for line in chaos.log) - 1} worker kills"
+                   f" ({sum('pool process' in line for line in chaos.log)} of a pool process),"
+                   " Redis restarted empty once"),
         ("servers", f"{args.workers} workers x {args.concurrency}, beat, gunicorn"
                     f" {args.web_workers}"),
         ("converged", f"{converged:.1f} s after the stream ended"

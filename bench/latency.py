@@ -34,7 +34,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60, help="length of the stream")
     parser.add_argument("--per-post", type=int, default=5, help="ratings per request")
     parser.add_argument("--teachers", type=int, default=20, help="teachers posting")
-    parser.add_argument("--concurrency", type=int, default=1, help="the worker's pool size")
+    parser.add_argument(
+        "--concurrency", type=int, default=2, help="the worker's pool size (as docker-compose)"
+    )
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn sync workers")
     args = parser.parse_args()
     size = common.size_from(args)
