@@ -173,3 +173,23 @@ def test_a_token_call_needs_no_csrf_token_but_a_session_call_does(cast: Cast) ->
     by_session = client.post("/api/v1/ratings/", body, content_type="application/json")
     assert by_session.status_code == 403
     assert "CSRF" in by_session.json()["detail"]
+
+
+def test_an_integration_token_acts_as_its_user_and_rotates(cast: Cast) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("api_token", "teacher", stdout=out)
+    key = out.getvalue().strip()
+    api = Client()
+    learners = api.get("/api/v1/learners/", HTTP_AUTHORIZATION=f"Token {key}").json()["results"]
+    assert {item["id"] for item in learners} == {cast.own.pk, cast.same_section.pk}
+    rotated = StringIO()
+    call_command("api_token", "teacher", "--rotate", stdout=rotated)
+    assert rotated.getvalue().strip() != key
+    # The old key is refused (403: session auth, listed first, sends no challenge).
+    assert api.get("/api/v1/learners/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 403
+    with pytest.raises(CommandError, match="deactivated"):
+        call_command("api_token", "deactivated_teacher")
