@@ -644,7 +644,13 @@ def run_bulk_batch(*, batch_id: int) -> BulkRecomputeBatch:
 
 @transaction.atomic
 def _run_bulk_batch(batch_id: int) -> BulkRecomputeBatch:
-    batch = BulkRecomputeBatch.objects.select_for_update().select_related("job").get(pk=batch_id)
+    # Lock the batch row only ("self"): FOR UPDATE through the join would also lock the job row
+    # for the whole batch and serialise every batch of the job (the job is locked at the end).
+    batch = (
+        BulkRecomputeBatch.objects.select_for_update(of=("self",))
+        .select_related("job")
+        .get(pk=batch_id)
+    )
     if batch.status == BulkStatus.DONE:
         return batch
     job = batch.job
