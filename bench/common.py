@@ -861,6 +861,11 @@ class ActivitySampler:
         import collections
         import threading
 
+        from django.db import connection
+
+        with connection.cursor() as cursor:  # this process's own (polling) session: not counted
+            cursor.execute("SELECT pg_backend_pid()")
+            self.own = int(cursor.fetchone()[0])
         self.database = database
         self.every = every
         self.counts: collections.Counter[str] = collections.Counter()
@@ -884,7 +889,9 @@ class ActivitySampler:
                 rows = conn.execute(
                     "SELECT state, wait_event_type, regexp_replace(left(query, 48), '\\s+', ' ',"
                     " 'g') FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                    " AND pid <> pg_backend_pid() AND pid <> %s"
+                    " AND backend_type = 'client backend'",
+                    [self.own],
                 ).fetchall()
                 self.samples += 1
                 for state, wait, query in rows:
