@@ -10,7 +10,6 @@ as ``isPartOf`` (the part points at the whole), ``asn:alignTo`` and ``asn:derive
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from standards.importers.base import (
@@ -22,6 +21,7 @@ from standards.importers.base import (
     ParsedItem,
     Problem,
     normalise_grade_level,
+    parse_json_safely,
     parse_timestamp,
 )
 from standards.importers.csv import derived_identifier
@@ -71,13 +71,10 @@ def parse_asn_bytes(data: bytes) -> ParsedFramework:
     if len(data) > MAX_BYTES:
         raise ImportRefused([Problem("file", "", f"is larger than {MAX_BYTES // 1048576} MB")])
     try:
-        graph = json.loads(data.decode("utf-8-sig"))
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ImportRefused([Problem("file", "", "is not UTF-8 text")]) from error
-    except json.JSONDecodeError as error:
-        raise ImportRefused(
-            [Problem("file", "", f"is not valid JSON: {error.msg} at line {error.lineno}")]
-        ) from error
+    graph = parse_json_safely(text, "file")
     if not isinstance(graph, dict) or not all(isinstance(v, dict) for v in graph.values()):
         raise ImportRefused([Problem("file", "", "is not ASN RDF/JSON (an object of resources)")])
 

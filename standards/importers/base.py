@@ -7,6 +7,7 @@ import service then validates the whole graph (duplicates, cycles) and writes it
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -229,3 +230,59 @@ def default_uri(identifier: str) -> str:
     if _UUID.match(identifier):
         return f"urn:uuid:{identifier.lower()}"
     return f"urn:case:{identifier}"
+
+
+# JSON packages nest a few levels (package, list, item, link object); anything far deeper is
+# hostile or broken, and Python's parser and the database's JSON handling both recurse.
+MAX_JSON_DEPTH = 64
+
+
+def parse_json_safely(text: str, where: str) -> Any:
+    """Decodes JSON text for an importer; refuses what the database or Python cannot hold.
+
+    Raises :class:`ImportRefused` for invalid JSON, nesting deeper than ``MAX_JSON_DEPTH``
+    (including nesting so deep the parser itself gives up) and NUL characters in any key or
+    string (PostgreSQL text cannot store them), naming the JSON path of the first few.
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ImportRefused(
+            [
+                Problem(
+                    where,
+                    "",
+                    f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
+                )
+            ]
+        ) from error
+    except RecursionError as error:
+        raise ImportRefused(
+            [Problem(where, "", f"nests deeper than {MAX_JSON_DEPTH} levels")]
+        ) from error
+    problems = _json_problems(value, where)
+    if problems:
+        raise ImportRefused(problems)
+    return value
+
+
+def _json_problems(value: Any, where: str, limit: int = 20) -> list[Problem]:
+    """Depth and NUL problems of a decoded JSON value, walked without recursion."""
+    problems: list[Problem] = []
+    stack: list[tuple[Any, str, int]] = [(value, "$", 1)]
+    while stack and len(problems) < limit:
+        node, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return [Problem(where, path, f"nests deeper than {MAX_JSON_DEPTH} levels")]
+        if isinstance(node, str):
+            if "\x00" in node:
+                problems.append(Problem(where, path, "contains a NUL character"))
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                if "\x00" in key:
+                    problems.append(Problem(where, path, "has a key with a NUL character"))
+                    continue
+                stack.append((child, f"{path}.{key}", depth + 1))
+        elif isinstance(node, list):
+            stack.extend((child, f"{path}[{index}]", depth + 1) for index, child in enumerate(node))
+    return problems

@@ -9,7 +9,6 @@ instead of) ``originNodeURI`` objects; items without ``CFItemType``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from standards.importers.base import (
@@ -20,6 +19,7 @@ from standards.importers.base import (
     ParsedItem,
     Problem,
     normalise_association_type,
+    parse_json_safely,
     parse_timestamp,
     split_grade_levels,
 )
@@ -131,18 +131,7 @@ def parse_case_bytes(data: bytes) -> ParsedFramework:
         raise ImportRefused(
             [Problem("package", "", f"is not UTF-8 text (byte {error.start})")]
         ) from error
-    try:
-        package = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ImportRefused(
-            [
-                Problem(
-                    "package",
-                    "",
-                    f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
-                )
-            ]
-        ) from error
+    package = parse_json_safely(text, "package")
     return parse_case_package(package)
 
 
