@@ -24,6 +24,9 @@ from standards.models import Standard
 
 
 class ArtifactOut(serializers.ModelSerializer[Artifact]):
+    url = serializers.SerializerMethodField(
+        help_text="The link of a link artifact; null for a file."
+    )
     download_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -41,6 +44,10 @@ class ArtifactOut(serializers.ModelSerializer[Artifact]):
             "download_url",
         ]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_url(self, artifact: Artifact) -> str | None:
+        return artifact.url or None
 
     def get_download_url(self, artifact: Artifact) -> str | None:
         if artifact.kind != "file":
@@ -283,7 +290,11 @@ class RatingsIn(serializers.Serializer[Any]):
     description = serializers.CharField(
         required=False, allow_blank=True, max_length=services.DESCRIPTION_MAX, default=""
     )
-    section = ScopedSectionField(required=False, allow_null=True, default=None)
+    # An id: the service checks it is a current section of the actor's holding every learner
+    # (one statement; the scoped queryset of ScopedSectionField cost a fifth of the request).
+    section = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, required=False, allow_null=True, default=None
+    )
     entries = RatingEntryIn(many=True, max_length=services.MAX_RATINGS_PER_CALL)  # type: ignore[call-arg]
 
 

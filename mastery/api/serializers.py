@@ -80,7 +80,7 @@ class BulkRecomputeOut(serializers.ModelSerializer[BulkRecompute]):
 
     batches_done = serializers.IntegerField(read_only=True)
     batches_failed = serializers.IntegerField(read_only=True)
-    records_written = serializers.IntegerField(read_only=True)
+    records_written = serializers.IntegerField(read_only=True, allow_null=True)
     percent = serializers.SerializerMethodField()
 
     class Meta:

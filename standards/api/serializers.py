@@ -233,7 +233,7 @@ class ElectiveChoiceSerializer(serializers.ModelSerializer[ElectiveChoice]):
 
 class ProblemSerializer(serializers.Serializer[Any]):
     where = serializers.CharField()
-    field = serializers.CharField()
+    field = serializers.CharField(allow_blank=True)
     message = serializers.CharField()
 
 

@@ -4,7 +4,8 @@ Reads: frameworks and standards for any signed-in user (public documents); organ
 settings scoped to the organisations the user may see. Writes go through ``standards.services``
 and are allowed to administrators of the organisation only: an organisation (or object) the
 user cannot see answers 404, one they see but do not administer 403. Refused input answers 400
-with ``{"problems": [{"where", "field", "message"}]}``.
+with ``{"problems": [{"where", "field", "message"}]}``, field errors of a request body and
+malformed bodies included (DRF's ``{"field": ["message"]}`` is rewritten to that one shape).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler
 
 from learners.models import Organisation, Term
 from learners.selectors import get_visible_organisation_or_404, learner_of, visible_terms
@@ -56,6 +60,45 @@ def _refused(problems: list[Problem]) -> Response:
     )
 
 
+def _detail_problems(detail: Any, path: str = "") -> list[Problem]:
+    """DRF error details (nested dicts and lists of messages) as problems naming the field."""
+    if isinstance(detail, dict):
+        return [
+            problem
+            for key, value in detail.items()
+            for problem in _detail_problems(
+                value, path if key == api_settings.NON_FIELD_ERRORS_KEY else _join(path, key)
+            )
+        ]
+    if isinstance(detail, list):
+        if all(not isinstance(value, (dict, list)) for value in detail):
+            return [Problem("request", path, str(value)) for value in detail]
+        return [
+            problem
+            for index, value in enumerate(detail)
+            for problem in _detail_problems(value, f"{path}[{index}]")
+        ]
+    return [Problem("request", path, str(detail))]
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _problems_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    response = exception_handler(exc, context)
+    if response is not None and isinstance(exc, (ValidationError, ParseError)):
+        response.data = {"problems": [p.as_dict() for p in _detail_problems(exc.detail)]}
+    return response
+
+
+class ProblemErrors:
+    """Answers refused input (field errors, malformed bodies) as ``{"problems": [...]}``."""
+
+    def get_exception_handler(self) -> Any:
+        return _problems_exception_handler
+
+
 def _organisation(request: Request, pk: int) -> Organisation:
     return get_visible_organisation_or_404(request.user, pk)
 
@@ -81,7 +124,7 @@ ORGANISATION_PARAM = OpenApiParameter("organisation", int, required=True)
 # --- Frameworks and standards --------------------------------------------------------------------
 
 
-class FrameworkViewSet(viewsets.ReadOnlyModelViewSet[Framework]):
+class FrameworkViewSet(ProblemErrors, viewsets.ReadOnlyModelViewSet[Framework]):
     """Frameworks (read by any signed-in user); import by state and district admins."""
 
     serializer_class = s.FrameworkSerializer
@@ -145,7 +188,7 @@ def _parse(values: dict[str, Any]) -> ParsedFramework:
     return parse_case_bytes(content)
 
 
-class StandardViewSet(viewsets.ReadOnlyModelViewSet[Standard]):
+class StandardViewSet(ProblemErrors, viewsets.ReadOnlyModelViewSet[Standard]):
     """Standards of every framework; filter by framework, parent, code (human code)."""
 
     serializer_class = s.StandardSerializer
@@ -188,7 +231,10 @@ def _levels(values: dict[str, Any]) -> list[LevelInput]:
 
 
 class ScaleViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[ProficiencyScale]
+    ProblemErrors,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[ProficiencyScale],
 ):
     """Proficiency scales of the organisations the user may see. ``POST`` sets an
     organisation's own scale (replacing it), ``DELETE`` removes it so it inherits again."""
@@ -245,7 +291,10 @@ def _query_id(request: Request, name: str, required: bool = True) -> int:
 
 
 class PolicyViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[CalculationPolicy]
+    ProblemErrors,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[CalculationPolicy],
 ):
     """Calculation policies of the organisations the user may see. ``POST`` sets an
     organisation's policy (``framework`` null) or its override for one framework."""
@@ -307,7 +356,10 @@ class PolicyViewSet(
 
 
 class RequirementViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Requirement]
+    ProblemErrors,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[Requirement],
 ):
     """Requirements set at the organisations the user may see. ``POST`` requires standards
     (idempotent; a repeated standard takes the new priority)."""
@@ -369,7 +421,10 @@ class RequirementViewSet(
 
 
 class ElectiveGroupViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[ElectiveGroup]
+    ProblemErrors,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[ElectiveGroup],
 ):
     """Elective groups ("choose k of these n") of the organisations the user may see."""
 
@@ -413,7 +468,10 @@ class ElectiveGroupViewSet(
 
 
 class ElectiveChoiceViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[ElectiveChoice]
+    ProblemErrors,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[ElectiveChoice],
 ):
     """Elective choices of the learners the user may see. A student ``POST``s their own
     choice; the learner's teachers (or admins) decide; the student may withdraw a waiting one."""
