@@ -279,7 +279,7 @@ def rating_chain(rating: Rating) -> list[Rating]:
 # --- standards and scales -----------------------------------------------------------------------
 
 
-def score_range_for(organisation: Organisation | None) -> tuple[Decimal, Decimal]:
+def score_range_for(organisation: Organisation | int | None) -> tuple[Decimal, Decimal]:
     """The scores a rating may take for learners of ``organisation``: the lowest to the highest
     level's points of the proficiency scale in force there (one query). Scores below the scale
     are refused here, because the engine cannot place them on it (a scale that wants 0 says so

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -51,6 +51,7 @@ from evidence.models import (
 )
 from evidence.text import clean_line, clean_text
 from learners import selectors as learner_selectors
+from learners import write_scope
 from learners.models import Learner, Organisation, Section
 from mastery.services import mark_stale
 from standards.models import Standard
@@ -189,8 +190,8 @@ class _ScoreRanges:
     def __init__(self) -> None:
         self._ranges: dict[int | None, tuple[Decimal, Decimal]] = {}
 
-    def check(self, value: object, school: Organisation | None) -> Decimal:
-        key = school.pk if school is not None else None
+    def check(self, value: object, school: Organisation | int | None) -> Decimal:
+        key = school.pk if isinstance(school, Organisation) else school
         if key not in self._ranges:
             self._ranges[key] = selectors.score_range_for(school)
         low, high = self._ranges[key]
@@ -229,6 +230,9 @@ def _changeable_learner(actor: AbstractBaseUser, learner: Learner) -> Learner:
     return found
 
 
+SECTION_REFUSED: Final = "Choose a current section of the learner."
+
+
 def _section_for(
     actor: AbstractBaseUser, section: Section | None, learner_ids: set[int]
 ) -> Section | None:
@@ -236,14 +240,9 @@ def _section_for(
     the evidence is currently enrolled."""
     if section is None:
         return None
-    allowed = learner_selectors.changeable_sections(actor).filter(pk=section.pk).exists()
-    enrolled = set(
-        section.enrollments.filter(learner_selectors.current_q(), learner_id__in=learner_ids)
-        .values_list("learner_id", flat=True)
-        .distinct()
-    )
-    if not allowed or enrolled != learner_ids:
-        raise ValidationError({"section": "Choose a current section of the learner."})
+    enrolled = write_scope.changeable_section_enrolled(actor, section.pk, learner_ids)
+    if enrolled is None or enrolled != learner_ids:
+        raise ValidationError({"section": SECTION_REFUSED})
     return section
 
 
@@ -448,12 +447,7 @@ def record_ratings(
         raise ValidationError({"entries": f"At most {MAX_RATINGS_PER_CALL} ratings at a time."})
     values = _evidence_values(kind, title, description, setting, demonstrated_at)
     learner_ids = {entry.learner_id for entry in entries}
-    learners = {
-        learner.pk: learner
-        for learner in learner_selectors.changeable_learners(actor)
-        .filter(pk__in=learner_ids)
-        .select_related("school")
-    }
+    schools = write_scope.changeable_learner_schools(actor, learner_ids)  # learner -> school
     standards = {s.pk: s for s in Standard.objects.filter(pk__in={e.standard_id for e in entries})}
     section = _section_for(actor, section, learner_ids)
     ranges = _ScoreRanges()
@@ -461,8 +455,8 @@ def record_ratings(
     checked: list[tuple[RatingEntry, Decimal, str]] = []
     for index, entry in enumerate(entries):
         where = f"entries[{index}]"
-        learner = learners.get(entry.learner_id)
-        if learner is None:
+        school = schools.get(entry.learner_id)
+        if school is None:
             raise ValidationError({where: f"Learner {entry.learner_id} is not one of yours."})
         standard = standards.get(entry.standard_id)
         if standard is None:
@@ -475,7 +469,7 @@ def record_ratings(
             raise ValidationError({where: "This learner and standard appear twice."})
         seen.add(pair)
         try:
-            score = ranges.check(entry.score, learner.school)
+            score = ranges.check(entry.score, school)
         except ValueError as exc:
             raise ValidationError({where: f"score: {exc}."}) from exc
         checked.append((entry, score, _text_field(entry.comment, where, COMMENT_MAX)))
@@ -503,7 +497,7 @@ def record_ratings(
                 evidence=by_learner[entry.learner_id],
                 learner_id=entry.learner_id,
                 demonstrated_at=values["demonstrated_at"],
-                standard_id=entry.standard_id,
+                standard=standards[entry.standard_id],
                 score=score,
                 source=RatingSource.TEACHER,
                 rater_id=_user_id(actor),

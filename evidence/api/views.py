@@ -24,6 +24,7 @@ from evidence.csv_import import RatingImportRefused
 from evidence.models import Artifact, Evidence, EvidenceStatus, Rating, RatingSource
 from evidence.views import attachment_response, is_staff
 from learners import selectors as learner_selectors
+from learners.models import Section
 
 
 def _bad_request(error: DjangoValidationError) -> serializers.ValidationError:
@@ -190,6 +191,17 @@ class EvidenceViewSet(
         return Response(io.ArtifactOut(created, many=True).data, status=status.HTTP_201_CREATED)
 
 
+def _section_or_400(section_id: int | None) -> Section | None:
+    """The section of a quick entry by id; the service checks the actor may use it. A missing
+    one is refused with the service's words for one out of scope (existence is not revealed)."""
+    if section_id is None:
+        return None
+    section = Section.objects.filter(pk=section_id).first()
+    if section is None:
+        raise serializers.ValidationError({"section": services.SECTION_REFUSED})
+    return section
+
+
 def _valid(serializer_class: type[serializers.Serializer[Any]], request: Request) -> Any:
     serializer = serializer_class(data=request.data, context={"request": request})
     serializer.is_valid(raise_exception=True)
@@ -285,10 +297,15 @@ class RatingViewSet(
             kind=data["kind"],
             setting=data["setting"],
             description=data["description"],
-            section=data["section"],
+            section=_section_or_400(data["section"]),
+        )
+        # One read for the answer (standard, removal, superseded_by), not three per rating.
+        fresh = Rating.objects.select_related("standard", "removal", "superseded_by").in_bulk(
+            [rating.pk for rating in recorded.ratings]
         )
         return Response(
-            io.RatingOut(recorded.ratings, many=True).data, status=status.HTTP_201_CREATED
+            io.RatingOut([fresh[rating.pk] for rating in recorded.ratings], many=True).data,
+            status=status.HTTP_201_CREATED,
         )
 
     def _changeable(self, pk: str) -> Rating:
