@@ -179,6 +179,10 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Workers keep their database connection across tasks (Celery's Django fixup otherwise closes it
+# after every task: a new PostgreSQL backend per recompute). One the server dropped is replaced
+# before the next task (config/celery.py); every so many tasks it is renewed anyway.
+CELERY_DB_REUSE_MAX = env.integer("CELERY_DB_REUSE_MAX", 1000)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

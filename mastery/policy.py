@@ -4,6 +4,10 @@ Read through the standards app's contract (``standards.selectors.scale_for`` and
 inherited down the organisation tree, with per-framework overrides; one query each).
 ``RulesCache`` keeps them for the life of one task, so a recompute reads them once however many
 pairs or ancestors it touches; it is never shared between tasks, so the next task sees a change.
+``VersionedRulesCache`` (one per process, ``SHARED``) keeps them across tasks, each with the
+version of the rows it was read from (``mastery.sql.rules_version_sql``): the recompute reads that
+version in a query it makes anyway and gets cached rules only when it is the same, so an edited
+policy or scale is applied by the first recompute that can see the edit.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from mastery import rules
+from mastery import rules, sql
 from mastery.derive import RollupRule, Rules
 from standards.selectors import EffectivePolicy, EffectiveScale, policy_for, scale_for
 
@@ -57,8 +61,48 @@ class RulesCache:
     def __init__(self) -> None:
         self._rules: dict[tuple[int, int], Rules] = {}
 
-    def get(self, school_id: int, framework_id: int) -> Rules:
+    def get(self, school_id: int, framework_id: int, version: str | None = None) -> Rules:
+        """The rules (``version`` is ignored: the cache dies with the task)."""
         key = (school_id, framework_id)
         if key not in self._rules:
             self._rules[key] = load_rules(school_id, framework_id)
         return self._rules[key]
+
+
+class VersionedRulesCache(RulesCache):
+    """Rules per (school, framework) across tasks, valid while the rows' version is unchanged.
+
+    ``get`` takes the version the caller read (``PairContext.rules_version``) and returns the
+    cached rules only if they were read at that same version; else it reads them again. They are
+    kept only when the version read again after them is still the caller's (nothing changed
+    while they were read). ``version`` None (SQLite) always reads. At most ``LIMIT`` entries.
+    """
+
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._versioned: dict[tuple[int, int], tuple[str, Rules]] = {}
+
+    def get(self, school_id: int, framework_id: int, version: str | None = None) -> Rules:
+        if version is None:
+            return load_rules(school_id, framework_id)
+        key = (school_id, framework_id)
+        hit = self._versioned.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        loaded = load_rules(school_id, framework_id)
+        if sql.rules_version(school_id) == version:
+            if len(self._versioned) >= self.LIMIT:
+                self._versioned.clear()
+            self._versioned[key] = (version, loaded)
+        else:
+            self._versioned.pop(key, None)
+        return loaded
+
+    def clear(self) -> None:
+        self._versioned.clear()
+
+
+# The process's cache, used by the recompute (safe to share: entries are checked on every use).
+SHARED = VersionedRulesCache()

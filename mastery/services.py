@@ -37,15 +37,17 @@ from mastery.models import (
     StaleMastery,
     SweepCursor,
 )
+from mastery.policy import SHARED as SHARED_RULES
 from mastery.policy import RulesCache
 from mastery.rules import RulesError
 from standards.models import Framework, Standard, StandardStatus
 
 logger = logging.getLogger(__name__)
 
-# Pairs queued one message each up to this many; beyond, in chunks of this many per message.
-SINGLE_ENQUEUE_LIMIT: Final = 50
-CHUNK_SIZE: Final = 200
+# Pairs queued one message each up to this many; beyond, in chunks of this many per message
+# (a message costs the worker more than a pair's recompute: bench/latency.py, docs/performance.md).
+SINGLE_ENQUEUE_LIMIT: Final = 1
+CHUNK_SIZE: Final = 50
 # A marker whose message was queued longer ago than this is presumed lost and queued again.
 SWEEP_GRACE: Final = timedelta(seconds=120)
 # The most markers one sweep re-queues (the rest wait for the next minute).
@@ -89,7 +91,7 @@ def mark_stale(*, pairs: Iterable[tuple[int, int]]) -> None:
 
 
 def enqueue_recomputes(pairs: Sequence[tuple[int, int]]) -> None:
-    """Queue recomputes of ``pairs`` (one message per pair, or chunks for large sets).
+    """Queue recomputes of ``pairs`` (one message for one pair, else chunks of pairs).
 
     Never raises: a failure is logged with the number of pairs, and the markers left in the
     database are queued again by the sweep.
@@ -136,6 +138,29 @@ def _lock_record(learner_id: int, standard_id: int, now: datetime) -> tuple[Mast
     )
     if record is not None:
         return record, False
+    return _create_record(learner_id, standard_id, now)
+
+
+def _record_of(learner_id: int, standard_id: int, row: Sequence[object]) -> MasteryRecord:
+    """The record of a row of ``sql.lock_record_and_clear_marker`` (the columns compared)."""
+    return MasteryRecord(
+        pk=int(str(row[0])),
+        learner_id=learner_id,
+        standard_id=standard_id,
+        state=str(row[1]),
+        score=sql.to_decimal(row[2]),
+        level_points=sql.to_decimal(row[3]),
+        level_label=str(row[4]),
+        mastered=bool(row[5]),
+        first_mastered_at=sql.to_datetime(row[6]),
+        evidence_count=int(str(row[7])),
+        calculation_version=str(row[8]),
+    )
+
+
+def _create_record(learner_id: int, standard_id: int, now: datetime) -> tuple[MasteryRecord, bool]:
+    """Insert the pair's record (not assessed) and hold it; if a concurrent recompute created
+    it meanwhile, wait for it and lock it. True if created here."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {sql.RECORD} (learner_id, standard_id, state, mastered,"  # noqa: S608
@@ -256,8 +281,10 @@ def recompute_mastery(
 ) -> RecomputeOutcome:
     """Rebuild the mastery record of one learner on one standard from every counted rating.
 
-    In one transaction: lock (or create) the record row, delete the dirty marker, read the
-    committed counted ratings, evaluate them with the policy and scale in force, write the
+    In one transaction: take the learner's lock with the standard's chain and the version of
+    the school's rules (one query), lock (or create) the record row and delete the dirty marker
+    (one statement), read the committed counted ratings, evaluate them with the policy and scale
+    in force (the process's cache, used only when its version is the one just read), write the
     record (and ``computed_at``), append a ``MasteryEvent`` when the level or ``mastered``
     changed, then refresh the roll-ups of the standard's grouping ancestors the same way.
 
@@ -267,21 +294,22 @@ def recompute_mastery(
     ``skipped`` (``force`` recomputes anyway). A rating committed while it runs re-inserts the
     marker after this transaction commits, which queues another run.
     """
-    cache = cache or RulesCache()
+    cache = cache or SHARED_RULES
     with transaction.atomic():
         context = sql.pair_context(learner_id, standard_id)
         if context is None:
             StaleMastery.objects.filter(learner_id=learner_id, standard_id=standard_id).delete()
             return RecomputeOutcome(learner_id, standard_id, skipped=True)
         now = timezone.now()
-        record, created = _lock_record(learner_id, standard_id, now)
-        marked = StaleMastery.objects.filter(
-            learner_id=learner_id, standard_id=standard_id
-        ).delete()[0]
+        row, marked = sql.lock_record_and_clear_marker(learner_id, standard_id)
+        if row is None:
+            record, created = _create_record(learner_id, standard_id, now)
+        else:
+            record, created = _record_of(learner_id, standard_id, row), False
         if not (marked or created or force):
             return RecomputeOutcome(learner_id, standard_id, skipped=True)
         head = context.chain[0]
-        rules_ = cache.get(context.school_id, head.framework_id)
+        rules_ = cache.get(context.school_id, head.framework_id, context.rules_version)
         if head.is_grouping:
             result = derive.derive_rollup(_children(learner_id, standard_id), rules_)
             newest = None
@@ -307,10 +335,10 @@ def recompute_mastery(
 
 
 def recompute_pairs(*, pairs: Sequence[tuple[int, int]]) -> list[RecomputeOutcome]:
-    """``recompute_mastery`` for each pair, each in its own transaction, sharing one cache."""
-    cache = RulesCache()
+    """``recompute_mastery`` for each pair, each in its own transaction (the process's rules
+    cache, checked against the rules' version in every one)."""
     return [
-        recompute_mastery(learner_id=learner, standard_id=standard, cache=cache)
+        recompute_mastery(learner_id=learner, standard_id=standard)
         for learner, standard in _validated_pairs(pairs)
     ]
 

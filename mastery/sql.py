@@ -23,10 +23,10 @@ from django.utils.dateparse import parse_datetime
 from numpy.typing import NDArray
 
 from evidence.models import Rating, RatingRemoval
-from learners.models import Learner
+from learners.models import Learner, Organisation
 from mastery import rules
 from mastery.models import MasteryEvent, MasteryRecord, StaleMastery
-from standards.models import Standard
+from standards.models import CalculationPolicy, ProficiencyScale, ScaleLevel, Standard
 
 RATING: Final = Rating._meta.db_table
 REMOVAL: Final = RatingRemoval._meta.db_table
@@ -35,6 +35,10 @@ RECORD: Final = MasteryRecord._meta.db_table
 EVENT: Final = MasteryEvent._meta.db_table
 STANDARD: Final = Standard._meta.db_table
 LEARNER: Final = Learner._meta.db_table
+ORGANISATION: Final = Organisation._meta.db_table
+POLICY: Final = CalculationPolicy._meta.db_table
+SCALE: Final = ProficiencyScale._meta.db_table
+SCALE_LEVEL: Final = ScaleLevel._meta.db_table
 SELF_SOURCE: Final = "self"
 # The first key of the learners' advisory locks ("ma"): apart from any other user of them.
 LOCK_NAMESPACE: Final = 0x6D61
@@ -200,6 +204,51 @@ class ChainLink:
 class PairContext:
     school_id: int
     chain: tuple[ChainLink, ...]
+    # The version of the rows the rules come from (:func:`rules_version_sql`); None on SQLite.
+    rules_version: str | None = None
+
+
+def rules_version_sql(school: str) -> str:
+    """A scalar subquery: the version of every row the rules in force at school ``school`` (an
+    SQL expression) are read from (``standards.selectors.policy_for`` and ``scale_for``): the
+    school and its two ancestors, their calculation policies (every framework), their scales and
+    the levels of those scales, as ``kind id.xmin(ctid)`` joined in one string.
+
+    PostgreSQL writes every insert or update (``save``, ``update()``, SQL) as a new row version
+    with its transaction's ``xmin`` at a new ``ctid`` (distinct within a transaction, where the
+    ``xmin`` is the same), and a deleted row leaves the set, so any change to those rows that the
+    reader can see changes the string: a cache keyed by it never applies an edited policy or
+    scale once the edit is visible. "NULL" on SQLite (no ``xmin``): nothing is cached there.
+    """
+    if not is_postgresql():
+        return "NULL"
+    lineage = "(lin.a, lin.b, lin.c)"
+    return (
+        f"(SELECT string_agg(v.item, ',' ORDER BY v.item) FROM"
+        f" (SELECT o1.id AS a, o1.parent_id AS b, o2.parent_id AS c FROM {ORGANISATION} o1"
+        f" LEFT JOIN {ORGANISATION} o2 ON o2.id = o1.parent_id WHERE o1.id = {school}) lin"
+        f" CROSS JOIN LATERAL ("
+        f" SELECT 'o' || o.id || '.' || o.xmin::text || o.ctid::text FROM {ORGANISATION} o"
+        f" WHERE o.id IN {lineage}"
+        f" UNION ALL SELECT 'p' || p.id || '.' || p.xmin::text || p.ctid::text FROM {POLICY} p"
+        f" WHERE p.organisation_id IN {lineage}"
+        f" UNION ALL SELECT 's' || s.id || '.' || s.xmin::text || s.ctid::text FROM {SCALE} s"
+        f" WHERE s.organisation_id IN {lineage}"
+        f" UNION ALL SELECT 'l' || sl.id || '.' || sl.xmin::text || sl.ctid::text"
+        f" FROM {SCALE_LEVEL} sl"
+        f" JOIN {SCALE} s ON s.id = sl.scale_id WHERE s.organisation_id IN {lineage}"
+        f") AS v(item))"
+    )
+
+
+def rules_version(school_id: int) -> str | None:
+    """:func:`rules_version_sql` of one school, on its own (None on SQLite)."""
+    if not is_postgresql():
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {rules_version_sql('%s')}", [school_id])
+        row = cursor.fetchone()
+    return None if row is None or row[0] is None else str(row[0])
 
 
 def learner_lock(column: str) -> str:
@@ -216,7 +265,8 @@ def learner_lock(column: str) -> str:
 
 def pair_context(learner_id: int, standard_id: int) -> PairContext | None:
     """The learner's school and the standard with its ancestors (nearest first), in one query
-    that also takes the learner's advisory lock (:func:`learner_lock`).
+    that also takes the learner's advisory lock (:func:`learner_lock`) and reads the version of
+    the school's rules (:func:`rules_version_sql`).
 
     None when the learner or the standard no longer exists.
     """
@@ -224,9 +274,11 @@ def pair_context(learner_id: int, standard_id: int) -> PairContext | None:
         f"WITH RECURSIVE chain(id, parent_id, framework_id, is_grouping, depth) AS ("
         f" SELECT id, parent_id, framework_id, is_grouping, 0 FROM {STANDARD} WHERE id = %s"
         f" UNION ALL SELECT s.id, s.parent_id, s.framework_id, s.is_grouping, c.depth + 1"
-        f" FROM {STANDARD} s JOIN chain c ON s.id = c.parent_id WHERE c.depth < 50)"
-        f" SELECT c.id, c.framework_id, c.is_grouping, c.depth, l.school_id{learner_lock('l.id')}"
-        f" FROM chain c JOIN {LEARNER} l ON l.id = %s ORDER BY c.depth"
+        f" FROM {STANDARD} s JOIN chain c ON s.id = c.parent_id WHERE c.depth < 50),"
+        f" pupil AS (SELECT l.id, l.school_id, {rules_version_sql('l.school_id')} AS version"
+        f" FROM {LEARNER} l WHERE l.id = %s)"
+        f" SELECT c.id, c.framework_id, c.is_grouping, c.depth, l.school_id,"
+        f" l.version{learner_lock('l.id')} FROM chain c CROSS JOIN pupil l ORDER BY c.depth"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [standard_id, learner_id])
@@ -234,7 +286,50 @@ def pair_context(learner_id: int, standard_id: int) -> PairContext | None:
     if not rows:
         return None
     chain = tuple(ChainLink(int(r[0]), int(r[1]), bool(r[2]), int(r[3])) for r in rows)
-    return PairContext(school_id=int(rows[0][4]), chain=chain)
+    version = None if rows[0][5] is None else str(rows[0][5])
+    return PairContext(school_id=int(rows[0][4]), chain=chain, rules_version=version)
+
+
+def lock_record_and_clear_marker(
+    learner_id: int, standard_id: int
+) -> tuple[tuple[Any, ...] | None, int]:
+    """Delete the pair's dirty marker and lock its record row, in one statement.
+
+    Returns (the record's row: id, state, score, level_points, level_label, mastered,
+    first_mastered_at, evidence_count, calculation_version; or None when there is none yet,
+    the number of markers deleted). The delete waits for a rating transaction that still holds
+    the marker (``upsert_stale``), so the ratings read by the *next* statement include its
+    ratings. The caller holds the learner's advisory lock, so the order of the two locks taken
+    here cannot deadlock with another writer of the learner.
+    """
+    with connection.cursor() as cursor:
+        if not is_postgresql():
+            cursor.execute(
+                f"DELETE FROM {STALE} WHERE learner_id = %s AND standard_id = %s",
+                [learner_id, standard_id],
+            )
+            deleted = cursor.rowcount
+            cursor.execute(
+                f"SELECT m.id, m.state, m.score, m.level_points, m.level_label, m.mastered,"
+                f" m.first_mastered_at, m.evidence_count, m.calculation_version FROM {RECORD} m"
+                f" WHERE m.learner_id = %s AND m.standard_id = %s",
+                [learner_id, standard_id],
+            )
+            return cursor.fetchone(), deleted
+        cursor.execute(
+            f"WITH gone AS (DELETE FROM {STALE} WHERE learner_id = %(learner)s"
+            f" AND standard_id = %(standard)s RETURNING 1)"
+            f" SELECT rec.*, (SELECT count(*) FROM gone) FROM (SELECT 1) AS one LEFT JOIN"
+            f" (SELECT m.id, m.state, m.score, m.level_points, m.level_label, m.mastered,"
+            f" m.first_mastered_at, m.evidence_count, m.calculation_version FROM {RECORD} m"
+            f" WHERE m.learner_id = %(learner)s AND m.standard_id = %(standard)s FOR UPDATE)"
+            f" AS rec ON true",
+            {"learner": learner_id, "standard": standard_id},
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    deleted = int(row[9])
+    return (None if row[0] is None else tuple(row[:9])), deleted
 
 
 def requeue_lost_markers(cut: datetime, now: datetime, limit: int) -> list[tuple[int, int]]:

@@ -28,16 +28,18 @@ _RETRY: dict[str, Any] = {
 }
 
 
-@shared_task(name="mastery.tasks.recompute_mastery", **_RETRY)
+# Nobody reads a recompute's return value: not storing it saves a Redis write per task.
+@shared_task(name="mastery.tasks.recompute_mastery", ignore_result=True, **_RETRY)
 def recompute_mastery(learner_id: int, standard_id: int) -> dict[str, Any]:
     """Rebuild one learner's record on one standard (``services.recompute_mastery``)."""
     outcome = services.recompute_mastery(learner_id=int(learner_id), standard_id=int(standard_id))
     return {"skipped": outcome.skipped, "changed": outcome.changed, "events": outcome.events}
 
 
-@shared_task(name="mastery.tasks.recompute_mastery_pairs", **_RETRY)
+@shared_task(name="mastery.tasks.recompute_mastery_pairs", ignore_result=True, **_RETRY)
 def recompute_mastery_pairs(pairs: list[list[int]]) -> int:
-    """Rebuild many pairs, one transaction each (queued for large ``mark_stale`` calls)."""
+    """Rebuild many pairs, one transaction each (queued for every ``mark_stale`` call of more
+    than one pair: a quick entry's ratings are one message)."""
     outcomes = services.recompute_pairs(pairs=[(int(p[0]), int(p[1])) for p in pairs])
     return sum(1 for outcome in outcomes if not outcome.skipped)
 
