@@ -23,9 +23,11 @@ docs/decisions/0003-permission-model.md.
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
-from django.db.models import CharField, Count, Q, QuerySet, Value
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -139,20 +141,30 @@ def roles_of(user: AnyUser | None) -> frozenset[str]:
     """
     if user is None or not _is_active(user):
         return frozenset()
-    kinds = _current_assignments(user).order_by().values_list("kind", flat=True)
-    guardian = (
-        GuardianLink.objects.filter(current_q(), guardian_id=_uid(user))
-        .order_by()
-        .annotate(kind=Value(GUARDIAN, output_field=CharField()))
-        .values_list("kind", flat=True)
+    # Plain SQL: every page asks (navigation, audit, the views' checks), and building the same
+    # union through the ORM cost ~5 ms of CPU each time (bench/http_load.py).
+    uid, day = _uid(user), today()
+    with connection.cursor() as cursor:
+        cursor.execute(_ROLES_SQL, [uid, day, day, uid, day, day, uid])
+        return frozenset(kind for (kind,) in cursor.fetchall())
+
+
+def _current_sql(alias: str) -> str:
+    """SQL for :func:`current_q` on table ``alias`` (parameters: the day, twice)."""
+    return (
+        f"({alias}.begin_date IS NULL OR {alias}.begin_date <= %s)"
+        f" AND ({alias}.end_date IS NULL OR {alias}.end_date >= %s)"
     )
-    student = (
-        Learner.objects.filter(user_id=_uid(user))
-        .order_by()
-        .annotate(kind=Value(STUDENT, output_field=CharField()))
-        .values_list("kind", flat=True)
-    )
-    return frozenset(kinds.union(guardian, student).order_by())
+
+
+# Table names are the models' own; every value is a parameter.
+_ROLES_SQL = (
+    f"SELECT ra.kind FROM {RoleAssignment._meta.db_table} ra"  # noqa: S608
+    f" WHERE ra.user_id = %s AND {_current_sql('ra')}"
+    f" UNION SELECT '{GUARDIAN}' FROM {GuardianLink._meta.db_table} g"
+    f" WHERE g.guardian_id = %s AND {_current_sql('g')}"
+    f" UNION SELECT '{STUDENT}' FROM {Learner._meta.db_table} l WHERE l.user_id = %s"
+)
 
 
 # --- organisations ------------------------------------------------------------------------------
@@ -235,6 +247,77 @@ def get_visible_section_or_404(user: AnyUser | None, pk: object) -> Section:
 
 def get_changeable_section_or_404(user: AnyUser | None, pk: object) -> Section:
     return _get_or_404(changeable_sections(user).select_related("school", "term", "course"), pk)
+
+
+@dataclass(frozen=True)
+class SectionAccess:
+    """A section the user may see (school, term and course loaded), and whether the user sees
+    its whole current roster because they teach it (or run the platform)."""
+
+    section: Section
+    whole_roster: bool
+
+
+def get_section_access_or_404(user: AnyUser | None, pk: object) -> SectionAccess:
+    """What :func:`get_visible_section_or_404` answers (the same 404s), for pages served many
+    times a minute (the section grid): the scope is one short SQL statement instead of the role
+    querysets, which cost more CPU to compose than the grid's own reads (bench/http_load.py).
+    tests/learners/test_section_access.py holds it to :func:`visible_sections` per persona."""
+    text = str(pk)
+    if not text.isascii() or not text.isdigit() or int(text) > _MAX_PK:
+        raise Http404("Not found.")
+    section_id = int(text)
+    if user is None or not _is_active(user):
+        raise Http404("Not found.")
+    if _is_superuser(user):
+        return SectionAccess(_get_or_404(_sections_with_names(), section_id), whole_roster=True)
+    uid, day = _uid(user), today()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SECTION_ACCESS_SQL, [uid, RoleKind.TEACHER, day, day, uid, day, day, section_id]
+        )
+        row = cursor.fetchone()
+    if row is None or not (row[0] or row[1]):
+        raise Http404("Not found.")
+    return SectionAccess(_get_or_404(_sections_with_names(), section_id), whole_roster=bool(row[0]))
+
+
+def roster_of(user: AnyUser | None, access: SectionAccess) -> list[Learner]:
+    """:func:`section_roster` as a list in name order (family, given, id). A section's teacher
+    sees every learner currently enrolled in it, so that case is one plain statement."""
+    if not access.whole_roster:
+        return list(
+            section_roster(user, access.section).order_by("family_name", "given_name", "pk")
+        )
+    return list(Learner.objects.raw(_WHOLE_ROSTER_SQL, [access.section.pk, today(), today()]))
+
+
+def _sections_with_names() -> QuerySet[Section]:
+    return Section.objects.select_related("school", "term", "course")
+
+
+_ADMIN_KINDS_SQL = ", ".join(f"'{kind!s}'" for kind in sorted(ADMIN_ROLES))
+_ORGANISATION_TABLE = Organisation._meta.db_table
+# (teaches, administers) for one section: a current teacher assignment on it, a current admin
+# assignment on its school or an organisation above it (see _self_or_below).
+_SECTION_ACCESS_SQL = (
+    f"SELECT EXISTS (SELECT 1 FROM {RoleAssignment._meta.db_table} ra"  # noqa: S608
+    f"  WHERE ra.user_id = %s AND ra.kind = %s AND ra.section_id = s.id"
+    f"  AND {_current_sql('ra')}),"
+    f" EXISTS (SELECT 1 FROM {RoleAssignment._meta.db_table} ra"
+    f"  WHERE ra.user_id = %s AND ra.kind IN ({_ADMIN_KINDS_SQL}) AND {_current_sql('ra')}"
+    f"  AND ra.organisation_id IN (o.id, o.parent_id, p.parent_id))"
+    f" FROM {Section._meta.db_table} s"
+    f" JOIN {_ORGANISATION_TABLE} o ON o.id = s.school_id"
+    f" LEFT JOIN {_ORGANISATION_TABLE} p ON p.id = o.parent_id"
+    f" WHERE s.id = %s"
+)
+_WHOLE_ROSTER_SQL = (
+    f"SELECT l.* FROM {Learner._meta.db_table} l WHERE l.id IN ("  # noqa: S608
+    f" SELECT e.learner_id FROM {Enrollment._meta.db_table} e"
+    f" WHERE e.section_id = %s AND {_current_sql('e')})"
+    f" ORDER BY l.family_name, l.given_name, l.id"
+)
 
 
 def taught_sections(user: AnyUser | None) -> QuerySet[Section]:

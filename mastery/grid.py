@@ -22,23 +22,30 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
+from html import escape
 from typing import Any, Final, NamedTuple
 
 from django.db import connection
-from django.db.models import Max, Min, Q
 from django.http import Http404
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from evidence.models import Rating, RatingSource
 from evidence.selectors import current_ratings
-from learners.models import Learner, Section
+from learners.models import KIND_RANK, Learner, Organisation, OrganisationKind, Section
 from learners.selectors import AnyUser, section_roster
 from mastery.models import MasteryRecord, MasteryState, StaleMastery
 from mastery.selectors import explain_record
-from standards.models import Standard, StandardStatus
-from standards.selectors import EffectiveScale, requirements_for, scale_for
+from standards.models import Requirement, Standard, StandardStatus
+from standards.selectors import EffectiveScale, scale_for
 
 STANDARD_TABLE: Final = Standard._meta.db_table
+REQUIREMENT_TABLE: Final = Requirement._meta.db_table
+ORGANISATION_TABLE: Final = Organisation._meta.db_table
+RECORD_TABLE: Final = MasteryRecord._meta.db_table
+STALE_TABLE: Final = StaleMastery._meta.db_table
 
 # The states a grid cell can be filtered by (PRODUCT.md "Reports": mastered / not yet /
 # insufficient evidence / not assessed), plus cells waiting for a recompute.
@@ -120,14 +127,83 @@ class GridCell(NamedTuple):
         return self.pending if state == PENDING else self.state == state
 
 
-type _Stored = tuple[str, Decimal | None, str, bool]
+type _Stored = tuple[str, str | None, str, bool]  # state, level points as text, label, mastered
+
+
+class CellLook(NamedTuple):
+    """How a cell looks, whoever's and whichever standard's it is (a grid has a handful of
+    distinct looks), with its HTML around the cell's link: ``opening + href + closing``."""
+
+    state: str
+    level: GridLevel | None
+    pending: bool
+    text: str
+    css: str
+    dimmed: bool
+    opening: str
+    closing: str
+
+    def matches(self, state: str) -> bool:
+        return self.pending if state == PENDING else self.state == state
 
 
 @dataclass(frozen=True)
 class GridRow:
+    """One learner's row: a look per column; a cell's link is ``cell_start`` (the learner's
+    part) + the column's end in ``cell_ends``. ``cells`` spells the cells out."""
+
     learner: Learner
-    cells: list[GridCell]
+    looks: Sequence[CellLook]
     href: str = ""  # the learner's mastery page
+    cell_start: str = ""
+    cell_ends: Sequence[str] = ()
+
+    @cached_property
+    def cells(self) -> list[GridCell]:
+        start = self.cell_start
+        return [
+            GridCell(look.state, look.level, look.pending, start + end, look.text, look.css,
+                     look.dimmed)
+            for look, end in zip(self.looks, self.cell_ends, strict=True)
+        ]  # fmt: skip
+
+    def html(self) -> str:
+        """The row's cells as HTML (``<td>`` elements), in one pass."""
+        start = self.cell_start
+        return "".join(
+            [
+                look.opening + start + end + look.closing
+                for look, end in zip(self.looks, self.cell_ends, strict=True)
+            ]
+        )
+
+
+# The grid's table as HTML, built here rather than tag by tag in the template: 2,100 cells and
+# their headers cost most of the page's server time through the template engine (bench/grid.py).
+# Every free text (names, codes, statements, labels) is escaped; the rest is fixed words and ids.
+_POWER_HTML: Final = (
+    ' <span class="power" aria-hidden="true">★</span>'
+    '<span class="visually-hidden">(power standard)</span>'
+)
+
+
+def header_html(columns: Iterable[GridColumn]) -> str:
+    """The column headers (``<th scope="col">`` elements): code, power mark, statement as title."""
+    return "\n".join(
+        f'<th scope="col" title="{escape(column.statement)}">'
+        f'<span class="code">{escape(column.code)}</span>'
+        f"{_POWER_HTML if column.power else ''}</th>"
+        for column in columns
+    )
+
+
+def rows_html(rows: Iterable[GridRow]) -> str:
+    """The body rows (``<tr>`` elements): the learner's name linking to their page, the cells."""
+    return "\n".join(
+        f'<tr>\n<th scope="row"><a href="{row.href}">{escape(row.learner.display_name)}</a></th>'
+        f"\n{row.html()}\n</tr>"
+        for row in rows
+    )
 
 
 @dataclass(frozen=True)
@@ -219,6 +295,7 @@ class Ancestor:
     item_type: str
     code: str
     statement: str
+    framework_id: int = 0
 
 
 def ancestry(standard_ids: Sequence[int]) -> dict[int, list[Ancestor]]:
@@ -277,51 +354,163 @@ def _label(item: Ancestor) -> str:
 
 
 def section_columns(
-    user: AnyUser | None, section: Section
+    user: AnyUser | None, section: Section, roster: list[Learner] | None = None
 ) -> tuple[list[Learner], list[GridColumn]]:
     """The section's current roster (visible to the user) and its grid columns, in tree order.
 
-    Queries: one for the roster, two or three per grade level on it (``requirements_for``),
-    one for the standards and one for their ancestry.
+    ``roster``: the roster already read through ``learners.selectors`` (``roster_of``), else it
+    is read here. Queries: the roster, the requirements of every grade level on it, and the
+    standards with their ancestry (plain SQL: composing them through the ORM cost more CPU than
+    PostgreSQL spends answering them, bench/grid.py).
     """
-    roster = list(section_roster(user, section).order_by("family_name", "given_name", "pk"))
+    if roster is None:
+        roster = list(section_roster(user, section).order_by("family_name", "given_name", "pk"))
     learner_ids = [learner.pk for learner in roster]
-    priority: dict[int, str] = {}
-    for grade in sorted({learner.grade_level for learner in roster}):
-        for item in requirements_for(section.school_id, grade, section.term_id).required:
-            # A power standard for any grade on the roster is a power standard of the section.
-            if priority.get(item.standard_id) != "power":
-                priority[item.standard_id] = item.priority
-    recorded = MasteryRecord.objects.filter(learner_id__in=learner_ids).values("standard_id")
-    pending = StaleMastery.objects.filter(learner_id__in=learner_ids).values("standard_id")
-    standards = list(
-        Standard.objects.filter(status=StandardStatus.ACTIVE, is_grouping=False)
-        .filter(Q(pk__in=list(priority)) | Q(pk__in=recorded) | Q(pk__in=pending))
-        .order_by()  # sorted below, in tree order
-        .values_list("pk", "human_code", "statement", "framework_id")
-    )
-    chains = ancestry([pk for pk, *_ in standards])
+    if not learner_ids:
+        return roster, []
+    priority = required_priorities(section, {learner.grade_level for learner in roster})
+    chains = _standards_in_grid(list(priority), learner_ids)
     columns = []
-    for pk, code, statement, framework_id in standards:
-        chain = chains.get(pk, [])
+    for pk, chain in chains.items():
+        own = chain[0]
         path = tuple(item.position for item in reversed(chain))
+        code = own.code
         columns.append(
             GridColumn(
                 standard_id=pk,
-                code=code or statement[:24],
-                statement=statement,
-                framework_id=framework_id,
+                code=code or own.statement[:24],
+                statement=own.statement,
+                framework_id=own.framework_id,
                 domain=domain_of(chain),
                 power=priority.get(pk) == "power",
                 required=pk in priority,
-                sort_key=(framework_id, path, _natural(code or ""), pk),
+                sort_key=(own.framework_id, path, _natural(code), pk),
             )
         )
     columns.sort(key=lambda column: column.sort_key)
     return roster, columns
 
 
+def _placeholders(values: Sequence[object]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _in(column: str, values: Sequence[int]) -> tuple[str, list[Any]]:
+    """``column IN (...)`` as SQL and parameters. On PostgreSQL one array parameter: the query
+    text stays the same whatever the number of values, so psycopg parses it once per process
+    instead of every time (hundreds of placeholders cost milliseconds of CPU per grid)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({_placeholders(values)})", list(values)
+
+
+def required_priorities(section: Section, grade_levels: Iterable[str]) -> dict[int, str]:
+    """Standard id -> priority of what the section's learners must master: the requirements of
+    each grade level on the roster in the section's term, set at its school or above (the
+    nearest organisation wins per grade, as ``standards.selectors.requirements_for``); a
+    standard that is a power standard for any of the grades is one for the section. Retired
+    standards are left out. One query for every grade."""
+    grades = sorted(grade_levels)
+    if not grades:
+        return {}
+    query = (
+        f"SELECT r.grade_level, r.standard_id, r.priority, o.kind, r.id"
+        f" FROM {REQUIREMENT_TABLE} r"
+        f" JOIN {STANDARD_TABLE} s ON s.id = r.standard_id"
+        f" JOIN {ORGANISATION_TABLE} o ON o.id = r.organisation_id"
+        f" WHERE r.term_id = %s AND r.grade_level IN ({_placeholders(grades)})"
+        f" AND s.status = %s AND r.organisation_id IN ("
+        f"  SELECT c.id FROM {ORGANISATION_TABLE} c WHERE c.id = %s"
+        f"  UNION SELECT c.parent_id FROM {ORGANISATION_TABLE} c WHERE c.id = %s"
+        f"  UNION SELECT p.parent_id FROM {ORGANISATION_TABLE} c"
+        f"   JOIN {ORGANISATION_TABLE} p ON p.id = c.parent_id WHERE c.id = %s)"
+    )
+    school = section.school_id
+    with connection.cursor() as cursor:
+        cursor.execute(
+            query, [section.term_id, *grades, StandardStatus.ACTIVE, school, school, school]
+        )
+        rows = cursor.fetchall()
+    nearest: dict[tuple[str, int], tuple[int, int, str]] = {}
+    for grade, standard_id, priority, kind, pk in rows:
+        rank = (KIND_RANK[OrganisationKind(kind)], -pk)
+        key = (grade, standard_id)
+        if key not in nearest or rank > nearest[key][:2]:
+            nearest[key] = (*rank, priority)
+    out: dict[int, str] = {}
+    for (_grade, standard_id), (*_rank, priority) in sorted(nearest.items()):
+        if out.get(standard_id) != "power":
+            out[standard_id] = priority
+    return out
+
+
+def _standards_in_grid(required: list[int], learner_ids: list[int]) -> dict[int, list[Ancestor]]:
+    """The grid's standards (active leaves: the required ones and every one the learners have a
+    record or a pending recompute on), each with its ancestry, nearest first (the standard
+    itself at hops 0). One recursive query."""
+    learners = _placeholders(learner_ids)
+    wanted = (
+        f"SELECT m.standard_id FROM {RECORD_TABLE} m WHERE m.learner_id IN ({learners})"
+        f" UNION SELECT p.standard_id FROM {STALE_TABLE} p WHERE p.learner_id IN ({learners})"
+    )
+    params: list[int | str | bool] = [*learner_ids, *learner_ids]
+    if required:
+        wanted += (
+            f" UNION SELECT q.id FROM {STANDARD_TABLE} q WHERE q.id IN ({_placeholders(required)})"
+        )
+        params += required
+    query = (
+        f"WITH RECURSIVE wanted(id) AS ({wanted}),"
+        f" up(start_id, id, parent_id, hops) AS ("
+        f"  SELECT s.id, s.id, s.parent_id, 0 FROM {STANDARD_TABLE} s"
+        f"  WHERE s.id IN (SELECT id FROM wanted) AND s.status = %s AND s.is_grouping = %s"
+        f"  UNION ALL SELECT up.start_id, s.id, s.parent_id, up.hops + 1"
+        f"  FROM {STANDARD_TABLE} s JOIN up ON s.id = up.parent_id WHERE up.hops < 50)"
+        f" SELECT up.start_id, up.hops, s.id, s.position, s.is_grouping, s.item_type,"
+        f" s.human_code, s.statement, s.framework_id"
+        f" FROM up JOIN {STANDARD_TABLE} s ON s.id = up.id"
+    )
+    params += [StandardStatus.ACTIVE, False]
+    out: dict[int, list[Ancestor]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        for (
+            start,
+            hops,
+            pk,
+            position,
+            grouping,
+            item_type,
+            code,
+            statement,
+            framework,
+        ) in cursor.fetchall():
+            out.setdefault(int(start), []).append(
+                Ancestor(
+                    int(hops),
+                    int(pk),
+                    int(position),
+                    bool(grouping),
+                    item_type or "",
+                    code or "",
+                    statement or "",
+                    int(framework),
+                )
+            )
+    for chain in out.values():
+        chain.sort(key=lambda item: item.hops)
+    return out
+
+
 # --- the grid -----------------------------------------------------------------------------------
+
+
+def cell_url_parts() -> tuple[str, str, str]:
+    """The cell detail URL cut around its learner and standard ids: ``head + learner + middle +
+    standard + tail`` (one ``reverse`` for the whole grid instead of one per cell)."""
+    head, rest = cell_url_pattern().split("{learner}")
+    middle, tail = rest.split("{standard}")
+    return head, middle, tail
 
 
 def cell_url_pattern() -> str:
@@ -342,19 +531,22 @@ def _state_of(state: str, mastered: bool, level_label: str) -> str:
 
 
 def list_section_grid(
-    user: AnyUser | None, section: Section, filters: GridFilters | None = None
+    user: AnyUser | None,
+    section: Section,
+    filters: GridFilters | None = None,
+    roster: list[Learner] | None = None,
 ) -> SectionGrid:
     """The section grid: one row per current learner the user may see, one column per
-    standard of the section (see the module docstring), narrowed by ``filters``.
+    standard of the section (see the module docstring), narrowed by ``filters``. ``roster``:
+    as :func:`section_columns`.
 
     A fixed number of queries whatever the number of learners or standards: the roster, the
-    requirements per grade level on the roster, the standards, their ancestry, the records,
-    the pending markers and the scale (``tests/journeys/test_grid.py`` proves it). A state
-    filter keeps the learners and standards with at least one cell in that state and dims
-    the other cells.
+    requirements, the standards with their ancestry, the scale, the pending markers with the
+    freshness, and the cells (``tests/journeys/test_grid.py`` proves it). A state filter keeps
+    the learners and standards with at least one cell in that state and dims the other cells.
     """
     filters = filters or GridFilters()
-    roster, all_columns = section_columns(user, section)
+    roster, all_columns = section_columns(user, section, roster)
     domains = sorted(
         {column.domain for column in all_columns},
         key=lambda domain: (domain.pk is None, domain.label.lower()),
@@ -369,59 +561,43 @@ def list_section_grid(
     standard_ids = [column.standard_id for column in columns]
     scale = scale_for(section.school_id)
     levels = grid_levels(scale)
-    level_by_key = {(level.points, level.label): level for level in levels}
-    records: dict[tuple[int, int], _Stored] = {}
-    pending: set[tuple[int, int]] = set()
-    freshness: dict[str, datetime.datetime | None] = {"oldest": None, "newest": None}
+    looks = _Looks(levels)
+    by_learner: dict[int, dict[int, CellLook]] = {}
+    pending = 0
+    oldest = newest = None
     if learner_ids and standard_ids:
-        in_grid = MasteryRecord.objects.filter(
-            learner_id__in=learner_ids, standard_id__in=standard_ids
-        ).order_by()
-        # Only what a cell shows: converting a score and a timestamp per row would cost more
-        # than every other read of the page (bench/grid.py); freshness is one aggregate.
-        for rec in in_grid.values_list(
-            "learner_id", "standard_id", "state", "level_points", "level_label", "mastered"
-        ):
-            records[(rec[0], rec[1])] = (rec[2], rec[3], rec[4], rec[5])
-        freshness = in_grid.aggregate(oldest=Min("computed_at"), newest=Max("computed_at"))
-        pending = set(
-            StaleMastery.objects.filter(learner_id__in=learner_ids, standard_id__in=standard_ids)
-            .order_by()
-            .values_list("learner_id", "standard_id")
-        )
-    pattern = cell_url_pattern()
+        by_learner, pending, oldest, newest = _read_cells(learner_ids, standard_ids, looks)
+    head, middle, tail = cell_url_parts()
     learner_page = reverse("mastery:learner_page", args=[1111111111]).replace(
         "1111111111", "{learner}"
     )
-    looks: dict[tuple[_Stored | None, bool], tuple[str, GridLevel | None, str, str]] = {}
+    blank = looks.get(None, False)
+    ends = [f"{middle}{standard_id}{tail}" for standard_id in standard_ids]
+    counts = dict.fromkeys((name for name, _ in STATE_FILTERS), 0)
     rows = []
     for learner in roster:
         learner_id = learner.pk
-        cells = []
-        for column in columns:
-            key = (learner_id, column.standard_id)
-            look_key = (records.get(key), key in pending)
-            look = looks.get(look_key)
-            if look is None:
-                look = looks[look_key] = _look(*look_key, levels, level_by_key)
-            cells.append(
-                GridCell(
-                    state=look[0],
-                    level=look[1],
-                    pending=look_key[1],
-                    href=pattern.format(learner=learner_id, standard=column.standard_id),
-                    text=look[2],
-                    css=look[3],
-                )
+        own = by_learner.get(learner_id)
+        if own:
+            row_looks = [own.get(standard_id, blank) for standard_id in standard_ids]
+            for look in own.values():
+                counts[look.state] += 1
+                counts[PENDING] += look.pending
+        else:
+            row_looks = [blank] * len(standard_ids)
+        rows.append(
+            GridRow(
+                learner,
+                row_looks,
+                learner_page.format(learner=learner_id),
+                f"{head}{learner_id}",
+                ends,
             )
-        rows.append(GridRow(learner, cells, learner_page.format(learner=learner_id)))
-    counts = dict.fromkeys((name for name, _ in STATE_FILTERS), 0)
-    for row in rows:
-        for cell in row.cells:
-            counts[cell.state] += 1
-            counts[PENDING] += cell.pending
+        )
+    assessed = sum(len(own) for own in by_learner.values())
+    counts[NOT_ASSESSED] += len(rows) * len(standard_ids) - assessed
     if filters.state:
-        rows, columns = _narrow(rows, columns, filters.state)
+        rows, columns = _narrow(rows, columns, filters.state, looks)
     return SectionGrid(
         section=section,
         filters=filters,
@@ -432,40 +608,128 @@ def list_section_grid(
         scale=scale,
         roster_size=len(roster),
         column_count=len(all_columns),
-        pending=len(pending),
-        oldest_computed_at=freshness["oldest"],
-        newest_computed_at=freshness["newest"],
+        pending=pending,
+        oldest_computed_at=oldest,
+        newest_computed_at=newest,
         counts=counts,
     )
 
 
-def _look(
-    stored: _Stored | None,
-    pending: bool,
-    levels: Sequence[GridLevel],
-    level_by_key: dict[tuple[Decimal, str], GridLevel],
-) -> tuple[str, GridLevel | None, str, str]:
-    """(state, level, text, css) of a cell: a handful of distinct values per grid."""
-    if stored is None:
-        state, level = NOT_ASSESSED, None
-    else:
-        raw_state, points, label, mastered = stored
-        state = _state_of(raw_state, mastered, label)
-        level = _level(level_by_key, levels, points, label)
-    if level is not None:
-        text = level.label
-    elif state == INSUFFICIENT:
-        text = "Insufficient"
-    elif state != NOT_ASSESSED:
-        text = "Scored"  # a score without a level: the cell's page shows it
-    else:
-        text = "—"
-    classes = [level.css if level is not None else f"st-{state}"]
-    if state == MASTERED:
-        classes.append("m")
-    if pending:
-        classes.append("pending")
-    return state, level, text, " ".join(classes)
+class _Looks:
+    """The distinct looks of a grid's cells, each made once."""
+
+    def __init__(self, levels: Sequence[GridLevel]) -> None:
+        self.levels = levels
+        self.level_by_key = {(level.points, level.label): level for level in levels}
+        self.made: dict[tuple[_Stored | None, bool], CellLook] = {}
+        self.dimmed: dict[CellLook, CellLook] = {}
+
+    def get(self, stored: _Stored | None, pending: bool) -> CellLook:
+        look = self.made.get((stored, pending))
+        if look is None:
+            look = self.made[(stored, pending)] = self._make(stored, pending)
+        return look
+
+    def dim(self, look: CellLook) -> CellLook:
+        dimmed = self.dimmed.get(look)
+        if dimmed is None:
+            css = look.css + " dim"
+            dimmed = self.dimmed[look] = look._replace(
+                dimmed=True, css=css, opening=f'<td class="{css}"><a href="'
+            )
+        return dimmed
+
+    def _make(self, stored: _Stored | None, pending: bool) -> CellLook:
+        if stored is None:
+            state, level = NOT_ASSESSED, None
+        else:
+            raw_state, points, label, mastered = stored
+            state = _state_of(raw_state, mastered, label)
+            level = _level(
+                self.level_by_key, self.levels, None if points is None else Decimal(points), label
+            )
+        if level is not None:
+            text = level.label
+        elif state == INSUFFICIENT:
+            text = "Insufficient"
+        elif state != NOT_ASSESSED:
+            text = "Scored"  # a score without a level: the cell's page shows it
+        else:
+            text = "—"
+        classes = [level.css if level is not None else f"st-{state}"]
+        if state == MASTERED:
+            classes.append("m")
+        if pending:
+            classes.append("pending")
+        css = " ".join(classes)
+        # The class names are fixed words and the link is made of integer ids; the text (a
+        # level label an administrator set) is escaped.
+        title = ' title="A recompute is pending"' if pending else ""
+        return CellLook(
+            state=state,
+            level=level,
+            pending=pending,
+            text=text,
+            css=css,
+            dimmed=False,
+            opening=f'<td class="{css}"><a href="',
+            closing=f'"{title}>{escape(text)}</a></td>',
+        )
+
+
+def _read_cells(
+    learner_ids: list[int], standard_ids: list[int], looks: _Looks
+) -> tuple[dict[int, dict[int, CellLook]], int, datetime.datetime | None, datetime.datetime | None]:
+    """The looks of the cells with a record or a pending recompute (learner -> standard ->
+    look), how many are pending, and the oldest and newest computation among the cells. Two
+    queries in plain SQL, reading only what a cell shows: building querysets, or converting a
+    score or a timestamp per row, would cost more than every other read of the page
+    (bench/grid.py)."""
+    by_learner, learner_params = _in("learner_id", learner_ids)
+    by_standard, standard_params = _in("standard_id", standard_ids)
+    where = f"{by_learner} AND {by_standard}"
+    params = learner_params + standard_params
+    pending: set[tuple[int, int]] = set()
+    oldest = newest = None
+    out: dict[int, dict[int, CellLook]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT learner_id, standard_id, NULL, NULL FROM {STALE_TABLE} WHERE {where}"
+            f" UNION ALL SELECT NULL, NULL, MIN(computed_at), MAX(computed_at)"
+            f" FROM {RECORD_TABLE} WHERE {where}",
+            params + params,
+        )
+        for learner_id, standard_id, first, last in cursor.fetchall():
+            if learner_id is None:
+                oldest, newest = _as_datetime(first), _as_datetime(last)
+            else:
+                pending.add((learner_id, standard_id))
+        cursor.execute(
+            f"SELECT learner_id, standard_id, state, CAST(level_points AS TEXT), level_label,"
+            f" mastered FROM {RECORD_TABLE} WHERE {where}",
+            params,
+        )
+        get = looks.get
+        for learner_id, standard_id, state, points, label, mastered in cursor.fetchall():
+            out.setdefault(learner_id, {})[standard_id] = get(
+                (state, points, label, bool(mastered)), (learner_id, standard_id) in pending
+            )
+    for learner_id, standard_id in pending:
+        own = out.setdefault(learner_id, {})
+        if standard_id not in own:
+            own[standard_id] = looks.get(None, True)
+    return out, len(pending), oldest, newest
+
+
+def _as_datetime(value: object) -> datetime.datetime | None:
+    """A timestamp from a plain query: PostgreSQL answers an aware datetime; SQLite (the
+    embedded default) a string in UTC, as Django stores it there."""
+    if value is None or isinstance(value, datetime.datetime):
+        return value
+    parsed = parse_datetime(str(value))
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed
 
 
 def _level(
@@ -487,27 +751,24 @@ def _level(
 
 
 def _narrow(
-    rows: list[GridRow], columns: list[GridColumn], state: str
+    rows: list[GridRow], columns: list[GridColumn], state: str, looks: _Looks
 ) -> tuple[list[GridRow], list[GridColumn]]:
     keep_columns = [
         index
         for index in range(len(columns))
-        if any(row.cells[index].matches(state) for row in rows)
+        if any(row.looks[index].matches(state) for row in rows)
     ]
     narrowed: list[GridRow] = []
     for row in rows:
-        cells = [row.cells[index] for index in keep_columns]
-        if any(cell.matches(state) for cell in cells):
+        kept = [row.looks[index] for index in keep_columns]
+        if any(look.matches(state) for look in kept):
             narrowed.append(
                 GridRow(
                     learner=row.learner,
+                    looks=[look if look.matches(state) else looks.dim(look) for look in kept],
                     href=row.href,
-                    cells=[
-                        cell
-                        if cell.matches(state)
-                        else cell._replace(dimmed=True, css=cell.css + " dim")
-                        for cell in cells
-                    ],
+                    cell_start=row.cell_start,
+                    cell_ends=[row.cell_ends[index] for index in keep_columns],
                 )
             )
     return narrowed, [columns[index] for index in keep_columns]

@@ -8,11 +8,12 @@ mastery number says when it was computed and whether a recompute is pending.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -26,12 +27,13 @@ from learners.selectors import (
     administered_organisations,
     changeable_sections,
     current_sections_of_learner,
+    get_section_access_or_404,
     get_visible_learner_or_404,
     get_visible_organisation_or_404,
-    get_visible_section_or_404,
     learner_of,
     profile_of,
     roles_of,
+    roster_of,
 )
 from mastery import grid, progress, selectors, services
 from mastery.forms import BulkRecomputeForm, GridFilterForm
@@ -102,8 +104,13 @@ def _require_staff(user: AnyUser) -> None:
 @require_GET
 def section_grid(request: HttpRequest, pk: int) -> HttpResponse:
     """Learners x standards of one section, coloured and labelled by level, with filters."""
-    _require_staff(request.user)
-    section = get_visible_section_or_404(request.user, pk)
+    try:
+        access = get_section_access_or_404(request.user, pk)
+    except Http404:
+        _require_staff(request.user)  # a student or guardian: 403, as for any section
+        raise
+    # Whoever sees a section teaches it or administers its school: staff, no more to check.
+    section = access.section
     form = GridFilterForm(request.GET or None)
     filters = grid.GridFilters()
     if form.is_valid():
@@ -112,17 +119,47 @@ def section_grid(request: HttpRequest, pk: int) -> HttpResponse:
             power_only=form.cleaned_data["power"],
             state=form.cleaned_data["state"],
         )
-    section_grid = grid.list_section_grid(request.user, section, filters)
-    form.offer_domains([(d.pk, d.label) for d in section_grid.domains if d.pk is not None])
+    section_grid = grid.list_section_grid(
+        request.user, section, filters, roster=roster_of(request.user, access)
+    )
+    domains = tuple((d.pk, d.label) for d in section_grid.domains if d.pk is not None)
+    form.offer_domains(list(domains))
     context = {
         "section": section,
         "grid": section_grid,
         "form": form,
+        "filter_widgets": _filter_widgets(domains, request.GET),
         "quick_entry": reverse("evidence:record_ratings", args=[section.pk]),
         "scale_css": _scale_css_url(section.school_id, section_grid.scale),
         "state_filters": grid.STATE_FILTERS,
     }
     return render(request, "mastery/grid.html", context)
+
+
+def _filter_widgets(domains: tuple[tuple[int, str], ...], query: QueryDict) -> dict[str, str]:
+    """The grid filters' widgets as HTML, as ``GridFilterForm`` renders them: they depend only on
+    the section's domains and the query, and rendering three widgets through the form templates
+    cost about 4 ms a page (bench/grid.py), so each combination is rendered once per process
+    (domain names are standards' names, no personal data)."""
+    key = tuple(sorted((name, tuple(values)) for name, values in query.lists()))
+    if len(repr(key)) > 1000:  # nobody's filters: do not keep it
+        return _render_filter_widgets(domains, key)
+    return _cached_filter_widgets(domains, key)
+
+
+def _render_filter_widgets(
+    domains: tuple[tuple[int, str], ...], key: tuple[tuple[str, tuple[str, ...]], ...]
+) -> dict[str, str]:
+    data = QueryDict(mutable=True)
+    for name, values in key:
+        data.setlist(name, list(values))
+    form = GridFilterForm(data or None)
+    form.is_valid()
+    form.offer_domains(list(domains))
+    return {name: str(form[name]) for name in form.fields}
+
+
+_cached_filter_widgets = lru_cache(maxsize=256)(_render_filter_widgets)
 
 
 def _scale_css_url(organisation_id: int, scale: EffectiveScale) -> str:
