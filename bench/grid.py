@@ -35,9 +35,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as ``python bench/grid.py``, Python puts bench/ first on the path, where a module named
-# like a standard one (e.g. bench/http.py) would shadow it: import from the repository root only.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+# Run as ``python bench/grid.py``: import the project from the repository root.
 sys.path.insert(0, str(ROOT))
 
 DB = "mastery_bench_grid"

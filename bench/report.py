@@ -36,9 +36,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this folder comes first on the path, where a module may shadow the standard
-# library (bench/http.py hides ``http``): import from the project root only.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+# Run as a script: import the project (and bench.common) from the repository root.
 sys.path.insert(0, str(ROOT))
 
 DB = "mastery_bench_report"

@@ -7,8 +7,8 @@ form): ``--connections`` connections for ``--seconds`` seconds each, after a sho
 The reference in the same run is ``/healthz`` (a request that reaches the database and the
 broker and renders nothing). Prints requests per second, p50 / p95 / p99 and errors per page.
 
-    .venv/bin/python bench/http.py                                   # 8 connections, 60 s
-    .venv/bin/python bench/http.py --learners 2000 --seconds 10      # a smoke run
+    .venv/bin/python bench/http_load.py                                # 8 connections, 60 s
+    .venv/bin/python bench/http_load.py --learners 2000 --seconds 10   # a smoke run
 
 wrk is Debian's package ``wrk``: installed here with apt-get when missing and run as root,
 otherwise the script stops saying how to install it.
@@ -27,13 +27,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-# Run as a script, bench/ comes first on the path, where this very file would shadow the
-# standard library's http: import the helpers as bench.common from the repository root.
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
-sys.path.insert(0, str(BENCH.parent))
+# Run as a script: import the helpers as bench.common from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common  # noqa: E402
+from bench import common
 
 # wrk's Lua hooks: send the session cookie, print the latency percentiles (microseconds) and
 # every kind of error as one JSON line at the end.
@@ -158,7 +155,7 @@ def main() -> None:
     grid = results["section grid"]
     floor = results["healthz (reference)"]
     figures_out = [
-        ("command", " ".join(["bench/http.py", *sys.argv[1:]])),
+        ("command", " ".join(["bench/http_load.py", *sys.argv[1:]])),
         ("servers", f"gunicorn {args.web_workers} sync workers; wrk -t{args.threads}"
                     f" -c{args.connections} -d{args.seconds:g}s"),
         ("grid size", f"{cells} cells (section {section})"),
@@ -177,7 +174,7 @@ def main() -> None:
         common.Check("grid p95", f"{p95:.0f} ms", "< 150 ms", p95 < 150, f"{p95 - 150:.0f} ms"),
         common.Check("errors", str(errors), "0", errors == 0),
     ]
-    common.print_summary("bench/http", figures_out, checks)
+    common.print_summary("bench/http_load", figures_out, checks)
 
 
 if __name__ == "__main__":
