@@ -68,6 +68,7 @@ from learners.models import (
     Term,
     TermKind,
 )
+from learners.sessions import end_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -1284,7 +1285,16 @@ def _apply_users(
             # Never a password from the file: new logins sign in by a reset or single sign-on.
             values["password"] = unusable
         wanted_users[sid] = values
+    was_active = {sid for sid, user in existing_users.items() if user.is_active}
     user_upsert.apply(wanted_users, key_field="")
+    # Logins the file deactivates lose their sessions at once (S4); bulk writes send no signal.
+    end_sessions(
+        [
+            existing_users[sid].pk
+            for sid, values in wanted_users.items()
+            if sid in was_active and not values["is_active"]
+        ]
+    )
     user_ids = {sid: u.pk for sid, u in existing_users.items()}
     user_ids.update({sid: u.pk for sid, u in user_upsert.objects.items()})
     RosterIdentity.objects.bulk_create(

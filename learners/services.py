@@ -33,6 +33,7 @@ from learners.models import (
     Section,
     Term,
 )
+from learners.sessions import end_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -340,10 +341,14 @@ def update_learner_profile(
 @transaction.atomic
 def deactivate_users(*, actor: User | None, users: Sequence[User]) -> int:
     """Deactivate logins: they are refused on their next request (Django's auth backends reject
-    inactive users) and every selector returns nothing for them. Returns how many changed."""
+    inactive users), every selector returns nothing for them and their stored sessions are
+    deleted. Returns how many changed."""
     if actor is not None and not actor.is_superuser:
         raise PermissionDenied("Only a platform administrator deactivates logins.")
-    return User.objects.filter(pk__in=[u.pk for u in users], is_active=True).update(is_active=False)
+    ids = [u.pk for u in users]
+    changed = User.objects.filter(pk__in=ids, is_active=True).update(is_active=False)
+    end_sessions(ids)
+    return changed
 
 
 def import_roster(

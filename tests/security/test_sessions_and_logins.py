@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 import time_machine
 from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from learners import services
+from learners.models import RoleAssignment
 from tests.personas import Cast, cast
 from tests.security.routes import all_routes
 
@@ -193,3 +196,64 @@ def test_an_integration_token_acts_as_its_user_and_rotates(cast: Cast) -> None:
     assert api.get("/api/v1/learners/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 403
     with pytest.raises(CommandError, match="deactivated"):
         call_command("api_token", "deactivated_teacher")
+
+
+# --- S4: ended assignments and deactivated users lose access at once ------------------------------
+
+
+def _signed_in(user: User) -> tuple[Client, str]:
+    client = Client()
+    client.force_login(user)
+    key = client.session.session_key
+    assert key is not None
+    return client, key
+
+
+def _refused_everywhere(client: Client, page: str, api: str) -> None:
+    response = client.get(page)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert client.get(api).status_code in {401, 403}
+
+
+@pytest.mark.parametrize("how", ["service", "save"])
+def test_a_deactivated_user_is_refused_at_once_and_their_sessions_are_deleted(
+    cast: Cast, how: str
+) -> None:
+    page = reverse("learners:learner_detail", args=[cast.own.pk])
+    api = f"/api/v1/learners/{cast.own.pk}/"
+    laptop, laptop_key = _signed_in(cast.teacher)
+    phone, phone_key = _signed_in(cast.teacher)
+    colleague, colleague_key = _signed_in(cast.co_teacher)
+    for client in (laptop, phone, colleague):
+        assert client.get(page).status_code == 200
+        assert client.get(api).status_code == 200
+
+    if how == "service":
+        assert services.deactivate_users(actor=None, users=[cast.teacher]) == 1
+    else:  # the Django admin's change form, a shell
+        cast.teacher.is_active = False
+        cast.teacher.save()
+
+    assert not Session.objects.filter(session_key__in=[laptop_key, phone_key]).exists()
+    _refused_everywhere(laptop, page, api)
+    _refused_everywhere(phone, page, api)
+    # Someone else's session is untouched.
+    assert Session.objects.filter(session_key=colleague_key).exists()
+    assert colleague.get(page).status_code == 200
+
+
+def test_an_ended_assignment_grants_nothing_on_the_next_request(cast: Cast) -> None:
+    page = reverse("learners:learner_detail", args=[cast.own.pk])
+    api = f"/api/v1/learners/{cast.own.pk}/"
+    client, _ = _signed_in(cast.teacher)
+    assert client.get(page).status_code == 200
+    assert client.get(api).status_code == 200
+    assignment = RoleAssignment.objects.get(user=cast.teacher, section=cast.section)
+    assignment.end_date = timezone.localdate() - datetime.timedelta(days=1)
+    assignment.save(update_fields=["end_date"])
+    # Still signed in, but the learner is out of scope: the same 404 as any stranger's learner.
+    assert client.get(page).status_code == 404
+    assert client.get(api).status_code == 404
+    listed = client.get("/api/v1/learners/").json()["results"]
+    assert cast.own.pk not in {row["id"] for row in listed}
