@@ -7,7 +7,7 @@ Each entry names a URL; entries a user's roles do not allow are never shown. The
 - student: my mastery, submit evidence, my profile (goals);
 - guardian: learners (their linked learners' pages, read only);
 - administrators: also the standards settings (scale and policy with the what-if preview),
-  bulk recomputes and the roster import.
+  bulk recomputes, the roster import and the privacy pages (export, erasure, access log).
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ def build_navigation(user: AbstractBaseUser | AnonymousUser) -> list[NavItem]:
         items.append(NavItem("Settings", reverse("standards:settings_index")))
         items.append(NavItem("Recomputes", reverse("mastery:bulk_list")))
         items.append(NavItem("Roster import", reverse("learners:roster_import")))
+        # The same users privacy.selectors.may_use_privacy_tools lets in (pages then scope).
+        items.append(NavItem("Privacy", reverse("privacy:index")))
     if getattr(user, "is_staff", False):
         items.append(NavItem("Administration", reverse("admin:index")))
     return items

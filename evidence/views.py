@@ -220,7 +220,10 @@ def _student_or_404(user: AnyUser) -> Learner:
 @login_required
 @require_http_methods(["GET", "POST"])
 def submit_evidence(request: HttpRequest) -> HttpResponse:
-    learner = _student_or_404(request.user)
+    learner = learner_selectors.learner_of(request.user)
+    if learner is None or not learner.active:
+        # A page only students use, about no particular object: 403, as ADR 3 says.
+        raise PermissionDenied("Only a student submits evidence.")
     form = forms.SubmitEvidenceForm(
         request.POST or None,
         request.FILES or None,

@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -90,7 +90,8 @@ def my_profile(request: HttpRequest) -> HttpResponse:
     user = _acting_user(request)
     learner = selectors.learner_of(user)
     if learner is None:
-        raise Http404("Only a student has a learner profile.")
+        # A page only students use, about no particular object: 403, as ADR 3 says.
+        raise PermissionDenied("Only a student has a learner profile.")
     profile = selectors.profile_of(learner)
     initial = {
         name: getattr(profile, name, "")

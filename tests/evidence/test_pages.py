@@ -117,7 +117,7 @@ def test_every_signed_in_user_gets_the_evidence_index(client: Client, cast: Cast
 
 def test_only_students_get_the_submit_page(client: Client, cast: Cast) -> None:
     url = reverse("evidence:submit")
-    assert _statuses(client, cast, url) == _allowed({"student", "other_student"})
+    assert _statuses(client, cast, url) == _allowed({"student", "other_student"}, denied=403)
     body = _login(client, cast, "student").get(url).content.decode()
     for prompt in ("What did I learn?", "How did I get there?", "How did I show it?"):
         assert prompt in body
