@@ -187,8 +187,10 @@ def parse_score(value: object, *, low: Decimal, high: Decimal) -> Decimal:
 class _ScoreRanges:
     """Score ranges per school, each looked up once per call."""
 
-    def __init__(self) -> None:
+    def __init__(self, known: Mapping[int, tuple[Decimal, Decimal]] | None = None) -> None:
         self._ranges: dict[int | None, tuple[Decimal, Decimal]] = {}
+        for school, bounds in (known or {}).items():
+            self._ranges[school] = bounds
 
     def check(self, value: object, school: Organisation | int | None) -> Decimal:
         key = school.pk if isinstance(school, Organisation) else school
@@ -449,8 +451,8 @@ def record_ratings(
     learner_ids = {entry.learner_id for entry in entries}
     schools = write_scope.changeable_learner_schools(actor, learner_ids)  # learner -> school
     standards = {s.pk: s for s in Standard.objects.filter(pk__in={e.standard_id for e in entries})}
+    ranges = _ScoreRanges(selectors.score_ranges_of_schools(set(schools.values())))
     section = _section_for(actor, section, learner_ids)
-    ranges = _ScoreRanges()
     seen: set[tuple[int, int]] = set()
     checked: list[tuple[RatingEntry, Decimal, str]] = []
     for index, entry in enumerate(entries):

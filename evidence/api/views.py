@@ -299,13 +299,13 @@ class RatingViewSet(
             description=data["description"],
             section=_section_or_400(data["section"]),
         )
-        # One read for the answer (standard, removal, superseded_by), not three per rating.
-        fresh = Rating.objects.select_related("standard", "removal", "superseded_by").in_bulk(
-            [rating.pk for rating in recorded.ratings]
-        )
+        # The answer without a query per rating: the service attached each rating's standard,
+        # and nothing can supersede or remove a rating inside the transaction that created it.
+        for rating in recorded.ratings:
+            Rating.superseded_by.related.set_cached_value(rating, None)
+            Rating.removal.related.set_cached_value(rating, None)
         return Response(
-            io.RatingOut([fresh[rating.pk] for rating in recorded.ratings], many=True).data,
-            status=status.HTTP_201_CREATED,
+            io.RatingOut(recorded.ratings, many=True).data, status=status.HTTP_201_CREATED
         )
 
     def _changeable(self, pk: str) -> Rating:
