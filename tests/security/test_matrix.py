@@ -305,7 +305,7 @@ ROWS: dict[str, Row] = {
     "learners:learner_list": Row("none", {"GET": P()}),
     "learners:learner_detail": Row("learner", {"GET": P(scope="learner")}),
     "learners:my_profile": Row(
-        "none", {"GET": P(gate="student", gated=404), "POST": P(ok=302, gate="student", gated=404)}
+        "none", {"GET": P(gate="student"), "POST": P(ok=302, gate="student")}
     ),
     "learners:section_list": Row("none", {"GET": P(gate="staff")}),
     "learners:section_detail": Row("section", {"GET": P(scope="section")}),
@@ -375,9 +375,7 @@ ROWS: dict[str, Row] = {
     "evidence:record_ratings": Row(
         "section", {"GET": P(scope="section"), "POST": P(scope="section")}
     ),
-    "evidence:submit": Row(
-        "none", {"GET": P(gate="student", gated=404), "POST": P(gate="student", gated=404)}
-    ),
+    "evidence:submit": Row("none", {"GET": P(gate="student"), "POST": P(gate="student")}),
     "evidence:review_queue": Row("none", {"GET": P(gate="staff")}),
     "evidence:import": Row("none", {"GET": P(gate="staff"), "POST": P(gate="staff")}),
     "evidence:learner": Row("learner", {"GET": P(scope="learner")}),
