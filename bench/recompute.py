@@ -233,7 +233,7 @@ def main() -> None:
         f" empty table {b['empty']:.1f} s, into the full table {b['full']:.1f} s"
     )
     print(
-        f"(b') the same with the rows the platform wrote (its per-record explanation summary):"
+        f"(b') the same with the rows the platform wrote (as stored, explanations included):"
         f" {b_same:.1f} s into an empty table"
     )
 

@@ -11,6 +11,8 @@ therefore reproducible, "as of" any date, and the same whichever worker computed
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -241,6 +243,13 @@ def bulk_summary(settings: Rules) -> dict[str, Any]:
         "scale": settings.scale.as_json(),
         "summary": "computed by a bulk recompute; the full explanation is rebuilt on request",
     }
+
+
+def summary_key(summary: Mapping[str, Any]) -> int:
+    """The ``ExplanationSummary.key`` of a summary: the first 8 bytes of the SHA-256 of its
+    canonical JSON, as a signed 64-bit integer (equal summaries, equal keys)."""
+    text = json.dumps(summary, sort_keys=True, separators=(",", ":"))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
 
 
 @dataclass(frozen=True)

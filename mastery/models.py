@@ -11,6 +11,14 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+# NO_DB_CONSTRAINT: PostgreSQL checks a foreign key once per inserted row (Django's are
+# deferred: at COMMIT), and a bulk recompute from nothing inserts a record and an event per
+# (learner, standard): with five keys those checks were most of its time (bench/recompute.py).
+# Standards are never deleted (they are retired: ``status``) and jobs only through the ORM,
+# whose ``on_delete`` still applies, so those keys are kept by the application alone. The
+# learner keys stay database foreign keys: a learner's erasure relies on them to refuse a
+# record written for the learner meanwhile.
+
 
 class MasteryState(models.TextChoices):
     """The engine's states (``mastery.rules.STATES``; a test keeps them equal)."""
@@ -28,11 +36,21 @@ class MasteryRecord(models.Model):
     state is ``scored`` or a roll-up gives a level); ``computed_at`` says how fresh it is.
     """
 
+    # No single-column indexes: (learner) is the prefix of the unique (learner, standard),
+    # (standard) the prefix of mastery_record_by_std; each would only slow every write.
+    # The standard is not a database foreign key (see NO_DB_CONSTRAINT).
     learner = models.ForeignKey(
-        "learners.Learner", on_delete=models.CASCADE, related_name="mastery_records"
+        "learners.Learner",
+        on_delete=models.CASCADE,
+        related_name="mastery_records",
+        db_index=False,
     )
     standard = models.ForeignKey(
-        "standards.Standard", on_delete=models.CASCADE, related_name="mastery_records"
+        "standards.Standard",
+        on_delete=models.CASCADE,
+        related_name="mastery_records",
+        db_index=False,
+        db_constraint=False,
     )
     state = models.CharField(
         max_length=24, choices=MasteryState.choices, default=MasteryState.NOT_ASSESSED
@@ -49,6 +67,12 @@ class MasteryRecord(models.Model):
     )
     evidence_count = models.PositiveIntegerField(default=0)
     explanation = models.JSONField(default=dict, blank=True)
+    explanation_key = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The key of the ExplanationSummary shared by every record a bulk recompute "
+        "wrote under one policy; such a record's own explanation is empty.",
+    )
     calculation_version = models.CharField(max_length=20, blank=True, default="")
     computed_at = models.DateTimeField()
 
@@ -72,6 +96,25 @@ class MasteryRecord(models.Model):
         return f"learner {self.learner_id} on standard {self.standard_id}: {self.state}"
 
 
+class ExplanationSummary(models.Model):
+    """The explanation a bulk recompute gives every record it writes under one policy (method,
+    parameters, scale, calculation version), stored once rather than once per record.
+
+    ``key`` is a 64-bit digest of the JSON (``mastery.derive.summary_key``): records name it in
+    ``MasteryRecord.explanation_key``. Rows are only ever added (by the bulk recompute, without
+    waiting on other batches: two batches may add the same summary twice, harmlessly), never
+    changed or deleted. The full arithmetic of a record is rebuilt on request
+    (``mastery.selectors.explain_record``).
+    """
+
+    key = models.BigIntegerField(db_index=True)
+    explanation = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"explanation summary {self.key}"
+
+
 class MasteryEvent(models.Model):
     """A change of a learner's level (or of mastered) on a standard: the growth history.
 
@@ -79,11 +122,19 @@ class MasteryEvent(models.Model):
     record. ``demonstrated_at`` is the demonstrated time of the newest counted rating then.
     """
 
+    # No (learner) index: it is the prefix of mastery_event_history. The standard and the bulk
+    # recompute are not database foreign keys (see NO_DB_CONSTRAINT).
     learner = models.ForeignKey(
-        "learners.Learner", on_delete=models.CASCADE, related_name="mastery_events"
+        "learners.Learner",
+        on_delete=models.CASCADE,
+        related_name="mastery_events",
+        db_index=False,
     )
     standard = models.ForeignKey(
-        "standards.Standard", on_delete=models.CASCADE, related_name="mastery_events"
+        "standards.Standard",
+        on_delete=models.CASCADE,
+        related_name="mastery_events",
+        db_constraint=False,
     )
     from_state = models.CharField(max_length=24, choices=MasteryState.choices)
     to_state = models.CharField(max_length=24, choices=MasteryState.choices)
@@ -97,7 +148,12 @@ class MasteryEvent(models.Model):
     demonstrated_at = models.DateTimeField(null=True, blank=True)
     occurred_at = models.DateTimeField()
     bulk_recompute = models.ForeignKey(
-        "BulkRecompute", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+        "BulkRecompute",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+        db_constraint=False,
     )
     calculation_version = models.CharField(max_length=20, blank=True, default="")
 

@@ -34,6 +34,7 @@ from mastery.grid import (
     grid_levels,
 )
 from mastery.models import MasteryEvent, MasteryRecord, MasteryState, StaleMastery
+from mastery.selectors import stored_explanations
 from standards.models import Standard, StandardStatus
 from standards.selectors import EffectiveScale, learner_requirement_ids, scale_for
 
@@ -167,6 +168,7 @@ def learner_progress(learner: Learner, *, today: datetime.date | None = None) ->
             learner_id=learner.pk, standard__is_grouping=False
         )
     }
+    explanations = stored_explanations(records.values())
     standards = list(
         Standard.objects.filter(status=StandardStatus.ACTIVE, is_grouping=False)
         .filter(Q(pk__in=list(priorities)) | Q(pk__in=list(records)) | Q(pk__in=list(pending_ids)))
@@ -212,7 +214,7 @@ def learner_progress(learner: Learner, *, today: datetime.date | None = None) ->
                 first_mastered_at=record.first_mastered_at if record else None,
                 computed_at=record.computed_at if record else None,
                 pending=pk in pending_ids,
-                method=_method(record.explanation) if record else "",
+                method=_method(explanations[record.pk]) if record else "",
                 self_score=self_score,
                 self_label=scale.level_for(self_score).label if self_score is not None else "",
                 sparkline=charts.level_sparkline(

@@ -23,7 +23,7 @@ from learners.models import Learner
 from learners.selectors import AnyUser, administered_organisations, visible_learners
 from mastery import derive, sql
 from mastery.derive import ChildRecord, Derived
-from mastery.models import BulkRecompute, MasteryEvent, MasteryRecord
+from mastery.models import BulkRecompute, ExplanationSummary, MasteryEvent, MasteryRecord
 from mastery.policy import RulesCache
 from mastery.rules import RulesError
 from standards.models import Standard, StandardStatus
@@ -165,6 +165,28 @@ def _as_child(standard_id: int, result: Derived) -> ChildRecord:
         first_mastered_at=result.first_mastered_at,
         evidence_count=result.evidence_count,
     )
+
+
+def stored_explanations(records: Iterable[MasteryRecord]) -> dict[int, dict[str, Any]]:
+    """Each record's stored explanation by record id: its own, or for a record written by a
+    bulk recompute (own explanation empty) the shared ``ExplanationSummary`` it names. One
+    query, none when no record names a summary."""
+    records = list(records)
+    keys = {
+        r.explanation_key for r in records if not r.explanation and r.explanation_key is not None
+    }
+    shared: dict[int | None, dict[str, Any]] = {}
+    if keys:
+        for key, explanation in ExplanationSummary.objects.filter(key__in=keys).values_list(
+            "key", "explanation"
+        ):
+            shared[key] = explanation
+    return {r.pk: dict(r.explanation or shared.get(r.explanation_key, {})) for r in records}
+
+
+def stored_explanation(record: MasteryRecord) -> dict[str, Any]:
+    """:func:`stored_explanations` of one record."""
+    return stored_explanations([record])[record.pk]
 
 
 def explain_record(record: MasteryRecord) -> dict[str, Any]:

@@ -480,7 +480,7 @@ def _enqueue_batches(batch_ids: Sequence[int]) -> None:
 
 
 def _line(learner_id: int, standard_id: int, r: Derived, explanation: str) -> str:
-    """One COPY text row of ``sql.BULK_COLUMNS``; ``explanation`` is already JSON."""
+    """One COPY text row of ``sql.BULK_COLUMNS`` with its own explanation (already JSON)."""
     fields = (
         learner_id, standard_id, r.state, r.score, r.level_points, r.level_label, r.mastered,
         None if r.first_mastered_at is None else r.first_mastered_at.isoformat(),
@@ -511,23 +511,29 @@ def _leaf_lines(
     schools: dict[int, int],
     frameworks: dict[int, int],
     cache: RulesCache,
-    children: dict[tuple[int, int], ChildRecord],
+    children: dict[tuple[int, int], ChildRecord] | None,
+    rated: set[tuple[int, int]],
     summaries: dict[int, str],
 ) -> list[str]:
     """COPY rows of every rated pair: one engine call per distinct rules (school x framework),
-    never a Python loop over ratings; one short loop per pair to format its row."""
+    never a Python loop over ratings; the rows are formatted from whole columns (numpy, then one
+    f-string per pair). Adds every pair to ``rated``, and its ``ChildRecord`` to ``children``
+    (when given: only roll-ups need them)."""
     starts, counts = derive.pair_bounds(arrays.learner, arrays.standard)
     if starts.shape[0] == 0:
         return []
     pair_learner = arrays.learner[starts]
     pair_standard = arrays.standard[starts]
-    rules_key = np.stack(
-        [_lookup(schools, pair_learner), _lookup(frameworks, pair_standard)], axis=1
+    # (school, framework) numbered as one integer: 1-D uniques are much faster than axis=0.
+    school_ids, school_of = np.unique(_lookup(schools, pair_learner), return_inverse=True)
+    framework_ids, framework_of = np.unique(_lookup(frameworks, pair_standard), return_inverse=True)
+    width = int(framework_ids.shape[0])
+    keys, inverse = np.unique(
+        school_of.reshape(-1) * width + framework_of.reshape(-1), return_inverse=True
     )
-    keys, inverse = np.unique(rules_key, axis=0, return_inverse=True)
     lines: list[str] = []
-    for k, (school_id, framework_id) in enumerate(keys.tolist()):
-        rules_ = cache.get(int(school_id), int(framework_id))
+    for k, key in enumerate(keys.tolist()):
+        rules_ = cache.get(int(school_ids[key // width]), int(framework_ids[key % width]))
         chosen = np.flatnonzero(inverse.reshape(-1) == k)
         rows, new_starts, lengths = derive.gather(starts, counts, chosen)
         columns = derive.derive_bulk_columns(
@@ -536,31 +542,51 @@ def _leaf_lines(
             ),
             rules_,
         )
-        summary = len(summaries) + 1
-        summaries[summary] = json.dumps(derive.bulk_summary(rules_))
-        version = sql.copy_text(rules.CALCULATION_VERSION)
-        levels = [
-            (str(level.points), sql.copy_text(level.label), level) for level in rules_.scale.levels
+        shared = derive.bulk_summary(rules_)
+        summary = derive.summary_key(shared)
+        summaries[summary] = json.dumps(shared)
+        tail = f"\t{{}}\t{sql.copy_text(rules.CALCULATION_VERSION)}\t{summary}\n"
+        # Level index -> its COPY cells; index -1 (no level) is the last entry.
+        level_cells = [
+            f"{level.points}\t{sql.copy_text(level.label)}" for level in rules_.scale.levels
+        ] + ["\\N\t"]
+        learners = pair_learner[chosen].tolist()
+        standards = pair_standard[chosen].tolist()
+        states = [rules.STATES[i] for i in columns.state.tolist()]
+        scores = [
+            "\\N" if h < 0 else f"{h // 100}.{h % 100:02d}"
+            for h in columns.score_hundredths.tolist()
         ]
-        for position, pair in enumerate(chosen.tolist()):
-            learner_id, standard_id = int(pair_learner[pair]), int(pair_standard[pair])
-            state = rules.STATES[int(columns.state[position])]
-            hundredths = int(columns.score_hundredths[position])
-            level_index = int(columns.level_index[position])
-            first_us = int(columns.first_us[position])
-            first = None if first_us < 0 else derive.from_epoch_us(first_us)
-            mastered = bool(columns.mastered[position])
-            count = int(columns.evidence_count[position])
-            points, label, level = levels[level_index] if level_index >= 0 else ("\\N", "", None)
-            score = "\\N" if hundredths < 0 else f"{hundredths // 100}.{hundredths % 100:02d}"
-            lines.append(
-                f"{learner_id}\t{standard_id}\t{state}\t{score}\t{points}\t{label}\t"
-                f"{'t' if mastered else 'f'}\t{sql.copy_text(first and first.isoformat())}\t"
-                f"{count}\t\\N\t{version}\t{summary}\n"
+        firsts = np.datetime_as_string(
+            np.maximum(columns.first_us, 0).astype("datetime64[us]"), unit="us", timezone="UTC"
+        ).tolist()
+        first_cells = [
+            "\\N" if us < 0 else text
+            for us, text in zip(columns.first_us.tolist(), firsts, strict=True)
+        ]
+        level_index = columns.level_index.tolist()
+        mastered = columns.mastered.tolist()
+        counts_ = columns.evidence_count.tolist()
+        lines.extend(
+            f"{learner}\t{standard}\t{state}\t{score}\t{level_cells[level]}\t"
+            f"{'t' if is_mastered else 'f'}\t{first}\t{count}{tail}"
+            for learner, standard, state, score, level, is_mastered, first, count in zip(
+                learners, standards, states, scores, level_index, mastered, first_cells,
+                counts_, strict=True,
             )
-            children[(learner_id, standard_id)] = ChildRecord(
-                standard_id, state, mastered, None if level is None else level.points,
-                "" if level is None else level.label, first, count,
+        )  # fmt: skip
+        rated.update(zip(learners, standards, strict=True))
+        if children is None:
+            continue
+        for position, (learner, standard) in enumerate(zip(learners, standards, strict=True)):
+            level_ = (
+                None if level_index[position] < 0 else rules_.scale.levels[level_index[position]]
+            )
+            first_us = int(columns.first_us[position])
+            children[(learner, standard)] = ChildRecord(
+                standard, states[position], mastered[position],
+                None if level_ is None else level_.points, "" if level_ is None else level_.label,
+                None if first_us < 0 else derive.from_epoch_us(first_us), counts_[position],
             )  # fmt: skip
     return lines
 
@@ -577,10 +603,19 @@ def _compute_bulk(
         query = query.filter(framework_id=scope.framework_id)
     standards = {s.pk: s for s in query}
     frameworks = {pk: s.framework_id for pk, s in standards.items()}
+    # Leaves' records are only needed to roll up groupings: none in scope, none kept.
+    rolls_up = any(s.is_grouping for s in standards.values())
     children: dict[tuple[int, int], ChildRecord] = {}
+    rated: set[tuple[int, int]] = set()
     summaries: dict[int, str] = {}
     lines = _leaf_lines(
-        sql.read_counted_ratings(scope), schools, frameworks, cache, children, summaries
+        sql.read_counted_ratings(scope),
+        schools,
+        frameworks,
+        cache,
+        children if rolls_up else None,
+        rated,
+        summaries,
     )
     # Records in scope without a counted rating any more go back to not assessed.
     for learner_id, standard_id in sql.record_pairs(scope.low, scope.high):
@@ -589,14 +624,15 @@ def _compute_bulk(
             learner_id in schools
             and standard is not None
             and not standard.is_grouping
-            and ((learner_id, standard_id) not in children)
+            and ((learner_id, standard_id) not in rated)
         ):
             rules_ = cache.get(schools[learner_id], frameworks[standard_id])
             result = derive.derive_record([], rules_)
             children[(learner_id, standard_id)] = _child(standard_id, result)
             lines.append(_line(learner_id, standard_id, result, json.dumps(result.explanation)))
-    for (learner_id, grouping), result in _roll_up(children, standards, schools, cache):
-        lines.append(_line(learner_id, grouping, result, json.dumps(result.explanation)))
+    if rolls_up:
+        for (learner_id, grouping), result in _roll_up(children, standards, schools, cache):
+            lines.append(_line(learner_id, grouping, result, json.dumps(result.explanation)))
     return lines, summaries
 
 
@@ -715,6 +751,10 @@ def _run_bulk_batch(batch_id: int) -> BulkRecomputeBatch:
         BulkRecompute.objects.filter(pk=job.pk).exclude(status=BulkStatus.FAILED).update(
             status=BulkStatus.DONE, finished_at=timezone.now()
         )
+        if sql.is_postgresql():
+            # The job may have rewritten most of the table: fresh statistics for the planner
+            # now, rather than whenever autovacuum gets to it (pages plan joins on them).
+            sql.analyze_records()
     batch.refresh_from_db()
     return batch
 

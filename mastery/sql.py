@@ -11,6 +11,7 @@ rule with the ORM; ``tests/mastery/test_sql.py`` keeps the two equal.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from numpy.typing import NDArray
 from evidence.models import Rating, RatingRemoval
 from learners.models import Learner, Organisation
 from mastery import rules
-from mastery.models import MasteryEvent, MasteryRecord, StaleMastery
+from mastery.models import ExplanationSummary, MasteryEvent, MasteryRecord, StaleMastery
 from standards.models import CalculationPolicy, ProficiencyScale, ScaleLevel, Standard
 
 RATING: Final = Rating._meta.db_table
@@ -33,6 +34,7 @@ REMOVAL: Final = RatingRemoval._meta.db_table
 STALE: Final = StaleMastery._meta.db_table
 RECORD: Final = MasteryRecord._meta.db_table
 EVENT: Final = MasteryEvent._meta.db_table
+SUMMARY: Final = ExplanationSummary._meta.db_table
 STANDARD: Final = Standard._meta.db_table
 LEARNER: Final = Learner._meta.db_table
 ORGANISATION: Final = Organisation._meta.db_table
@@ -393,23 +395,32 @@ def lock_learners_and_clear_markers(scope: BulkScope) -> dict[int, int]:
     return schools
 
 
-# One row of ``COPY ... TO STDOUT (FORMAT binary)`` of (int8, int8, float8, int8), none null:
-# a field count, then each field's length and big-endian value.
-_BINARY_ROW: Final = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("learner_len", ">i4"),
-        ("learner", ">i8"),
-        ("standard_len", ">i4"),
-        ("standard", ">i8"),
-        ("score_len", ">i4"),
-        ("score", ">f8"),
-        ("micros_len", ">i4"),
-        ("micros", ">i8"),
-    ]
-)
-_BINARY_HEADER: Final = 19  # signature (11), flags (4), extension length (4, always 0 here)
-_BINARY_TRAILER: Final = 2
+# ``COPY ... TO STDOUT (FORMAT binary)`` framing: signature (11), flags (4), extension length
+# (4, always 0 here); then per row a field count (2) and per field its length (4, -1: NULL).
+_BINARY_HEADER: Final = 19
+# A one-dimensional array's binary form: ndim, has-nulls, element type, length, lower bound;
+# then per element its length (4) and value (8 bytes here).
+_ARRAY_HEADER: Final = 20
+_MICROS: Final = "(extract(epoch FROM r.{0}) * 1000000)::int8"
+
+
+def _binary_arrays(data: bytes, types: Sequence[str]) -> list[NDArray[Any]]:
+    """The 1-D arrays of 8-byte, non-null elements of the one row of a binary COPY ``data``,
+    one per field, of the numpy ``types`` (e.g. ``">i8"``); a NULL field is an empty array."""
+    out: list[NDArray[Any]] = []
+    position = _BINARY_HEADER + 2
+    for kind in types:
+        (length,) = struct.unpack_from(">i", data, position)
+        position += 4
+        if length < 0:
+            out.append(np.zeros(0, dtype=kind))
+            continue
+        (count,) = struct.unpack_from(">i", data, position + 12) if length > 12 else (0,)
+        element = np.dtype([("length", ">i4"), ("value", kind)])
+        values = np.frombuffer(data, element, count, position + _ARRAY_HEADER)["value"]
+        out.append(values)
+        position += length
+    return out
 
 
 @dataclass(frozen=True)
@@ -423,16 +434,19 @@ class RatingArrays:
 
 
 def read_counted_ratings(scope: BulkScope) -> RatingArrays:
-    """Every counted rating in scope in one ``COPY (query) TO STDOUT`` in binary, parsed by numpy
-    (no Python loop per row). ``demonstrated_us``: microseconds since the epoch (UTC)."""
+    """Every counted rating in scope, as six arrays aggregated by PostgreSQL (``array_agg``)
+    in one row of a binary ``COPY``, unpacked by numpy: no Python (or libpq) work per rating.
+    The rows are put in order here (``np.lexsort`` on learner, standard, then the engine's
+    ``demonstrated_at, recorded_at, id``), so the order does not depend on the plan.
+    ``demonstrated_us``: microseconds since the epoch (UTC)."""
     where, params = scope.where("l", "s")
     query = (
-        "COPY (SELECT r.learner_id, r.standard_id, r.score::float8,"
-        " (extract(epoch FROM r.demonstrated_at) * 1000000)::int8"
+        "COPY (SELECT array_agg(r.learner_id), array_agg(r.standard_id),"
+        f" array_agg(r.score::float8), array_agg({_MICROS.format('demonstrated_at')}),"
+        f" array_agg({_MICROS.format('recorded_at')}), array_agg(r.id)"
         f" FROM {RATING} r JOIN {LEARNER} l ON l.id = r.learner_id"
         f" JOIN {STANDARD} s ON s.id = r.standard_id"
         f" WHERE r.learner_id BETWEEN %s AND %s AND {where} AND {counted_filter('r', as_of=False)}"
-        " ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id"
         ") TO STDOUT (FORMAT binary)"
     )
     connection.ensure_connection()
@@ -440,13 +454,15 @@ def read_counted_ratings(scope: BulkScope) -> RatingArrays:
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(query, [scope.low, scope.high, *params]) as copy:
         data = b"".join(bytes(block) for block in copy)
-    body = data[_BINARY_HEADER : len(data) - _BINARY_TRAILER]
-    rows = np.frombuffer(body, dtype=_BINARY_ROW)
+    learner, standard, score, demonstrated, recorded, ids = _binary_arrays(
+        data, (">i8", ">i8", ">f8", ">i8", ">i8", ">i8")
+    )
+    order = np.lexsort((ids, recorded, demonstrated, standard, learner))
     return RatingArrays(
-        learner=rows["learner"].astype(np.int64),
-        standard=rows["standard"].astype(np.int64),
-        score=rows["score"].astype(np.float64),
-        demonstrated_us=rows["micros"].astype(np.int64),
+        learner=learner[order].astype(np.int64),
+        standard=standard[order].astype(np.int64),
+        score=score[order].astype(np.float64),
+        demonstrated_us=demonstrated[order].astype(np.int64),
     )
 
 
@@ -484,10 +500,8 @@ BULK_COLUMNS: Final = (
     "evidence_count",
     "explanation",
     "calculation_version",
-    "summary",
+    "explanation_key",
 )
-# The columns of a record that come from a bulk row (``summary`` is not one of them).
-_RECORD_COLUMNS: Final = BULK_COLUMNS[:-1]
 
 
 def write_bulk(
@@ -495,34 +509,36 @@ def write_bulk(
 ) -> tuple[int, int]:
     """COPY ``lines`` (COPY text rows of ``BULK_COLUMNS``, see :func:`copy_text`) into a
     temporary table, then one upsert that writes only the records whose values (or method,
-    parameters, scale or roll-up rule) differ, and appends an event for each one whose level or
-    ``mastered`` changed. Returns (records written, events written).
+    parameters, scale, roll-up rule or shared summary) differ, and appends an event for each one
+    whose level or ``mastered`` changed. Returns (records written, events written).
 
-    A row's explanation is either its own JSON, or NULL with ``summary`` naming one of
-    ``summaries`` (JSON shared by every pair under one policy: sent once, not once per row).
+    A row's explanation is either its own JSON (``explanation_key`` NULL), or empty with
+    ``explanation_key`` naming one of ``summaries`` (key -> JSON shared by every pair under one
+    policy), which is added to ``ExplanationSummary`` unless already there: stored once, not
+    once per record. No unique constraint on the key, so a batch never waits for another's
+    uncommitted summary; a duplicate (same key, same JSON) is harmless.
     """
     copied = ", ".join(BULK_COLUMNS)
-    columns = ", ".join(_RECORD_COLUMNS)
     connection.ensure_connection()
     raw = connection.connection
     assert raw is not None
     with raw.cursor() as cursor:
+        for key, text in summaries.items():
+            cursor.execute(
+                f"INSERT INTO {SUMMARY} (key, explanation, created_at)"
+                f" SELECT %s, %s::jsonb, %s WHERE NOT EXISTS"
+                f" (SELECT 1 FROM {SUMMARY} WHERE key = %s)",
+                [key, text, now, key],
+            )
         cursor.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS mastery_bulk_in ("
             " learner_id bigint, standard_id bigint, state varchar(24), score numeric(8,4),"
             " level_points numeric(8,4), level_label varchar(100), mastered boolean,"
             " first_mastered_at timestamptz, evidence_count integer, explanation jsonb,"
-            " calculation_version varchar(20), summary integer) ON COMMIT DELETE ROWS"
-        )
-        cursor.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS mastery_bulk_summary ("
-            " id integer PRIMARY KEY, explanation jsonb) ON COMMIT DELETE ROWS"
+            " calculation_version varchar(20), explanation_key bigint) ON COMMIT DELETE ROWS"
         )
         # Emptied at commit; emptied here too for several batches in one transaction.
-        cursor.execute("TRUNCATE mastery_bulk_in, mastery_bulk_summary")
-        with cursor.copy("COPY mastery_bulk_summary (id, explanation) FROM STDIN") as copy:
-            for key, text in summaries.items():
-                copy.write_row((key, text))
+        cursor.execute("TRUNCATE mastery_bulk_in")
         with cursor.copy(f"COPY mastery_bulk_in ({copied}) FROM STDIN") as copy:
             chunk: list[str] = []
             for line in lines:
@@ -538,21 +554,18 @@ def write_bulk(
             f"WITH old AS (SELECT m.learner_id, m.standard_id, m.state, m.level_points,"
             f" m.level_label, m.mastered FROM {RECORD} m JOIN mastery_bulk_in i"
             f" ON i.learner_id = m.learner_id AND i.standard_id = m.standard_id),"
-            f" up AS (INSERT INTO {RECORD} AS m ({columns}, computed_at)"
-            " SELECT i.learner_id, i.standard_id, i.state, i.score, i.level_points,"
-            " i.level_label, i.mastered, i.first_mastered_at, i.evidence_count,"
-            " COALESCE(i.explanation, s.explanation), i.calculation_version, %(now)s"
-            " FROM mastery_bulk_in i LEFT JOIN mastery_bulk_summary s ON s.id = i.summary"
+            f" up AS (INSERT INTO {RECORD} AS m ({copied}, computed_at)"
+            f" SELECT {copied}, %(now)s FROM mastery_bulk_in"
             " ON CONFLICT (learner_id, standard_id) DO UPDATE SET"
-            + ", ".join(f" {c} = EXCLUDED.{c}" for c in _RECORD_COLUMNS[2:])
+            + ", ".join(f" {c} = EXCLUDED.{c}" for c in BULK_COLUMNS[2:])
             + ", computed_at = EXCLUDED.computed_at"
             " WHERE (m.state, m.score, m.level_points, m.level_label, m.mastered,"
-            " m.first_mastered_at, m.evidence_count, m.calculation_version,"
+            " m.first_mastered_at, m.evidence_count, m.calculation_version, m.explanation_key,"
             " m.explanation->'method', m.explanation->'params', m.explanation->'scale',"
             " m.explanation->'rule')"
             " IS DISTINCT FROM (EXCLUDED.state, EXCLUDED.score, EXCLUDED.level_points,"
             " EXCLUDED.level_label, EXCLUDED.mastered, EXCLUDED.first_mastered_at,"
-            " EXCLUDED.evidence_count, EXCLUDED.calculation_version,"
+            " EXCLUDED.evidence_count, EXCLUDED.calculation_version, EXCLUDED.explanation_key,"
             " EXCLUDED.explanation->'method', EXCLUDED.explanation->'params',"
             " EXCLUDED.explanation->'scale', EXCLUDED.explanation->'rule')"
             " RETURNING m.learner_id, m.standard_id, m.state, m.score, m.level_points,"
@@ -575,6 +588,12 @@ def write_bulk(
         row = cursor.fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
+
+
+def analyze_records() -> None:
+    """Refresh the planner's statistics of the records table (a sample: about a second)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {RECORD}")
 
 
 _COPY_ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

@@ -18,10 +18,12 @@ from mastery import selectors, services
 from mastery.models import (
     BulkRecompute,
     BulkStatus,
+    ExplanationSummary,
     MasteryEvent,
     MasteryRecord,
     StaleMastery,
 )
+from mastery.progress import learner_progress
 from standards.models import CalculationPolicy
 from tests.factories import AdminAssignmentFactory, LearnerFactory, SchoolFactory
 from tests.mastery.conftest import Queues
@@ -81,7 +83,16 @@ def test_a_policy_change_reaches_every_record_through_the_batches(
         "Advanced",
         T0 + DAY,
     )
-    assert record.explanation["method"] == "highest"
+    # The method comes from the summary shared by the job's records, not from the record.
+    assert record.explanation == {}
+    assert selectors.stored_explanation(record)["method"] == "highest"
+    shown = {
+        item.standard_id: item.method
+        for domain in learner_progress(learners[0]).domains
+        for item in domain.standards
+    }
+    assert shown[world.a.pk].startswith("highest")
+    assert ExplanationSummary.objects.filter(key=record.explanation_key).count() == 1
 
 
 def test_a_bulk_recompute_from_nothing_equals_the_per_pair_recompute(world: World) -> None:
