@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 
 import pytest
 import time_machine
@@ -17,6 +18,15 @@ from tests.personas import Cast
 pytestmark = pytest.mark.django_db
 
 TODAY = datetime.date.today()
+
+
+@pytest.fixture(autouse=True)
+def _today_stays_today() -> Iterator[None]:
+    """Keeps TODAY (read at import) the current day while the module runs: a run that crosses
+    midnight would otherwise end "today's" assignments a day early."""
+    noon = datetime.datetime.combine(TODAY, datetime.time(12), tzinfo=datetime.UTC)
+    with time_machine.travel(noon, tick=True):
+        yield
 
 
 # --- organisations ------------------------------------------------------------------------------
