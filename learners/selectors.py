@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import connection
@@ -33,6 +34,7 @@ from django.utils import timezone
 
 from learners.models import (
     ADMIN_ROLES,
+    Course,
     Enrollment,
     GuardianLink,
     Learner,
@@ -272,14 +274,34 @@ def get_section_access_or_404(user: AnyUser | None, pk: object) -> SectionAccess
     if _is_superuser(user):
         return SectionAccess(_get_or_404(_sections_with_names(), section_id), whole_roster=True)
     uid, day = _uid(user), today()
+    # On PostgreSQL the section, its school, term and course come in the same statement (the
+    # driver's values need no conversion); elsewhere (SQLite) the ORM reads them.
+    inline = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         cursor.execute(
-            _SECTION_ACCESS_SQL, [uid, RoleKind.TEACHER, day, day, uid, day, day, section_id]
+            _SECTION_ACCESS_SQL.format(columns=_SECTION_COLUMNS if inline else "1"),
+            [uid, RoleKind.TEACHER, day, day, uid, day, day, section_id],
         )
         row = cursor.fetchone()
     if row is None or not (row[0] or row[1]):
         raise Http404("Not found.")
-    return SectionAccess(_get_or_404(_sections_with_names(), section_id), whole_roster=bool(row[0]))
+    section = _section_from_row(row[2:]) if inline else None
+    if section is None:
+        section = _get_or_404(_sections_with_names(), section_id)
+    return SectionAccess(section, whole_roster=bool(row[0]))
+
+
+def _section_from_row(values: tuple[Any, ...]) -> Section:
+    """The section of an access row, with its school, term and course set as ``select_related``
+    sets them."""
+    objects: list[Any] = []
+    for model in (Section, Organisation, Term, Course):
+        names = [field.attname for field in model._meta.concrete_fields]
+        chunk, values = values[: len(names)], values[len(names) :]
+        objects.append(None if chunk[0] is None else model.from_db(connection.alias, names, chunk))
+    section: Section = objects[0]
+    section.school, section.term, section.course = objects[1:]
+    return section
 
 
 def roster_of(user: AnyUser | None, access: SectionAccess) -> list[Learner]:
@@ -298,18 +320,25 @@ def _sections_with_names() -> QuerySet[Section]:
 
 _ADMIN_KINDS_SQL = ", ".join(f"'{kind!s}'" for kind in sorted(ADMIN_ROLES))
 _ORGANISATION_TABLE = Organisation._meta.db_table
-# (teaches, administers) for one section: a current teacher assignment on it, a current admin
-# assignment on its school or an organisation above it (see _self_or_below).
+# (teaches, administers, {columns}) for one section: a current teacher assignment on it, a
+# current admin assignment on its school or an organisation above it (see _self_or_below).
+_SECTION_COLUMNS = ", ".join(
+    f"{alias}.{field.column}"
+    for alias, model in (("s", Section), ("o", Organisation), ("t", Term), ("c", Course))
+    for field in model._meta.concrete_fields
+)
 _SECTION_ACCESS_SQL = (
     f"SELECT EXISTS (SELECT 1 FROM {RoleAssignment._meta.db_table} ra"  # noqa: S608
     f"  WHERE ra.user_id = %s AND ra.kind = %s AND ra.section_id = s.id"
     f"  AND {_current_sql('ra')}),"
     f" EXISTS (SELECT 1 FROM {RoleAssignment._meta.db_table} ra"
     f"  WHERE ra.user_id = %s AND ra.kind IN ({_ADMIN_KINDS_SQL}) AND {_current_sql('ra')}"
-    f"  AND ra.organisation_id IN (o.id, o.parent_id, p.parent_id))"
+    f"  AND ra.organisation_id IN (o.id, o.parent_id, p.parent_id)), {{columns}}"
     f" FROM {Section._meta.db_table} s"
     f" JOIN {_ORGANISATION_TABLE} o ON o.id = s.school_id"
     f" LEFT JOIN {_ORGANISATION_TABLE} p ON p.id = o.parent_id"
+    f" JOIN {Term._meta.db_table} t ON t.id = s.term_id"
+    f" LEFT JOIN {Course._meta.db_table} c ON c.id = s.course_id"
     f" WHERE s.id = %s"
 )
 _WHOLE_ROSTER_SQL = (
