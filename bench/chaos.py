@@ -33,8 +33,8 @@ import threading
 import time
 from pathlib import Path
 
-# Run as a script, bench/ comes first on the path, where bench/http.py would shadow the standard
-# library's http: import the helpers as the package module bench.common from the repository root.
+# Run as a script, bench/ comes first on the path: import the helpers as the package module
+# bench.common from the repository root (where the Django project is), one module for all scripts.
 BENCH = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 sys.path.insert(0, str(BENCH.parent))

@@ -1,4 +1,4 @@
-"""Shared helpers of the bench scripts (``bench/recompute.py``, ``latency.py``, ``http.py``,
+"""Shared helpers of the bench scripts (``bench/recompute.py``, ``latency.py``, ``http_load.py``,
 ``chaos.py``): a dedicated bench database with a synthetic state loaded through the real models'
 tables, Celery workers and gunicorn as subprocesses with the right environment, and the summary
 block every script prints.
