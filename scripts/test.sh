@@ -30,4 +30,5 @@ scripts/ensure_chromium.sh
 step "static files"
 $PY/python manage.py collectstatic --noinput -v 0
 step "pytest"
-$PY/pytest "$@"
+# One process per core (pytest-xdist), a test file kept in one process; PYTEST_WORKERS=0 runs serially.
+$PY/pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"
