@@ -15,8 +15,10 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 # Under pytest-xdist each process gets its own Redis database (the next ones after the given
 # one) and media folders; pytest-django gives it its own test database. Set in os.environ so
 # the Celery worker processes the tests start inherit them.
+# Applied once: the Celery workers the tests start inherit both variables and import this too.
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-if _WORKER.startswith("gw"):
+if _WORKER.startswith("gw") and os.environ.get("TEST_SETTINGS_WORKER") != _WORKER:
+    os.environ["TEST_SETTINGS_WORKER"] = _WORKER
     _index = int(_WORKER[2:])
     _base, _, _db = os.environ["REDIS_URL"].rpartition("/")
     os.environ["REDIS_URL"] = f"{_base}/{(int(_db or 0) + _index) % 16}"
