@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): requirements.in requirements-dev.in requirements.lock
+$(STAMP): requirements.in requirements-dev.in requirements.lock package.json package-lock.json
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -m pip install --quiet -r requirements.in -r requirements-dev.in -c requirements.lock \
 		2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -c "import django, celery, psycopg, rest_framework, numpy" # fail loudly if install failed
+	npm ci --no-audit --no-fund --loglevel=error # pinned front-end and test tools (package-lock.json)
 	@touch $(STAMP)
 
 demo: venv
