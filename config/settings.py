@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "reports",
     "audit",
     "privacy",
+    "identity",
     "axes",
 ]
 

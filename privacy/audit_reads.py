@@ -203,6 +203,8 @@ NO_LEARNER_DATA: frozenset[str] = frozenset(
         "mastery:scale_css",
         "bulk-recompute-list",
         "bulk-recompute-detail",
+        # identity: our public key set
+        "identity:jwks",
     }
 )
 

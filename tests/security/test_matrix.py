@@ -415,6 +415,8 @@ ROWS: dict[str, Row] = {
         {"GET": P(scope="learner_admin"), "POST": P(scope="learner_admin", data=_wrong_confirm)},
     ),
     "privacy:access_log": Row("none", {"GET": P(gate="admin")}),
+    # --- identity: sign-in and launches ----------------------------------------------------
+    "identity:jwks": Row("none", {"GET": PUBLIC()}),
 }
 
 # The Django admin: nobody in the cast is staff (the staff flag grants nothing anyway, see the

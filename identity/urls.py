@@ -1,0 +1,11 @@
+"""Routes of the identity app, mounted at the site root (the key set lives at a well-known path)."""
+
+from django.urls import path
+
+from identity import views
+
+app_name = "identity"
+
+urlpatterns = [
+    path(".well-known/jwks.json", views.jwks, name="jwks"),
+]
