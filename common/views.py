@@ -9,12 +9,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from common.health import run_checks
+from common.home import home_panels
 
 
+@never_cache
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "common/home.html")
+    """What needs the user today: one panel per role they hold (``common.home``)."""
+    return render(request, "common/home.html", {"panels": home_panels(request)})
 
 
 @never_cache

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -410,37 +410,50 @@ def required_priorities(section: Section, grade_levels: Iterable[str]) -> dict[i
     nearest organisation wins per grade, as ``standards.selectors.requirements_for``); a
     standard that is a power standard for any of the grades is one for the section. Retired
     standards are left out. One query for every grade."""
-    grades = sorted(grade_levels)
+    return sections_priorities({section: grade_levels}).get(section.pk, {})
+
+
+def sections_priorities(
+    wanted: Mapping[Section, Iterable[str]],
+) -> dict[int, dict[int, str]]:
+    """:func:`required_priorities` of many sections at once (section id -> standard id ->
+    priority), in one query whatever the number of sections (the teacher's home page)."""
+    grades_of = {section: sorted(set(grades)) for section, grades in wanted.items()}
+    grades = sorted({grade for values in grades_of.values() for grade in values})
     if not grades:
         return {}
     query = (
-        f"SELECT r.grade_level, r.standard_id, r.priority, o.kind, r.id"
-        f" FROM {REQUIREMENT_TABLE} r"
+        f"SELECT sc.id, r.term_id, r.grade_level, r.standard_id, r.priority, o.kind, r.id"
+        f" FROM {ORGANISATION_TABLE} sc"
+        f" LEFT JOIN {ORGANISATION_TABLE} up ON up.id = sc.parent_id"
+        f" JOIN {REQUIREMENT_TABLE} r"
+        f"  ON r.organisation_id IN (sc.id, sc.parent_id, up.parent_id)"
         f" JOIN {STANDARD_TABLE} s ON s.id = r.standard_id"
         f" JOIN {ORGANISATION_TABLE} o ON o.id = r.organisation_id"
-        f" WHERE r.term_id = %s AND r.grade_level IN ({_placeholders(grades)})"
-        f" AND s.status = %s AND r.organisation_id IN ("
-        f"  SELECT c.id FROM {ORGANISATION_TABLE} c WHERE c.id = %s"
-        f"  UNION SELECT c.parent_id FROM {ORGANISATION_TABLE} c WHERE c.id = %s"
-        f"  UNION SELECT p.parent_id FROM {ORGANISATION_TABLE} c"
-        f"   JOIN {ORGANISATION_TABLE} p ON p.id = c.parent_id WHERE c.id = %s)"
+        f" WHERE sc.id = ANY(%s) AND r.term_id = ANY(%s) AND r.grade_level = ANY(%s)"
+        f" AND s.status = %s"
     )
-    school = section.school_id
+    schools = sorted({section.school_id for section in grades_of})
+    terms = sorted({section.term_id for section in grades_of})
     with connection.cursor() as cursor:
-        cursor.execute(
-            query, [section.term_id, *grades, StandardStatus.ACTIVE, school, school, school]
-        )
+        cursor.execute(query, [schools, terms, grades, StandardStatus.ACTIVE])
         rows = cursor.fetchall()
-    nearest: dict[tuple[str, int], tuple[int, int, str]] = {}
-    for grade, standard_id, priority, kind, pk in rows:
+    # (school, term, grade, standard) -> (rank of the organisation, -requirement id, priority)
+    nearest: dict[tuple[int, int, str, int], tuple[int, int, str]] = {}
+    for school, term, grade, standard_id, priority, kind, pk in rows:
         rank = (KIND_RANK[OrganisationKind(kind)], -pk)
-        key = (grade, standard_id)
+        key = (school, term, grade, standard_id)
         if key not in nearest or rank > nearest[key][:2]:
             nearest[key] = (*rank, priority)
-    out: dict[int, str] = {}
-    for (_grade, standard_id), (*_rank, priority) in sorted(nearest.items()):
-        if out.get(standard_id) != "power":
-            out[standard_id] = priority
+    out: dict[int, dict[int, str]] = {}
+    for section, section_grades in grades_of.items():
+        own = out.setdefault(section.pk, {})
+        chosen = set(section_grades)
+        for (school, term, grade, standard_id), (*_rank, priority) in sorted(nearest.items()):
+            if school != section.school_id or term != section.term_id or grade not in chosen:
+                continue
+            if own.get(standard_id) != "power":
+                own[standard_id] = priority
     return out
 
 
