@@ -29,6 +29,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from common.archives import ArchiveLimits, ArchiveRefused, ArchiveUnreadable, SafeArchive
+
 ARTIFACT_FOLDER = "artifacts"
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -62,10 +64,7 @@ _OOXML_MAIN = {
     PPTX: b"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
 }
 
-# ZIP bomb guards: a real school document stays far below these.
-ZIP_MAX_MEMBERS = 5000
-ZIP_MAX_TOTAL_BYTES = 200 * 1024 * 1024
-ZIP_MAX_RATIO = 150
+# ZIP bombs: common.archives bounds every part and the whole by the upload limit.
 _CONTENT_TYPES_MAX_BYTES = 1024 * 1024
 
 _MARKUP = re.compile(
@@ -210,37 +209,27 @@ def _check_binary(data: bytes, detected: str) -> None:
 
 
 def _check_zip_document(data: bytes, detected: str) -> None:
+    """An Office or OpenDocument file: a ZIP within the upload limit once unpacked (every part
+    inflated once, in chunks, keeping nothing: common.archives), of its declared type, without
+    macros."""
     label = ALLOWED_TYPES[detected][2]
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        members = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        with SafeArchive(data, ArchiveLimits.for_uploads()) as archive:
+            archive.check_all()
+            names = {info.filename for info in archive.members}
+            mimetype = _read_member(archive, "mimetype")
+            content_types = _read_member(archive, "[Content_Types].xml")
+    except ArchiveUnreadable as exc:
         raise _refuse(f"The {label} is damaged (not a readable ZIP container).") from exc
-    if len(members) > ZIP_MAX_MEMBERS:
-        raise _refuse(f"The {label} has too many parts ({len(members)}).")
-    total = 0
-    names = set()
-    for member in members:
-        if member.flag_bits & 0x1:
-            raise _refuse(f"The {label} is encrypted.")
-        total += member.file_size
-        ratio = member.file_size / max(member.compress_size, 1)
-        if total > ZIP_MAX_TOTAL_BYTES or (
-            member.file_size > 1024 * 1024 and ratio > ZIP_MAX_RATIO
-        ):
-            raise _refuse(f"The {label} expands to far more than its size (a ZIP bomb).")
-        name = member.filename
-        if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
-            raise _refuse(f"The {label} contains a part with an unsafe path.")
-        names.add(name)
+    except ArchiveRefused as exc:
+        raise _refuse(f"The {label} was refused: {_lower_first(str(exc))}") from exc
     lowered = {name.lower() for name in names}
     if detected == ODT:
-        if _read_member(archive, "mimetype") != ODT.encode():
+        if mimetype != ODT.encode():
             raise _refuse(f"The {label} does not declare its type.")
         if any(name.startswith(("basic/", "scripts/")) for name in lowered):
             raise _refuse(f"The {label} contains macros.")
         return
-    content_types = _read_member(archive, "[Content_Types].xml")
     if content_types is None:
         raise _refuse(f"The {label} has no content types part.")
     if _OOXML_MAIN[detected] not in content_types:
@@ -253,18 +242,17 @@ def _check_zip_document(data: bytes, detected: str) -> None:
         raise _refuse(f"The {label} contains macros.")
 
 
-def _read_member(archive: zipfile.ZipFile, name: str) -> bytes | None:
-    try:
-        info = archive.getinfo(name)
-    except KeyError:
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _read_member(archive: SafeArchive, name: str) -> bytes | None:
+    info = archive.get(name)
+    if info is None:
         return None
     if info.file_size > _CONTENT_TYPES_MAX_BYTES:
         raise _refuse("A part of the document is implausibly large.")
-    try:
-        with archive.open(info) as handle:
-            return handle.read(_CONTENT_TYPES_MAX_BYTES + 1)[:_CONTENT_TYPES_MAX_BYTES]
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
-        raise _refuse("The document is damaged.") from exc
+    return archive.read(info)
 
 
 # --- metadata removal ---------------------------------------------------------------------------

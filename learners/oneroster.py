@@ -48,6 +48,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
+from common.archives import ArchiveLimits, ArchiveRefused, ArchiveUnreadable, SafeArchive
 from learners import selectors
 from learners.models import (
     ADMIN_ROLE_FOR_KIND,
@@ -248,14 +249,19 @@ def _read_folder(folder: Path) -> dict[str, bytes]:
 
 
 def _read_zip(handle: IO[bytes], label: str) -> dict[str, bytes]:
+    """The roster's files from a zip, inflated within the upload limit (common.archives: a zip
+    bomb is refused after at most that many bytes, read in chunks)."""
     try:
-        archive = zipfile.ZipFile(handle)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        archive = SafeArchive(handle, ArchiveLimits.for_uploads())
+    except ArchiveUnreadable as exc:
         raise RosterInvalid(
-            [RowError(Path(str(label)).name, None, "", f"Not a readable zip file ({exc}).")]
+            [RowError(Path(str(label)).name, None, "", "Not a readable zip file.")]
         ) from exc
+    except ArchiveRefused as exc:
+        name = Path(str(exc.member or label)).name
+        raise RosterInvalid([RowError(name, None, "", str(exc))]) from exc
     with archive:
-        entries = [info for info in archive.infolist() if not info.is_dir()]
+        entries = archive.members
         if len(entries) > MAX_ZIP_ENTRIES:
             raise RosterInvalid(
                 [RowError(label, None, "", f"The zip holds more than {MAX_ZIP_ENTRIES} files.")]
@@ -281,15 +287,11 @@ def _read_zip(handle: IO[bytes], label: str) -> dict[str, bytes]:
                 errors.append(RowError(name, None, "", _too_large()))
                 continue
             try:
-                with archive.open(info) as member:
-                    data = member.read(MAX_FILE_BYTES + 1)
-            except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as exc:
-                errors.append(RowError(name, None, "", f"Cannot be read from the zip ({exc})."))
-                continue
-            if len(data) > MAX_FILE_BYTES:
-                errors.append(RowError(name, None, "", _too_large()))
-                continue
-            files[name] = data
+                files[name] = archive.read(info)
+            except ArchiveRefused as exc:
+                errors.append(RowError(name, None, "", str(exc)))
+                if archive.inflated > archive.limits.max_total:
+                    break  # the whole zip's bound is spent: reading on would only repeat it
         if errors:
             raise RosterInvalid(errors)
         return files
