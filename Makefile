@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench lock clean-services venv
+.PHONY: demo stop-demo test lint bench lock clean-services venv
 
 venv: $(STAMP)
 
@@ -17,11 +17,13 @@ $(STAMP): requirements.in requirements-dev.in requirements.lock package.json pac
 	npm ci --no-audit --no-fund --loglevel=error # pinned front-end and test tools (package-lock.json)
 	@touch $(STAMP)
 
+# The embedded default: its own PostgreSQL under data/postgres, seeded, served until Ctrl-C or
+# `make stop-demo` (scripts/demo.sh).
 demo: venv
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
-	@echo "Serving on http://127.0.0.1:8000 (embedded default: SQLite, tasks in-process)"
-	$(PY) manage.py runserver 127.0.0.1:8000
+	scripts/demo.sh
+
+stop-demo:
+	scripts/demo.sh stop
 
 test: venv
 	scripts/test.sh

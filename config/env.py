@@ -61,18 +61,19 @@ class Settings:
             return default
         return [item.strip() for item in raw.split(",") if item.strip()]
 
-    def database(self, name: str, default: str) -> dict[str, Any]:
-        raw = self._raw(name) or default
+    def database(self, name: str) -> dict[str, Any]:
+        """A PostgreSQL database URL (the only engine: ADR 0001)."""
+        raw = self._raw(name)
         scheme = raw.split("://", 1)[0] if "://" in raw else ""
-        if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
+        if scheme not in {"postgres", "postgresql", "pgsql"}:
             raise ImproperlyConfigured(
-                f"{name} must be a postgres:// or sqlite:/// URL, got scheme {scheme or 'none'!r}"
+                f"{name} must be a postgres:// URL, got scheme {scheme or 'none'!r}"
             )
         try:
             config: dict[str, Any] = self._env.db_url_config(raw)
         except Exception as exc:  # django-environ raises several types for malformed URLs
             raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from None
-        if scheme != "sqlite" and not config.get("NAME"):
+        if not config.get("NAME"):
             raise ImproperlyConfigured(f"{name} names no database (add /dbname to the URL)")
         return config
 

@@ -1,9 +1,10 @@
 """Settings, every deployment difference read from the environment (see .env.example).
 
-With nothing set the platform runs in its *embedded default*: an SQLite file under ``data/``,
-Celery tasks run in-process, uploads in ``data/media``, debug on. Setting ``DATABASE_URL`` and
-``REDIS_URL`` switches to PostgreSQL and a real broker served by real workers. A bad value stops
-start-up with a message naming the variable.
+With nothing set the platform runs in its *embedded default*: a private PostgreSQL under
+``data/postgres`` (``common/embedded_postgres.py``, started by ``make demo``), Celery tasks
+in-process, uploads in ``data/media``, debug on. ``DATABASE_URL`` names another PostgreSQL server
+and ``REDIS_URL`` a real broker served by real workers. A bad value stops start-up with a message
+naming the variable.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from common.embedded_postgres import EmbeddedPostgres
 from config.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -90,17 +92,17 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.database("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
+# Without DATABASE_URL: the embedded PostgreSQL, on a Unix socket in its data folder. Commands
+# that find it down say how to start it (manage.py); `make demo` starts it.
+EMBEDDED_POSTGRES = None if env.is_set("DATABASE_URL") else EmbeddedPostgres(DATA_DIR / "postgres")
+DATABASES = {
+    "default": (
+        EMBEDDED_POSTGRES.django_database() if EMBEDDED_POSTGRES else env.database("DATABASE_URL")
+    )
+}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.integer("DB_CONN_MAX_AGE", 0)
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # The embedded default keeps its SQLite file in the ignored data folder; create it on first run.
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# The ratings' covering index INCLUDEs columns on PostgreSQL; SQLite (the embedded demo) builds
-# it without them, which is all the demo needs.
-SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

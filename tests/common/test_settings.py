@@ -48,6 +48,7 @@ def test_postgres_configuration_passes_check() -> None:
     [
         ({"DEBUG": "maybe"}, "DEBUG"),
         ({"DATABASE_URL": "mysql://root@localhost/x", "SECRET_KEY": KEY}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite:///data/db.sqlite3", "SECRET_KEY": KEY}, "DATABASE_URL"),
         ({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432", "SECRET_KEY": KEY}, "DATABASE_URL"),
         ({"REDIS_URL": "http://localhost:6379", "SECRET_KEY": KEY}, "REDIS_URL"),
         ({"UPLOAD_MAX_BYTES": "lots"}, "UPLOAD_MAX_BYTES"),
@@ -66,7 +67,8 @@ def test_embedded_default_runs_tasks_in_process_and_debug_only_there() -> None:
     code = (
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup();"
         "from django.conf import settings as s;"
-        "print(s.DEBUG, s.CELERY_TASK_ALWAYS_EAGER, s.DATABASES['default']['ENGINE'])"
+        "db = s.DATABASES['default'];"
+        "print(s.DEBUG, s.CELERY_TASK_ALWAYS_EAGER, db['ENGINE'], db['HOST'] or '-')"
     )
     embedded = subprocess.run(
         [sys.executable, "-c", code],
@@ -76,7 +78,13 @@ def test_embedded_default_runs_tasks_in_process_and_debug_only_there() -> None:
         check=True,
         env={**CLEAN, "DATA_DIR": "/tmp/mastery-settings-test"},
     )
-    assert embedded.stdout.split() == ["True", "True", "django.db.backends.sqlite3"]
+    # The embedded PostgreSQL, on the Unix socket in its data folder (common/embedded_postgres.py).
+    assert embedded.stdout.split() == [
+        "True",
+        "True",
+        "django.db.backends.postgresql",
+        "/tmp/mastery-settings-test/postgres",
+    ]
     production = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -90,4 +98,9 @@ def test_embedded_default_runs_tasks_in_process_and_debug_only_there() -> None:
             "SECRET_KEY": "y" * 60,
         },
     )
-    assert production.stdout.split() == ["False", "False", "django.db.backends.postgresql"]
+    assert production.stdout.split() == [
+        "False",
+        "False",
+        "django.db.backends.postgresql",
+        "127.0.0.1",
+    ]

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -27,7 +23,6 @@ from evidence.services import ReflectionInput
 from tests.evidence.conftest import Standards
 from tests.personas import Cast
 
-ROOT = Path(__file__).resolve().parents[2]
 YESTERDAY = timezone.now() - datetime.timedelta(days=1)
 
 HISTORY_TABLES = [
@@ -44,8 +39,6 @@ HISTORY_TABLES = [
 @pytest.fixture
 def history(cast: Cast, standards: Standards) -> None:
     """At least one row in every history table."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the append-only triggers are PostgreSQL's (SQLite runs only the demo)")
     services.submit_evidence(
         actor=cast.student,
         kind=EvidenceKind.PROJECT,
@@ -111,46 +104,3 @@ def test_only_a_transaction_that_set_the_erasure_flag_may_delete() -> None:
     assert RatingRemoval.objects.count() == 0
     with pytest.raises(IntegrityError):
         _execute("DELETE FROM evidence_rating")  # the flag ended with its transaction
-
-
-SQLITE_SCRIPT = """
-import datetime
-from django.contrib.auth.models import User
-from django.core.management import call_command
-from django.utils import timezone
-from evidence import selectors, services
-from evidence.models import Rating
-call_command("seed_demo", learners=30)
-teacher = User.objects.get(username="teacher")
-learner = selectors.visible_evidence(teacher).first().learner
-day = (timezone.localdate() - datetime.timedelta(days=1)).isoformat()
-data = f"learner_id,standard,score,date,title\\n{learner.pk},5.NBT.B.5,3,{day},Quiz\\n"
-report = services.import_ratings_csv(actor=teacher, data=data.encode())
-again = services.import_ratings_csv(actor=teacher, data=data.encode())
-print("IMPORT", report.created, again.unchanged, Rating.objects.filter(source="import").count())
-"""
-
-
-def test_the_demo_and_the_import_run_on_the_embedded_sqlite(tmp_path: Path) -> None:
-    """The embedded default (SQLite, no triggers, no COPY) runs the same services."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
-    }
-    env["DATA_DIR"] = str(tmp_path)
-    outputs = []
-    for command in (["migrate", "-v", "0"], ["shell", "-c", SQLITE_SCRIPT]):
-        result = subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        outputs.append(result.stdout)
-    assert "IMPORT 1 1 1" in outputs[1]
-    assert "evidence.demo: " in outputs[1]
