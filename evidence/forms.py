@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -11,9 +10,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from evidence import selectors, services
+from evidence import services
 from evidence.models import EvidenceKind, LearningSetting, Reflection
 from learners.models import Learner, Section
+from standards import selectors as standard_selectors
 from standards.models import Standard
 
 REFLECTION_PROMPTS = {
@@ -30,29 +30,13 @@ def level_choices(levels: Iterable[tuple[Decimal, str]]) -> list[tuple[str, str]
 
 
 def resolve_standard_codes(text: str) -> list[Standard]:
-    """Standards named by codes or identifiers separated by commas, semicolons or spaces."""
-    references = [ref for ref in re.split(r"[\s,;]+", text) if ref]
-    if len(references) > 100:
-        raise ValidationError("Name at most 100 standards at a time.")
-    matches = selectors.find_standards(references)
-    found: list[Standard] = []
-    problems: list[str] = []
-    for ref in dict.fromkeys(references):
-        match = matches[ref]
-        if not match.standards:
-            problems.append(f"No standard has the code {ref!r}.")
-        elif len(match.standards) > 1:
-            problems.append(f"{ref!r} names several standards: use the full code.")
-        else:
-            standard = match.standards[0]
-            problem = selectors.standard_problem(standard)
-            if problem:
-                problems.append(f"{problem}.")
-            elif standard not in found:
-                found.append(standard)
-    if problems:
-        raise ValidationError(problems)
-    return found
+    """Standards named by codes (full or short) or identifiers separated by commas, semicolons
+    or spaces, through the one resolver (``standards.selectors.resolve_standard_codes``);
+    every problem is raised at once."""
+    resolved = standard_selectors.resolve_standard_codes(text)
+    if resolved.problems:
+        raise ValidationError(resolved.problems)
+    return resolved.standards
 
 
 class DateInput(forms.DateInput):

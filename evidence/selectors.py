@@ -12,8 +12,6 @@ import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import reduce
-from operator import or_
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -32,8 +30,13 @@ from evidence.models import (
 )
 from learners.models import Learner, Organisation
 from learners.selectors import AnyUser, changeable_learners, visible_learners
-from standards.models import ProficiencyScale, ScaleLevel, Standard, StandardStatus
+from standards.models import ProficiencyScale, ScaleLevel
 from standards.selectors import DEFAULT_SCALE, scale_for
+
+# The one resolver of standard codes lives in the standards app; this app's import uses it.
+from standards.selectors import StandardMatch as StandardMatch
+from standards.selectors import find_standards as find_standards
+from standards.selectors import standard_problem as standard_problem
 
 # --- the counted-ratings rule (ADR 5) -------------------------------------------------------------
 
@@ -324,62 +327,6 @@ def scale_levels_for(organisation: Organisation | None) -> list[tuple[Decimal, s
     """The levels of the scale in force for ``organisation``, highest first: (points, label)."""
     scale = DEFAULT_SCALE if organisation is None else scale_for(organisation)
     return [(level.points, level.label) for level in scale.levels]
-
-
-@dataclass(frozen=True)
-class StandardMatch:
-    """The standards a reference (an identifier or a human code) can mean."""
-
-    reference: str
-    standards: tuple[Standard, ...]
-
-
-def find_standards(references: Iterable[str]) -> dict[str, StandardMatch]:
-    """Resolves references to standards in at most three queries, whatever their number.
-
-    A reference matches a standard by its CASE identifier or URI, else by its human code
-    (case-insensitive), else by the last part of a dotted human code (``3.OA.A.1`` finds
-    ``CCSS.Math.Content.3.OA.A.1``). The caller decides what to do with none or several matches.
-    """
-    wanted = {ref.strip() for ref in references if ref and ref.strip()}
-    found: dict[str, list[Standard]] = {ref: [] for ref in wanted}
-    if not wanted:
-        return {}
-    by_identifier = Standard.objects.filter(
-        Q(identifier__in=wanted) | Q(uri__in=wanted)
-    ).select_related("framework")
-    for standard in by_identifier:
-        for ref in (standard.identifier, standard.uri):
-            if ref in found and standard not in found[ref]:
-                found[ref].append(standard)
-    pending = {ref for ref, matches in found.items() if not matches}
-    if pending:
-        lowered = {ref.lower(): ref for ref in pending}
-        code_query = reduce(
-            or_,
-            (Q(human_code__iexact=ref) | Q(human_code__iendswith=f".{ref}") for ref in pending),
-        )
-        exact: dict[str, list[Standard]] = {}
-        suffix: dict[str, list[Standard]] = {}
-        for standard in Standard.objects.filter(code_query).select_related("framework"):
-            code = standard.human_code.lower()
-            if code in lowered:
-                exact.setdefault(lowered[code], []).append(standard)
-            for ref_lower, ref in lowered.items():
-                if code.endswith(f".{ref_lower}"):
-                    suffix.setdefault(ref, []).append(standard)
-        for ref in pending:
-            found[ref] = exact.get(ref) or suffix.get(ref) or []
-    return {ref: StandardMatch(ref, tuple(matches)) for ref, matches in found.items()}
-
-
-def standard_problem(standard: Standard) -> str | None:
-    """Why a standard cannot be rated, or None."""
-    if standard.is_grouping:
-        return f"{standard.human_code or standard.identifier} is a grouping: rate its statements"
-    if standard.status == StandardStatus.RETIRED:
-        return f"{standard.human_code or standard.identifier} is retired"
-    return None
 
 
 def prefetch_current_ratings() -> Prefetch[str]:

@@ -14,10 +14,13 @@ deepest kind" and needs no recursion.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from functools import reduce
+from operator import or_
+from typing import Any, Final
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
@@ -513,23 +516,129 @@ def framework_owner_choices(user: AnyUser | None) -> QuerySet[Organisation]:
     return administered_organisations(user).filter(kind__in=["state", "district"])
 
 
-def standards_by_codes(
-    framework: Framework, codes: Iterable[str]
-) -> tuple[list[Standard], list[str]]:
-    """Active standards of ``framework`` named by human code or identifier, in the order given,
-    and the codes that name none. One query."""
-    wanted = [code.strip() for code in codes if code.strip()]
-    rows = Standard.objects.filter(framework=framework, status=StandardStatus.ACTIVE).filter(
-        Q(human_code__in=wanted) | Q(identifier__in=wanted)
-    )
-    by_code: dict[str, Standard] = {}
-    for standard in rows:
-        by_code.setdefault(standard.identifier, standard)
-        if standard.human_code:
-            by_code.setdefault(standard.human_code, standard)
-    found = [by_code[code] for code in wanted if code in by_code]
-    missing = [code for code in wanted if code not in by_code]
-    return list({standard.pk: standard for standard in found}.values()), missing
+# --- Standard codes: the one resolver every form and import uses --------------------------------
+
+MAX_CODES: Final = 500
+_SEPARATORS: Final = re.compile(r"[\s,;]+")
+
+
+def split_codes(text: str) -> list[str]:
+    """The references in a typed list: codes or identifiers separated by spaces, commas or
+    semicolons, each once, in the order given."""
+    return list(dict.fromkeys(part for part in _SEPARATORS.split(text or "") if part))
+
+
+@dataclass(frozen=True)
+class StandardMatch:
+    """The standards a reference (an identifier, a URI, a full or short human code) can mean."""
+
+    reference: str
+    standards: tuple[Standard, ...]
+
+
+def find_standards(
+    references: Iterable[str], *, framework: Framework | int | None = None
+) -> dict[str, StandardMatch]:
+    """Resolves references to standards in at most three queries, whatever their number.
+
+    A reference matches a standard by its CASE identifier or URI, else by its human code
+    (case-insensitive), else by the last part of a dotted human code (the short code
+    ``3.OA.A.1`` finds ``CCSS.Math.Content.3.OA.A.1``). With ``framework``, only its standards.
+    The caller decides what to do with none or several matches (:func:`resolve_standard_codes`
+    does it for forms and imports).
+    """
+    wanted = {ref.strip() for ref in references if ref and ref.strip()}
+    found: dict[str, list[Standard]] = {ref: [] for ref in wanted}
+    if not wanted:
+        return {}
+    standards = Standard.objects.select_related("framework")
+    if framework is not None:
+        standards = standards.filter(
+            framework_id=framework if isinstance(framework, int) else framework.pk
+        )
+    by_identifier = standards.filter(Q(identifier__in=wanted) | Q(uri__in=wanted))
+    for standard in by_identifier:
+        for ref in (standard.identifier, standard.uri):
+            if ref in found and standard not in found[ref]:
+                found[ref].append(standard)
+    pending = {ref for ref, matches in found.items() if not matches}
+    if pending:
+        lowered = {ref.lower(): ref for ref in pending}
+        code_query = reduce(
+            or_,
+            (Q(human_code__iexact=ref) | Q(human_code__iendswith=f".{ref}") for ref in pending),
+        )
+        exact: dict[str, list[Standard]] = {}
+        suffix: dict[str, list[Standard]] = {}
+        for standard in standards.filter(code_query).order_by("framework_id", "depth", "pk"):
+            code = standard.human_code.lower()
+            if code in lowered:
+                exact.setdefault(lowered[code], []).append(standard)
+            for ref_lower, ref in lowered.items():
+                if code.endswith(f".{ref_lower}"):
+                    suffix.setdefault(ref, []).append(standard)
+        for ref in pending:
+            found[ref] = exact.get(ref) or suffix.get(ref) or []
+    return {ref: StandardMatch(ref, tuple(matches)) for ref, matches in found.items()}
+
+
+def standard_label(standard: Standard) -> str:
+    """How a standard is named to people: its human code, else its statement's start."""
+    return standard.human_code or standard.statement[:60] or standard.identifier
+
+
+def standard_problem(standard: Standard) -> str | None:
+    """Why a standard cannot be rated or required, or None."""
+    if standard.is_grouping:
+        return f"{standard.human_code or standard.identifier} is a grouping: rate its statements"
+    if standard.status == StandardStatus.RETIRED:
+        return f"{standard.human_code or standard.identifier} is retired"
+    return None
+
+
+@dataclass(frozen=True)
+class ResolvedCodes:
+    """What a list of references names: the standards (in the order given, each once) and one
+    plain sentence per reference that names none, several, or one that cannot be used."""
+
+    standards: list[Standard]
+    problems: list[str]
+
+
+def resolve_standard_codes(
+    references: Iterable[str] | str,
+    *,
+    framework: Framework | int | None = None,
+    assessable: bool = True,
+) -> ResolvedCodes:
+    """The one resolver of standard codes (full or short), identifiers and URIs that every form
+    and import uses. ``references``: a list, or typed text (:func:`split_codes`). With
+    ``framework``, only its standards count; with ``assessable``, groupings and retired
+    standards are refused with the reason. At most three queries (:func:`find_standards`)."""
+    refs = split_codes(references) if isinstance(references, str) else list(references)
+    refs = list(dict.fromkeys(ref.strip() for ref in refs if ref and ref.strip()))
+    if len(refs) > MAX_CODES:
+        return ResolvedCodes([], [f"Name at most {MAX_CODES} standards at a time."])
+    matches = find_standards(refs, framework=framework)
+    found: dict[int, Standard] = {}
+    problems: list[str] = []
+    where = " in this framework" if framework is not None else ""
+    for ref in refs:
+        candidates = matches[ref].standards
+        if not candidates:
+            problems.append(f"No standard has the code {ref}{where}.")
+        elif len(candidates) > 1:
+            names = ", ".join(f"{standard_label(s)} ({s.framework.title})" for s in candidates[:3])
+            more = f" and {len(candidates) - 3} more" if len(candidates) > 3 else ""
+            problems.append(f"{ref} names several standards: {names}{more}. Type the full code.")
+        else:
+            standard = candidates[0]
+            problem = standard_problem(standard) if assessable else None
+            if problem:
+                problems.append(f"{problem}.")
+            else:
+                found.setdefault(standard.pk, standard)
+    return ResolvedCodes(list(found.values()), problems)
 
 
 def offered_elective_groups(learner: Learner) -> QuerySet[ElectiveGroup]:

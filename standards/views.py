@@ -424,13 +424,12 @@ def _add_requirement_or_group(
     form = add_form if add_form.is_bound else group_form
     if not form.is_valid():
         return []
-    standards, missing = selectors.standards_by_codes(
-        form.cleaned_data["framework"], form.cleaned_data["codes"]
+    resolved = selectors.resolve_standard_codes(
+        form.cleaned_data["codes"], framework=form.cleaned_data["framework"], assessable=False
     )
-    if missing:
-        return [
-            Problem("standards", "codes", f"{code!r} is not in this framework") for code in missing
-        ]
+    if resolved.problems:
+        return [Problem("standards", "codes", problem) for problem in resolved.problems]
+    standards = resolved.standards
     try:
         if form is add_form:
             services.add_requirements(

@@ -199,7 +199,7 @@ def test_quick_entry_shows_unknown_codes_and_learners_of_other_sections_are_refu
     )
     assert response.status_code == 200
     body = response.content.decode()
-    assert "No standard has the code &#x27;NOPE.9&#x27;." in body
+    assert "No standard has the code NOPE.9." in body
     assert "is not one of the available choices" in body
     assert Rating.objects.count() == 0
 

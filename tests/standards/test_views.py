@@ -372,7 +372,7 @@ def test_requirements_page_adds_by_code_and_removes(
         },
     )
     assert missing.status_code == 400
-    assert "&#x27;NOPE&#x27; is not in this framework" in missing.content.decode()
+    assert "No standard has the code NOPE in this framework." in missing.content.decode()
     assert Requirement.objects.count() == 0
     added = client.post(
         url,
