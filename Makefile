@@ -20,6 +20,7 @@ $(STAMP): requirements.in requirements-dev.in requirements.lock package.json pac
 # The embedded default: its own PostgreSQL under data/postgres, seeded, served until Ctrl-C or
 # `make stop-demo` (scripts/demo.sh).
 demo: venv
+	scripts/compile_messages.sh
 	scripts/demo.sh
 
 stop-demo:

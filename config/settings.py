@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "audit",
     "privacy",
     "identity",
+    "notifications",
     "axes",
 ]
 
@@ -60,9 +62,12 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's language (English or Spanish); a person's own choice wins (next but two).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "notifications.middleware.ChosenLanguageMiddleware",
     "common.security.IdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -119,7 +124,11 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# Learners' and families' pages, notifications and transcripts; standards stay as published.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+# Catalogues: locale/<lang>/LC_MESSAGES/django.po, compiled to .mo by the set-up (never committed).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.string("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -159,6 +168,8 @@ MAILERS = {
     )
 }
 DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "no-reply@mastery.invalid")
+# Where links in e-mails point (the address people reach the platform at).
+SITE_URL = env.string("SITE_URL", "http://127.0.0.1:8000")
 
 # --- Celery -------------------------------------------------------------------------------------
 REDIS_URL = env.redis_url("REDIS_URL")
@@ -199,6 +210,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-stale-mastery": {"task": "mastery.tasks.sweep_stale_mastery", "schedule": 60.0},
     # Re-queues report requests whose message was lost (reports/README.md).
     "requeue-reports": {"task": "reports.tasks.requeue_reports", "schedule": 300.0},
+    # Guardians' weekly digests (notifications/README.md); idempotent within an ISO week.
+    "weekly-digests": {
+        "task": "notifications.tasks.queue_weekly_digests",
+        "schedule": crontab(hour=17, minute=0, day_of_week="fri"),
+    },
 }
 
 # --- API ----------------------------------------------------------------------------------------

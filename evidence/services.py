@@ -54,6 +54,7 @@ from learners import selectors as learner_selectors
 from learners import write_scope
 from learners.models import Learner, Organisation, Section
 from mastery.services import mark_stale
+from notifications.services import notify_work_reviewed
 from standards.models import Standard
 
 logger = logging.getLogger(__name__)
@@ -708,7 +709,8 @@ def review_submission(
             raise ValidationError({"comment": "Say what to revise: a comment is required."})
         if scores:
             raise ValidationError({"scores": "A returned submission is not scored."})
-        _status(evidence, EvidenceStatus.RETURNED, actor, comment)
+        change = _status(evidence, EvidenceStatus.RETURNED, actor, comment)
+        _notify_reviewed(evidence, change, returned=True)
         logger.info("submission returned", extra={"evidence_id": evidence.pk})
         return evidence
     if not scores:
@@ -736,10 +738,22 @@ def review_submission(
         )
         for sid, score in checked.items()
     )
-    _status(evidence, EvidenceStatus.SCORED, actor, comment)
+    change = _status(evidence, EvidenceStatus.SCORED, actor, comment)
     _mark_stale((evidence.learner_id, sid) for sid in checked)
+    _notify_reviewed(evidence, change, returned=False)
     logger.info("submission scored", extra={"evidence_id": evidence.pk, "ratings": len(checked)})
     return evidence
+
+
+def _notify_reviewed(evidence: Evidence, change: EvidenceStatusChange, *, returned: bool) -> None:
+    """The learner (and their guardians) are told, in this transaction; e-mail after commit."""
+    notify_work_reviewed(
+        learner=evidence.learner,
+        evidence_id=evidence.pk,
+        title=evidence.title,
+        status_change_id=change.pk,
+        returned=returned,
+    )
 
 
 # --- corrections, removals, overrides -----------------------------------------------------------

@@ -69,6 +69,10 @@ REGISTRY: tuple[PersonalData, ...] = (
     PersonalData("reports.ReportRequest", "learner_id"),
     PersonalData("audit.AuditEntry", "learner_id"),
     PersonalData("audit.Disclosure", "learner_id"),
+    PersonalData("notifications.Notification", "learner_id"),
+    PersonalData("notifications.DigestSubscription", "learner_id"),
+    # The student's own choices (language, what they receive), through their login.
+    PersonalData("notifications.Preference", "user__learner"),
 )
 
 # The student's login is personal data too: exported without its password hash, deleted by the

@@ -18,7 +18,7 @@ $PY/mypy
 step "djlint"
 $PY/djlint templates --lint
 step "bandit (high severity fails)"
-$PY/bandit -q -c pyproject.toml -r config common learners standards evidence mastery reports audit privacy -lll
+$PY/bandit -q -c pyproject.toml -r config common learners standards evidence mastery reports audit privacy notifications -lll
 step "django check (embedded and PostgreSQL configurations)"
 env -u DATABASE_URL -u REDIS_URL -u SECRET_KEY -u SECURE_SSL_REDIRECT $PY/python manage.py check
 $PY/python manage.py check
@@ -27,8 +27,9 @@ $PY/python manage.py check
 step "services"
 $PY/python scripts/ensure_services.py
 scripts/ensure_chromium.sh
-step "static files"
+step "static files and translations"
 $PY/python manage.py collectstatic --noinput -v 0
+scripts/compile_messages.sh
 step "pytest"
 if [ $# -gt 0 ]; then
   $PY/pytest "$@"

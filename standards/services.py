@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from learners.models import Learner, Organisation, Term
 from learners.selectors import changeable_learners, descendants_of, learner_of, lineage_of
+from notifications.services import notify_elective_decided
 from standards import selectors
 from standards.importers.base import (
     ImportRefused,
@@ -843,5 +844,11 @@ def decide_elective_choice(
     locked.decided_at = timezone.now()
     locked.note = note.strip()
     locked.save(update_fields=["status", "decided_by", "decided_at", "note"])
+    notify_elective_decided(
+        learner=locked.learner,
+        choice_id=locked.pk,
+        standard_code=locked.standard.human_code or locked.standard.statement[:40],
+        approved=approve,
+    )
     logger.info("elective decided", extra={"choice_id": locked.pk, "status": locked.status})
     return locked

@@ -25,6 +25,8 @@ from evidence import services as evidence_services
 from evidence.models import Artifact, Evidence, Rating
 from learners.models import Learner
 from mastery.models import MasteryEvent, MasteryRecord, StaleMastery
+from notifications.models import DigestSubscription, Preference
+from notifications.services import notify_standard_mastered
 from reports.models import ReportRequest
 from standards.models import ElectiveChoice, ElectiveGroup
 from tests.evidence.conftest import Standards
@@ -141,7 +143,12 @@ def fill(
         group=group, learner=learner, standard=standards.fractions, chosen_by=learner.user
     )
     LearnerProfileFactory(learner=learner, strengths=f"{CANARY} is kind")
-    GuardianLinkFactory(guardian=UserFactory(), learner=learner)
+    guardian = UserFactory()
+    GuardianLinkFactory(guardian=guardian, learner=learner)
+    DigestSubscription.objects.create(guardian=guardian, learner=learner)
+    notify_standard_mastered(learner_id=learner.pk, standard_id=standards.counting.pk)
+    if learner.user is not None:
+        Preference.objects.create(user=learner.user, language="es")
     _, transcript = _report(cast, reports_root, f"t-{tag}.pdf", learner=learner)
     _, section_file = _report(cast, reports_root, f"s-{tag}.csv", section=True)
     audit.record_access(actor=cast.teacher, action="record.read", learner_id=learner.pk)

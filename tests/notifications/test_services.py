@@ -1,0 +1,94 @@
+"""Who is told what, in the app and by e-mail (in-process; the worker test covers the task)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core import mail
+
+from notifications import services
+from notifications.models import EmailState, Notification, NotificationKind
+from privacy import services as privacy
+from tests.journeys.helpers import make_tree
+from tests.personas import Cast
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cast(shared_cast: Cast) -> Cast:
+    return shared_cast
+
+
+def _mastered(cast: Cast) -> list[Notification]:
+    tree = make_tree(domains=1, per_domain=1)
+    services.notify_standard_mastered(learner_id=cast.own.pk, standard_id=tree.standards[0].pk)
+    services.notify_standard_mastered(learner_id=cast.own.pk, standard_id=tree.standards[0].pk)
+    return list(Notification.objects.filter(kind=NotificationKind.STANDARD_MASTERED))
+
+
+def test_a_mastered_standard_is_told_once_to_the_learner_and_their_guardian(
+    cast: Cast, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        told = _mastered(cast)
+    assert {n.recipient_id for n in told} == {cast.student.pk, cast.guardian.pk}
+    by_user = {n.recipient_id: n for n in told}
+    assert by_user[cast.student.pk].email_state == EmailState.PENDING
+    assert by_user[cast.guardian.pk].email_state == EmailState.SKIPPED  # guardians: app only
+    assert len(callbacks) == 1  # one e-mail queued after commit, none before
+
+
+def test_nothing_is_sent_to_a_deactivated_login(cast: Cast) -> None:
+    told = {n.recipient_id: n for n in _mastered(cast)}
+    cast.student.is_active = False
+    cast.student.save()
+    assert services.send_notification_email(notification_id=told[cast.student.pk].pk) is False
+    assert mail.outbox == []
+    assert Notification.objects.get(pk=told[cast.student.pk].pk).email_state == EmailState.SKIPPED
+
+
+def test_nothing_is_sent_about_an_erased_learner(cast: Cast) -> None:
+    told = {n.recipient_id: n for n in _mastered(cast)}
+    privacy.erase_learner(actor=None, learner_id=cast.own.pk)
+    assert not Notification.objects.filter(pk=told[cast.student.pk].pk).exists()
+    assert services.send_notification_email(notification_id=told[cast.student.pk].pk) is False
+    assert mail.outbox == []
+
+
+def test_each_person_chooses_what_they_receive(cast: Cast) -> None:
+    services.save_preferences(
+        actor=cast.student, language="", receive={"in_app_mastered": True}, digests=[]
+    )
+    services.save_preferences(actor=cast.guardian, language="", receive={}, digests=[])
+    told = {n.recipient_id: n for n in _mastered(cast)}
+    assert set(told) == {cast.student.pk}  # the guardian turned everything off
+    assert told[cast.student.pk].email_state == EmailState.SKIPPED  # the app only
+    assert told[cast.student.pk].in_app is True
+
+
+def test_the_email_is_in_the_recipients_language(cast: Cast) -> None:
+    services.save_preferences(
+        actor=cast.student,
+        language="es",
+        receive={"email_mastered": True, "in_app_mastered": True},
+        digests=[],
+    )
+    told = {n.recipient_id: n for n in _mastered(cast)}
+    assert services.send_notification_email(notification_id=told[cast.student.pk].pk) is True
+    assert [m.subject for m in mail.outbox] == [f"Dominaste {told[cast.student.pk].params['code']}"]
+    assert services.send_notification_email(notification_id=told[cast.student.pk].pk) is False
+    assert len(mail.outbox) == 1
+
+
+def test_a_guardian_subscribes_only_to_their_own_children(cast: Cast) -> None:
+    services.save_preferences(
+        actor=cast.guardian,
+        language="",
+        receive={},
+        digests=[cast.own.pk, cast.other_state_learner.pk],
+    )
+    assert list(cast.guardian.digest_subscriptions.values_list("learner_id", flat=True)) == [
+        cast.own.pk
+    ]
