@@ -132,9 +132,9 @@ def write_gradebook(
     ]
     if file_format == "csv":
         with path.open("w", encoding="utf-8", newline="") as out:
-            out.write(outputs.csv_line(outputs.safe_text(v) for v in header))
+            out.write(outputs.csv_line(header))
             for values in rows:
-                out.write(outputs.csv_line(outputs.safe_text(v) for v in values))
+                out.write(outputs.csv_line(values))
     elif file_format == "xlsx":
         outputs.write_xlsx(
             path, [("Gradebook", header, rows), ("Standards", LEGEND_COLUMNS, legend)]

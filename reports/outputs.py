@@ -15,12 +15,11 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from common.spreadsheet import neutralise
 from reports.asof import DAY0, NO_DAY
 
 type ObjectArray = NDArray[np.object_]
 
-# A cell a spreadsheet would read as a formula (CSV injection): shown as text instead.
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 STATE_LABELS: Final = {
     "mastered": "mastered",
     "not_yet": "not yet",
@@ -30,8 +29,9 @@ STATE_LABELS: Final = {
 
 
 def csv_field(value: object) -> str:
-    """One CSV field as the csv module's minimal quoting writes it."""
-    text = "" if value is None else str(value)
+    """One CSV field as the csv module's minimal quoting writes it; text that a spreadsheet
+    would run as a formula is neutralised (``common.spreadsheet``: every CSV cell)."""
+    text = "" if value is None else neutralise(value) if isinstance(value, str) else str(value)
     if "," in text or '"' in text or "\n" in text or "\r" in text:
         return '"' + text.replace('"', '""') + '"'
     return text
@@ -39,13 +39,6 @@ def csv_field(value: object) -> str:
 
 def csv_line(values: Iterable[object]) -> str:
     return ",".join(csv_field(value) for value in values) + "\r\n"
-
-
-def safe_text(value: object) -> str:
-    """Text for a report people open in a spreadsheet: a leading formula character is escaped
-    with an apostrophe, so no cell runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def json_value(value: Any) -> str:
@@ -98,12 +91,13 @@ class Pieces:
 
 
 def _cell_value(sheet: Any, value: object) -> Any:
-    """A write-only cell: strings stay strings (never a formula), illegal characters dropped."""
+    """A write-only cell: strings stay strings, neutralised (never a formula, also once the
+    sheet is saved as CSV), illegal characters dropped."""
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     if isinstance(value, str):
-        cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+        cell = WriteOnlyCell(sheet, value=neutralise(ILLEGAL_CHARACTERS_RE.sub("", value)))
         cell.data_type = "s"
         return cell
     return value

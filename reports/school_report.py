@@ -214,7 +214,7 @@ def write_school_report(
                     out.write("\r\n")
                 out.write(outputs.csv_line(columns))
                 for row in rows:
-                    out.write(outputs.csv_line(outputs.safe_text(v) for v in row))
+                    out.write(outputs.csv_line(row))
     elif file_format == "xlsx":
         outputs.write_xlsx(path, tables)
     else:

@@ -122,7 +122,7 @@ def test_a_name_that_looks_like_a_formula_stays_text(world: World, tmp_path: Pat
     sheet = openpyxl.load_workbook(tmp_path / "s.xlsx")["Learners"]
     cells = [row[1] for row in sheet.iter_rows(min_row=2)]
     evil = next(cell for cell in cells if "HYPERLINK" in str(cell.value))
-    assert (evil.value, evil.data_type) == ("=HYPERLINK(1) +Evil", "s")
+    assert (evil.value, evil.data_type) == ("'=HYPERLINK(1) +Evil", "s")
 
 
 def test_on_pace_follows_the_share_of_the_term_elapsed(world: World) -> None:
