@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "privacy",
     "identity",
     "notifications",
+    "badges",
     "axes",
 ]
 

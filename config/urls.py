@@ -44,6 +44,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("", include("identity.urls")),
+    path("badges/", include("badges.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_patterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -131,6 +131,9 @@ ROUTES: dict[str, Rule] = {
     "mastery:learner_page": _obj("learners.Learner"),
     "mastery:cell_detail": _obj("learners.Learner", "learner_pk"),
     "mastery:my_mastery": OWN,
+    # badges: a learner's credentials (the download is an export of their record)
+    "badges:learner_credentials": _obj("learners.Learner", "learner_pk"),
+    "badges:download": _obj("learners.Learner", "learner_pk", export=True),
     # mastery: API
     "mastery-as-of": Rule("query", "learners.Learner", "learner"),
     "mastery-record-list": _listed("mastery.MasteryRecord"),
@@ -205,6 +208,8 @@ NO_LEARNER_DATA: frozenset[str] = frozenset(
         "bulk-recompute-detail",
         # identity: our public key set
         "identity:jwks",
+        # badges: a school's public issuer profile
+        "badges:issuer",
     }
 )
 

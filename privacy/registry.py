@@ -70,6 +70,7 @@ REGISTRY: tuple[PersonalData, ...] = (
     PersonalData("audit.AuditEntry", "learner_id"),
     PersonalData("audit.Disclosure", "learner_id"),
     PersonalData("notifications.Notification", "learner_id"),
+    PersonalData("badges.Credential", "learner_id"),
     PersonalData("notifications.DigestSubscription", "learner_id"),
     # The student's own choices (language, what they receive), through their login.
     PersonalData("notifications.Preference", "user__learner"),

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.models import Disclosure
+from badges.models import Credential
 from evidence import services as evidence_services
 from evidence.models import Artifact, Evidence, Rating
 from learners.models import Learner
@@ -149,6 +150,14 @@ def fill(
     notify_standard_mastered(learner_id=learner.pk, standard_id=standards.counting.pk)
     if learner.user is not None:
         Preference.objects.create(user=learner.user, language="es")
+    Credential.objects.create(
+        learner=learner,
+        standard=standards.counting,
+        issuer_id=learner.school_id,
+        credential={"name": f"{CANARY} mastered"},
+        jwt="header.payload.signature",
+        kid="test",
+    )
     _, transcript = _report(cast, reports_root, f"t-{tag}.pdf", learner=learner)
     _, section_file = _report(cast, reports_root, f"s-{tag}.csv", section=True)
     audit.record_access(actor=cast.teacher, action="record.read", learner_id=learner.pk)

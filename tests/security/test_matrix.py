@@ -417,6 +417,12 @@ ROWS: dict[str, Row] = {
     "privacy:access_log": Row("none", {"GET": P(gate="admin")}),
     # --- identity: sign-in and launches ----------------------------------------------------
     "identity:jwks": Row("none", {"GET": PUBLIC()}),
+    # --- badges: Open Badges credentials of mastered standards ----------------------------
+    "badges:learner_credentials": Row("learner", {"GET": P(scope="learner")}),
+    # The world's records are not mastered: no credential for anyone (404, in scope or not);
+    # tests/badges covers the credential itself, for the learner and their guardian.
+    "badges:download": Row("cell", {"GET": P(ok=404, scope="learner")}),
+    "badges:issuer": Row("org", {"GET": PUBLIC()}),
 }
 
 # The Django admin: nobody in the cast is staff (the staff flag grants nothing anyway, see the
