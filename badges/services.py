@@ -183,9 +183,7 @@ def mastered_standards(learner: Learner) -> list[tuple[Standard, MasteryRecord]]
     )
 
 
-def issue_credential(
-    *, actor: AnyUser, learner: Learner, standard: Standard
-) -> Credential:
+def issue_credential(*, actor: AnyUser, learner: Learner, standard: Standard) -> Credential:
     """The learner's credential for a mastered standard: issued and signed by the school's badge
     key the first time, the same one afterwards. Anyone who may see the learner may fetch it
     (``PermissionDenied`` otherwise); ``ValidationError`` when the standard is not mastered."""
