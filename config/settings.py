@@ -28,6 +28,11 @@ _DEV_SECRET = "embedded-insecure-key-for-local-demo-only-0123456789abcdefghijklm
 SECRET_KEY = env.string("SECRET_KEY", _DEV_SECRET if EMBEDDED or DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set outside the embedded default")
+# Older secret keys still accepted for signatures and for opening secrets sealed under them.
+SECRET_KEY_FALLBACKS = env.strings("SECRET_KEY_FALLBACKS", [])
+# Seals private signing keys and client secrets stored in the database (identity/sealing.py);
+# blank: derived from SECRET_KEY.
+IDENTITY_SEALING_KEY = env.string("IDENTITY_SEALING_KEY", "")
 ALLOWED_HOSTS = env.strings("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.strings("CSRF_TRUSTED_ORIGINS", [])
 
@@ -117,9 +122,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # django-axes first: it refuses a locked-out login before any password is checked.
+# Then local passwords (refused where the organisation turned them off) and single sign-on
+# (OpenID Connect and LTI launches, identity.signin): identity/README.md.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "identity.backends.PasswordBackend",
+    "identity.backends.SingleSignOnBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -300,6 +308,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
 AXES_CLIENT_IP_CALLABLE = "common.security.client_ip"
 AXES_LOCKOUT_TEMPLATE = "common/security/lockout.html"
+# Failed attempts keep the request's parameters: never a single sign-on code or token.
+AXES_SENSITIVE_PARAMETERS = ["code", "state", "id_token", "session_state", "login_hint",
+                             "lti_message_hint"]  # fmt: skip
 TRUSTED_PROXY_COUNT = env.integer("TRUSTED_PROXY_COUNT", 0)
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", True)

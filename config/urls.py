@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from common import views as common_views
 from common.api_docs import ApiDocsView
+from identity import views as identity_views
 
 APPS = ("learners", "standards", "evidence", "mastery", "reports", "privacy")
 
@@ -15,7 +16,7 @@ api_patterns = [path("", include(f"{app}.api.urls")) for app in APPS]
 urlpatterns = [
     path("", common_views.home, name="home"),
     path("healthz", common_views.healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", identity_views.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/change/",

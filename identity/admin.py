@@ -6,12 +6,19 @@ private half never appears on a page).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import reverse
 
-from identity.models import SigningKey
+from identity import remote
+from identity.models import IdentityProvider, SigningKey, SignInSettings
+from identity.sealing import seal
+
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[Any]
@@ -59,3 +66,76 @@ class SigningKeyAdmin(OperatorAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class IdentityProviderForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The secret is write-only: typed here it is sealed; left blank it is kept."""
+
+    client_secret = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave blank to keep the current secret, or name an environment variable "
+        "below instead.",
+    )
+    clear_secret = forms.BooleanField(required=False, label="Remove the stored secret")
+
+    class Meta:
+        model = IdentityProvider
+        fields = ["organisation", "name", "issuer", "client_id", "client_secret",
+                  "clear_secret", "client_secret_env", "scopes", "claim", "match_on",
+                  "enabled"]  # fmt: skip
+
+    def clean_client_secret_env(self) -> str:
+        name = str(self.cleaned_data.get("client_secret_env", "")).strip()
+        if name and not ENV_NAME.fullmatch(name):
+            raise forms.ValidationError(
+                "Letters, digits and underscores, e.g. SSO_NORTHSIDE_SECRET."
+            )
+        return name
+
+    def clean_scopes(self) -> str:
+        scopes = str(self.cleaned_data.get("scopes", "")).split()
+        if "openid" not in scopes:
+            raise forms.ValidationError('The scopes must include "openid".')
+        return " ".join(scopes)
+
+    def clean_issuer(self) -> str:
+        issuer = str(self.cleaned_data.get("issuer", "")).rstrip("/")
+        if not remote.allowed_url(issuer):
+            raise forms.ValidationError("The issuer must be an https address.")
+        return issuer
+
+    def save(self, commit: bool = True) -> IdentityProvider:
+        provider: IdentityProvider = super().save(commit=False)
+        secret = self.cleaned_data.get("client_secret")
+        if self.cleaned_data.get("clear_secret"):
+            provider.client_secret_sealed = ""
+        elif secret:
+            provider.client_secret_sealed = seal(secret)
+        if commit:
+            provider.save()
+        return provider
+
+
+@admin.register(IdentityProvider)
+class IdentityProviderAdmin(OperatorAdmin):
+    form = IdentityProviderForm
+    list_display = ["name", "organisation", "issuer", "match_on", "claim", "enabled"]
+    list_filter = ["enabled", "match_on"]
+    search_fields = ["name", "issuer", "client_id"]
+    readonly_fields = ["redirect_uri", "secret_stored"]
+
+    @admin.display(description="Redirect URI to register with the provider")
+    def redirect_uri(self, obj: IdentityProvider | None) -> str:
+        return reverse("identity:sso_callback")
+
+    @admin.display(description="Secret stored here", boolean=True)
+    def secret_stored(self, obj: IdentityProvider | None) -> bool:
+        return bool(obj and obj.client_secret_sealed)
+
+
+@admin.register(SignInSettings)
+class SignInSettingsAdmin(OperatorAdmin):
+    list_display = ["organisation", "passwords_allowed", "updated_at"]
+    list_filter = ["passwords_allowed"]

@@ -74,3 +74,96 @@ class SigningKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} key {self.kid}"
+
+
+class RosterField(models.TextChoices):
+    """What a sign-in's identifier is compared with in the roster."""
+
+    EMAIL = "email", "E-mail address"
+    USERNAME = "username", "Username"
+    SOURCED_ID = "sourced_id", "OneRoster sourcedId"
+
+
+class IdentityProvider(models.Model):
+    """An organisation's OpenID Connect provider (Google Workspace, Microsoft Entra ID, Clever,
+    ClassLink...). People of the organisation and the ones below it sign in through it; only
+    people the roster already has, matched by ``claim`` against ``match_on``.
+
+    The client secret is either typed on the operator page (stored sealed) or read from the
+    environment variable named in ``client_secret_env`` (never stored).
+    """
+
+    organisation = models.ForeignKey(
+        "learners.Organisation", on_delete=models.PROTECT, related_name="identity_providers"
+    )
+    name = models.CharField(
+        max_length=120, help_text='Shown on the sign-in button, e.g. "Northside Google".'
+    )
+    issuer = models.URLField(
+        max_length=400,
+        help_text="The provider's issuer; its discovery document is at "
+        "<issuer>/.well-known/openid-configuration.",
+    )
+    client_id = models.CharField(max_length=255)
+    client_secret_sealed = models.TextField(blank=True, default="", editable=False)
+    client_secret_env = models.CharField(
+        "client secret environment variable",
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Name of an environment variable holding the client secret (instead of typing "
+        "it here).",
+    )
+    scopes = models.CharField(max_length=255, default="openid email profile")
+    claim = models.CharField(
+        max_length=200,
+        default="email",
+        help_text='The ID token claim that identifies the person: "email", '
+        '"preferred_username", "sub" or a provider-specific claim.',
+    )
+    match_on = models.CharField(
+        max_length=16, choices=RosterField.choices, default=RosterField.EMAIL
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "issuer", "client_id"],
+                name="identity_provider_unique_client",
+            ),
+            models.CheckConstraint(
+                condition=Q(match_on__in=RosterField.values), name="identity_provider_match_on"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SignInSettings(models.Model):
+    """How the people of an organisation (and of the ones below it) may sign in.
+
+    With ``passwords_allowed`` off, a local username and password is refused for anyone who
+    belongs to the organisation; they use single sign-on or an LTI launch. The operator (an
+    active superuser) keeps a password.
+    """
+
+    organisation = models.OneToOneField(
+        "learners.Organisation", on_delete=models.CASCADE, related_name="sign_in_settings"
+    )
+    passwords_allowed = models.BooleanField(
+        "local passwords allowed",
+        default=True,
+        help_text="Off: people of this organisation sign in only through single sign-on or LTI.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "sign-in settings"
+
+    def __str__(self) -> str:
+        return f"sign-in settings of organisation {self.organisation_id}"

@@ -8,4 +8,7 @@ app_name = "identity"
 
 urlpatterns = [
     path(".well-known/jwks.json", views.jwks, name="jwks"),
+    path("identity/sso/<int:provider_id>/", views.sso_start, name="sso_start"),
+    path("identity/sso/callback/", views.sso_callback, name="sso_callback"),
+    path("identity/refused/<slug:reason>/", views.refused, name="refused"),
 ]

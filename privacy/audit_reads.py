@@ -206,8 +206,11 @@ NO_LEARNER_DATA: frozenset[str] = frozenset(
         "mastery:scale_css",
         "bulk-recompute-list",
         "bulk-recompute-detail",
-        # identity: our public key set
+        # identity: our public key set, single sign-on's round trip and refusal page
         "identity:jwks",
+        "identity:sso_start",
+        "identity:sso_callback",
+        "identity:refused",
         # badges: a school's public issuer profile
         "badges:issuer",
     }

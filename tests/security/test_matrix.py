@@ -417,6 +417,11 @@ ROWS: dict[str, Row] = {
     "privacy:access_log": Row("none", {"GET": P(gate="admin")}),
     # --- identity: sign-in and launches ----------------------------------------------------
     "identity:jwks": Row("none", {"GET": PUBLIC()}),
+    # Sample ids name no provider and no refusal (404 for everyone); a callback without a
+    # sign-in started in this browser goes to the "expired" refusal page.
+    "identity:sso_start": Row("none", {"GET": Expect(ok=404, anon=404)}),
+    "identity:sso_callback": Row("none", {"GET": Expect(ok=302, anon=302)}),
+    "identity:refused": Row("none", {"GET": Expect(ok=404, anon=404)}),
     # --- badges: Open Badges credentials of mastered standards ----------------------------
     "badges:learner_credentials": Row("learner", {"GET": P(scope="learner")}),
     # The world's records are not mastered: no credential for anyone (404, in scope or not);
