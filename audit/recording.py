@@ -48,12 +48,11 @@ def record_accesses(
         raise ValueError("action: required")
     payload = json.dumps(dict(detail or {}), sort_keys=True)
     source = learner_ids_sql or "SELECT CAST(NULL AS bigint) AS learner_ref WHERE 1 = 0"
-    cast = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
     table = AuditEntry._meta.db_table
     statement = (
         f"INSERT INTO {table} (actor_id, role, learner_id, action, outcome, object_type,"  # noqa: S608
         " object_id, occurred_at, request_id, detail)"
-        f" SELECT %s, %s, ids.learner_ref, %s, %s, %s, %s, %s, %s, {cast}"
+        f" SELECT %s, %s, ids.learner_ref, %s, %s, %s, %s, %s, %s, CAST(%s AS jsonb)"
         " FROM (SELECT 1 AS one) AS one"
         f" LEFT JOIN (SELECT DISTINCT learner_ref FROM ({source}) AS raw"
         "  WHERE learner_ref IS NOT NULL) AS ids ON 1 = 1"

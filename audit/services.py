@@ -120,13 +120,12 @@ def record_disclosures(
     if not recipient or not purpose:
         raise ValueError("recipient and purpose: required")
     payload = json.dumps(dict(detail or {}), sort_keys=True)
-    cast = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
     table = Disclosure._meta.db_table
     statement = (
         f"INSERT INTO {table} (learner_id, actor_id, role, recipient, purpose, object_type,"  # noqa: S608
         " object_id, disclosed_at, request_id, detail)"
-        f" SELECT DISTINCT ids.learner_id, CAST(%s AS integer), %s, %s, %s, %s, %s, %s, %s, {cast}"
-        f" FROM ({learner_ids_sql}) ids"
+        " SELECT DISTINCT ids.learner_id, CAST(%s AS integer), %s, %s, %s, %s, %s, %s, %s,"
+        f" CAST(%s AS jsonb) FROM ({learner_ids_sql}) ids"
     )
     values = [
         _actor_id(actor),

@@ -297,8 +297,6 @@ def score_ranges_of_schools(school_ids: Iterable[int]) -> dict[int, tuple[Decima
     checks a quick entry's scores with it): the nearest scale with levels among each school and
     its two ancestors, else the default scale."""
     ids = sorted({int(pk) for pk in school_ids})
-    if connection.vendor != "postgresql":
-        return {pk: score_range_for(pk) for pk in ids}
     org, scale = Organisation._meta.db_table, ProficiencyScale._meta.db_table
     level = ScaleLevel._meta.db_table
     with connection.cursor() as cursor:

@@ -1085,21 +1085,14 @@ _RATING_COLUMNS = (
 def _insert_ratings(rows: list[tuple[Any, ...]]) -> None:
     """Inserts ratings given as tuples in ``_RATING_COLUMNS`` order (without ``recorded_at``).
 
-    On PostgreSQL through COPY (a bulk import is bounded by the database, not by building model
-    instances); elsewhere through ``bulk_create``.
+    Through COPY: a bulk import is bounded by the database, not by building model instances.
     """
     now = timezone.now()
-    if connection.vendor == "postgresql":
-        columns = ", ".join(_RATING_COLUMNS)
-        sql = f"COPY {Rating._meta.db_table} ({columns}) FROM STDIN"
-        with connection.cursor() as cursor, cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row((*row, now))
-        return
-    Rating.objects.bulk_create(
-        [Rating(**dict(zip(_RATING_COLUMNS, (*row, now), strict=True))) for row in rows],
-        batch_size=1000,
-    )
+    columns = ", ".join(_RATING_COLUMNS)
+    sql = f"COPY {Rating._meta.db_table} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row((*row, now))
 
 
 @transaction.atomic

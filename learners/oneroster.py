@@ -709,7 +709,7 @@ def parse(files: dict[str, bytes], errors: list[RowError]) -> Roster:
     )
 
 
-CHUNK = 5000  # ids per IN (...) list: well under SQLite's limit on query parameters
+CHUNK = 5000  # ids per IN (...) list: well under PostgreSQL's 65,535 parameters per statement
 
 
 def _chunks[T: (int, str)](values: Iterable[T]) -> list[list[T]]:
@@ -1553,7 +1553,7 @@ def import_roster(
       anything is wrong; then no roster row is written (only the audit row of the attempt).
     - Idempotent by ``sourcedId``: re-importing the same roster writes nothing and reports
       every row unchanged.
-    Concurrent imports are serialised by a transaction-level advisory lock on PostgreSQL.
+    Concurrent imports are serialised by a transaction-level advisory lock.
     """
     errors: list[RowError] = []
     try:
@@ -1563,9 +1563,8 @@ def import_roster(
         raise
     try:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_xact_lock(hashtext('learners.oneroster'))")
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext('learners.oneroster'))")
             roster = parse(files, errors)
             # Cross-file checks need every file readable; row-level problems do not stop them,
             # so one pass reports every bad row.

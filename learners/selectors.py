@@ -274,21 +274,17 @@ def get_section_access_or_404(user: AnyUser | None, pk: object) -> SectionAccess
     if _is_superuser(user):
         return SectionAccess(_get_or_404(_sections_with_names(), section_id), whole_roster=True)
     uid, day = _uid(user), today()
-    # On PostgreSQL the section, its school, term and course come in the same statement (the
-    # driver's values need no conversion); elsewhere (SQLite) the ORM reads them.
-    inline = connection.vendor == "postgresql"
+    # The section, its school, term and course come in the same statement (the driver's values
+    # need no conversion).
     with connection.cursor() as cursor:
         cursor.execute(
-            _SECTION_ACCESS_SQL.format(columns=_SECTION_COLUMNS if inline else "1"),
+            _SECTION_ACCESS_SQL.format(columns=_SECTION_COLUMNS),
             [uid, RoleKind.TEACHER, day, day, uid, day, day, section_id],
         )
         row = cursor.fetchone()
     if row is None or not (row[0] or row[1]):
         raise Http404("Not found.")
-    section = _section_from_row(row[2:]) if inline else None
-    if section is None:
-        section = _get_or_404(_sections_with_names(), section_id)
-    return SectionAccess(section, whole_roster=bool(row[0]))
+    return SectionAccess(_section_from_row(row[2:]), whole_roster=bool(row[0]))
 
 
 def _section_from_row(values: tuple[Any, ...]) -> Section:

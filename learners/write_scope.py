@@ -2,8 +2,6 @@
 # ruff: noqa: S608
 """Staff write checks of a few ids in one plain SQL statement, for hot write paths.
 
-On SQLite (the embedded default) they ask the selectors instead.
-
 The same rules as :func:`learners.selectors.changeable_learners` and
 :func:`learners.selectors.changeable_sections` (current rows only, active users, the operator
 changes everything, the union of roles), written as SQL so that a request checking the few
@@ -19,7 +17,6 @@ from typing import Any
 
 from django.db import connection
 
-from learners import selectors
 from learners.models import (
     ADMIN_ROLES,
     Enrollment,
@@ -85,9 +82,6 @@ def changeable_learner_schools(user: AnyUser | None, learner_ids: Iterable[int])
     ids = sorted({int(pk) for pk in learner_ids})
     if user is None or not _active(user) or not ids:
         return {}
-    if connection.vendor != "postgresql":
-        rows = selectors.changeable_learners(user).filter(pk__in=ids).values_list("pk", "school_id")
-        return {int(pk): int(school) for pk, school in rows}
     where = ""
     if not getattr(user, "is_superuser", False):
         where = (
@@ -110,14 +104,6 @@ def changeable_section_enrolled(
     ``learner_ids`` are currently enrolled in it."""
     if user is None or not _active(user):
         return None
-    if connection.vendor != "postgresql":
-        if not selectors.changeable_sections(user).filter(pk=section_id).exists():
-            return None
-        return set(
-            Enrollment.objects.filter(
-                selectors.current_q(), section_id=section_id, learner_id__in=set(learner_ids)
-            ).values_list("learner_id", flat=True)
-        )
     allowed = "true"
     if not getattr(user, "is_superuser", False):
         allowed = (

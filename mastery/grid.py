@@ -29,8 +29,6 @@ from typing import Any, Final, NamedTuple
 from django.db import connection
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from evidence.models import Rating, RatingSource
 from evidence.selectors import current_ratings
@@ -396,12 +394,10 @@ def _placeholders(values: Sequence[object]) -> str:
 
 
 def _in(column: str, values: Sequence[int]) -> tuple[str, list[Any]]:
-    """``column IN (...)`` as SQL and parameters. On PostgreSQL one array parameter: the query
-    text stays the same whatever the number of values, so psycopg parses it once per process
-    instead of every time (hundreds of placeholders cost milliseconds of CPU per grid)."""
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [list(values)]
-    return f"{column} IN ({_placeholders(values)})", list(values)
+    """``column IN (...)`` as SQL and parameters: one array parameter, so the query text stays
+    the same whatever the number of values and psycopg parses it once per process instead of
+    every time (hundreds of placeholders cost milliseconds of CPU per grid)."""
+    return f"{column} = ANY(%s)", [list(values)]
 
 
 def required_priorities(section: Section, grade_levels: Iterable[str]) -> dict[int, str]:
@@ -714,7 +710,7 @@ def _read_cells(
         )
         for learner_id, standard_id, first, last in cursor.fetchall():
             if learner_id is None:
-                oldest, newest = _as_datetime(first), _as_datetime(last)
+                oldest, newest = first, last  # aware datetimes (timestamptz)
             else:
                 pending.add((learner_id, standard_id))
         cursor.execute(
@@ -732,17 +728,6 @@ def _read_cells(
         if standard_id not in own:
             own[standard_id] = looks.get(None, True)
     return out, len(pending), oldest, newest
-
-
-def _as_datetime(value: object) -> datetime.datetime | None:
-    """A timestamp from a plain query: PostgreSQL answers an aware datetime; SQLite (the
-    embedded default) a string in UTC, as Django stores it there."""
-    if value is None or isinstance(value, datetime.datetime):
-        return value
-    parsed = parse_datetime(str(value))
-    if parsed is not None and timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=datetime.UTC)
-    return parsed
 
 
 def _level(

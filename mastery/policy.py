@@ -75,7 +75,8 @@ class VersionedRulesCache(RulesCache):
     ``get`` takes the version the caller read (``PairContext.rules_version``) and returns the
     cached rules only if they were read at that same version; else it reads them again. They are
     kept only when the version read again after them is still the caller's (nothing changed
-    while they were read). ``version`` None (SQLite) always reads. At most ``LIMIT`` entries.
+    while they were read). ``version`` None (the caller read none) always reads. At most
+    ``LIMIT`` entries.
     """
 
     LIMIT = 1024

@@ -314,8 +314,6 @@ def _verify_range(
     ratings: dict[tuple[int, int], list[Any]] = defaultdict(list)
     leaves: dict[tuple[int, int], Derived] = {}
     try:
-        if not sql.is_postgresql():
-            raise NotImplementedError  # SQLite: the per-pair path below
         # The engine's numpy path, proven equal to the per-record one (test_bulk_recompute.py).
         arrays = sql.read_counted_ratings(sql.BulkScope(low, high, None, None))
         leaves = derive.derive_pairs(
@@ -326,7 +324,7 @@ def _verify_range(
             lambda learner, standard: (schools[learner], standards[standard].framework_id),
             cache.get,
         )
-    except (NotImplementedError, RulesError):
+    except RulesError:
         # A rating the scale refuses is reported pair by pair (wrong) by the exact path.
         leaves = {}
         for row in _fetch(

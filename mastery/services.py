@@ -677,11 +677,10 @@ def _roll_up(
 def run_bulk_batch(*, batch_id: int) -> BulkRecomputeBatch:
     """Recompute one batch of a bulk recompute; idempotent (a done batch is left alone).
 
-    PostgreSQL: one transaction takes the learners' advisory locks, clears their markers, streams
-    their counted ratings (COPY), computes with the engine's numpy path, and writes changed
-    records and their events with COPY + one upsert; the number of queries does not grow with
-    the learners. SQLite (the embedded demo): the per-pair recompute. A failure marks the batch
-    and the job failed (ids only) and re-raises.
+    One transaction takes the learners' advisory locks, clears their markers, streams their
+    counted ratings (COPY), computes with the engine's numpy path, and writes changed records and
+    their events with COPY + one upsert; the number of queries does not grow with the learners.
+    A failure marks the batch and the job failed (ids only) and re-raises.
     """
     # Mark the job running in a transaction of its own: holding its row for the whole batch
     # would serialise the batches.
@@ -725,13 +724,10 @@ def _run_bulk_batch(batch_id: int) -> BulkRecomputeBatch:
         school_ids=tuple(descendants_of(job.organisation).values_list("pk", flat=True)),
         framework_id=job.framework_id,
     )
-    if sql.is_postgresql():
-        schools = sql.lock_learners_and_clear_markers(scope)
-        rows, summaries = _compute_bulk(scope, schools, RulesCache())
-        written, events = sql.write_bulk(rows, summaries, now, job.pk)
-        checked = len(rows)
-    else:
-        written, events, checked = _run_bulk_batch_portably(scope)
+    schools = sql.lock_learners_and_clear_markers(scope)
+    rows, summaries = _compute_bulk(scope, schools, RulesCache())
+    written, events = sql.write_bulk(rows, summaries, now, job.pk)
+    checked = len(rows)
     BulkRecomputeBatch.objects.filter(pk=batch.pk).update(
         status=BulkStatus.DONE,
         records_checked=checked,
@@ -751,37 +747,8 @@ def _run_bulk_batch(batch_id: int) -> BulkRecomputeBatch:
         BulkRecompute.objects.filter(pk=job.pk).exclude(status=BulkStatus.FAILED).update(
             status=BulkStatus.DONE, finished_at=timezone.now()
         )
-        if sql.is_postgresql():
-            # The job may have rewritten most of the table: fresh statistics for the planner
-            # now, rather than whenever autovacuum gets to it (pages plan joins on them).
-            sql.analyze_records()
+        # The job may have rewritten most of the table: fresh statistics for the planner now,
+        # rather than whenever autovacuum gets to it (pages plan joins on them).
+        sql.analyze_records()
     batch.refresh_from_db()
     return batch
-
-
-def _run_bulk_batch_portably(scope: sql.BulkScope) -> tuple[int, int, int]:
-    """The embedded demo's bulk path: every pair in scope through the per-pair recompute."""
-    from evidence.models import Rating
-
-    learners = Learner.objects.filter(
-        pk__gte=scope.low, pk__lte=scope.high, school_id__in=scope.school_ids or ()
-    )
-    standard_filter = {"standard__framework_id": scope.framework_id} if scope.framework_id else {}
-    pairs = set(
-        Rating.objects.filter(learner__in=learners, **standard_filter).values_list(
-            "learner_id", "standard_id"
-        )
-    ) | set(
-        MasteryRecord.objects.filter(learner__in=learners, **standard_filter).values_list(
-            "learner_id", "standard_id"
-        )
-    )
-    cache = RulesCache()
-    written = events = 0
-    for learner_id, standard_id in sorted(pairs):
-        outcome = recompute_mastery(
-            learner_id=learner_id, standard_id=standard_id, force=True, cache=cache
-        )
-        written += int(outcome.changed)
-        events += outcome.events
-    return written, events, len(pairs)

@@ -14,13 +14,12 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
 import numpy as np
 from django.db import connection
-from django.utils.dateparse import parse_datetime
 from numpy.typing import NDArray
 
 from evidence.models import Rating, RatingRemoval
@@ -44,12 +43,6 @@ SCALE_LEVEL: Final = ScaleLevel._meta.db_table
 SELF_SOURCE: Final = "self"
 # The first key of the learners' advisory locks ("ma"): apart from any other user of them.
 LOCK_NAMESPACE: Final = 0x6D61
-# SQLite allows 32766 parameters per statement; 4 per marker row.
-_SQLITE_CHUNK: Final = 2000
-
-
-def is_postgresql() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def counted_filter(alias: str, *, as_of: bool) -> str:
@@ -87,54 +80,34 @@ def upsert_stale(pairs: Sequence[tuple[int, int]], now: datetime) -> list[tuple[
     if not pairs:
         return []
     with connection.cursor() as cursor:
-        if is_postgresql():
-            cursor.execute(
-                f"INSERT INTO {STALE} AS m (learner_id, standard_id, marked_at, enqueued_at)"
-                " SELECT p.learner_id, p.standard_id, %(now)s, %(now)s"
-                " FROM unnest(%(learners)s::bigint[], %(standards)s::bigint[])"
-                " AS p(learner_id, standard_id) ORDER BY p.learner_id, p.standard_id"
-                " ON CONFLICT (learner_id, standard_id) DO UPDATE SET marked_at = m.marked_at"
-                " RETURNING m.learner_id, m.standard_id, (m.xmax = 0) AS inserted",
-                {
-                    "now": now,
-                    "learners": [learner for learner, _ in pairs],
-                    "standards": [standard for _, standard in pairs],
-                },
-            )
-            return sorted((int(row[0]), int(row[1])) for row in cursor.fetchall() if row[2])
-        # SQLite serialises writers on the whole database, so skipping is enough there.
-        new: list[tuple[int, int]] = []
-        for start in range(0, len(pairs), _SQLITE_CHUNK):
-            chunk = pairs[start : start + _SQLITE_CHUNK]
-            values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
-            params: list[Any] = []
-            for learner, standard in chunk:
-                params += [learner, standard, now, now]
-            cursor.execute(
-                f"INSERT INTO {STALE} (learner_id, standard_id, marked_at, enqueued_at)"
-                f" VALUES {values} ON CONFLICT (learner_id, standard_id) DO NOTHING"
-                " RETURNING learner_id, standard_id",
-                params,
-            )
-            new += [(int(row[0]), int(row[1])) for row in cursor.fetchall()]
-        return sorted(new)
+        cursor.execute(
+            f"INSERT INTO {STALE} AS m (learner_id, standard_id, marked_at, enqueued_at)"
+            " SELECT p.learner_id, p.standard_id, %(now)s, %(now)s"
+            " FROM unnest(%(learners)s::bigint[], %(standards)s::bigint[])"
+            " AS p(learner_id, standard_id) ORDER BY p.learner_id, p.standard_id"
+            " ON CONFLICT (learner_id, standard_id) DO UPDATE SET marked_at = m.marked_at"
+            " RETURNING m.learner_id, m.standard_id, (m.xmax = 0) AS inserted",
+            {
+                "now": now,
+                "learners": [learner for learner, _ in pairs],
+                "standards": [standard for _, standard in pairs],
+            },
+        )
+        return sorted((int(row[0]), int(row[1])) for row in cursor.fetchall() if row[2])
 
 
 def to_decimal(value: object) -> Decimal | None:
-    """A numeric column of a raw row as a Decimal (SQLite hands back floats or ints)."""
+    """A numeric column of a raw row, typed (psycopg reads ``numeric`` as a Decimal)."""
     if value is None or isinstance(value, Decimal):
         return value
-    return Decimal(str(value))
+    raise TypeError(f"not a numeric column: {value!r}")
 
 
 def to_datetime(value: object) -> datetime | None:
-    """A timestamp column of a raw row as an aware datetime (SQLite hands back text in UTC)."""
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
-    if parsed is None:
-        raise ValueError(f"not a timestamp: {value!r}")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """A ``timestamptz`` column of a raw row, typed (psycopg reads it as an aware datetime)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    raise TypeError(f"not a timestamp column: {value!r}")
 
 
 def rating_of(row: Sequence[object]) -> rules.Rating:
@@ -206,7 +179,7 @@ class ChainLink:
 class PairContext:
     school_id: int
     chain: tuple[ChainLink, ...]
-    # The version of the rows the rules come from (:func:`rules_version_sql`); None on SQLite.
+    # The version of the rows the rules come from (:func:`rules_version_sql`).
     rules_version: str | None = None
 
 
@@ -220,10 +193,8 @@ def rules_version_sql(school: str) -> str:
     with its transaction's ``xmin`` at a new ``ctid`` (distinct within a transaction, where the
     ``xmin`` is the same), and a deleted row leaves the set, so any change to those rows that the
     reader can see changes the string: a cache keyed by it never applies an edited policy or
-    scale once the edit is visible. "NULL" on SQLite (no ``xmin``): nothing is cached there.
+    scale once the edit is visible.
     """
-    if not is_postgresql():
-        return "NULL"
     lineage = "(lin.a, lin.b, lin.c)"
     return (
         f"(SELECT string_agg(v.item, ',' ORDER BY v.item) FROM"
@@ -244,9 +215,7 @@ def rules_version_sql(school: str) -> str:
 
 
 def rules_version(school_id: int) -> str | None:
-    """:func:`rules_version_sql` of one school, on its own (None on SQLite)."""
-    if not is_postgresql():
-        return None
+    """:func:`rules_version_sql` of one school, on its own."""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {rules_version_sql('%s')}", [school_id])
         row = cursor.fetchone()
@@ -257,11 +226,8 @@ def learner_lock(column: str) -> str:
     """A select-list expression taking the learner's transaction-level advisory lock.
 
     Every writer of a learner's records (the recompute, a bulk batch) takes it first, so their
-    row locks (a statement, then its groupings) never wait on each other in a cycle. Empty on
-    SQLite, which serialises writers anyway.
+    row locks (a statement, then its groupings) never wait on each other in a cycle.
     """
-    if not is_postgresql():
-        return ""
     return f", pg_advisory_xact_lock({LOCK_NAMESPACE}, mod({column}, 2147483647)::int4)"
 
 
@@ -305,19 +271,6 @@ def lock_record_and_clear_marker(
     here cannot deadlock with another writer of the learner.
     """
     with connection.cursor() as cursor:
-        if not is_postgresql():
-            cursor.execute(
-                f"DELETE FROM {STALE} WHERE learner_id = %s AND standard_id = %s",
-                [learner_id, standard_id],
-            )
-            deleted = cursor.rowcount
-            cursor.execute(
-                f"SELECT m.id, m.state, m.score, m.level_points, m.level_label, m.mastered,"
-                f" m.first_mastered_at, m.evidence_count, m.calculation_version FROM {RECORD} m"
-                f" WHERE m.learner_id = %s AND m.standard_id = %s",
-                [learner_id, standard_id],
-            )
-            return cursor.fetchone(), deleted
         cursor.execute(
             f"WITH gone AS (DELETE FROM {STALE} WHERE learner_id = %(learner)s"
             f" AND standard_id = %(standard)s RETURNING 1)"
@@ -336,13 +289,13 @@ def lock_record_and_clear_marker(
 
 def requeue_lost_markers(cut: datetime, now: datetime, limit: int) -> list[tuple[int, int]]:
     """Set ``enqueued_at = now`` on up to ``limit`` markers queued before ``cut`` (oldest first)
-    and return their pairs. Markers locked by a running recompute are skipped (PostgreSQL)."""
-    lock = " FOR UPDATE SKIP LOCKED" if is_postgresql() else ""
+    and return their pairs. Markers locked by a running recompute are skipped."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {STALE} SET enqueued_at = %(now)s"
             f" WHERE (learner_id, standard_id) IN (SELECT learner_id, standard_id FROM {STALE}"
-            f" WHERE enqueued_at < %(cut)s ORDER BY enqueued_at LIMIT %(limit)s{lock})"
+            f" WHERE enqueued_at < %(cut)s ORDER BY enqueued_at LIMIT %(limit)s"
+            " FOR UPDATE SKIP LOCKED)"
             f" RETURNING learner_id, standard_id",
             {"now": now, "cut": cut, "limit": limit},
         )

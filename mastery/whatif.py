@@ -22,7 +22,6 @@ from typing import Final
 import numpy as np
 from django.core.exceptions import PermissionDenied
 
-from evidence.selectors import counted_ratings
 from learners.models import KIND_RANK, Learner, Organisation, OrganisationKind
 from learners.selectors import AnyUser, administered_organisations, descendants_of
 from mastery import bulk, sql
@@ -139,20 +138,9 @@ def _stream(
 ) -> Iterator[tuple[int, int, float]]:
     """(learner, standard, score) of every counted rating in scope, by pair then in the engine's
     order."""
-    if sql.is_postgresql():
-        scope = sql.BulkScope(low, high, organisation_ids, framework_id)
-        for learner_id, standard_id, score, _micros in sql.stream_counted_ratings(scope):
-            yield learner_id, standard_id, score
-        return
-    ratings = counted_ratings().filter(
-        learner__school_id__in=organisation_ids, standard__is_grouping=False
-    )
-    if framework_id is not None:
-        ratings = ratings.filter(standard__framework_id=framework_id)
-    for learner, standard, value in ratings.order_by(
-        "learner_id", "standard_id", "demonstrated_at", "recorded_at", "id"
-    ).values_list("learner_id", "standard_id", "score"):
-        yield learner, standard, float(value)
+    scope = sql.BulkScope(low, high, organisation_ids, framework_id)
+    for learner_id, standard_id, score, _micros in sql.stream_counted_ratings(scope):
+        yield learner_id, standard_id, score
 
 
 def _levels_of(groups: np.ndarray, scores: np.ndarray, rules: Rules) -> list[_Level]:

@@ -303,9 +303,8 @@ def _erase(actor: Actor, learner_id: int) -> ErasureReport:
     learner = Learner.objects.select_for_update().filter(pk=learner_id).first()
     if learner is None:
         return ErasureReport(learner_id=learner_id, already_erased=True)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL mastery.erasure = 'on'")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL mastery.erasure = 'on'")
 
     media = Path(settings.MEDIA_ROOT)
     reports_root = Path(settings.REPORTS_ROOT)
@@ -347,11 +346,10 @@ def _erase(actor: Actor, learner_id: int) -> ErasureReport:
         object_id=record.pk,
         detail={"rows": sum(rows.values()), "files": removed},
     )
-    if connection.vendor == "postgresql":
-        # SET LOCAL lasts until the outermost transaction ends: a caller's own transaction
-        # must not keep the way past the append-only triggers open after the erasure.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL mastery.erasure = 'off'")
+    # SET LOCAL lasts until the outermost transaction ends: a caller's own transaction must not
+    # keep the way past the append-only triggers open after the erasure.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL mastery.erasure = 'off'")
     logger.info("privacy.erased", extra={"erasure": record.pk, "rows": sum(rows.values())})
     return ErasureReport(
         learner_id=learner_id, rows=rows, files_removed=removed, record_id=record.pk

@@ -7,10 +7,10 @@ ratings counted as of the end of the as-of day (ADR 5: ``mastery.sql.counted_fil
 policy and scale in force, by the engine's bulk path (``mastery.bulk.evaluate_bulk``). So a
 report for a past day gives the same rows whenever it is regenerated.
 
-Per chunk of learners (a few thousand), one query streams their counted ratings ordered by
-learner, standard and the engine's order. On PostgreSQL it is a binary ``COPY ... TO STDOUT`` of
-four fixed-width columns, read straight into numpy (no Python object per rating); elsewhere (the
-embedded SQLite demo) an ordinary cursor. Memory is bounded by the chunk, not by the report.
+Per chunk of learners (a few thousand), one query reads their counted ratings ordered by
+learner, standard and the engine's order: packed into one ``int8[]`` per learner and read
+straight into numpy (no Python object per rating), or, for standard ids too large to pack, one
+row per rating. Memory is bounded by the chunk, not by the report.
 
 Why not ``mastery.selectors.mastery_as_of_many``: it reads one standard for a list of learners
 and derives each record in Python (right for a page, 4 M records would take an hour); the bulk
@@ -195,14 +195,15 @@ def _packed_sql() -> str:
     )
 
 
-def _rows_sql(count: int, standards: int) -> str:
-    """The portable read (SQLite, and the fallback): mastery's own counted-ratings SQL."""
-    members = ", ".join(f"%(l{i})s" for i in range(count))
-    wanted = ", ".join(f"%(s{i})s" for i in range(standards))
+def _rows_sql() -> str:
+    """The plain read (standard ids too large to pack): one row per rating, by mastery's own
+    counted-ratings SQL."""
     return (
         f"SELECT r.learner_id, r.standard_id, r.score, r.demonstrated_at FROM {RATING} r"
-        f" WHERE r.learner_id BETWEEN %(low)s AND %(high)s AND r.learner_id IN ({members})"
-        f" AND r.standard_id IN ({wanted}) AND {counted_filter('r', as_of=True)}"
+        " WHERE r.learner_id BETWEEN %(low)s AND %(high)s"
+        " AND r.learner_id = ANY(%(ids)s::bigint[])"
+        " AND r.standard_id = ANY(%(standards)s::bigint[])"
+        f" AND {counted_filter('r', as_of=True)}"
         " ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id"
     )
 
@@ -215,24 +216,22 @@ def fetch_counted_ratings(
     packed: bool | None = None,
 ) -> Ratings:
     """The ratings of ``learner_ids`` (ascending) on ``standard_ids`` counted as of ``at``, in
-    one query. ``packed`` (default: on PostgreSQL, when the standard ids fit) reads them packed
-    into one array per learner; otherwise one row per rating (what SQLite runs)."""
+    one query. ``packed`` (default: when the standard ids fit) reads them packed into one array
+    per learner; otherwise one row per rating. Both give the same ratings."""
     if not learner_ids or not standard_ids:
         empty = np.zeros(0, np.int64)
         return Ratings(empty, empty, empty, empty)
     fits = max(standard_ids) <= _MAX_PACKED_STANDARD
-    use_packed = (connection.vendor == "postgresql" and fits) if packed is None else packed
-    params: dict[str, Any] = {"low": learner_ids[0], "high": learner_ids[-1], "at": at}
-    if use_packed:
-        params |= {
-            "ids": list(learner_ids),
-            "standards": list(standard_ids),
-            "tz": timezone.get_current_timezone_name(),
-        }
-        return _read_packed(params)
-    params |= {f"l{i}": value for i, value in enumerate(learner_ids)}
-    params |= {f"s{i}": value for i, value in enumerate(standard_ids)}
-    return _read_rows(_rows_sql(len(learner_ids), len(standard_ids)), params)
+    params: dict[str, Any] = {
+        "low": learner_ids[0],
+        "high": learner_ids[-1],
+        "at": at,
+        "ids": list(learner_ids),
+        "standards": list(standard_ids),
+    }
+    if fits if packed is None else packed:
+        return _read_packed(params | {"tz": timezone.get_current_timezone_name()})
+    return _read_rows(_rows_sql(), params)
 
 
 def _read_packed(params: dict[str, Any]) -> Ratings:
@@ -283,15 +282,8 @@ def _read_rows(sql: str, params: dict[str, Any]) -> Ratings:
     learner = np.array([row[0] for row in rows], np.int64)
     standard = np.array([row[1] for row in rows], np.int64)
     score = np.array([int(Decimal(row[2]) * 100) for row in rows], np.int64)
-    day = np.array([day_number(_aware(row[3])) for row in rows], np.int64)
+    day = np.array([day_number(row[3]) for row in rows], np.int64)
     return Ratings(learner, standard, score, day)
-
-
-def _aware(value: object) -> datetime.datetime:
-    if isinstance(value, str):  # SQLite hands back text for raw queries
-        value = datetime.datetime.fromisoformat(value)
-    assert isinstance(value, datetime.datetime)
-    return value if timezone.is_aware(value) else value.replace(tzinfo=datetime.UTC)
 
 
 # --- evaluating -----------------------------------------------------------------------------

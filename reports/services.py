@@ -192,16 +192,10 @@ class _DisclosureStage:
         if not learner_ids:
             return
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(
-                    f"INSERT INTO {_STAGE} (learner_id) SELECT unnest(%s::bigint[])",
-                    [list(learner_ids)],
-                )
-            else:
-                cursor.executemany(
-                    f"INSERT INTO {_STAGE} (learner_id) VALUES (%s)",  # noqa: S608
-                    [(i,) for i in learner_ids],
-                )
+            cursor.execute(
+                f"INSERT INTO {_STAGE} (learner_id) SELECT unnest(%s::bigint[])",
+                [list(learner_ids)],
+            )
 
     sql: Final = f"SELECT learner_id FROM {_STAGE}"  # noqa: S608
 

@@ -268,7 +268,7 @@ def write_state_export(
     estimate until the end); ``disclose(ids)`` receives the ids of the learners each page
     included, for the record of disclosures. ``packed`` forces (or refuses) the packed read of
     ratings (tests compare the two); the rows are the same either way. ``prefetch`` (default:
-    outside a transaction, on PostgreSQL) reads the next page's ratings in a second thread, on
+    outside a transaction) reads the next page's ratings in a second thread, on
     its own connection, while this one evaluates and writes the current page."""
     if file_format not in LAYOUTS:
         raise ValueError(f"format: one of {', '.join(LAYOUTS)}, got {file_format!r}")
@@ -306,11 +306,7 @@ def _pages(
     """Each page rendered, in order. With prefetch, the database reads page k + 1 while Python
     evaluates page k: the two cores work at once. A second connection cannot see this one's
     uncommitted rows, so inside a transaction (tests) the pages are read here, one by one."""
-    use_thread = (
-        connection.vendor == "postgresql" and not connection.in_atomic_block
-        if prefetch is None
-        else prefetch
-    )
+    use_thread = not connection.in_atomic_block if prefetch is None else prefetch
     if not use_thread:
         for page in pages:
             prepared = writer.prepare(page)

@@ -229,11 +229,8 @@ def import_framework(
 
 def _lock_identifier(identifier: str) -> None:
     """Serialises imports of one framework, including its first (a row lock needs the row)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"standards:{identifier}"]
-            )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"standards:{identifier}"])
 
 
 def _check_owner(actor: AbstractBaseUser | None, organisation: Organisation | None) -> None:

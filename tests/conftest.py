@@ -37,8 +37,6 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[b
     Tests that use it see only committed data (``transactional_db``), as production workers do.
     The queues are purged first so no message from an earlier test is served.
     """
-    if connection.vendor != "postgresql":
-        pytest.skip("a worker process needs the PostgreSQL configuration")
     celery_app.control.purge()
     name = f"test-{uuid.uuid4().hex[:8]}@localhost"
     env = {**os.environ, "DATABASE_URL": _database_url_for_worker()}

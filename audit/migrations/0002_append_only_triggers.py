@@ -2,8 +2,8 @@
 
 The one way past the refusal is a transaction that ran ``SET LOCAL mastery.erasure = 'on'``
 (the erasure service). TRUNCATE is not refused (the test suite's flush needs it; no
-application code issues it). SQLite, which runs the embedded demo, has no triggers: the
-services there are the only writers.
+application code issues it). PostgreSQL is the only engine, the embedded default included,
+so every database has them.
 """
 
 from django.db import migrations
@@ -32,8 +32,6 @@ def _trigger_name(table: str) -> str:
 
 
 def create_triggers(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     schema_editor.execute(CREATE_FUNCTION, params=None)
     for table in TABLES:
         schema_editor.execute(
@@ -43,8 +41,6 @@ def create_triggers(apps, schema_editor):
 
 
 def drop_triggers(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     for table in TABLES:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {_trigger_name(table)} ON {table};")
     schema_editor.execute("DROP FUNCTION IF EXISTS audit_refuse_change();")

@@ -63,7 +63,7 @@ def test_state_export_leaves_out_inactive_learners_and_unapproved_electives(worl
     assert electives == {(world.cast.own.state_student_id, "5.X.1")}
 
 
-def test_packed_and_portable_reads_give_the_same_export(world: World) -> None:
+def test_packed_and_plain_reads_give_the_same_export(world: World) -> None:
     assert export(world, world.cast.state, packed=True) == export(
         world, world.cast.state, packed=False
     )
