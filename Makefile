@@ -45,6 +45,6 @@ lock:
 	/tmp/mastery-lock-venv/bin/pip install --quiet -r requirements.in -r requirements-dev.in 2>&1 | grep -v "^WARNING: Location" || true
 	/tmp/mastery-lock-venv/bin/pip freeze --exclude-editable | sort -f > requirements.lock
 
-clean-services:
-	-runuser -u postgres -- pg_ctl -D data/services/postgres stop 2>/dev/null
-	-redis-cli -p 6379 shutdown nosave 2>/dev/null
+# Stops the throwaway PostgreSQL and Redis that `make test` started when none answered (only those).
+clean-services: venv
+	$(PY) scripts/ensure_services.py --stop

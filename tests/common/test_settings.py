@@ -63,12 +63,12 @@ def test_bad_value_stops_start_up_naming_the_variable(env: dict[str, str], named
     assert named in result.stderr.strip().splitlines()[-1]
 
 
-def test_embedded_default_runs_tasks_in_process_and_debug_only_there() -> None:
+def test_embedded_default_runs_on_its_own_postgresql_and_folder_broker() -> None:
     code = (
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup();"
         "from django.conf import settings as s;"
         "db = s.DATABASES['default'];"
-        "print(s.DEBUG, s.CELERY_TASK_ALWAYS_EAGER, db['ENGINE'], db['HOST'] or '-')"
+        "print(s.DEBUG, s.CELERY_BROKER_URL.split(':')[0], db['ENGINE'], db['HOST'] or '-')"
     )
     embedded = subprocess.run(
         [sys.executable, "-c", code],
@@ -81,7 +81,7 @@ def test_embedded_default_runs_tasks_in_process_and_debug_only_there() -> None:
     # The embedded PostgreSQL, on the Unix socket in its data folder (common/embedded_postgres.py).
     assert embedded.stdout.split() == [
         "True",
-        "True",
+        "filesystem",
         "django.db.backends.postgresql",
         "/tmp/mastery-settings-test/postgres",
     ]
@@ -100,7 +100,7 @@ def test_embedded_default_runs_tasks_in_process_and_debug_only_there() -> None:
     )
     assert production.stdout.split() == [
         "False",
-        "False",
+        "redis",
         "django.db.backends.postgresql",
         "127.0.0.1",
     ]
