@@ -3,7 +3,8 @@
 Each entry names a URL; entries a user's roles do not allow are never shown. The roles come from
 ``learners.selectors.roles_of`` (one query per page). The journeys of PRODUCT.md "The pages":
 
-- teacher: my sections (each with its grid), learners, quick entry, the review queue;
+- teacher: my sections (each with its grid), learners, quick entry, the review queue,
+  moderation (second ratings, common tasks, their own agreement);
 - student: my mastery, submit evidence, my profile (goals);
 - guardian: learners (their linked learners' pages, read only);
 - administrators: also the standards settings (scale and policy with the what-if preview),
@@ -45,6 +46,7 @@ def build_navigation(user: AbstractBaseUser | AnonymousUser) -> list[NavItem]:
     if staff:
         items.append(NavItem("Quick entry", reverse("evidence:record")))
         items.append(NavItem("Review queue", reverse("evidence:review_queue")))
+        items.append(NavItem("Moderation", reverse("moderation:index")))
     if student:
         items.append(NavItem("Submit evidence", reverse("evidence:submit")))
         items.append(NavItem("My profile", reverse("learners:my_profile")))

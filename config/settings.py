@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "identity",
     "notifications",
     "badges",
+    "moderation",
     "axes",
 ]
 
@@ -282,6 +283,8 @@ SPECTACULAR_SETTINGS = {
         "EvidenceKindEnum": "evidence.models.EvidenceKind",
         "ReportKindEnum": "reports.models.ReportKind",
         "MasteryStateEnum": "mastery.models.MasteryState",
+        "ModerationRoundStatusEnum": "moderation.models.RoundStatus",
+        "ModerationDecisionEnum": "moderation.models.RoundDecision",
     },
 }
 

@@ -9,7 +9,7 @@ from common import views as common_views
 from common.api_docs import ApiDocsView
 from identity import views as identity_views
 
-APPS = ("learners", "standards", "evidence", "mastery", "reports", "privacy")
+APPS = ("learners", "standards", "evidence", "mastery", "reports", "privacy", "moderation")
 
 api_patterns = [path("", include(f"{app}.api.urls")) for app in APPS]
 

@@ -140,6 +140,24 @@ ROUTES: dict[str, Rule] = {
     "mastery-record-detail": _obj("mastery.MasteryRecord"),
     "mastery-event-list": _listed("mastery.MasteryEvent"),
     "mastery-event-detail": _obj("mastery.MasteryEvent"),
+    # moderation: rounds touch many learners' evidence (closing one also audits each learner
+    # whose rating an adoption corrected, from the service); a blind piece names its learner
+    # through the registry; a common task's results are recorded for a section's roster.
+    "moderation:round_new": UNRESOLVED,
+    "moderation:round_detail": UNRESOLVED,
+    "moderation:round_close": UNRESOLVED,
+    "moderation:review_list": UNRESOLVED,
+    "moderation:review_detail": _obj("moderation.ModerationItem"),
+    "moderation:review_file": _obj("moderation.ModerationItem", export=True),
+    "moderation:task_results": Rule("roster", name="section_pk"),
+    "moderation-round-list": UNRESOLVED,
+    "moderation-round-detail": UNRESOLVED,
+    "moderation-round-close": UNRESOLVED,
+    "moderation-review-list": _listed("moderation.ModerationItem"),
+    "moderation-review-detail": _obj("moderation.ModerationItem"),
+    "moderation-review-rate": _obj("moderation.ModerationItem"),
+    "moderation-review-file": _obj("moderation.ModerationItem", export=True),
+    "common-task-results": _listed("evidence.Evidence"),
 }
 
 NO_LEARNER_DATA: frozenset[str] = frozenset(
@@ -213,6 +231,14 @@ NO_LEARNER_DATA: frozenset[str] = frozenset(
         "identity:refused",
         # badges: a school's public issuer profile
         "badges:issuer",
+        # moderation: the index (one's own agreement, counts), common tasks, own agreement
+        "moderation:index",
+        "moderation:task_list",
+        "moderation:task_new",
+        "moderation:task_detail",
+        "moderation-agreement",
+        "common-task-list",
+        "common-task-detail",
     }
 )
 

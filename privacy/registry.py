@@ -63,6 +63,11 @@ REGISTRY: tuple[PersonalData, ...] = (
     PersonalData("evidence.Reflection", "evidence__learner_id"),
     PersonalData("evidence.Rating", "learner_id"),
     PersonalData("evidence.RatingRemoval", "rating__learner_id"),
+    # Moderation: a sampled piece names the learner; its second ratings hang off it (listed
+    # after it, so the erasure deletes them first); evidence recorded from a common task.
+    PersonalData("moderation.ModerationItem", "learner_id"),
+    PersonalData("moderation.ModerationRating", "item__learner_id"),
+    PersonalData("moderation.CommonTaskEvidence", "evidence__learner_id"),
     PersonalData("mastery.MasteryRecord", "learner_id"),
     PersonalData("mastery.MasteryEvent", "learner_id"),
     PersonalData("mastery.StaleMastery", "learner_id"),

@@ -26,6 +26,13 @@ from evidence import services as evidence_services
 from evidence.models import Artifact, Evidence, Rating
 from learners.models import Learner
 from mastery.models import MasteryEvent, MasteryRecord, StaleMastery
+from moderation.models import (
+    CommonTask,
+    CommonTaskEvidence,
+    ModerationItem,
+    ModerationRating,
+    ModerationRound,
+)
 from notifications.models import DigestSubscription, Preference
 from notifications.services import notify_standard_mastered
 from reports.models import ReportRequest
@@ -124,6 +131,7 @@ def fill(
     )
     evidence_services.remove_evidence(actor=cast.teacher, evidence=spare, reason="duplicate")
 
+    _moderation(cast, learner, standards, recorded, rating, tag)
     now = timezone.now()
     MasteryRecord.objects.create(
         learner=learner, standard=standards.counting, state="scored", score=4, computed_at=now
@@ -181,6 +189,49 @@ def fill(
         artifact_files=files,
         report_files=[transcript, section_file],
         section_report_file=section_file,
+    )
+
+
+def _moderation(
+    cast: Cast, learner: Learner, standards: Standards, recorded: Evidence, rating: Rating, tag: str
+) -> None:
+    """The evidence recorded from a common task, sampled in a round and rated again."""
+    today = timezone.localdate()
+    task = CommonTask.objects.create(
+        organisation=cast.school,
+        title=f"Jars {tag}",
+        prompt="Count the beans.",
+        opens_on=today,
+        closes_on=today,
+        created_by=cast.school_admin,
+    )
+    CommonTaskEvidence.objects.create(task=task, evidence=recorded)
+    round_ = ModerationRound.objects.create(
+        organisation=cast.school,
+        term=cast.term,
+        title=f"Round {tag}",
+        sample_size=1,
+        seed=1,
+        created_by=cast.school_admin,
+    )
+    item = ModerationItem.objects.create(
+        round=round_,
+        position=1,
+        rating=rating,
+        evidence=recorded,
+        learner=learner,
+        standard=standards.counting,
+        school_id=learner.school_id,
+        section=cast.section,
+        first_rater=cast.teacher,
+        reviewer=cast.teacher_elsewhere,
+    )
+    ModerationRating.objects.create(
+        item=item,
+        score=3,
+        comment=f"{CANARY} counted well",
+        rated_by=cast.teacher_elsewhere,
+        rated_at=timezone.now(),
     )
 
 

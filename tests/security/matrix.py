@@ -30,6 +30,7 @@ from tests.security.world import (
     LEARNER_TARGETS,
     ORG_TARGETS,
     REPORT_OWNERS,
+    REVIEWERS,
     SECTION_TARGETS,
     World,
 )
@@ -110,6 +111,30 @@ def _sees_district(persona: str, target: str) -> bool:
     return persona == OPERATOR or "district" in VISIBLE_ORGANISATIONS.get(persona, set())
 
 
+# The schools where each persona teaches a section (from tests.personas' world).
+TAUGHT_SCHOOLS: dict[str, set[str]] = {
+    "teacher": {"school"},
+    "co_teacher": {"school"},
+    "teacher_elsewhere": {"other_school"},
+    "other_district_teacher": {"district_school"},
+    "teacher_guardian": {"school"},
+    "teacher_admin": {"school"},
+}
+
+
+def _reviewer(persona: str, target: str) -> bool:
+    """A blind piece: its assigned reviewer only (not even the operator)."""
+    return REVIEWERS.get(target) == persona
+
+
+def _task_visible(persona: str, target: str) -> bool:
+    """A common task of a school: who works there as staff (teaches or administers it)."""
+    if persona == OPERATOR:
+        return True
+    school = ORG_TARGETS[target]
+    return school in ADMINISTERED.get(persona, set()) | TAUGHT_SCHOOLS.get(persona, set())
+
+
 SCOPES: dict[str, Scope] = {
     "learner": _learner_visible,
     "learner_change": _learner_changeable,
@@ -122,6 +147,8 @@ SCOPES: dict[str, Scope] = {
     "all": _always,
     "district_admin": _administers_district,
     "sees_district": _sees_district,
+    "reviewer": _reviewer,
+    "task": _task_visible,
 }
 
 # --- gates: roles that may use a route at all (others get 403 before any lookup) ---------------
@@ -226,8 +253,17 @@ TARGETS: dict[str, tuple[str, ...]] = {
 }
 for _kind in ("evidence", "rating", "artifact", "record", "event", "choice", "cell"):
     TARGETS[_kind] = tuple(LEARNER_TARGETS)
-for _kind in ("scale", "policy", "requirement", "group", "bulk", "override"):
+for _kind in ("scale", "policy", "requirement", "group", "bulk", "override", "round", "task"):
     TARGETS[_kind] = tuple(ORG_TARGETS)
+TARGETS["piece"] = TARGETS["piece_file"] = tuple(REVIEWERS)
+TARGETS["task_section"] = tuple(SECTION_TARGETS)
+# The organisation target of each section target's school (for a task and a section).
+SECTION_SCHOOL = {
+    "section": "school",
+    "other_section": "school",
+    "other_school": "other_school",
+    "other_district": "other_district",
+}
 
 
 def object_for(world: World, kind: str, target: str) -> Any:
@@ -247,6 +283,9 @@ def object_for(world: World, kind: str, target: str) -> Any:
         "group": world.groups,
         "bulk": world.bulks,
         "report": world.reports,
+        "round": world.rounds,
+        "task": world.tasks,
+        "piece": world.pieces,
     }
     return table[kind][target]
 
@@ -264,6 +303,13 @@ def url_for(world: World, name: str, kind: str, target: str, arg_names: list[str
         values = {
             "organisation_pk": world.organisations[target].pk,
             "framework_pk": world.framework.pk,
+        }
+    elif kind == "piece_file":
+        values = {"pk": world.pieces[target].pk, "number": 1}
+    elif kind == "task_section":
+        values = {
+            "pk": world.tasks[SECTION_SCHOOL[target]].pk,
+            "section_pk": world.sections[target].pk,
         }
     elif kind == "token":
         values = {"token": report_selectors.download_token(world.reports[target])}

@@ -22,8 +22,8 @@ from tests.personas import (
     VISIBLE_ORGANISATIONS,
     VISIBLE_SECTIONS,
 )
-from tests.security.matrix import OPERATOR, clients
-from tests.security.world import ORG_TARGETS, World, world
+from tests.security.matrix import GATES, OPERATOR, SCOPES, clients
+from tests.security.world import ORG_TARGETS, REVIEWERS, World, world
 
 __all__ = ["world"]
 
@@ -124,6 +124,39 @@ def test_each_list_returns_exactly_the_scoped_set_for_every_persona(
         expected = EXPECTED[url](world, persona)
         if set(got) != expected:
             wrong[persona] = (sorted(set(got) - expected), sorted(expected - set(got)))
+    assert wrong == {}
+
+
+# Moderation lists a role never uses answer 403 (the matrix's gates); the others list exactly
+# the persona's rounds (administered), pieces (assigned to them) and tasks (where they work).
+GATED: dict[str, tuple[str, Callable[[World, str], set[int]]]] = {
+    "/api/v1/moderation/rounds/": ("admin", lambda w, p: _administered(w.rounds, w, p)),
+    "/api/v1/moderation/reviews/": (
+        "teacher",
+        lambda w, p: {item.pk for key, item in w.pieces.items() if REVIEWERS[key] == p},
+    ),
+    "/api/v1/moderation/tasks/": (
+        "staff",
+        lambda w, p: {task.pk for key, task in w.tasks.items() if SCOPES["task"](p, key)},
+    ),
+}
+
+
+@pytest.mark.parametrize("url", sorted(GATED))
+def test_each_gated_list_refuses_other_roles_and_lists_exactly_the_scope(
+    url: str, world: World, persona_clients: dict[str, Client], db: None
+) -> None:
+    gate, expect = GATED[url]
+    wrong = {}
+    for persona in LIST_PERSONAS:
+        if not GATES[gate](persona):
+            status = persona_clients[persona].get(url).status_code
+            if status != 403:
+                wrong[persona] = status
+            continue
+        got = {item["id"] for item in _all_pages(persona_clients[persona], url)}
+        if got != expect(world, persona):
+            wrong[persona] = (sorted(got), sorted(expect(world, persona)))
     assert wrong == {}
 
 

@@ -428,6 +428,36 @@ ROWS: dict[str, Row] = {
     # tests/badges covers the credential itself, for the learner and their guardian.
     "badges:download": Row("cell", {"GET": P(ok=404, scope="learner")}),
     "badges:issuer": Row("org", {"GET": PUBLIC()}),
+    # --- moderation pages ------------------------------------------------------------------
+    # Invalid (empty) posts: the form again (200), or 400 where the page answers a refusal.
+    "moderation:index": Row("none", {"GET": P(gate="staff")}),
+    "moderation:round_new": Row("none", {"GET": P(gate="admin"), "POST": P(gate="admin")}),
+    "moderation:round_detail": Row("round", {"GET": P(scope="org_admin")}),
+    "moderation:round_close": Row("round", {"POST": P(ok=400, scope="org_admin")}),
+    "moderation:review_list": Row("none", {"GET": P(gate="teacher")}),
+    # A blind piece: its reviewer only, whoever else asks (the operator too) gets 404.
+    "moderation:review_detail": Row(
+        "piece", {"GET": P(scope="reviewer"), "POST": P(ok=400, scope="reviewer")}
+    ),
+    "moderation:review_file": Row("piece_file", {"GET": P(scope="reviewer")}),
+    "moderation:task_list": Row("none", {"GET": P(gate="staff")}),
+    "moderation:task_new": Row("none", {"GET": P(gate="admin"), "POST": P(gate="admin")}),
+    "moderation:task_detail": Row("task", {"GET": P(scope="task")}),
+    "moderation:task_results": Row(
+        "task_section", {"GET": P(scope="section"), "POST": P(scope="section")}
+    ),
+    # --- moderation API --------------------------------------------------------------------
+    "moderation-round-list": Row("none", {"GET": A(gate="admin"), "POST": A(ok=400, gate="admin")}),
+    "moderation-round-detail": Row("round", {"GET": A(scope="org_admin")}),
+    "moderation-round-close": Row("round", {"POST": A(ok=400, scope="org_admin")}),
+    "moderation-review-list": Row("none", {"GET": A(gate="teacher")}),
+    "moderation-review-detail": Row("piece", {"GET": A(scope="reviewer")}),
+    "moderation-review-rate": Row("piece", {"POST": A(ok=400, scope="reviewer")}),
+    "moderation-review-file": Row("piece_file", {"GET": A(scope="reviewer")}),
+    "moderation-agreement": Row("none", {"GET": A(gate="staff")}),
+    "common-task-list": Row("none", {"GET": A(gate="staff"), "POST": A(ok=400, gate="admin")}),
+    "common-task-detail": Row("task", {"GET": A(scope="task")}),
+    "common-task-results": Row("task", {"POST": A(ok=400, scope="task")}),
 }
 
 # The Django admin: nobody in the cast is staff (the staff flag grants nothing anyway, see the

@@ -28,6 +28,7 @@ from evidence import services as evidence_services
 from evidence.models import Artifact, Evidence, Rating
 from learners.models import Learner, Organisation, Section
 from mastery.models import BulkRecompute, MasteryEvent, MasteryRecord
+from moderation.models import CommonTask, ModerationItem, ModerationRound
 from reports.models import ReportRequest
 from standards.models import (
     CalculationPolicy,
@@ -63,6 +64,21 @@ ORG_TARGETS = {
     "other_state": "other_state_school",
 }
 REPORT_OWNERS = ("teacher", "district_admin")
+# Moderation: each learner target's piece is reviewed blind by a teacher outside its sections.
+REVIEWERS = {
+    "own": "teacher_elsewhere",
+    "same_section": "teacher_elsewhere",
+    "other_section": "teacher_elsewhere",
+    "other_school": "teacher",
+    "other_district": "teacher",
+}
+ROUND_OF = {
+    "own": "school",
+    "same_section": "school",
+    "other_section": "school",
+    "other_school": "other_school",
+    "other_district": "other_district",
+}
 
 
 @dataclass
@@ -87,6 +103,9 @@ class World:
     bulks: dict[str, BulkRecompute]
     reports: dict[str, ReportRequest]
     framework: Framework
+    rounds: dict[str, ModerationRound]
+    pieces: dict[str, ModerationItem]
+    tasks: dict[str, CommonTask]
 
     def learner_key(self, learner_id: int) -> str | None:
         return next((k for k, v in self.learners.items() if v.pk == learner_id), None)
@@ -217,6 +236,7 @@ def build_world(media_root: Path) -> World:
             file_name=name,
             size=4,
         )
+    rounds, pieces, tasks = _moderation(cast, standards, operator, organisations, ratings)
     return World(
         cast=cast,
         standards=standards,
@@ -238,7 +258,60 @@ def build_world(media_root: Path) -> World:
         bulks=bulks,
         reports=reports,
         framework=standards.framework,
+        rounds=rounds,
+        pieces=pieces,
+        tasks=tasks,
     )
+
+
+def _moderation(
+    cast: Cast,
+    standards: Standards,
+    operator: User,
+    organisations: dict[str, Organisation],
+    ratings: dict[str, Rating],
+) -> tuple[dict[str, ModerationRound], dict[str, ModerationItem], dict[str, CommonTask]]:
+    """A round per organisation target, a blind piece per learner target, a common task per
+    organisation target (open today)."""
+    today = timezone.localdate()
+    rounds = {
+        key: ModerationRound.objects.create(
+            organisation=org,
+            term=cast.term,
+            title=f"Round of {key}",
+            sample_size=1,
+            seed=1,
+            created_by=operator,
+        )
+        for key, org in organisations.items()
+    }
+    pieces = {
+        key: ModerationItem.objects.create(
+            round=rounds[ROUND_OF[key]],
+            position=position,
+            rating=rating,
+            evidence_id=rating.evidence_id,
+            learner_id=rating.learner_id,
+            standard_id=rating.standard_id,
+            school_id=rating.learner.school_id,
+            section_id=rating.evidence.section_id,
+            first_rater=operator,
+            reviewer=cast.persona(REVIEWERS[key]),
+        )
+        for position, (key, rating) in enumerate(ratings.items(), start=1)
+    }
+    tasks = {}
+    for key, org in organisations.items():
+        tasks[key] = CommonTask.objects.create(
+            organisation=org,
+            title=f"Task of {key}",
+            prompt="Count the beans.",
+            opens_on=today - datetime.timedelta(days=7),
+            closes_on=today + datetime.timedelta(days=7),
+            created_by=operator,
+        )
+        tasks[key].standards.add(standards.counting)
+    return rounds, pieces, tasks
 
 
 @pytest.fixture(scope="module")
