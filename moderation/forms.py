@@ -10,11 +10,11 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from evidence.forms import resolve_standard_codes
 from learners.models import Learner, Organisation, Term
 from moderation.models import CommonTask, RoundDecision
 from moderation.services import MAX_SAMPLE
 from standards.models import Standard
+from standards.selectors import resolve_standard_codes
 
 
 def level_choices(
@@ -33,10 +33,10 @@ class StandardCodesField(forms.CharField):
 
     def clean(self, value: Any) -> list[Standard]:
         text = super().clean(value)
-        try:
-            return resolve_standard_codes(text or "")
-        except ValidationError as error:
-            raise ValidationError(error.messages) from error
+        resolved = resolve_standard_codes(text or "")
+        if resolved.problems:
+            raise ValidationError(resolved.problems)
+        return resolved.standards
 
 
 class UserChoices(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]

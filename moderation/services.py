@@ -53,7 +53,7 @@ from moderation.models import (
     RoundStatus,
 )
 from standards.models import Standard
-from standards.selectors import scale_for
+from standards.selectors import scale_for, standard_problem
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def _standards(standards: Sequence[Standard], limit: int = MAX_STANDARDS) -> lis
     if len(unique) > limit:
         raise ValidationError({"standards": f"Choose at most {limit} standards."})
     for standard in unique:
-        problem = evidence_selectors.standard_problem(standard)
+        problem = standard_problem(standard)
         if problem:
             raise ValidationError({"standards": f"{problem}."})
     return unique

@@ -20,7 +20,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evidence.selectors import find_standards, standard_problem
 from evidence.services import RatingEntry
 from learners.models import Organisation, Section, Term
 from learners.selectors import roles_of
@@ -29,6 +28,7 @@ from moderation.api import serializers as io
 from moderation.models import CommonTask, ModerationItem, ModerationRound
 from moderation.views import ADMIN_ROLES, STAFF_ROLES, attachment
 from standards.models import Standard
+from standards.selectors import resolve_standard_codes
 
 
 def _gate(request: Request, roles: frozenset[str], message: str) -> None:
@@ -58,20 +58,11 @@ def _call(service: Any, **kwargs: Any) -> Any:
 
 
 def _standards(references: list[str]) -> list[Standard]:
-    """Standards by code or identifier; a field error names the first that does not resolve."""
-    matches = find_standards(references)
-    found: list[Standard] = []
-    for ref in references:
-        match = matches.get(ref.strip())
-        if match is None or len(match.standards) != 1:
-            raise serializers.ValidationError(
-                {"standards": f"{ref!r} names no single standard: use its CASE identifier."}
-            )
-        problem = standard_problem(match.standards[0])
-        if problem:
-            raise serializers.ValidationError({"standards": f"{problem}."})
-        found.append(match.standards[0])
-    return found
+    """Standards by code or identifier (the one resolver); a field error lists the problems."""
+    resolved = resolve_standard_codes(references)
+    if resolved.problems:
+        raise serializers.ValidationError({"standards": resolved.problems})
+    return resolved.standards
 
 
 def _object[M: (Organisation, Term, CommonTask, Section)](
