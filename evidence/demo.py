@@ -34,6 +34,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from common.importing import Location
 from evidence import selectors, uploads
 from evidence.models import (
     Artifact,
@@ -163,7 +164,7 @@ def _local_framework() -> ParsedFramework:
         ParsedItem(
             identifier=ids[code],
             statement=statement,
-            where=f"item {code}",
+            where=Location("demo", record=code),
             human_code=code if grade else "",
             item_type="Standard" if grade else "Domain",
             grade_levels=[grade] if grade else ["03", "04", "05"],
@@ -176,7 +177,7 @@ def _local_framework() -> ParsedFramework:
             association_type="isChildOf",
             origin_identifier=ids[code],
             destination_identifier=ids[parent] if parent else LOCAL_IDENTIFIER,
-            where=f"association {index}",
+            where=Location("demo", row=index),
         )
         for index, (code, parent, _grade, _statement) in enumerate(_LOCAL_ITEMS, start=1)
     ]

@@ -41,6 +41,8 @@ class Framework(models.Model):
     last_change_at = models.DateTimeField(null=True, blank=True)
     # Optional CASE 1.1 document fields we do not model one by one, kept for a faithful export.
     extra = models.JSONField(default=dict, blank=True)
+    # The package's CFDefinitions, CFRubrics and extensions as imported, given back on export.
+    package_parts = models.JSONField(default=dict, blank=True)
     source_format = models.CharField(max_length=10, choices=SourceFormat.choices)
     # The owner whose administrators may re-import it; None: the platform's (command line or
     # a superuser). Who may *read* a framework is not scoped: standards are public documents.

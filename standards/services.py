@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common.importing import Counts
 from learners.models import Learner, Organisation, Term
 from learners.selectors import changeable_learners, descendants_of, learner_of, lineage_of
 from notifications.services import notify_elective_decided
@@ -71,7 +72,27 @@ class ImportReport:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["warnings"] = [warning.as_dict() for warning in self.warnings]
+        data["counts"] = {kind: counts.as_dict() for kind, counts in self.counts.items()}
         return data
+
+    @property
+    def counts(self) -> dict[str, Counts]:
+        """The import framework's counts: retired standards and removed associations are
+        counted as deleted (retired standards stay, for the ratings that point at them)."""
+        return {
+            "standards": Counts(
+                created=self.created,
+                updated=self.updated,
+                unchanged=self.unchanged,
+                deleted=self.retired,
+            ),
+            "associations": Counts(
+                created=self.associations_created,
+                updated=self.associations_updated,
+                unchanged=self.associations_unchanged,
+                deleted=self.associations_removed,
+            ),
+        }
 
 
 _DOCUMENT_FIELDS = (
@@ -156,6 +177,7 @@ def import_framework(
     _lock_identifier(document.identifier)
     document_values: dict[str, Any] = {name: getattr(document, name) for name in _DOCUMENT_FIELDS}
     document_values["uri"] = document.uri or default_uri(document.identifier)
+    document_values["package_parts"] = parsed.package_parts
     framework = Framework.objects.select_for_update().filter(identifier=document.identifier).first()
     framework_created = framework is None
     framework_updated = False

@@ -33,7 +33,7 @@ from learners.selectors import (
 from mastery.services import start_bulk_recompute
 from mastery.whatif import WhatIf, preview_policy_change, preview_scale_change
 from standards import selectors, services
-from standards.exporters import build_case_package
+from standards.exporters import CASE_VERSION, VERSIONS, build_case_package
 from standards.forms import (
     DecisionForm,
     ElectiveGroupForm,
@@ -117,9 +117,15 @@ def framework_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def framework_export(request: HttpRequest, pk: int) -> HttpResponse:
     framework = selectors.get_framework_or_404(pk)
-    body = json.dumps(build_case_package(framework), ensure_ascii=False, indent=2)
+    version = request.GET.get("version", CASE_VERSION)
+    if version not in VERSIONS:
+        version = CASE_VERSION
+    package = build_case_package(framework, version=version)
+    body = json.dumps(package, ensure_ascii=False, indent=2)
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="framework-{framework.pk}-case.json"'
+    suffix = "" if version == CASE_VERSION else f"-{version}"
+    name = f"framework-{framework.pk}-case{suffix}.json"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 

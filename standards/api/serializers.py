@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from common.api import CountsSerializer, ProblemSerializer
 from standards.models import (
     Association,
     CalculationPolicy,
@@ -231,16 +232,6 @@ class ElectiveChoiceSerializer(serializers.ModelSerializer[ElectiveChoice]):
         read_only_fields = fields
 
 
-class ProblemSerializer(serializers.Serializer[Any]):
-    where = serializers.CharField()
-    field = serializers.CharField(allow_blank=True)
-    message = serializers.CharField()
-
-
-class ProblemsSerializer(serializers.Serializer[Any]):
-    problems = ProblemSerializer(many=True)
-
-
 class ImportReportSerializer(serializers.Serializer[Any]):
     framework = serializers.CharField()
     title = serializers.CharField()
@@ -260,6 +251,7 @@ class ImportReportSerializer(serializers.Serializer[Any]):
     dry_run = serializers.BooleanField()
     seconds = serializers.FloatField()
     warnings = ProblemSerializer(many=True)
+    counts = serializers.DictField(child=CountsSerializer())
 
 
 # --- Input ---------------------------------------------------------------------------------------

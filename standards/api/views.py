@@ -26,11 +26,14 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
+from common.api import ProblemsSerializer
+from common.api import refused as refused_response
+from common.importing import problems_payload
 from learners.models import Organisation, Term
 from learners.selectors import get_visible_organisation_or_404, learner_of, visible_terms
 from standards import selectors, services
 from standards.api import serializers as s
-from standards.exporters import build_case_package
+from standards.exporters import CASE_VERSION, VERSIONS, build_case_package
 from standards.importers.asn import parse_asn_bytes
 from standards.importers.base import ImportRefused, ParsedFramework, Problem
 from standards.importers.case import parse_case_bytes
@@ -54,10 +57,7 @@ def _user(request: Request) -> User:
 
 
 def _refused(problems: list[Problem]) -> Response:
-    return Response(
-        {"problems": [problem.as_dict() for problem in problems]},
-        status=status.HTTP_400_BAD_REQUEST,
-    )
+    return refused_response(problems)
 
 
 def _detail_problems(detail: Any, path: str = "") -> list[Problem]:
@@ -88,7 +88,7 @@ def _join(path: str, key: Any) -> str:
 def _problems_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     response = exception_handler(exc, context)
     if response is not None and isinstance(exc, (ValidationError, ParseError)):
-        response.data = {"problems": [p.as_dict() for p in _detail_problems(exc.detail)]}
+        response.data = problems_payload(_detail_problems(exc.detail))
     return response
 
 
@@ -133,15 +133,21 @@ class FrameworkViewSet(ProblemErrors, viewsets.ReadOnlyModelViewSet[Framework]):
     def get_queryset(self) -> QuerySet[Framework]:
         return selectors.list_frameworks()
 
-    @extend_schema(responses={200: {"type": "object"}})
+    @extend_schema(
+        parameters=[OpenApiParameter("version", str, enum=list(VERSIONS), required=False)],
+        responses={200: {"type": "object"}},
+    )
     @action(detail=True, methods=["get"])
     def case(self, request: Request, pk: str | None = None) -> Response:
-        """The framework as a CASE 1.1 CFPackage."""
-        return Response(build_case_package(self.get_object()))
+        """The framework as a CASE 1.1 CFPackage (``?version=1.0``: the CASE 1.0 shape)."""
+        version = request.query_params.get("version", CASE_VERSION)
+        if version not in VERSIONS:
+            raise ValidationError({"version": f"one of {', '.join(VERSIONS)}"})
+        return Response(build_case_package(self.get_object(), version=version))
 
     @extend_schema(
         request={"multipart/form-data": s.FrameworkImportInput},
-        responses={200: s.ImportReportSerializer, 400: s.ProblemsSerializer},
+        responses={200: s.ImportReportSerializer, 400: ProblemsSerializer},
     )
     @action(
         detail=False,
@@ -167,7 +173,7 @@ class FrameworkViewSet(ProblemErrors, viewsets.ReadOnlyModelViewSet[Framework]):
                 dry_run=values["dry_run"],
             )
         except ImportRefused as refused:
-            return _refused(refused.problems)
+            return refused_response(refused)
         return Response(report.as_dict())
 
 
@@ -246,7 +252,7 @@ class ScaleViewSet(
         return selectors.visible_scales(self.request.user).order_by("pk")
 
     @extend_schema(
-        request=s.ScaleInput, responses={201: s.ScaleSerializer, 400: s.ProblemsSerializer}
+        request=s.ScaleInput, responses={201: s.ScaleSerializer, 400: ProblemsSerializer}
     )
     def create(self, request: Request) -> Response:
         data = s.ScaleInput(data=request.data)
@@ -306,7 +312,7 @@ class PolicyViewSet(
         return selectors.visible_policies(self.request.user).order_by("pk")
 
     @extend_schema(
-        request=s.PolicyInput, responses={201: s.PolicySerializer, 400: s.ProblemsSerializer}
+        request=s.PolicyInput, responses={201: s.PolicySerializer, 400: ProblemsSerializer}
     )
     def create(self, request: Request) -> Response:
         data = s.PolicyInput(data=request.data)
@@ -372,7 +378,7 @@ class RequirementViewSet(
 
     @extend_schema(
         request=s.RequirementInput,
-        responses={201: s.RequirementSerializer(many=True), 400: s.ProblemsSerializer},
+        responses={201: s.RequirementSerializer(many=True), 400: ProblemsSerializer},
     )
     def create(self, request: Request) -> Response:
         data = s.RequirementInput(data=request.data)
@@ -436,7 +442,7 @@ class ElectiveGroupViewSet(
 
     @extend_schema(
         request=s.ElectiveGroupInput,
-        responses={201: s.ElectiveGroupSerializer, 400: s.ProblemsSerializer},
+        responses={201: s.ElectiveGroupSerializer, 400: ProblemsSerializer},
     )
     def create(self, request: Request) -> Response:
         data = s.ElectiveGroupInput(data=request.data)
@@ -484,7 +490,7 @@ class ElectiveChoiceViewSet(
 
     @extend_schema(
         request=s.ElectiveChoiceInput,
-        responses={201: s.ElectiveChoiceSerializer, 400: s.ProblemsSerializer},
+        responses={201: s.ElectiveChoiceSerializer, 400: ProblemsSerializer},
     )
     def create(self, request: Request) -> Response:
         data = s.ElectiveChoiceInput(data=request.data)
@@ -507,7 +513,7 @@ class ElectiveChoiceViewSet(
 
     @extend_schema(
         request=s.DecisionInput,
-        responses={200: s.ElectiveChoiceSerializer, 400: s.ProblemsSerializer},
+        responses={200: s.ElectiveChoiceSerializer, 400: ProblemsSerializer},
     )
     @action(detail=True, methods=["post"], serializer_class=s.DecisionInput)
     def decide(self, request: Request, pk: str | None = None) -> Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.importing import Location
 from standards.importers.base import (
     IS_CHILD_OF,
     ImportRefused,
@@ -115,12 +116,12 @@ def parse_asn_bytes(data: bytes) -> ParsedFramework:
     items: list[ParsedItem] = []
     for uri in statements:
         res = graph[uri]
-        where = uri
+        where = Location("", record=uri)
         text = _first(res, DCTERMS + "description")
         if not text:
-            problems.append(Problem(where, "description", "is required and missing"))
+            problems.append(where.error("description", "is required and missing"))
         if len(uri) > 255:
-            problems.append(Problem(where, "identifier", "is longer than 255 characters"))
+            problems.append(where.error("identifier", "is longer than 255 characters"))
         comments = _values(res, ASN + "comment")
         levels: list[str] = []
         for level_uri in _values(res, DCTERMS + "educationLevel"):
@@ -151,7 +152,7 @@ def parse_asn_bytes(data: bytes) -> ParsedFramework:
                 association_type=kind,
                 origin_identifier=origin,
                 destination_identifier=destination,
-                where=origin,
+                where=Location("", record=origin),
                 sequence_number=sequence,
             )
         )

@@ -1,8 +1,9 @@
-"""The shape every importer produces, and the problem list every importer reports.
+"""The shape every standards importer produces.
 
 A parser (CASE, CSV, ASN) reads a file into a :class:`ParsedFramework` without touching the
-database, collecting every :class:`Problem` it finds instead of stopping at the first. The
-import service then validates the whole graph (duplicates, cycles) and writes it.
+database, collecting every problem it finds instead of stopping at the first (the import
+framework's :class:`common.importing.Problem`). The import service then validates the whole
+graph (duplicates, cycles) and writes it.
 """
 
 from __future__ import annotations
@@ -15,30 +16,9 @@ from typing import Any
 
 from django.utils.dateparse import parse_date, parse_datetime
 
+from common.importing import ImportRefused, Location, Problem
 
-@dataclass(frozen=True)
-class Problem:
-    """One reason a file is refused: where (item / row / path), which field, and why."""
-
-    where: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        if self.field:
-            return f"{self.where}: {self.field}: {self.message}"
-        return f"{self.where}: {self.message}"
-
-    def as_dict(self) -> dict[str, str]:
-        return {"where": self.where, "field": self.field, "message": self.message}
-
-
-class ImportRefused(Exception):
-    """The file was refused and nothing was written; ``problems`` lists every reason."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__(f"{len(problems)} problem(s): " + "; ".join(map(str, problems[:5])))
+__all__ = ["ImportRefused", "Location", "Problem"]
 
 
 @dataclass
@@ -63,7 +43,7 @@ class ParsedDocument:
 class ParsedItem:
     identifier: str
     statement: str
-    where: str
+    where: Location
     uri: str = ""
     human_code: str = ""
     list_enumeration: str = ""
@@ -79,7 +59,7 @@ class ParsedAssociation:
     association_type: str
     origin_identifier: str
     destination_identifier: str
-    where: str
+    where: Location
     uri: str = ""
     origin_uri: str = ""
     origin_title: str = ""
@@ -99,6 +79,13 @@ class ParsedFramework:
     items: list[ParsedItem]
     associations: list[ParsedAssociation]
     warnings: list[Problem] = field(default_factory=list)
+    # CASE ``CFDefinitions``, ``CFRubrics`` and the package's ``extensions``, kept as read so
+    # an export gives them back.
+    package_parts: dict[str, Any] = field(default_factory=dict)
+    # Siblings without a sequence number in the natural order of their human codes (CASE
+    # packages list items in any order) rather than in file order (a spreadsheet's rows are
+    # the author's order).
+    order_by_code: bool = False
 
 
 IS_CHILD_OF = "isChildOf"

@@ -22,6 +22,7 @@ import io
 import re
 import uuid
 
+from common.importing import Location, warning
 from standards.importers.base import (
     IS_CHILD_OF,
     ImportRefused,
@@ -32,6 +33,7 @@ from standards.importers.base import (
     Problem,
     split_grade_levels,
 )
+from standards.importers.tree import graph_problems
 
 MAX_ROWS = 50_000
 MAX_BYTES = 20 * 1024 * 1024
@@ -82,6 +84,7 @@ def parse_standards_csv(
     title: str,
     creator: str = "",
     allow_missing_parents: bool = False,
+    file_name: str = "",
 ) -> ParsedFramework:
     """Parses the CSV into a framework; raises :class:`ImportRefused` listing every problem.
 
@@ -99,31 +102,33 @@ def parse_standards_csv(
         problems.append(Problem("framework", "title", "is required"))
     elif len(title) > 500:
         problems.append(Problem("framework", "title", "is longer than 500 characters"))
+    file = file_name or "file"
     if len(data) > MAX_BYTES:
-        problems.append(Problem("file", "", f"is larger than {MAX_BYTES // (1024 * 1024)} MB"))
+        problems.append(Problem(file, "", f"is larger than {MAX_BYTES // (1024 * 1024)} MB"))
     if problems:
         raise ImportRefused(problems)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ImportRefused(
-            [Problem("file", "", f"is not UTF-8 text (byte {error.start})")]
+            [Problem(file, "", f"is not UTF-8 text (byte {error.start})")]
         ) from error
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as error:
-        raise ImportRefused([Problem("file", "", f"is not valid CSV: {error}")]) from error
+        raise ImportRefused([Problem(file, "", f"is not valid CSV: {error}")]) from error
+    header = Location(file_name, 1)
     if not rows or not any(cell.strip() for cell in rows[0]):
-        raise ImportRefused([Problem("row 1", "", "the header row is missing")])
+        raise ImportRefused([header.error("", "the header row is missing")])
     columns = _columns(rows[0])
     if "statement" not in columns and "label" not in columns:
-        problems.append(Problem("row 1", "statement", "the header has no statement column"))
+        problems.append(header.error("statement", "the header has no statement column"))
     if "identifier" not in columns and "human_code" not in columns:
         problems.append(
-            Problem("row 1", "identifier", "the header needs an identifier or human code column")
+            header.error("identifier", "the header needs an identifier or human code column")
         )
     if len(rows) - 1 > MAX_ROWS:
-        problems.append(Problem("file", "", f"has more than {MAX_ROWS} rows"))
+        problems.append(Problem(file, "", f"has more than {MAX_ROWS} rows"))
     if problems:
         raise ImportRefused(problems)
 
@@ -132,7 +137,7 @@ def parse_standards_csv(
     for number, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
-        parsed = _parse_row(number, row, columns, framework_identifier, problems)
+        parsed = _parse_row(file_name, number, row, columns, framework_identifier, problems)
         if parsed is not None:
             parsed_rows.append(parsed)
 
@@ -150,7 +155,13 @@ def parse_standards_csv(
                 problems.append(problem)
                 continue
             warnings.append(
-                Problem(problem.where, problem.field, f"{problem.message}: placed at the top level")
+                warning(
+                    problem.file,
+                    problem.column,
+                    f"{problem.reason}: placed at the top level",
+                    row=problem.row,
+                    record=problem.record,
+                )
             )
         destination = framework_identifier if parent is None else parent
         associations.append(
@@ -163,15 +174,18 @@ def parse_standards_csv(
                 sequence_number=order,
             )
         )
-    if problems:
-        raise ImportRefused(problems)
-    return ParsedFramework(
+    framework = ParsedFramework(
         source_format="csv",
         document=ParsedDocument(identifier=framework_identifier, title=title, creator=creator),
         items=[item for item, _, _ in parsed_rows],
         associations=associations,
         warnings=warnings,
     )
+    # The graph checks run on what read well, so the file's every problem is reported at once.
+    problems.extend(graph_problems(framework))
+    if problems:
+        raise ImportRefused([*problems, *warnings])
+    return framework
 
 
 def _cell(row: list[str], columns: dict[str, int], name: str) -> str:
@@ -182,6 +196,7 @@ def _cell(row: list[str], columns: dict[str, int], name: str) -> str:
 
 
 def _parse_row(
+    file_name: str,
     number: int,
     row: list[str],
     columns: dict[str, int],
@@ -189,30 +204,28 @@ def _parse_row(
     problems: list[Problem],
 ) -> tuple[ParsedItem, dict[str, str], int | None] | None:
     cells = {name: _cell(row, columns, name) for name in COLUMN_ALIASES}
-    where = f"row {number}"
+    where = Location(file_name, number)
     before = len(problems)
     for name, limit in LIMITS.items():
         if len(cells[name]) > limit:
-            problems.append(
-                Problem(where, name, f"is {len(cells[name])} characters, at most {limit}")
-            )
+            problems.append(where.error(name, f"is {len(cells[name])} characters, at most {limit}"))
     identifier = cells["identifier"]
     if not identifier:
         if cells["human_code"]:
             identifier = derived_identifier(framework_identifier, "item", cells["human_code"])
         else:
-            problems.append(Problem(where, "identifier", "is required when human_code is blank"))
+            problems.append(where.error("identifier", "is required when human_code is blank"))
     if identifier:
-        where = f"{where} {identifier}"
+        where = Location(file_name, number, identifier)
     statement = cells["statement"] or cells["label"]
     if not statement:
-        problems.append(Problem(where, "statement", "is required and empty"))
+        problems.append(where.error("statement", "is required and empty"))
     order: int | None = None
     if cells["order"]:
         try:
             order = int(cells["order"])
         except ValueError:
-            problems.append(Problem(where, "order", f"{cells['order']!r} is not a whole number"))
+            problems.append(where.error("order", f"{cells['order']!r} is not a whole number"))
     if len(problems) > before:
         return None
     item = ParsedItem(
@@ -238,14 +251,14 @@ def _resolve_parent(
         if cells["parent_identifier"] in by_identifier:
             return cells["parent_identifier"], None, False
         message = f"{cells['parent_identifier']!r} is not the identifier of any row"
-        return None, Problem(item.where, "parent_identifier", message), True
+        return None, item.where.error("parent_identifier", message), True
     code = cells["parent_code"]
     if not code:
         return None, None, False
     matches = by_code.get(code, [])
     if len(matches) > 1:
         message = f"human code {code!r} is used by {len(matches)} rows"
-        return None, Problem(item.where, "parent", message), False
+        return None, item.where.error("parent", message), False
     if matches:
         return matches[0].identifier, None, False
-    return None, Problem(item.where, "parent", f"human code {code!r} is not in this file"), True
+    return None, item.where.error("parent", f"human code {code!r} is not in this file"), True

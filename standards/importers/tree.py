@@ -5,9 +5,17 @@ Pure Python over a :class:`ParsedFramework`; no database.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
-from standards.importers.base import IS_CHILD_OF, ParsedAssociation, ParsedFramework, Problem
+from standards.importers.base import (
+    IS_CHILD_OF,
+    ParsedAssociation,
+    ParsedFramework,
+    ParsedItem,
+    Problem,
+)
 
 # Item types that name a grouping (domain, cluster, strand...) rather than an assessable statement.
 GROUPING_TYPES = frozenset(
@@ -98,8 +106,7 @@ def check_and_build_tree(parsed: ParsedFramework) -> Tree:
         item = by_identifier[identifier]
         if not internal:
             warnings.append(
-                Problem(
-                    item.where,
+                item.where.warning(
                     IS_CHILD_OF,
                     "its parent is outside this framework: placed at the top level, "
                     "the link is kept by URI",
@@ -108,8 +115,7 @@ def check_and_build_tree(parsed: ParsedFramework) -> Tree:
             continue
         if len(links) > 1:
             warnings.append(
-                Problem(
-                    item.where,
+                item.where.warning(
                     IS_CHILD_OF,
                     f"has {len(links)} parents: the tree uses the first, every link is kept",
                 )
@@ -126,7 +132,7 @@ def check_and_build_tree(parsed: ParsedFramework) -> Tree:
         siblings.setdefault(parent, []).append(((*key[:2], index), index, identifier))
     positions: dict[str, int] = {}
     for members in siblings.values():
-        members.sort()
+        members.sort(key=_sibling_order(members, by_identifier, parsed.order_by_code))
         for rank, (_key, _index, identifier) in enumerate(members):
             positions[identifier] = rank
 
@@ -156,6 +162,38 @@ def check_and_build_tree(parsed: ParsedFramework) -> Tree:
     return Tree(places=places, warnings=warnings)
 
 
+_RUNS = re.compile(r"(\d+)")
+
+
+def natural_key(code: str) -> tuple[tuple[int, int, str], ...]:
+    """Sorts human codes as people read them: ``L1.2`` before ``L1.10``."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part.lower())
+        for part in _RUNS.split(code)
+        if part
+    )
+
+
+def _sibling_order(
+    members: list[tuple[tuple[bool, int, int], int, str]],
+    items: dict[str, ParsedItem],
+    by_code: bool,
+) -> Any:
+    """Siblings by ``sequenceNumber``; those without one after them, in the natural order of
+    their human codes when ``by_code`` and every one has a code (``L1.1, L1.2 ... L1.10``),
+    else in file order."""
+    unnumbered = [identifier for key, _index, identifier in members if key[0]]
+    natural = by_code and bool(unnumbered) and all(items[i].human_code for i in unnumbered)
+
+    def key(member: tuple[tuple[bool, int, int], int, str]) -> tuple[Any, ...]:
+        (no_sequence, sequence, index), _index, identifier = member
+        if no_sequence and natural:
+            return (True, 0, natural_key(items[identifier].human_code), index)
+        return (no_sequence, sequence, (), index)
+
+    return key
+
+
 def graph_problems(parsed: ParsedFramework) -> list[Problem]:
     """Every reason the graph cannot be stored (see :func:`check_and_build_tree`)."""
     problems: list[Problem] = []
@@ -164,39 +202,33 @@ def graph_problems(parsed: ParsedFramework) -> list[Problem]:
     for item in parsed.items:
         if item.identifier == document_id:
             problems.append(
-                Problem(item.where, "identifier", "is the framework document's identifier")
+                item.where.error("identifier", "is the framework document's identifier")
             )
         elif item.identifier in seen_items:
             problems.append(
-                Problem(
-                    item.where,
-                    "identifier",
-                    f"is used again (first at {seen_items[item.identifier]})",
+                item.where.error(
+                    "identifier", f"is used again (first at {seen_items[item.identifier]})"
                 )
             )
         else:
-            seen_items[item.identifier] = item.where
+            seen_items[item.identifier] = str(item.where)
     seen_links: dict[str, str] = {}
     parents: dict[str, list[str]] = {}
     for association in parsed.associations:
         if association.identifier in seen_links:
             problems.append(
-                Problem(
-                    association.where,
-                    "identifier",
-                    f"is used again (first at {seen_links[association.identifier]})",
+                association.where.error(
+                    "identifier", f"is used again (first at {seen_links[association.identifier]})"
                 )
             )
         else:
-            seen_links[association.identifier] = association.where
+            seen_links[association.identifier] = str(association.where)
         if association.association_type != IS_CHILD_OF:
             continue
         if association.origin_identifier == document_id:
             problems.append(
-                Problem(
-                    association.where,
-                    "originNodeURI",
-                    "the framework document cannot be the child in isChildOf",
+                association.where.error(
+                    "originNodeURI", "the framework document cannot be the child in isChildOf"
                 )
             )
         elif (
@@ -206,11 +238,11 @@ def graph_problems(parsed: ParsedFramework) -> list[Problem]:
             parents.setdefault(association.origin_identifier, []).append(
                 association.destination_identifier
             )
-    problems.extend(_cycle_problems(parents, seen_items))
+    problems.extend(_cycle_problems(parents, {item.identifier: item for item in parsed.items}))
     return problems
 
 
-def _cycle_problems(parents: dict[str, list[str]], where: dict[str, str]) -> list[Problem]:
+def _cycle_problems(parents: dict[str, list[str]], where: dict[str, ParsedItem]) -> list[Problem]:
     """One problem per cycle of ``isChildOf`` links (iterative depth-first search)."""
     problems: list[Problem] = []
     state: dict[str, int] = {}  # 1: on the current path, 2: finished
@@ -231,10 +263,8 @@ def _cycle_problems(parents: dict[str, list[str]], where: dict[str, str]) -> lis
                 if state.get(target) == 1:
                     cycle = [*path[path.index(target) :], target]
                     problems.append(
-                        Problem(
-                            where[target],
-                            IS_CHILD_OF,
-                            "forms a cycle: " + " -> ".join(cycle),
+                        where[target].where.error(
+                            IS_CHILD_OF, "forms a cycle: " + " -> ".join(cycle)
                         )
                     )
                 elif not state.get(target):

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from common.importing import problems_payload
 from standards.importers.base import ImportRefused, ParsedFramework
 from standards.services import ImportReport, import_framework
 
@@ -40,16 +41,12 @@ class ImportCommand(BaseCommand):
             report = import_framework(parsed=parsed, actor=None, dry_run=options["dry_run"])
         except ImportRefused as refused:
             if options["json"]:
-                self.stdout.write(
-                    json.dumps(
-                        {"refused": True, "problems": [p.as_dict() for p in refused.problems]}
-                    )
-                )
+                self.stdout.write(json.dumps({"refused": True, **problems_payload(refused)}))
             else:
                 for problem in refused.problems:
                     self.stderr.write(str(problem))
             raise CommandError(
-                f"{path} refused: {len(refused.problems)} problem(s), nothing written"
+                f"{path} refused: {refused.total_errors} problem(s), nothing written"
             ) from refused
         self.print_report(report, as_json=options["json"])
 

@@ -417,7 +417,7 @@ def test_the_case_importer_names_what_it_refuses_and_writes_nothing(
     assert response.status_code == 400
     problems = response.json()["problems"]
     assert problems
-    assert all(problem["message"] == message for problem in problems), problems
+    assert all(problem["reason"] == message for problem in problems), problems
     assert (Framework.objects.count(), Standard.objects.count()) == before
 
 

@@ -123,11 +123,15 @@ def test_api_import_refusal_lists_problems(api: APIClient, cast: Cast) -> None:
     assert response.json() == {
         "problems": [
             {
-                "where": "CFDocument",
-                "field": "identifier",
-                "message": "is required and missing or empty",
+                "file": "CFDocument",
+                "row": None,
+                "column": "identifier",
+                "reason": "is required and missing or empty",
+                "severity": "error",
+                "record": "",
             }
-        ]
+        ],
+        "error_count": 1,
     }
     assert Framework.objects.count() == 0
 
@@ -195,7 +199,14 @@ def test_invalid_scale_answers_400_with_problems(api: APIClient, cast: Cast) -> 
     )
     assert response.status_code == 400
     assert response.json()["problems"] == [
-        {"where": "levels[0]", "field": "colour", "message": "must be a colour like #2e7d32"}
+        {
+            "file": "levels[0]",
+            "row": None,
+            "column": "colour",
+            "reason": "must be a colour like #2e7d32",
+            "severity": "error",
+            "record": "",
+        }
     ]
     assert ProficiencyScale.objects.count() == 0
 
@@ -293,7 +304,14 @@ def test_invalid_policy_answers_400(api: APIClient, cast: Cast) -> None:
     )
     assert response.status_code == 400
     assert response.json()["problems"] == [
-        {"where": "params", "field": "weight", "message": "must be from 50 to 99, got 100"}
+        {
+            "file": "params",
+            "row": None,
+            "column": "weight",
+            "reason": "must be from 50 to 99, got 100",
+            "severity": "error",
+            "record": "",
+        }
     ]
     assert CalculationPolicy.objects.count() == 0
 
@@ -368,7 +386,14 @@ def test_requirement_with_an_unknown_standard_is_refused(
     )
     assert response.status_code == 400
     assert response.json()["problems"] == [
-        {"where": "standards", "field": "987654", "message": "no standard has this id"}
+        {
+            "file": "standards",
+            "row": None,
+            "column": "987654",
+            "reason": "no standard has this id",
+            "severity": "error",
+            "record": "",
+        }
     ]
     assert Requirement.objects.count() == 0
 

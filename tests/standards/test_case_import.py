@@ -144,8 +144,8 @@ def test_item_with_two_parents_uses_the_first_and_keeps_both_links(
     assert g1.parent is not None
     assert g1.parent.identifier == uid(20)
     assert Association.objects.filter(origin=g1, association_type="isChildOf").count() == 2
-    assert [w.where for w in report.warnings] == [f"CFItems[5] {uid(21)}"]
-    assert "2 parents" in report.warnings[0].message
+    assert [w.where for w in report.warnings] == [f"CFItems item 6 ({uid(21)})"]
+    assert "2 parents" in report.warnings[0].reason
 
 
 def test_item_whose_parent_is_outside_the_framework_goes_to_the_top_level(
@@ -160,7 +160,7 @@ def test_item_whose_parent_is_outside_the_framework_goes_to_the_top_level(
     report = _import(small_package)
     g1 = Standard.objects.get(identifier=uid(21))
     assert (g1.parent_id, g1.depth) == (None, 1)
-    assert "outside this framework" in report.warnings[0].message
+    assert "outside this framework" in report.warnings[0].reason
     assert Association.objects.get(identifier=uid(105)).destination_identifier == (
         "http://example.org/elsewhere/1"
     )
@@ -220,9 +220,9 @@ def test_missing_identifiers_and_statements_are_all_listed(
     del small_package["CFAssociations"][1]["identifier"]
     assert _refusal(small_package) == [
         "CFDocument: identifier: is required and missing or empty",
-        "CFItems[2]: identifier: is required and missing or empty",
-        f"CFItems[3] {uid(13)}: fullStatement: is required and missing or empty",
-        "CFAssociations[1]: identifier: is required and missing or empty",
+        "CFItems item 3: identifier: is required and missing or empty",
+        f"CFItems item 4 ({uid(13)}): fullStatement: is required and missing or empty",
+        "CFAssociations item 2: identifier: is required and missing or empty",
     ]
 
 
@@ -232,9 +232,9 @@ def test_association_pointing_to_nothing_is_refused(
     small_package["CFAssociations"][6]["destinationNodeURI"] = {"title": "x", "uri": "y"}
     del small_package["CFAssociations"][7]["originNodeURI"]
     assert _refusal(small_package) == [
-        f"CFAssociations[6] {uid(110)}: destinationNodeURI: is required: "
+        f"CFAssociations item 7 ({uid(110)}): destinationNodeURI: is required: "
         "it must name the node it points to",
-        f"CFAssociations[7] {uid(111)}: originNodeURI: is required: "
+        f"CFAssociations item 8 ({uid(111)}): originNodeURI: is required: "
         "it must name the node it points to",
     ]
 
@@ -251,7 +251,7 @@ def test_cycle_in_is_child_of_is_refused(db: None, small_package: dict[str, Any]
 def test_self_parent_is_a_cycle(db: None, small_package: dict[str, Any]) -> None:
     small_package["CFAssociations"][5]["destinationNodeURI"]["identifier"] = uid(21)
     assert _refusal(small_package) == [
-        f"CFItems[5] {uid(21)}: isChildOf: forms a cycle: {uid(21)} -> {uid(21)}"
+        f"CFItems item 6 ({uid(21)}): isChildOf: forms a cycle: {uid(21)} -> {uid(21)}"
     ]
 
 
@@ -259,9 +259,10 @@ def test_duplicate_identifiers_are_refused(db: None, small_package: dict[str, An
     small_package["CFItems"][4]["identifier"] = uid(10)
     small_package["CFAssociations"][8]["identifier"] = uid(100)
     assert _refusal(small_package) == [
-        f"CFItems[4] {uid(10)}: identifier: is used again (first at CFItems[0] {uid(10)})",
-        f"CFAssociations[8] {uid(100)}: identifier: is used again "
-        f"(first at CFAssociations[0] {uid(100)})",
+        f"CFItems item 5 ({uid(10)}): identifier: is also used by item 1, with different "
+        "content: keep one of them",
+        f"CFAssociations item 9 ({uid(100)}): identifier: is also used by item 1, with "
+        "different content: keep one of them",
     ]
 
 
@@ -270,9 +271,9 @@ def test_wrong_types_are_refused_with_their_field(db: None, small_package: dict[
     small_package["CFItems"][1]["humanCodingScheme"] = ["NS.C"]
     small_package["CFAssociations"][0]["sequenceNumber"] = "first"
     assert _refusal(small_package) == [
-        f"CFItems[0] {uid(10)}: educationLevel: must be a list of strings",
-        f"CFItems[1] {uid(11)}: humanCodingScheme: must be a string",
-        f"CFAssociations[0] {uid(100)}: sequenceNumber: must be an integer",
+        f"CFItems item 1 ({uid(10)}): educationLevel: must be a list of strings",
+        f"CFItems item 2 ({uid(11)}): humanCodingScheme: must be a string",
+        f"CFAssociations item 1 ({uid(100)}): sequenceNumber: 'first' is not a whole number",
     ]
 
 
@@ -333,4 +334,4 @@ def test_mutated_packages_are_parsed_or_refused_never_crash(
             assert set(tree.places) == {item.identifier for item in parsed.items}
             return
     assert problems
-    assert all(problem.where and problem.message for problem in problems)
+    assert all(problem.where and problem.reason for problem in problems)

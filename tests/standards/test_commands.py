@@ -53,8 +53,8 @@ def test_refused_package_prints_every_problem_and_exits_non_zero(
     with pytest.raises(CommandError, match="refused: 2 problem"):
         call_command("import_case", str(bad), stdout=StringIO(), stderr=err)
     assert err.getvalue().splitlines() == [
-        "CFItems[0]: identifier: is required and missing or empty",
-        "CFAssociations[3] c0ffee00-0000-4000-8000-000000000103: originNodeURI: is required: "
+        "CFItems item 1: identifier: is required and missing or empty",
+        "CFAssociations item 4 (c0ffee00-0000-4000-8000-000000000103): originNodeURI: is required: "
         "it must name the node it points to",
     ]
     assert Framework.objects.count() == 0
@@ -70,11 +70,15 @@ def test_refused_package_with_json_prints_the_problems_as_json(db: None, tmp_pat
         "refused": True,
         "problems": [
             {
-                "where": "package",
-                "field": "",
-                "message": "is not valid JSON: Expecting value at line 1 column 1",
+                "file": "package",
+                "row": None,
+                "column": "",
+                "reason": "is not valid JSON: Expecting value at line 1 column 1",
+                "severity": "error",
+                "record": "",
             }
         ],
+        "error_count": 1,
     }
 
 

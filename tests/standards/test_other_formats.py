@@ -92,9 +92,10 @@ def test_csv_problems_name_the_row_and_field(db: None) -> None:
     )
     assert _csv_problems(text) == [
         "row 3: identifier: is required when human_code is blank",
-        "row 5 d: statement: is required and empty",
-        "row 6 e: order: 'x' is not a whole number",
-        "row 4 c: parent_identifier: 'zz' is not the identifier of any row",
+        "row 5 (d): statement: is required and empty",
+        "row 6 (e): order: 'x' is not a whole number",
+        "row 4 (c): parent_identifier: 'zz' is not the identifier of any row",
+        "row 7 (a): identifier: is used again (first at row 2 (a))",
     ]
     assert Framework.objects.count() == 0
 
@@ -104,7 +105,7 @@ def test_csv_duplicates_and_cycles_are_refused(db: None) -> None:
     with pytest.raises(ImportRefused) as refused:
         import_framework(parsed=_csv(text.encode()), actor=None)
     messages = [str(problem) for problem in refused.value.problems]
-    assert messages[0] == "row 4 b: identifier: is used again (first at row 3 b)"
+    assert messages[0] == "row 4 (b): identifier: is used again (first at row 3 (b))"
     assert any("forms a cycle" in message for message in messages)
     assert Standard.objects.count() == 0
 
@@ -139,9 +140,9 @@ def test_act_csv_reports_its_seven_missing_parents_and_writes_nothing(db: None) 
     problems = refused.value.problems
     assert len(problems) == 7
     assert str(problems[0]) == (
-        "row 2 7efd7566-21e9-4195-b1d5-96d0d3f94a82: parent: human code 'H.A' is not in this file"
+        "row 2 (7efd7566-21e9-4195-b1d5-96d0d3f94a82): parent: human code 'H.A' is not in this file"
     )
-    assert Counter(problem.message for problem in problems) == {
+    assert Counter(problem.reason for problem in problems) == {
         "human code 'H.A' is not in this file": 1,
         "human code 'H.A.MATH.NQ.FC.PW' is not in this file": 6,
     }
@@ -223,7 +224,7 @@ def test_every_shared_file_is_parsed_or_refused_with_problems(path: Path, parser
     except ImportRefused as refused:
         problems = refused.problems
         assert problems
-        assert all(problem.where and problem.message for problem in problems)
+        assert all(problem.where and problem.reason for problem in problems)
         return
     problems = graph_problems(parsed)
     if not problems:
