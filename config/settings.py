@@ -163,6 +163,9 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 UPLOAD_MAX_BYTES = env.integer("UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+# A roster whose skipped rows, or learners it would deactivate, exceed this share is refused
+# whole (a truncated SIS export must not empty a district); an import may ask for another.
+ROSTER_SAFETY_SHARE = env.integer("ROSTER_SAFETY_PERCENT", 5) / 100
 
 MAILERS = {
     "default": (

@@ -35,6 +35,12 @@ class RosterUploadForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
     )
 
+    dry_run = forms.BooleanField(
+        label="Only check it (write nothing)",
+        required=False,
+        help_text="Shows what the import would create, update, skip and deactivate.",
+    )
+
     def clean_roster(self) -> object:
         upload = self.cleaned_data["roster"]
         limit = int(settings.UPLOAD_MAX_BYTES)

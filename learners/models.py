@@ -428,6 +428,7 @@ class LearnerProfile(models.Model):
 class RosterImportStatus(models.TextChoices):
     APPLIED = "applied", "Applied"
     REJECTED = "rejected", "Rejected"
+    CHECKED = "checked", "Checked (dry run, nothing written)"
 
 
 class RosterImport(models.Model):

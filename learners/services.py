@@ -352,13 +352,26 @@ def deactivate_users(*, actor: User | None, users: Sequence[User]) -> int:
 
 
 def import_roster(
-    *, actor: User | None, source: oneroster.RosterSource, source_name: str = ""
+    *,
+    actor: User | None,
+    source: oneroster.RosterSource,
+    source_name: str = "",
+    dry_run: bool = False,
+    safety_share: float | None = None,
 ) -> oneroster.ImportResult:
     """Import a OneRoster 1.1 CSV roster (folder, zip path or open zip), all or nothing.
 
     Validates everything first and raises ``oneroster.RosterInvalid`` listing every problem
     (file, row, column, reason) with nothing written; otherwise writes in one transaction and
-    returns counts per file. Idempotent by ``sourcedId``. A non-superuser ``actor`` may only
-    touch organisations they administer. See ``learners.oneroster`` for the mapping.
+    returns counts per file, with warnings for the rows left out on purpose (refused whole past
+    the safety share). ``dry_run`` writes nothing. Idempotent by ``sourcedId``. A
+    non-superuser ``actor`` may only touch organisations they administer. See
+    ``learners.oneroster`` for the mapping.
     """
-    return oneroster.import_roster(actor=actor, source=source, source_name=source_name)
+    return oneroster.import_roster(
+        actor=actor,
+        source=source,
+        source_name=source_name,
+        dry_run=dry_run,
+        safety_share=safety_share,
+    )

@@ -5,6 +5,7 @@ Every object comes from a scoped selector; anything outside the user's scope ans
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
@@ -125,12 +126,18 @@ def roster_import(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["roster"]
         try:
-            result = services.import_roster(actor=user, source=upload, source_name=upload.name)
+            result = services.import_roster(
+                actor=user,
+                source=upload,
+                source_name=upload.name,
+                dry_run=form.cleaned_data["dry_run"],
+            )
             context["result"] = result
         except RosterInvalid as exc:
-            context["errors"] = exc.errors
+            context["refused"] = exc
             status = 400
     elif request.method == "POST":
         status = 400
     context["imports"] = selectors.list_roster_imports(user)[:10]
+    context["safety_percent"] = round(settings.ROSTER_SAFETY_SHARE * 100)
     return render(request, "learners/roster_import.html", context, status=status)

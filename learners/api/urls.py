@@ -10,5 +10,6 @@ router.register("organisations", views.OrganisationViewSet, basename="organisati
 router.register("terms", views.TermViewSet, basename="term")
 router.register("sections", views.SectionViewSet, basename="section")
 router.register("learners", views.LearnerViewSet, basename="learner")
+router.register("roster-imports", views.RosterImportViewSet, basename="roster-import")
 
 urlpatterns: list[URLPattern | URLResolver] = [*router.urls]

@@ -1,25 +1,70 @@
-"""Read-only API of the learners app. Every list and object comes from a scoping selector:
-out-of-scope objects answer 404, lists are paginated."""
+"""API of the learners app. Every list and object comes from a scoping selector: out-of-scope
+objects answer 404, lists are paginated. The one write is the roster import (administrators)."""
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from learners import selectors
+from common.api import ProblemsSerializer, refused
+from common.importing import Problem
+from learners import selectors, services
 from learners.api.serializers import (
     LearnerProfileSerializer,
     LearnerSerializer,
     OrganisationSerializer,
+    RosterImportInput,
+    RosterImportOut,
     SectionSerializer,
     TermSerializer,
 )
 from learners.models import Learner, Organisation, Section, Term
+from learners.oneroster import RosterInvalid
+
+
+class RosterImportViewSet(viewsets.ViewSet):
+    """OneRoster 1.1 CSV roster import (a zip) by administrators: all or nothing, rows left out
+    on purpose as warnings, refused whole past the safety share; ``dry_run`` writes nothing.
+    Refused: 400 with the import framework's ``problems``."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": RosterImportInput},
+        responses={200: RosterImportOut, 201: RosterImportOut, 400: ProblemsSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        if not selectors.can_import_roster(request.user):
+            raise PermissionDenied("Only an administrator imports rosters.")
+        data = RosterImportInput(data=request.data)
+        if not data.is_valid():
+            return refused(
+                Problem("request", field, str(message))
+                for field, messages in data.errors.items()
+                for message in messages
+            )
+        values = data.validated_data
+        upload = values["file"]
+        percent = values["safety_percent"]
+        try:
+            result = services.import_roster(
+                actor=request.user,  # type: ignore[arg-type]
+                source=upload,
+                source_name=upload.name or "",
+                dry_run=values["dry_run"],
+                safety_share=None if percent is None else percent / 100,
+            )
+        except RosterInvalid as exc:
+            return refused(exc)
+        code = status.HTTP_200_OK if result.dry_run else status.HTTP_201_CREATED
+        return Response(result.as_dict(), status=code)
 
 
 class OrganisationViewSet(viewsets.ReadOnlyModelViewSet[Organisation]):

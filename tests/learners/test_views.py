@@ -327,7 +327,7 @@ def test_a_bad_upload_lists_every_bad_row_and_writes_nothing(
         reverse("learners:roster_import"), {"roster": _upload(BAD_ROWS, tmp_path)}
     )
     assert response.status_code == 400
-    assert len(response.context["errors"]) == 7
+    assert len(response.context["refused"].errors) == 6
     html = response.content.decode()
     assert "nothing was written" in html
     assert "No user has sourcedId &#x27;usr-ghost&#x27;." in html
@@ -359,7 +359,7 @@ def test_an_admin_upload_outside_their_organisations_is_refused_row_by_row(
     )
     assert response.status_code == 400
     assert ("orgs.csv", 2, "parentSourcedId") in {
-        (e.file, e.row, e.column) for e in response.context["errors"]
+        (e.file, e.row, e.column) for e in response.context["refused"].errors
     }
     assert Organisation.objects.filter(sourced_id="org-st").count() == 0
 

@@ -189,6 +189,8 @@ ROWS: dict[str, Row] = {
     "learner-list": Row("none", {"GET": A()}),
     "learner-detail": Row("learner", {"GET": A(scope="learner")}),
     "learner-profile": Row("learner", {"GET": A(scope="learner")}),
+    # Administrators import rosters; a post without a file is refused with its problems.
+    "roster-import-list": Row("none", {"POST": A(ok=400, gate="admin")}),
     # --- standards API ---------------------------------------------------------------------
     "framework-list": Row("none", {"GET": A()}),
     # Uploaded for the district: its administrators (and the state's) import; anyone else who
