@@ -166,6 +166,15 @@ UPLOAD_MAX_BYTES = env.integer("UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=102
 # A roster whose skipped rows, or learners it would deactivate, exceed this share is refused
 # whole (a truncated SIS export must not empty a district); an import may ask for another.
 ROSTER_SAFETY_SHARE = env.integer("ROSTER_SAFETY_PERCENT", 5) / 100
+# Ed-Fi state export: our level labels -> the state's CompetencyLevelDescriptor code values
+# (Ed-Fi's defaults when unset: reports/edfi.py), "Label:Code" pairs separated by commas.
+ED_FI_COMPETENCY_LEVELS = dict(
+    pair.split(":", 1) for pair in env.strings("ED_FI_COMPETENCY_LEVELS", []) if ":" in pair
+)
+ED_FI_LEVEL_NAMESPACE = env.string(
+    "ED_FI_LEVEL_NAMESPACE", "uri://ed-fi.org/CompetencyLevelDescriptor"
+)
+ED_FI_GRADING_PERIOD = env.string("ED_FI_GRADING_PERIOD", "")
 
 MAILERS = {
     "default": (

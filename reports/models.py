@@ -23,13 +23,14 @@ class ReportKind(models.TextChoices):
 class ReportFormat(models.TextChoices):
     CSV = "csv", "CSV"
     JSON = "json", "JSON (Ed-Fi)"
+    NDJSON = "ndjson", "Ed-Fi records, one per line (NDJSON)"
     XLSX = "xlsx", "Excel (XLSX)"
     PDF = "pdf", "PDF"
 
 
 # The formats each kind is offered in (the first is the default).
 FORMATS_OF: dict[str, tuple[str, ...]] = {
-    ReportKind.STATE_EXPORT: (ReportFormat.CSV, ReportFormat.JSON),
+    ReportKind.STATE_EXPORT: (ReportFormat.CSV, ReportFormat.JSON, ReportFormat.NDJSON),
     ReportKind.SCHOOL_REPORT: (ReportFormat.XLSX, ReportFormat.CSV),
     ReportKind.TRANSCRIPT: (ReportFormat.PDF,),
     ReportKind.SECTION_EXPORT: (ReportFormat.CSV, ReportFormat.XLSX),
@@ -77,6 +78,8 @@ class ReportRequest(models.Model):
     rows_done = models.BigIntegerField(default=0)
     rows_total = models.BigIntegerField(default=0)
     row_count = models.BigIntegerField(null=True, blank=True)
+    # What the file leaves out and why, e.g. {"not_assessed": 120} for an Ed-Fi export.
+    summary = models.JSONField(default=dict, blank=True)
     file_name = models.CharField(max_length=80, unique=True)
     size = models.BigIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True, default="")

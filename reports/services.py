@@ -227,8 +227,10 @@ def write_report(
     *,
     progress: Progress | None = None,
     disclose: Callable[[Sequence[int]], None] | None = None,
+    summary: dict[str, int] | None = None,
 ) -> int:
-    """Write the report ``scope`` describes to ``path``; return its number of rows."""
+    """Write the report ``scope`` describes to ``path``; return its number of rows.
+    ``summary`` receives what the file leaves out (the Ed-Fi formats' rows without a level)."""
     if scope.kind == ReportKind.STATE_EXPORT:
         assert scope.organisation is not None
         assert scope.term is not None
@@ -242,6 +244,8 @@ def write_report(
                 progress=progress,
                 disclose=disclose,
             )
+        if summary is not None and written.left_out is not None:
+            summary.update({f"left_out_{state}": n for state, n in written.left_out.items()})
         return written.rows
     if scope.kind == ReportKind.SCHOOL_REPORT:
         assert scope.organisation is not None
@@ -314,10 +318,15 @@ def generate_report(*, report_id: int) -> ReportRequest | None:
         scope = selectors.resolve_scope(None, operator=True, **selectors.scope_of(report))  # type: ignore[arg-type]
         if report.kind == ReportKind.STATE_EXPORT:
             with _DisclosureStage() as stage:
+                summary: dict[str, int] = {}
                 rows = write_report(
-                    scope, part, progress=_progress(report.pk, attempt), disclose=stage.add
+                    scope,
+                    part,
+                    progress=_progress(report.pk, attempt),
+                    disclose=stage.add,
+                    summary=summary,
                 )
-                return _finish(report, attempt, part, final, rows, stage.sql)
+                return _finish(report, attempt, part, final, rows, stage.sql, summary)
         rows = write_report(scope, part, progress=_progress(report.pk, attempt))
         return _finish(report, attempt, part, final, rows, None)
     except OperationalError:
@@ -348,6 +357,7 @@ def _finish(
     final: Path,
     rows: int,
     disclosed_sql: str | None,
+    summary: dict[str, int] | None = None,
 ) -> ReportRequest | None:
     size, sha256 = _digest(part)
     with transaction.atomic():
@@ -372,6 +382,7 @@ def _finish(
         ReportRequest.objects.filter(pk=report.pk).update(
             status=ReportStatus.DONE,
             row_count=rows,
+            summary=summary or {},
             rows_done=rows,
             rows_total=rows,
             size=size,

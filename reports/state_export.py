@@ -18,7 +18,7 @@ import datetime
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Final, TextIO
 
 import numpy as np
@@ -27,7 +27,7 @@ from django.db.models import Count, QuerySet
 
 from learners.models import Learner, Organisation, Term
 from learners.selectors import descendants_of
-from reports import asof, outputs
+from reports import asof, edfi, outputs
 from reports.asof import INSUFFICIENT, SCORED, Results, RulesBook
 from reports.outputs import ObjectArray, Pieces, csv_field, json_value, objects
 from reports.plan import LearnerRow, Required, RequirementPlan, StandardInfo, learner_pages
@@ -48,9 +48,7 @@ COLUMNS: Final = (
 )
 STATES: Final = ("mastered", "not_yet", "insufficient_evidence", "not_assessed")
 MASTERED, NOT_YET, INSUFFICIENT_EVIDENCE, NOT_ASSESSED = range(4)
-DESCRIPTOR: Final = "uri://mastery-platform/CompetencyLevelDescriptor#"
-GRADE_DESCRIPTOR: Final = "uri://ed-fi.org/GradeLevelDescriptor#"
-PERIOD_DESCRIPTOR: Final = "uri://mastery-platform/GradingPeriodDescriptor#"
+GRADE_DESCRIPTOR: Final = edfi.GRADE_NAMESPACE + "#"
 # CEDS grade codes (the roster's) to Ed-Fi GradeLevelDescriptor code values.
 ED_FI_GRADES: Final = {
     "IT": "Infant/toddler",
@@ -94,6 +92,8 @@ def state_of_row(state: int, mastered: bool) -> int:
 class Written:
     rows: int
     learners: int
+    # Rows an Ed-Fi format leaves out (no level to send), by state.
+    left_out: dict[str, int] | None = None
 
 
 class _Layout:
@@ -126,6 +126,10 @@ class _Layout:
         for rid in range(len(self.book.rules)):
             names += [self.book.method(rid), self.book.rollup_method(rid)]
         return names
+
+    def keep(self, columns: _Columns) -> np.ndarray | None:
+        """Which rows this format writes (None: all of them)."""
+        return None
 
     def state_level(self, columns: _Columns, piece: Callable[[str, str], str]) -> ObjectArray:
         labels = ["", *self.book.labels]
@@ -178,13 +182,19 @@ class _Csv(_Layout):
 
 
 class _EdFi(_Layout):
+    """Ed-Fi ``StudentCompetencyObjective`` records (see ``reports.edfi``): rows without a
+    level are left out (``left_out`` counts them by state); ``json`` opens with the companion
+    records, ``ndjson`` writes one record per line."""
+
     order = (
         ("l", 0), ("s", 0), ("l", 1), ("r", 0), ("s", 1),
         ("r", 1), ("r", 2), ("r", 3), ("r", 4), ("r", 5),
     )  # fmt: skip
     header = "[\n"
-    footer = "\n]\n"
+    footer = "\n]}\n"
     separator = ",\n"
+    prefix = ""
+    suffix = ""
 
     def __init__(self, term: Term, book: RulesBook) -> None:
         super().__init__(term, book)
@@ -193,50 +203,61 @@ class _EdFi(_Layout):
             lambda c: f',"evidenceCount":{c}',
             lambda d: f',"dateFirstMastered":{json_value(outputs.date_text(d) or None)}',
         )
-        self.year = term.school_year or term.end_date.year
+        self.levels = edfi.level_map()
+        self.namespace = edfi.level_namespace()
+        self.left_out = {STATES[NOT_ASSESSED]: 0, STATES[INSUFFICIENT_EVIDENCE]: 0}
+
+    def set_companions(self, companions: edfi.Companions) -> None:
+        self.header = companions.json_header()
 
     def learner(self, learner: LearnerRow, school: str) -> tuple[str, ...]:
-        # Ids stay text: an NCES school id's leading zeros are part of it.
-        school_id = school
+        school_id = edfi.school_id(school, learner.school_id)
         grade = ED_FI_GRADES.get(learner.grade_level, learner.grade_level)
         first = (
-            '{"studentReference":{"studentUniqueId":'
+            self.prefix
+            + '{"studentReference":{"studentUniqueId":'
             + json_value(learner.state_student_id)
             + '},"objectiveCompetencyObjectiveReference":{"educationOrganizationId":'
-            + json_value(school_id)
+            + str(school_id)
             + ',"objective":'
         )
-        period = {
-            "schoolId": school_id,
-            "schoolYear": self.year,
-            "gradingPeriodDescriptor": PERIOD_DESCRIPTOR + self.term.title,
-            "periodSequence": 1,
-        }
         second = (
             ',"objectiveGradeLevelDescriptor":'
             + json_value(GRADE_DESCRIPTOR + grade)
             + '},"gradingPeriodReference":'
-            + json_value(period)
+            + json_value(edfi.grading_period_reference(self.term, school_id))
         )
         return first, second
 
     def standard(self, info: StandardInfo) -> tuple[str, ...]:
         return (
-            json_value(info.identifier),
-            ',"_ext":{"mastery":{"humanCode":' + json_value(info.human_code),
+            json_value(edfi.objective(info.identifier)),
+            ',"_ext":{"mastery":{"standardIdentifier":'
+            + json_value(info.identifier)
+            + ',"humanCode":'
+            + json_value(info.human_code),
         )
 
+    def keep(self, columns: _Columns) -> np.ndarray:
+        keep = (columns.state == MASTERED) | (columns.state == NOT_YET)
+        for state in (NOT_ASSESSED, INSUFFICIENT_EVIDENCE):
+            self.left_out[STATES[state]] += int((columns.state == state).sum())
+        return keep  # type: ignore[no-any-return]
+
     def result_columns(self, columns: _Columns) -> dict[str, ObjectArray]:
-        def descriptor(state: str, label: str) -> str:
-            text = label or outputs.STATE_LABELS[state].capitalize()
-            return ',"competencyLevelDescriptor":' + json_value(DESCRIPTOR + text)
+        def level(state: str, label: str) -> str:
+            code = edfi.level_code(label, state == "mastered", self.levels)
+            value = edfi.descriptor(self.namespace, code)
+            return ',"competencyLevelDescriptor":' + json_value(value)
 
         def state_level(state: str, label: str) -> str:
             return f',"state":{json_value(state)},"level":{json_value(label or None)},"score":'
 
-        methods = objects([f',"method":{json_value(name)}}}}}}}' for name in self.method_names()])
+        methods = objects(
+            [f',"method":{json_value(name)}}}}}}}{self.suffix}' for name in self.method_names()]
+        )
         return {
-            "0": self.state_level(columns, descriptor),
+            "0": self.state_level(columns, level),
             "1": self.state_level(columns, state_level),
             "2": self.pieces.scores(columns.score),
             "3": self.pieces.dates(columns.day),
@@ -245,7 +266,19 @@ class _EdFi(_Layout):
         }
 
 
-LAYOUTS: Final = {"csv": _Csv, "json": _EdFi}
+class _EdFiLines(_EdFi):
+    """NDJSON: the companion records, then one student record per line."""
+
+    footer = "\n"
+    separator = "\n"
+    prefix = edfi.ndjson_prefix()
+    suffix = "}"
+
+    def set_companions(self, companions: edfi.Companions) -> None:
+        self.header = companions.ndjson_header()
+
+
+LAYOUTS: Final = {"csv": _Csv, "json": _EdFi, "ndjson": _EdFiLines}
 FORMATS: Final = tuple(LAYOUTS)
 
 
@@ -280,6 +313,8 @@ def write_state_export(
     schools = list(descendants_of(organisation).order_by("pk").values_list("pk", flat=True))
     learners = Learner.objects.filter(school_id__in=schools, active=True)
     total = _estimate_rows(plan, learners)
+    if isinstance(layout, _EdFi):
+        layout.set_companions(_companions(plan, learners, term))
     writer = _Writer(plan, book, layout, at, packed)
     out.write(layout.header)
     rows_done = learners_done = 0
@@ -297,7 +332,48 @@ def write_state_export(
     out.write(layout.footer)
     if progress is not None:
         progress(rows_done, rows_done)
-    return Written(rows=rows_done, learners=learners_done)
+    left_out = dict(layout.left_out) if isinstance(layout, _EdFi) else None
+    return Written(rows=rows_done, learners=learners_done, left_out=left_out)
+
+
+def _companions(plan: RequirementPlan, learners: QuerySet[Learner], term: Term) -> edfi.Companions:
+    """The Ed-Fi records the student records reference: level descriptors, the grading period
+    of each school, and a competency objective per school, grade and required (or elective)
+    standard. One grouped query, plus the requirement sets the export reads anyway."""
+    pairs = sorted(learners.order_by().values_list("school_id", "grade_level").distinct(), key=str)
+    codes = {
+        org.pk: edfi.school_id(school_code(org), org.pk)
+        for org in Organisation.objects.filter(pk__in={school for school, _ in pairs}).only(
+            "pk", "external_id"
+        )
+    }
+    objectives: dict[tuple[int, str, str], dict[str, object]] = {}
+    for school, grade in pairs:
+        wanted = [item.standard_id for item in plan.required(school, grade)]
+        for group in plan.requirement_set(school, grade).electives:
+            wanted.extend(group.standard_ids)
+        plan.load_standards(wanted)
+        for standard_id in wanted:
+            info = plan.standards[standard_id]
+            key = (codes[school], grade, info.identifier)
+            objectives.setdefault(
+                key,
+                edfi.competency_objective(
+                    identifier=info.identifier,
+                    human_code=info.human_code,
+                    statement=info.statement,
+                    grade=ED_FI_GRADES.get(grade, grade),
+                    school=codes[school],
+                ),
+            )
+    levels = list(dict.fromkeys(edfi.level_map().values()))
+    levels += [code for code in edfi.MASTERED_FALLBACK if code not in levels]
+    return edfi.Companions(
+        levels=levels,
+        period=edfi.period_code(term),
+        periods=[edfi.grading_period(term, school) for school in sorted(set(codes.values()))],
+        objectives=[objectives[key] for key in sorted(objectives)],
+    )
 
 
 def _pages(
@@ -507,6 +583,10 @@ class _Writer:
                 np.concatenate([t.methods for t in templates]),
             ),
         )
+        mask = layout.keep(columns)
+        if mask is not None:
+            rows_l, rows_s = rows_l[mask], rows_s[mask]
+            columns = _Columns(*(getattr(columns, f.name)[mask] for f in fields(_Columns)))
         result_pieces = layout.result_columns(columns)
         standard_pieces = [layout.standard(self.plan.standards[i]) for i in known.tolist()]
         standard_index = np.searchsorted(known, rows_s)

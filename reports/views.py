@@ -94,6 +94,7 @@ def attachment(report: ReportRequest, path: Path) -> FileResponse:
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",
+    "ndjson": "application/x-ndjson",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pdf": "application/pdf",
 }

@@ -68,3 +68,12 @@ def ed_fi_errors(name: str, record: dict[str, Any]) -> list[str]:
         f"{name} {'/'.join(map(str, error.absolute_path))}: {error.message}"
         for error in _ed_fi_validator(name).iter_errors(record)
     ]
+
+
+def ed_fi_default_codes(name: str) -> set[str]:
+    """The code values of one of Ed-Fi's default descriptor files (e.g.
+    ``CompetencyLevelDescriptor.xml``)."""
+    import re
+
+    path = spec_file(SPECS / "ed-fi" / name)
+    return set(re.findall(r"<CodeValue>([^<]+)</CodeValue>", path.read_text(encoding="utf-8")))

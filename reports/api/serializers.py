@@ -39,6 +39,7 @@ class ReportRequestSerializer(serializers.ModelSerializer[ReportRequest]):
             "rows_total",
             "percent",
             "row_count",
+            "summary",
             "size",
             "sha256",
             "error",

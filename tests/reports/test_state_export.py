@@ -13,7 +13,9 @@ import pytest
 from learners.models import Organisation
 from reports import plan
 from reports.state_export import COLUMNS, write_state_export
+from standards.exporters import mint_identifier
 from tests.reports.world import World, add_rating, end_of, expected_state_rows, noon, remove
+from tests.specs import ed_fi_default_codes, ed_fi_errors
 
 
 def export(world: World, organisation: Organisation, file_format: str = "csv", **kw: Any) -> str:
@@ -113,18 +115,27 @@ def test_a_later_day_sees_the_newer_evidence(world: World) -> None:
 
 
 def test_json_records_are_ed_fi_student_competency_objectives(world: World) -> None:
-    records = json.loads(export(world, world.cast.district, file_format="json"))
-    expected = expected_state_rows(world, world.cast.district)
+    document = json.loads(export(world, world.cast.district, file_format="json"))
+    records = document["studentCompetencyObjectives"]
+    expected = [
+        row
+        for row in expected_state_rows(world, world.cast.district)
+        if row["state"] in ("mastered", "not_yet")
+    ]
     assert len(records) == len(expected)
     first, row = records[0], expected[0]
     assert first["studentReference"] == {"studentUniqueId": row["state_student_id"]}
     reference = first["objectiveCompetencyObjectiveReference"]
-    assert reference["objective"] == row["standard_identifier"]
-    assert reference["educationOrganizationId"] == row["school_id"]
+    assert reference["objective"] == mint_identifier(row["standard_identifier"])
+    assert reference["educationOrganizationId"] == int(row["school_id"])
     assert reference["objectiveGradeLevelDescriptor"].endswith("#Fifth grade")
-    assert first["gradingPeriodReference"]["schoolId"] == row["school_id"]
+    assert first["gradingPeriodReference"]["schoolId"] == int(row["school_id"])
+    assert first["gradingPeriodReference"]["gradingPeriodName"] == row["term"]
+    levels = {"Advanced": "Advanced", "Proficient": "Proficient", "Developing": "Basic",
+              "Beginning": "Below Basic"}  # fmt: skip
     for record, line in zip(records, expected, strict=True):
         mastery = record["_ext"]["mastery"]
+        assert mastery["standardIdentifier"] == line["standard_identifier"]
         assert mastery["humanCode"] == line["human_code"]
         assert mastery["state"] == line["state"]
         assert (mastery["level"] or "") == line["level"]
@@ -132,10 +143,80 @@ def test_json_records_are_ed_fi_student_competency_objectives(world: World) -> N
         assert (mastery["dateFirstMastered"] or "") == line["date_first_mastered"]
         assert str(mastery["evidenceCount"]) == line["evidence_count"]
         assert mastery["method"] == line["method"]
-        label = line["level"] or {"not_assessed": "Not assessed"}.get(
-            line["state"], line["state"].replace("_", " ").capitalize()
+        # A roll-up without a level of its own: mastered or not, in Ed-Fi's words.
+        fallback = "Proficient" if line["state"] == "mastered" else "Basic"
+        assert record["competencyLevelDescriptor"] == (
+            "uri://ed-fi.org/CompetencyLevelDescriptor#" + levels.get(line["level"], fallback)
         )
-        assert record["competencyLevelDescriptor"].endswith("#" + label)
+
+
+def test_ed_fi_records_validate_against_data_standard_5_and_leave_out_rows_without_a_level(
+    world: World,
+) -> None:
+    out = io.StringIO()
+    written = write_state_export(
+        organisation=world.cast.district, term=world.term, as_of=world.day,
+        file_format="json", out=out,
+    )  # fmt: skip
+    document = json.loads(out.getvalue())
+    every = expected_state_rows(world, world.cast.district)
+    left_out = {"not_assessed": 0, "insufficient_evidence": 0}
+    for row in every:
+        if row["state"] in left_out:
+            left_out[row["state"]] += 1
+    assert written.left_out == left_out
+    assert written.rows == len(every) - sum(left_out.values())
+    assert all(left_out.values())  # the world has both kinds
+    errors = [
+        *(e for r in document["studentCompetencyObjectives"]
+          for e in ed_fi_errors("edFi_studentCompetencyObjective", r)),
+        *(e for r in document["competencyObjectives"]
+          for e in ed_fi_errors("edFi_competencyObjective", r)),
+        *(e for r in document["gradingPeriods"] for e in ed_fi_errors("edFi_gradingPeriod", r)),
+    ]  # fmt: skip
+    assert errors == []
+    # Every reference a student record makes is to a companion record in the file.
+    objectives = {
+        (o["educationOrganizationReference"]["educationOrganizationId"], o["objective"],
+         o["objectiveGradeLevelDescriptor"])
+        for o in document["competencyObjectives"]
+    }  # fmt: skip
+    periods = {
+        (p["schoolReference"]["schoolId"], p["gradingPeriodName"], p["gradingPeriodDescriptor"])
+        for p in document["gradingPeriods"]
+    }
+    for record in document["studentCompetencyObjectives"]:
+        ref = record["objectiveCompetencyObjectiveReference"]
+        assert (ref["educationOrganizationId"], ref["objective"],
+                ref["objectiveGradeLevelDescriptor"]) in objectives  # fmt: skip
+        period = record["gradingPeriodReference"]
+        assert (period["schoolId"], period["gradingPeriodName"],
+                period["gradingPeriodDescriptor"]) in periods  # fmt: skip
+    defaults = ed_fi_default_codes("CompetencyLevelDescriptor.xml")
+    assert {d["codeValue"] for d in document["competencyLevelDescriptors"]} <= defaults
+    assert {d["codeValue"] for d in document["gradingPeriodDescriptors"]} <= (
+        ed_fi_default_codes("GradingPeriodDescriptor.xml")
+    )
+
+
+def test_ndjson_has_one_record_per_line_companions_first(world: World) -> None:
+    lines = export(world, world.cast.district, file_format="ndjson").splitlines()
+    entries = [json.loads(line) for line in lines]
+    resources = [entry["resource"] for entry in entries]
+    assert resources[0] == "competencyLevelDescriptors"
+    assert resources.index("studentCompetencyObjectives") > resources.index("competencyObjectives")
+    document = json.loads(export(world, world.cast.district, file_format="json"))
+    students = [e["record"] for e in entries if e["resource"] == "studentCompetencyObjectives"]
+    assert students == document["studentCompetencyObjectives"]
+
+
+def test_the_level_mapping_is_configurable(world: World, settings: Any) -> None:
+    settings.ED_FI_COMPETENCY_LEVELS = {"Developing": "Pass", "Proficient": "Pass"}
+    settings.ED_FI_LEVEL_NAMESPACE = "uri://state.example/CompetencyLevelDescriptor"
+    document = json.loads(export(world, world.cast.district, file_format="json"))
+    used = {r["competencyLevelDescriptor"] for r in document["studentCompetencyObjectives"]}
+    assert "uri://state.example/CompetencyLevelDescriptor#Pass" in used
+    assert all(value.startswith("uri://state.example/") for value in used)
 
 
 def test_progress_and_disclosure_callbacks_see_every_page(
