@@ -14,8 +14,16 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
 
-from identity import remote
-from identity.models import IdentityProvider, SigningKey, SignInSettings
+from identity import remote, services
+from identity.models import (
+    IdentityProvider,
+    KeyPurpose,
+    LtiCourseLink,
+    LtiDeployment,
+    LtiPlatform,
+    SigningKey,
+    SignInSettings,
+)
 from identity.sealing import seal
 
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
@@ -139,3 +147,53 @@ class IdentityProviderAdmin(OperatorAdmin):
 class SignInSettingsAdmin(OperatorAdmin):
     list_display = ["organisation", "passwords_allowed", "updated_at"]
     list_filter = ["passwords_allowed"]
+
+
+class LtiDeploymentInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = LtiDeployment
+    extra = 1
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _operator(request)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _operator(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _operator(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _operator(request)
+
+
+@admin.register(LtiPlatform)
+class LtiPlatformAdmin(OperatorAdmin):
+    """A platform registration. The tool's own addresses to give the platform are shown."""
+
+    list_display = ["name", "organisation", "issuer", "client_id", "enabled"]
+    list_filter = ["enabled"]
+    search_fields = ["name", "issuer", "client_id"]
+    inlines = [LtiDeploymentInline]
+    readonly_fields = ["tool_login_url", "tool_launch_url", "tool_key_set_url"]
+
+    @admin.display(description="Our login initiation URL")
+    def tool_login_url(self, obj: LtiPlatform | None) -> str:
+        return reverse("identity:lti_login")
+
+    @admin.display(description="Our launch (redirect) URL")
+    def tool_launch_url(self, obj: LtiPlatform | None) -> str:
+        return reverse("identity:lti_launch")
+
+    @admin.display(description="Our public key set URL")
+    def tool_key_set_url(self, obj: LtiPlatform | None) -> str:
+        return reverse("identity:jwks")
+
+    def save_model(self, request: HttpRequest, obj: LtiPlatform, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.signing_key_for(purpose=KeyPurpose.LTI)  # published before the first launch
+
+
+@admin.register(LtiCourseLink)
+class LtiCourseLinkAdmin(OperatorAdmin):
+    list_display = ["platform", "context_id", "section", "linked_by", "created_at"]
+    raw_id_fields = ["section", "linked_by"]

@@ -6,6 +6,7 @@ page) are stored sealed (``identity.sealing``), never in the clear.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -167,3 +168,116 @@ class SignInSettings(models.Model):
 
     def __str__(self) -> str:
         return f"sign-in settings of organisation {self.organisation_id}"
+
+
+class LtiPersonClaim(models.TextChoices):
+    """Which claim of an LTI launch names the person."""
+
+    LIS_SOURCED_ID = "lis_person_sourcedid", "LIS person sourcedId (the SIS id)"
+    EMAIL = "email", "E-mail address"
+    SUB = "sub", "The platform's user id (sub)"
+
+
+class LtiPlatform(models.Model):
+    """A learning platform (Canvas, Schoology, Moodle, Brightspace...) registered to launch us
+    with LTI 1.3, for the people of one organisation (and the ones below it)."""
+
+    organisation = models.ForeignKey(
+        "learners.Organisation", on_delete=models.PROTECT, related_name="lti_platforms"
+    )
+    name = models.CharField(max_length=120)
+    issuer = models.CharField(max_length=400, help_text="The platform's issuer (iss).")
+    client_id = models.CharField(
+        max_length=255, help_text="The client id the platform gave this tool."
+    )
+    auth_login_url = models.URLField(
+        "authentication request URL", max_length=400, help_text="The platform's OIDC auth endpoint."
+    )
+    key_set_url = models.URLField(
+        "key set URL", max_length=400, help_text="The platform's public keys (JWKS)."
+    )
+    person_claim = models.CharField(
+        max_length=32, choices=LtiPersonClaim.choices, default=LtiPersonClaim.LIS_SOURCED_ID
+    )
+    match_on = models.CharField(
+        max_length=16, choices=RosterField.choices, default=RosterField.SOURCED_ID
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        verbose_name = "LTI platform"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "client_id"], name="identity_ltiplatform_unique_client"
+            ),
+            models.CheckConstraint(
+                condition=Q(match_on__in=RosterField.values), name="identity_ltiplatform_match_on"
+            ),
+            models.CheckConstraint(
+                condition=Q(person_claim__in=LtiPersonClaim.values),
+                name="identity_ltiplatform_person_claim",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LtiDeployment(models.Model):
+    """A deployment of the tool on a platform (a launch names one; unknown ones are refused)."""
+
+    platform = models.ForeignKey(LtiPlatform, on_delete=models.CASCADE, related_name="deployments")
+    deployment_id = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["platform", "deployment_id"]
+        verbose_name = "LTI deployment"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "deployment_id"], name="identity_ltideployment_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.deployment_id
+
+
+class LtiCourseLink(models.Model):
+    """A platform's course (its LTI context) opened as one of our sections: made once by a
+    teacher of the section on the mapping page when the roster's ids do not say it."""
+
+    platform = models.ForeignKey(LtiPlatform, on_delete=models.CASCADE, related_name="course_links")
+    context_id = models.CharField(max_length=255)
+    section = models.ForeignKey(
+        "learners.Section", on_delete=models.CASCADE, related_name="lti_course_links"
+    )
+    linked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["platform", "context_id"]
+        verbose_name = "LTI course link"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "context_id"], name="identity_lticourselink_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"context {self.context_id} -> section {self.section_id}"
+
+
+class LtiNonce(models.Model):
+    """A launch's nonce, kept once used: a replayed launch finds it and is refused."""
+
+    nonce = models.CharField(max_length=255, unique=True)
+    used_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"nonce used at {self.used_at}"

@@ -8,9 +8,16 @@ from typing import Final
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
-from identity.models import IdentityProvider, RosterField, SigningKey, SignInSettings
-from learners.models import GuardianLink, Learner, Organisation, RoleAssignment
-from learners.selectors import descendants_of
+from identity.models import (
+    IdentityProvider,
+    LtiCourseLink,
+    LtiPlatform,
+    RosterField,
+    SigningKey,
+    SignInSettings,
+)
+from learners.models import GuardianLink, Learner, Organisation, RoleAssignment, Section
+from learners.selectors import descendants_of, taught_sections
 
 OK: Final = "ok"
 UNKNOWN: Final = "unknown"
@@ -119,3 +126,36 @@ def passwords_allowed(user: User) -> bool:
 def sign_in_providers() -> QuerySet[IdentityProvider]:
     """The providers offered on the sign-in page."""
     return IdentityProvider.objects.filter(enabled=True).select_related("organisation")
+
+
+# --- LTI ----------------------------------------------------------------------------------------
+
+
+def section_for_course(
+    *, platform: LtiPlatform, context_id: str, course_section_sourced_id: str = ""
+) -> Section | None:
+    """The section a platform's course opens: the one a teacher linked it to, else the one the
+    roster's ``sourcedId`` names (within the platform's organisation). ``None``: ask a teacher
+    once (the mapping page). Whether the person may see it is the section page's business."""
+    if context_id:
+        link = (
+            LtiCourseLink.objects.filter(platform=platform, context_id=context_id)
+            .select_related("section")
+            .first()
+        )
+        if link is not None:
+            return link.section
+    if course_section_sourced_id:
+        return Section.objects.filter(
+            sourced_id=course_section_sourced_id,
+            school__in=descendants_of(platform.organisation).values("pk"),
+        ).first()
+    return None
+
+
+def linkable_sections(user: User, platform: LtiPlatform) -> QuerySet[Section]:
+    """Sections a teacher may link a course to: the ones they teach now, in the platform's
+    organisation."""
+    return taught_sections(user).filter(
+        school__in=descendants_of(platform.organisation).values("pk")
+    )

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from audit.services import record_access
 from identity import keys, selectors
-from identity.models import KeyAlgorithm, KeyPurpose, SigningKey
+from identity.models import KeyAlgorithm, KeyPurpose, LtiCourseLink, LtiPlatform, SigningKey
 from learners import selectors as learner_selectors
-from learners.models import Organisation
+from learners.models import Organisation, Section
 
 logger = logging.getLogger(__name__)
 
@@ -121,3 +121,29 @@ def signing_key_for(*, purpose: str, organisation: Organisation | None = None) -
         if found is None:
             raise
         return found
+
+
+@transaction.atomic
+def link_lti_course(
+    *, actor: User, platform: LtiPlatform, context_id: str, section: Section
+) -> LtiCourseLink:
+    """Links a platform's course to one of our sections, once: the actor must teach the
+    section now (in the platform's organisation). Relinking a course already linked is refused;
+    the operator removes a wrong link on the operator page."""
+    if not context_id:
+        raise ValidationError({"context_id": "The launch named no course."})
+    if not selectors.linkable_sections(actor, platform).filter(pk=section.pk).exists():
+        raise PermissionDenied("You can only link a course to a class you teach.")
+    if LtiCourseLink.objects.filter(platform=platform, context_id=context_id).exists():
+        raise ValidationError({"context_id": "This course is already linked to a class."})
+    link = LtiCourseLink.objects.create(
+        platform=platform, context_id=context_id, section=section, linked_by=actor
+    )
+    record_access(
+        actor=actor,
+        action="lti.course_link",
+        object_type="identity.lticourselink",
+        object_id=link.pk,
+        detail={"platform": platform.pk, "section": section.pk},
+    )
+    return link

@@ -11,4 +11,7 @@ urlpatterns = [
     path("identity/sso/<int:provider_id>/", views.sso_start, name="sso_start"),
     path("identity/sso/callback/", views.sso_callback, name="sso_callback"),
     path("identity/refused/<slug:reason>/", views.refused, name="refused"),
+    path("identity/lti/login/", views.lti_login, name="lti_login"),
+    path("identity/lti/launch/", views.lti_launch, name="lti_launch"),
+    path("identity/lti/link/", views.lti_course_link, name="lti_course_link"),
 ]

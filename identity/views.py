@@ -9,15 +9,20 @@ from typing import Any, Final
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render, resolve_url
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from identity import keys, oidc, selectors, signin
-from identity.models import IdentityProvider
+from audit.services import record_access
+from identity import keys, lti, oidc, selectors, services, signin
+from identity.forms import CourseLinkForm
+from identity.models import IdentityProvider, LtiPlatform
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +60,23 @@ REFUSALS: Final[dict[str, tuple[str, str, int]]] = {
         "Your school's sign-in service did not confirm who you are. Start again; if it keeps "
         "happening, tell your school office.",
         400,
+    ),
+    "launch": (
+        "This launch could not be checked",
+        "Your learning platform's launch could not be verified, or it was already used. Open "
+        "the tool again from your course.",
+        400,
+    ),
+    "families": (
+        "Nothing to open here for families",
+        "Families follow their child's mastery by signing in to this site directly with the "
+        "account their school gave them.",
+        403,
+    ),
+    "launch_role": (
+        "Nothing to open for this role",
+        "This tool opens for teachers, administrators and students of the course.",
+        403,
     ),
     "unavailable": (
         "Sign-in is not available right now",
@@ -168,3 +190,123 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     if not result.ok:
         return refuse(result.outcome)
     return HttpResponseRedirect(pending.next_url)
+
+
+# --- LTI 1.3 launches ---------------------------------------------------------------------------
+
+LTI_COURSE_KEY: Final = "identity.lti.course"
+
+
+def _launch_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri(reverse("identity:lti_launch"))
+
+
+@csrf_exempt  # a cross-site request from the platform by design; nothing is changed here
+@require_http_methods(["GET", "POST"])
+def lti_login(request: HttpRequest) -> HttpResponse:
+    """LTI login initiation: bind a state and nonce to this browser, go to the platform."""
+    params = {key: str(value) for key, value in (request.POST or request.GET).items()}
+    try:
+        url, cookie = lti.start_login(params, launch_url=_launch_url(request))
+    except lti.LaunchRefused as refusal:
+        logger.info("lti login refused", extra={"reason": refusal.reason})
+        return refuse("launch")
+    response = HttpResponseRedirect(url)
+    # The launch comes back as a cross-site form post: only a SameSite=None cookie returns.
+    response.set_cookie(
+        lti.STATE_COOKIE, cookie, max_age=lti.STATE_SECONDS, path=reverse("identity:lti_launch"),
+        secure=True, httponly=True, samesite="None",
+    )  # fmt: skip
+    return response
+
+
+@csrf_exempt  # the platform's signed ID token and our state cookie are the protection
+@require_POST
+def lti_launch(request: HttpRequest) -> HttpResponse:
+    """The launch: verify it, sign the person in, open what their role opens here."""
+    try:
+        launch = lti.verify_launch(
+            id_token=request.POST.get("id_token", ""),
+            state=request.POST.get("state", ""),
+            cookie=request.COOKIES.get(lti.STATE_COOKIE),
+        )
+    except lti.LaunchRefused as refusal:
+        logger.info("lti launch refused", extra={"reason": refusal.reason})
+        response = refuse("launch")
+    else:
+        response = _open_launch(request, launch)
+    response.delete_cookie(lti.STATE_COOKIE, path=reverse("identity:lti_launch"), samesite="None")
+    return response
+
+
+def _open_launch(request: HttpRequest, launch: lti.Launch) -> HttpResponse:
+    platform = launch.platform
+    if launch.kind in {"mentor", "none"}:
+        # A parent (mentor) or a role we do not serve: nothing opens and nobody is signed in.
+        record_access(
+            actor=None, action="signin.lti", allowed=False, object_type="identity.ltiplatform",
+            object_id=platform.pk, detail={"outcome": launch.kind},
+        )  # fmt: skip
+        return refuse("families" if launch.kind == "mentor" else "launch_role")
+    result = signin.sign_in(
+        request,
+        organisation=platform.organisation,
+        match_on=platform.match_on,
+        identifier=launch.person,
+        via="lti",
+        object_type="identity.ltiplatform",
+        source_id=platform.pk,
+    )
+    if not result.ok:
+        return refuse(result.outcome)
+    if launch.kind == "learner":
+        return HttpResponseRedirect(reverse("mastery:my_mastery"))
+    if launch.kind == "admin":
+        return HttpResponseRedirect(resolve_url(settings.LOGIN_REDIRECT_URL))
+    section = selectors.section_for_course(
+        platform=platform,
+        context_id=launch.context_id,
+        course_section_sourced_id=launch.course_section_sourced_id,
+    )
+    if section is not None:
+        return HttpResponseRedirect(reverse("mastery:section_grid", args=[section.pk]))
+    if not launch.context_id:
+        return HttpResponseRedirect(resolve_url(settings.LOGIN_REDIRECT_URL))
+    request.session[LTI_COURSE_KEY] = {
+        "platform": platform.pk,
+        "context_id": launch.context_id,
+        "title": launch.context_title,
+    }
+    return HttpResponseRedirect(reverse("identity:lti_course_link"))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lti_course_link(request: HttpRequest) -> HttpResponse:
+    """Once per course: the teacher says which of their classes the platform's course is."""
+    saved = request.session.get(LTI_COURSE_KEY)
+    pending: dict[str, Any] = saved if isinstance(saved, dict) else {}
+    platform = (
+        LtiPlatform.objects.filter(pk=int(pending.get("platform") or 0))
+        .select_related("organisation")
+        .first()
+    )
+    if platform is None or not isinstance(request.user, User):
+        raise Http404("no course launch waiting")
+    sections = selectors.linkable_sections(request.user, platform).select_related("term")
+    form = CourseLinkForm(request.POST or None, sections=sections)
+    if request.method == "POST" and form.is_valid():
+        section = form.cleaned_data["section"]
+        services.link_lti_course(
+            actor=request.user, platform=platform, context_id=pending["context_id"], section=section
+        )
+        del request.session[LTI_COURSE_KEY]
+        return HttpResponseRedirect(reverse("mastery:section_grid", args=[section.pk]))
+    context = {
+        "form": form,
+        "course_title": pending.get("title", ""),
+        "has_sections": sections.exists(),
+    }
+    return render(
+        request, "identity/lti_course_link.html", context, status=400 if form.errors else 200
+    )

@@ -229,6 +229,9 @@ NO_LEARNER_DATA: frozenset[str] = frozenset(
         "identity:sso_start",
         "identity:sso_callback",
         "identity:refused",
+        "identity:lti_login",
+        "identity:lti_launch",
+        "identity:lti_course_link",
         # badges: a school's public issuer profile
         "badges:issuer",
         # moderation: the index (one's own agreement, counts), common tasks, own agreement

@@ -1,15 +1,22 @@
 """In chromium: a teacher and a student sign in through a real OpenID Connect provider on
 loopback and land on their home page; a person the roster does not have and a deactivated one
-are refused with a plain page. Every page of ours is checked at phone and laptop sizes."""
+are refused with a plain page. Then LTI launches from a test platform on another site
+(127.0.0.1, while we are localhost: the launch is a real cross-site form post) open the
+teacher's section grid and the student's own mastery, and a parent's launch opens nothing.
+Every page of ours is checked at phone and laptop sizes. One browser for the module."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
+from django.urls import reverse
 
-from identity.models import IdentityProvider
+from identity.models import IdentityProvider, LtiDeployment, LtiPlatform
 from identity.sealing import seal
+from learners.models import RosterIdentity
+from tests.identity.platform import CLIENT_ID, DEPLOYMENT, ISSUER, MEMBERSHIP, running_platform
 from tests.identity.provider import running_provider
 from tests.pagecheck import SIZES, check_page
 from tests.personas import build_cast
@@ -29,9 +36,7 @@ def _check_both_sizes(page: Any, what: str) -> None:
 
 
 @pytest.mark.browser
-def test_people_sign_in_with_their_school_account_or_are_refused_plainly(
-    site_url: str, browser_page: Any
-) -> None:
+def test_single_sign_on_and_lti_launches_in_a_browser(site_url: str, browser_page: Any) -> None:
     cast = build_cast()
     with running_provider([f"{site_url}/identity/sso/callback/"], ACCOUNTS) as idp:
         IdentityProvider.objects.create(
@@ -44,7 +49,7 @@ def test_people_sign_in_with_their_school_account_or_are_refused_plainly(
             ("ms-rivera", f"{site_url}/", None),
             ("sam", f"{site_url}/", None),
             ("stranger", f"{site_url}/identity/refused/unknown/", "We could not find you"),
-            ("left-school", f"{site_url}/identity/refused/deactivated/", "This account is turned off"),
+            ("left-school", f"{site_url}/identity/refused/deactivated/", "account is turned off"),
         ):  # fmt: skip
             page.context.clear_cookies()  # each person at their own computer (no provider session)
             page.goto(f"{site_url}/")
@@ -66,3 +71,44 @@ def test_people_sign_in_with_their_school_account_or_are_refused_plainly(
             else:
                 assert page.get_by_role("heading", name=heading).is_visible()
                 assert page.get_by_role("link", name="Back to the sign-in page").is_visible()
+
+    _lti_launches(site_url, page, cast)
+
+
+def _lti_launches(site_url: str, page: Any, cast: Any) -> None:
+    for user, sourced_id in (
+        (cast.teacher, "or-t"),
+        (cast.student, "or-s"),
+        (cast.guardian, "or-g"),
+    ):
+        RosterIdentity.objects.create(user=user, sourced_id=sourced_id)
+    cast.section.sourced_id = "or-section"
+    cast.section.save(update_fields=["sourced_id"])
+    with running_platform() as lms:
+        lms.people.update(
+            teacher={"roles": [MEMBERSHIP + "Instructor"], "person": "or-t",
+                     "course_section_sourced_id": "or-section"},
+            student={"roles": [MEMBERSHIP + "Learner"], "person": "or-s"},
+            parent={"roles": [MEMBERSHIP + "Mentor"], "person": "or-g"},
+        )  # fmt: skip
+        platform = LtiPlatform.objects.create(
+            organisation=cast.district, name="District LMS", issuer=ISSUER, client_id=CLIENT_ID,
+            auth_login_url=lms.auth_url, key_set_url=lms.key_set_url,
+        )  # fmt: skip
+        LtiDeployment.objects.create(platform=platform, deployment_id=DEPLOYMENT)
+        grid = reverse("mastery:section_grid", args=[cast.section.pk])
+        for hint, lands_on, heading in (
+            ("teacher", grid, cast.section.title),
+            ("student", reverse("mastery:my_mastery"), None),
+            ("parent", "/identity/refused/families/", "Nothing to open here for families"),
+        ):  # fmt: skip
+            page.context.clear_cookies()
+            query = {"iss": ISSUER, "login_hint": hint, "target_link_uri": f"{site_url}/",
+                     "client_id": CLIENT_ID, "lti_deployment_id": DEPLOYMENT}  # fmt: skip
+            # The platform's link opens our login initiation; the rest is redirects and the
+            # platform's auto-submitted form.
+            page.goto(f"{site_url}/identity/lti/login/?{urlencode(query)}")
+            page.wait_for_url(f"{site_url}{lands_on}")
+            _check_both_sizes(page, f"where the {hint}'s launch lands")
+            if heading is not None:
+                assert page.get_by_role("heading", name=heading).first.is_visible()

@@ -424,6 +424,14 @@ ROWS: dict[str, Row] = {
     "identity:sso_start": Row("none", {"GET": Expect(ok=404, anon=404)}),
     "identity:sso_callback": Row("none", {"GET": Expect(ok=302, anon=302)}),
     "identity:refused": Row("none", {"GET": Expect(ok=404, anon=404)}),
+    # LTI: a login or launch without a registered platform's parameters goes to the refusal
+    # page (for everyone: the platform's browser is nobody here yet); the course link page has
+    # nothing to do without a launch waiting in the session (404).
+    "identity:lti_login": Row(
+        "none", {"GET": Expect(ok=302, anon=302), "POST": Expect(ok=302, anon=302)}
+    ),
+    "identity:lti_launch": Row("none", {"POST": Expect(ok=302, anon=302)}),
+    "identity:lti_course_link": Row("none", {"GET": P(ok=404), "POST": P(ok=404)}),
     # --- badges: Open Badges credentials of mastered standards ----------------------------
     "badges:learner_credentials": Row("learner", {"GET": P(scope="learner")}),
     # The world's records are not mastered: no credential for anyone (404, in scope or not);
