@@ -34,8 +34,9 @@ from evidence.models import Rating, RatingSource
 from evidence.selectors import current_ratings
 from learners.models import KIND_RANK, Learner, Organisation, OrganisationKind, Section
 from learners.selectors import AnyUser, section_roster
+from mastery.estimators import EstimatorComparison
 from mastery.models import MasteryRecord, MasteryState, StaleMastery
-from mastery.selectors import explain_record
+from mastery.selectors import estimators_of, explain_record
 from standards.models import Requirement, Standard, StandardStatus
 from standards.selectors import EffectiveScale, scale_for
 
@@ -807,6 +808,8 @@ class CellDetail:
     ratings: list[Rating]
     self_ratings: list[Rating]
     scale: EffectiveScale
+    # The field's estimators on the same ratings beside the policy (None for a grouping).
+    estimators: EstimatorComparison | None = None
 
 
 def get_standard_or_404(pk: object) -> Standard:
@@ -845,6 +848,7 @@ def cell_detail(learner: Learner, standard: Standard) -> CellDetail:
     if record is not None:
         state = _state_of(record.state, record.mastered, record.level_label)
         level = _level(by_key, levels, record.level_points, record.level_label)
+    counted = [rating for rating in ratings if rating.source != RatingSource.SELF]
     return CellDetail(
         learner=learner,
         standard=standard,
@@ -853,7 +857,8 @@ def cell_detail(learner: Learner, standard: Standard) -> CellDetail:
         level=level,
         pending=pending,
         explanation=explain_record(record) if record is not None else None,
-        ratings=[rating for rating in ratings if rating.source != RatingSource.SELF],
+        ratings=counted,
         self_ratings=[rating for rating in ratings if rating.source == RatingSource.SELF],
         scale=scale,
+        estimators=estimators_of(learner, standard, counted) if counted else None,
     )

@@ -19,12 +19,15 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
+from evidence.models import Rating, RatingSource
+from evidence.selectors import counted_ratings
 from learners.models import Learner
 from learners.selectors import AnyUser, administered_organisations, visible_learners
-from mastery import derive, sql
+from mastery import derive, rules, sql
 from mastery.derive import ChildRecord, Derived
+from mastery.estimators import EstimatorComparison, compare_estimators
 from mastery.models import BulkRecompute, ExplanationSummary, MasteryEvent, MasteryRecord
-from mastery.policy import RulesCache
+from mastery.policy import RulesCache, load_rules
 from mastery.rules import RulesError
 from standards.models import Standard, StandardStatus
 
@@ -107,6 +110,29 @@ def bulk_progress(job: BulkRecompute) -> BulkProgress:
 
 
 # --- as of a moment -----------------------------------------------------------------------------
+
+
+def estimators_of(
+    learner: Learner, standard: Standard, ratings: Sequence[Rating] | None = None
+) -> EstimatorComparison | None:
+    """The field's estimators beside the policy on the learner's counted ratings of
+    ``standard`` (``mastery.estimators``), or None for a grouping (it rolls up, it does not
+    estimate). ``ratings``: the counted ratings when the caller has read them already. The
+    rules are those in force for the learner's school and the standard's framework."""
+    if standard.is_grouping:
+        return None
+    if ratings is None:
+        ratings = list(counted_ratings(learner_ids=[learner.pk], standard_ids=[standard.pk]))
+    rules_now = load_rules(learner.school_id, standard.framework_id)
+    engine_ratings = [
+        rules.Rating(r.score, r.demonstrated_at, r.recorded_at, r.pk)
+        for r in ratings
+        if r.source != RatingSource.SELF
+    ]
+    try:
+        return compare_estimators(engine_ratings, rules_now.policy, rules_now.scale)
+    except RulesError:
+        return None  # a rating off the scale: the record itself says so
 
 
 def _chain_rules(learner: Learner, standard: Standard, cache: RulesCache) -> derive.Rules:

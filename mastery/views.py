@@ -84,7 +84,12 @@ def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
         learner_id=record.learner_id, standard_id=record.standard_id
     ).exists()
     explanation = selectors.explain_record(record)
-    context = {"record": record, "stale": stale, "explanation": explanation}
+    context = {
+        "record": record,
+        "stale": stale,
+        "explanation": explanation,
+        "estimators": selectors.estimators_of(record.learner, record.standard),
+    }
     return render(request, "mastery/record_detail.html", context)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mastery.estimators import EstimatorComparison
 from mastery.models import BulkReason, BulkRecompute, MasteryEvent, MasteryRecord
 from mastery.services import MAX_BATCH_SIZE
 
@@ -38,17 +40,49 @@ class MasteryRecordOut(serializers.ModelSerializer[MasteryRecord]):
 
 
 class MasteryRecordDetailOut(MasteryRecordOut):
-    """A record with its explanation: the ordered inputs, method, parameters and arithmetic."""
+    """A record with its explanation: the ordered inputs, method, parameters and arithmetic;
+    and the field's estimators on the same ratings beside the policy (``estimators``: each
+    estimator's score and level, ``flagged`` when they disagree by a level or more; null for a
+    grouping)."""
 
     explanation = serializers.SerializerMethodField()
+    estimators = serializers.SerializerMethodField()
 
     class Meta(MasteryRecordOut.Meta):
-        fields = [*MasteryRecordOut.Meta.fields, "explanation"]
+        fields = [*MasteryRecordOut.Meta.fields, "explanation", "estimators"]
         read_only_fields = fields
 
     def get_explanation(self, record: MasteryRecord) -> dict[str, Any]:
         explained: dict[str, Any] = self.context["explanation"]
         return explained
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "flagged": {"type": "boolean"},
+                "levels_apart": {"type": "integer"},
+                "spread": {"type": "string", "nullable": True},
+                "estimates": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "method": {"type": "string"},
+                            "label": {"type": "string"},
+                            "score": {"type": "string", "nullable": True},
+                            "level": {"type": "string", "nullable": True},
+                            "policy": {"type": "boolean"},
+                        },
+                    },
+                },
+            },
+        }
+    )
+    def get_estimators(self, record: MasteryRecord) -> dict[str, object] | None:
+        comparison: EstimatorComparison | None = self.context.get("estimators")
+        return None if comparison is None else comparison.as_json()
 
 
 class MasteryEventOut(serializers.ModelSerializer[MasteryEvent]):

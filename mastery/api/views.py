@@ -52,7 +52,11 @@ class MasteryRecordViewSet(viewsets.ReadOnlyModelViewSet[MasteryRecord]):
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         record = self.get_object()
-        context = {**self.get_serializer_context(), "explanation": selectors.explain_record(record)}
+        context = {
+            **self.get_serializer_context(),
+            "explanation": selectors.explain_record(record),
+            "estimators": selectors.estimators_of(record.learner, record.standard),
+        }
         return Response(MasteryRecordDetailOut(record, context=context).data)
 
 

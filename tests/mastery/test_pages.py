@@ -90,3 +90,31 @@ def test_a_bulk_recompute_of_another_organisation_answers_404(cast: Cast) -> Non
     )
     assert client_for(cast.school_admin).get(f"/mastery/bulk/{job.pk}/").status_code == 404
     assert client_for(cast.state_admin).get(f"/mastery/bulk/{job.pk}/").status_code == 200
+
+
+def test_the_cell_panel_record_page_and_api_show_the_estimators_and_the_flag(cast: Cast) -> None:
+    """4 then 2 under the school's policy (the average by default): the average 3.00
+    (Proficient) beside the latest 2.00 (Developing): flagged ("look again"), on the cell
+    panel, the record page and the record's API answer. A grouping has no estimators."""
+    _, domain, statement, _ = make_framework()
+    rate(cast.own, statement, "4", rater=cast.teacher, demonstrated_at=T0)
+    rate(cast.own, statement, "2", rater=cast.teacher, demonstrated_at=T0.replace(day=2))
+    services.recompute_mastery(learner_id=cast.own.pk, standard_id=statement.pk)
+    record = MasteryRecord.objects.get(learner=cast.own, standard=statement)
+    client = client_for(cast.teacher)
+    panel = client.get(f"/mastery/learners/{cast.own.pk}/standards/{statement.pk}/?panel=1")
+    assert panel.status_code == 200
+    text = panel.content.decode()
+    assert "Estimators side by side" in text
+    assert "the evidence is inconsistent: look again" in text
+    assert "Most recent score" in text
+    page = client.get(f"/mastery/records/{record.pk}/").content.decode()
+    assert "the evidence is inconsistent: look again" in page
+    body = client.get(f"/api/v1/mastery/records/{record.pk}/").json()
+    assert body["estimators"]["flagged"] is True
+    assert {e["method"]: e["level"] for e in body["estimators"]["estimates"]}["latest"] == (
+        "Developing"
+    )
+    services.recompute_mastery(learner_id=cast.own.pk, standard_id=domain.pk)
+    rolled = MasteryRecord.objects.get(learner=cast.own, standard=domain)
+    assert client.get(f"/api/v1/mastery/records/{rolled.pk}/").json()["estimators"] is None
