@@ -15,6 +15,10 @@ Framework and LTI Core 1.3 rules a tool must check:
    ``exp``/``iat`` current (60 s leeway), the ``nonce`` the cookie's and never seen before (kept
    in ``LtiNonce``), the deployment registered, the message type and version LTI 1.3's.
 
+3. Deep Linking (``LtiDeepLinkingRequest``, a teacher adding the tool to a course): the same
+   checks, a return URL and ``ltiResourceLink`` among the accepted types; the answer is a
+   ``LtiDeepLinkingResponse`` signed with our LTI key (:func:`deep_linking_response`).
+
 Nothing here logs a token or a claim.
 """
 
@@ -34,7 +38,7 @@ from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
-from identity import remote
+from identity import keys, remote, services
 from identity.models import LtiNonce, LtiPersonClaim, LtiPlatform
 
 CLAIM: Final = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -46,6 +50,10 @@ CONTEXT: Final = CLAIM + "context"
 RESOURCE_LINK: Final = CLAIM + "resource_link"
 LIS: Final = CLAIM + "lis"
 RESOURCE_LINK_REQUEST: Final = "LtiResourceLinkRequest"
+DEEP_LINKING_REQUEST: Final = "LtiDeepLinkingRequest"
+DEEP_LINKING_RESPONSE: Final = "LtiDeepLinkingResponse"
+DL_CLAIM: Final = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+DL_SETTINGS: Final = DL_CLAIM + "deep_linking_settings"
 STATE_COOKIE: Final = "lti1p3_state"
 STATE_SALT: Final = "identity.lti.state"
 STATE_SECONDS: Final = 600
@@ -111,6 +119,10 @@ class Launch:
             lis = self.claims.get(LIS)
             return lis.get("person_sourcedid") if isinstance(lis, dict) else None
         return self.claims.get(self.platform.person_claim)
+
+    @property
+    def is_deep_linking(self) -> bool:
+        return self.claims.get(MESSAGE_TYPE) == DEEP_LINKING_REQUEST
 
     @property
     def context_id(self) -> str:
@@ -223,9 +235,20 @@ def verify_launch(*, id_token: str, state: str, cookie: str | None) -> Launch:
     audience = claims.get("aud")
     if isinstance(audience, list) and len(audience) > 1 and claims.get("azp") != platform.client_id:
         raise LaunchRefused("token_invalid")
-    if claims.get(VERSION) != "1.3.0" or claims.get(MESSAGE_TYPE) != RESOURCE_LINK_REQUEST:
+    if claims.get(VERSION) != "1.3.0":
         raise LaunchRefused("unsupported_message")
-    if not isinstance(claims.get(RESOURCE_LINK), dict) or not claims[RESOURCE_LINK].get("id"):
+    if claims.get(MESSAGE_TYPE) == RESOURCE_LINK_REQUEST:
+        if not isinstance(claims.get(RESOURCE_LINK), dict) or not claims[RESOURCE_LINK].get("id"):
+            raise LaunchRefused("unsupported_message")
+    elif claims.get(MESSAGE_TYPE) == DEEP_LINKING_REQUEST:
+        settings = claims.get(DL_SETTINGS)
+        if (
+            not isinstance(settings, dict)
+            or not remote.allowed_url(str(settings.get("deep_link_return_url", "")))
+            or "ltiResourceLink" not in (settings.get("accept_types") or [])
+        ):
+            raise LaunchRefused("unsupported_message")
+    else:
         raise LaunchRefused("unsupported_message")
     deployment = claims.get(DEPLOYMENT_ID)
     if not isinstance(deployment, str) or not (
@@ -244,3 +267,26 @@ def _use_nonce(nonce: str) -> None:
     except IntegrityError as error:
         raise LaunchRefused("replayed") from error
     LtiNonce.objects.filter(used_at__lt=timezone.now() - NONCE_KEPT).delete()
+
+
+def deep_linking_response(
+    *, platform: LtiPlatform, deployment_id: str, data: object, title: str, text: str
+) -> str:
+    """The signed ``LtiDeepLinkingResponse`` carrying one resource link to this tool, signed
+    with our LTI key (published at ``/.well-known/jwks.json``)."""
+    now = int(timezone.now().timestamp())
+    claims: dict[str, Any] = {
+        "iss": platform.client_id,
+        "aud": platform.issuer,
+        "iat": now,
+        "exp": now + 600,
+        "nonce": secrets.token_urlsafe(24),
+        MESSAGE_TYPE: DEEP_LINKING_RESPONSE,
+        VERSION: "1.3.0",
+        DEPLOYMENT_ID: deployment_id,
+        DL_CLAIM + "content_items": [{"type": "ltiResourceLink", "title": title, "text": text}],
+    }
+    if data:
+        claims[DL_CLAIM + "data"] = data
+    key = services.signing_key_for(purpose="lti")
+    return keys.sign_jwt(key, claims)

@@ -14,4 +14,5 @@ urlpatterns = [
     path("identity/lti/login/", views.lti_login, name="lti_login"),
     path("identity/lti/launch/", views.lti_launch, name="lti_launch"),
     path("identity/lti/link/", views.lti_course_link, name="lti_course_link"),
+    path("identity/lti/deep-link/", views.lti_deep_link, name="lti_deep_link"),
 ]

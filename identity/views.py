@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
@@ -15,7 +16,9 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render, resolve_url
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
+from django.utils.csp import CSP
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -195,6 +198,7 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
 # --- LTI 1.3 launches ---------------------------------------------------------------------------
 
 LTI_COURSE_KEY: Final = "identity.lti.course"
+LTI_DEEP_LINK_KEY: Final = "identity.lti.deep_link"
 
 
 def _launch_url(request: HttpRequest) -> str:
@@ -241,6 +245,8 @@ def lti_launch(request: HttpRequest) -> HttpResponse:
 
 def _open_launch(request: HttpRequest, launch: lti.Launch) -> HttpResponse:
     platform = launch.platform
+    if launch.is_deep_linking and launch.kind not in {"teacher", "admin"}:
+        return refuse("launch_role")  # only staff add the tool to a course
     if launch.kind in {"mentor", "none"}:
         # A parent (mentor) or a role we do not serve: nothing opens and nobody is signed in.
         record_access(
@@ -259,6 +265,17 @@ def _open_launch(request: HttpRequest, launch: lti.Launch) -> HttpResponse:
     )
     if not result.ok:
         return refuse(result.outcome)
+    if launch.is_deep_linking:
+        settings_claim = launch.claims[lti.DL_SETTINGS]
+        request.session[LTI_DEEP_LINK_KEY] = {
+            "platform": platform.pk,
+            "deployment_id": launch.claims[lti.DEPLOYMENT_ID],
+            "return_url": settings_claim["deep_link_return_url"],
+            "data": settings_claim.get("data"),
+            "context_id": launch.context_id,
+            "title": launch.context_title,
+        }
+        return HttpResponseRedirect(reverse("identity:lti_deep_link"))
     if launch.kind == "learner":
         return HttpResponseRedirect(reverse("mastery:my_mastery"))
     if launch.kind == "admin":
@@ -309,4 +326,57 @@ def lti_course_link(request: HttpRequest) -> HttpResponse:
     }
     return render(
         request, "identity/lti_course_link.html", context, status=400 if form.errors else 200
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lti_deep_link(request: HttpRequest) -> HttpResponse:
+    """A teacher adding the tool to a course (Deep Linking): they say which class the course
+    is (kept as the course's link, as on the linking page), and the platform gets a signed
+    resource link back through a form they submit."""
+    saved = request.session.get(LTI_DEEP_LINK_KEY)
+    pending: dict[str, Any] = saved if isinstance(saved, dict) else {}
+    platform = (
+        LtiPlatform.objects.filter(pk=int(pending.get("platform") or 0))
+        .select_related("organisation")
+        .first()
+    )
+    if platform is None or not isinstance(request.user, User):
+        raise Http404("no deep linking request waiting")
+    context_id = str(pending.get("context_id") or "")
+    linked = selectors.section_for_course(platform=platform, context_id=context_id)
+    sections = selectors.linkable_sections(request.user, platform).select_related("term")
+    form = CourseLinkForm(request.POST or None, sections=sections)
+    if request.method == "POST" and (linked is not None or form.is_valid()):
+        section = linked or form.cleaned_data["section"]
+        if linked is None and context_id:
+            services.link_lti_course(
+                actor=request.user, platform=platform, context_id=context_id, section=section
+            )
+        del request.session[LTI_DEEP_LINK_KEY]
+        token = lti.deep_linking_response(
+            platform=platform,
+            deployment_id=str(pending["deployment_id"]),
+            data=pending.get("data"),
+            title=f"Mastery: {section.title}",
+            text="Learners' mastery of each standard, with the evidence behind it.",
+        )
+        return_url = str(pending["return_url"])
+        response = render(
+            request, "identity/lti_deep_link_return.html",
+            {"return_url": return_url, "jwt": token, "section": section},
+        )  # fmt: skip
+        # This one form posts to the platform: allow its origin, nothing else changes.
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(return_url))
+        policy: dict[str, Any] = {**settings.SECURE_CSP, "form-action": [CSP.SELF, origin]}
+        return csp_override(policy)(lambda _request: response)(request)
+    context = {
+        "form": form,
+        "course_title": pending.get("title", ""),
+        "linked": linked,
+        "has_sections": sections.exists(),
+    }
+    return render(
+        request, "identity/lti_deep_link.html", context, status=400 if form.errors else 200
     )

@@ -232,6 +232,7 @@ NO_LEARNER_DATA: frozenset[str] = frozenset(
         "identity:lti_login",
         "identity:lti_launch",
         "identity:lti_course_link",
+        "identity:lti_deep_link",
         # badges: a school's public issuer profile
         "badges:issuer",
         # moderation: the index (one's own agreement, counts), common tasks, own agreement

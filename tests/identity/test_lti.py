@@ -5,6 +5,7 @@ the security framework) is refused."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -12,7 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 from django.urls import reverse
-from joserfc.jwk import RSAKey
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
 
 from audit.models import AuditEntry
 from identity.models import LtiCourseLink, LtiDeployment, LtiPlatform
@@ -189,6 +191,7 @@ def test_people_the_roster_does_not_have_or_turned_off_are_refused(
 
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 BAD_LAUNCHES: dict[str, dict[str, Any]] = {
     "wrong audience": {"aud": "another-tool"},
     "expired": {"exp": 1_000_000_000, "iat": 999_999_000},
@@ -248,3 +251,50 @@ def test_a_login_from_an_unregistered_platform_or_deployment_is_refused(
     platform.enabled = False
     platform.save(update_fields=["enabled"])
     assert _login(Client()) == {"refused": "/identity/refused/launch/"}
+
+
+def test_a_teacher_adds_the_tool_to_a_course_by_deep_linking(
+    cast: Cast, lms: LoopbackPlatform, platform: LtiPlatform
+) -> None:
+    return_url = f"{lms.url}/deep-link-return"
+    client = Client()
+    answer, _ = _launch(
+        client, lms, roles=INSTRUCTOR, person="or-teacher", context_id="c-77",
+        overrides={
+            LTI + "message_type": "LtiDeepLinkingRequest", LTI + "resource_link": None,
+            DL + "deep_linking_settings": {
+                "deep_link_return_url": return_url, "accept_types": ["ltiResourceLink"],
+                "data": "opaque-platform-data",
+            },
+        },
+    )  # fmt: skip
+    assert answer["Location"] == "/identity/lti/deep-link/"
+    assert client.get(answer["Location"]).status_code == 200
+    sent = client.post(answer["Location"], {"section": cast.section.pk})
+    assert sent.status_code == 200
+    page = sent.content.decode()
+    assert f'action="{return_url}"' in page
+    # Only this form may post to the platform's origin; the rest of the policy is unchanged.
+    assert f"form-action 'self' {lms.url}" in sent["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in sent["Content-Security-Policy"]
+    token = re.search(r'name="JWT" value="([^"]+)"', page)
+    assert token
+    published = KeySet.import_key_set(Client().get("/.well-known/jwks.json").json())
+    claims = jwt.decode(token.group(1), published, algorithms=["RS256"]).claims
+    assert claims["iss"] == CLIENT_ID
+    assert claims["aud"] == ISSUER
+    assert claims[LTI + "message_type"] == "LtiDeepLinkingResponse"
+    assert claims[LTI + "deployment_id"] == DEPLOYMENT
+    assert claims[DL + "data"] == "opaque-platform-data"
+    assert claims[DL + "content_items"][0]["type"] == "ltiResourceLink"
+    # The course is now linked: its launches open the grid.
+    again, _ = _launch(Client(), lms, roles=INSTRUCTOR, person="or-teacher", context_id="c-77")
+    assert again["Location"] == reverse("mastery:section_grid", args=[cast.section.pk])
+    # A student cannot add the tool to a course.
+    student, _ = _launch(
+        Client(), lms, roles=LEARNER, person="or-student",
+        overrides={LTI + "message_type": "LtiDeepLinkingRequest", LTI + "resource_link": None,
+                   DL + "deep_linking_settings": {"deep_link_return_url": return_url,
+                                                  "accept_types": ["ltiResourceLink"]}},
+    )  # fmt: skip
+    assert student["Location"] == "/identity/refused/launch_role/"

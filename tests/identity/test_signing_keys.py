@@ -17,11 +17,16 @@ from audit.models import AuditEntry
 from identity import keys, selectors, services
 from identity.models import KeyPurpose, SigningKey
 from identity.sealing import SealError, seal, unseal
-from tests.personas import Cast, cast
+from tests.personas import Cast, _module_cast, shared_cast
 
-__all__ = ["cast"]
+__all__ = ["_module_cast", "shared_cast"]
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cast(shared_cast: Cast) -> Cast:
+    return shared_cast
 
 
 def _published() -> dict[str, Any]:

@@ -432,6 +432,7 @@ ROWS: dict[str, Row] = {
     ),
     "identity:lti_launch": Row("none", {"POST": Expect(ok=302, anon=302)}),
     "identity:lti_course_link": Row("none", {"GET": P(ok=404), "POST": P(ok=404)}),
+    "identity:lti_deep_link": Row("none", {"GET": P(ok=404), "POST": P(ok=404)}),
     # --- badges: Open Badges credentials of mastered standards ----------------------------
     "badges:learner_credentials": Row("learner", {"GET": P(scope="learner")}),
     # The world's records are not mastered: no credential for anyone (404, in scope or not);
