@@ -175,6 +175,11 @@ ED_FI_LEVEL_NAMESPACE = env.string(
     "ED_FI_LEVEL_NAMESPACE", "uri://ed-fi.org/CompetencyLevelDescriptor"
 )
 ED_FI_GRADING_PERIOD = env.string("ED_FI_GRADING_PERIOD", "")
+# The CASE 1.1 REST read endpoints (/ims/case/v1p1/) answer anyone (frameworks hold no learner
+# data); off: signed-in users only. Importing from a CASE provider fetches public hosts only
+# unless CASE_FETCH_ALLOW_PRIVATE is on (a provider inside the district's own network).
+CASE_PROVIDER_PUBLIC = env.boolean("CASE_PROVIDER_PUBLIC", True)
+CASE_FETCH_ALLOW_PRIVATE = env.boolean("CASE_FETCH_ALLOW_PRIVATE", False)
 
 MAILERS = {
     "default": (

@@ -48,6 +48,7 @@ urlpatterns = [
     path("badges/", include("badges.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_patterns)),
+    path("ims/case/v1p1/", include("standards.case_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     *[path(f"{app}/", include(f"{app}.urls")) for app in APPS],

@@ -23,7 +23,13 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 class FrameworkImportForm(forms.Form):
     format = forms.ChoiceField(choices=FORMAT_CHOICES, initial="case")
-    file = forms.FileField(help_text="At most 50 MB.")
+    file = forms.FileField(required=False, help_text="At most 50 MB.")
+    url = forms.URLField(
+        required=False,
+        max_length=2000,
+        label="Or a CASE provider's address",
+        help_text="CASE only: a package address, like https://…/ims/case/v1p1/CFPackages/{id}.",
+    )
     organisation = forms.ModelChoiceField(
         queryset=Organisation.objects.none(),
         required=False,
@@ -53,12 +59,18 @@ class FrameworkImportForm(forms.Form):
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_BYTES:
+        if upload is not None and upload.size > MAX_UPLOAD_BYTES:
             raise forms.ValidationError("The file is larger than 50 MB.")
         return upload
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if not data.get("file") and not data.get("url"):
+            self.add_error("file", "Choose a file, or give a CASE provider's address.")
+        elif data.get("file") and data.get("url"):
+            self.add_error("url", "Give a file or an address, not both.")
+        elif data.get("url") and data.get("format") != "case":
+            self.add_error("url", "Only CASE packages are fetched from an address.")
         if data.get("format") == "csv":
             for name in ("identifier", "title"):
                 if not (data.get(name) or "").strip():

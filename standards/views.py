@@ -33,6 +33,7 @@ from learners.selectors import (
 from mastery.services import start_bulk_recompute
 from mastery.whatif import WhatIf, preview_policy_change, preview_scale_change
 from standards import selectors, services
+from standards.case_provider import fetch_package
 from standards.exporters import CASE_VERSION, VERSIONS, build_case_package
 from standards.forms import (
     DecisionForm,
@@ -130,6 +131,8 @@ def framework_export(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _parse_upload(form: FrameworkImportForm) -> ParsedFramework:
+    if form.cleaned_data.get("url"):
+        return parse_case_bytes(fetch_package(form.cleaned_data["url"]))
     data = form.cleaned_data["file"].read()
     kind = form.cleaned_data["format"]
     if kind == "csv":

@@ -264,8 +264,20 @@ def _id(**kwargs: Any) -> serializers.IntegerField:
 
 
 class FrameworkImportInput(serializers.Serializer[Any]):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("file")) == bool(attrs.get("url")):
+            raise serializers.ValidationError({"file": "Give a file or a url (one of them)."})
+        if attrs.get("url") and attrs.get("format") != "case":
+            raise serializers.ValidationError({"url": "Only CASE packages are fetched by url."})
+        return attrs
+
     format = serializers.ChoiceField(choices=["case", "csv", "asn"], default="case")
-    file = serializers.FileField()
+    file = serializers.FileField(required=False)
+    url = serializers.URLField(
+        required=False,
+        max_length=2000,
+        help_text="CASE only, instead of a file: a provider's .../ims/case/v1p1/CFPackages/{id}.",
+    )
     organisation = _id(required=False, allow_null=True)
     identifier = serializers.CharField(max_length=255, required=False, default="")
     title = serializers.CharField(max_length=500, required=False, default="")

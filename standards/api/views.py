@@ -33,6 +33,7 @@ from learners.models import Organisation, Term
 from learners.selectors import get_visible_organisation_or_404, learner_of, visible_terms
 from standards import selectors, services
 from standards.api import serializers as s
+from standards.case_provider import fetch_package
 from standards.exporters import CASE_VERSION, VERSIONS, build_case_package
 from standards.importers.asn import parse_asn_bytes
 from standards.importers.base import ImportRefused, ParsedFramework, Problem
@@ -178,6 +179,8 @@ class FrameworkViewSet(ProblemErrors, viewsets.ReadOnlyModelViewSet[Framework]):
 
 
 def _parse(values: dict[str, Any]) -> ParsedFramework:
+    if values.get("url"):
+        return parse_case_bytes(fetch_package(values["url"]))
     upload = values["file"]
     if upload.size > 50 * 1024 * 1024:
         raise ImportRefused([Problem("file", "", "is larger than 50 MB")])

@@ -21,7 +21,7 @@ class ImportCommand(BaseCommand):
     """
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("path", type=Path)
+        parser.add_argument("path", help="the file (import_case: or a CASE provider's https URL)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         parser.add_argument(
             "--dry-run", action="store_true", help="validate and report, write nothing"
@@ -30,13 +30,17 @@ class ImportCommand(BaseCommand):
     def parse(self, data: bytes, options: dict[str, Any]) -> ParsedFramework:
         raise NotImplementedError
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        path: Path = options["path"]
+    def read(self, source: str) -> bytes:
+        path = Path(source)
         try:
-            data = path.read_bytes()
+            return path.read_bytes()
         except OSError as error:
             raise CommandError(f"cannot read {path}: {error.strerror}") from error
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path: str = options["path"]
         try:
+            data = self.read(path)
             parsed = self.parse(data, options)
             report = import_framework(parsed=parsed, actor=None, dry_run=options["dry_run"])
         except ImportRefused as refused:

@@ -248,6 +248,9 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "token": REPORT_OWNERS,
     "returned": ("own",),
     "framework": ("-",),
+    "case_framework": ("-",),
+    "case_standard": ("-",),
+    "case_association": ("-",),
     "standard": ("-",),
     "term": ("-",),
 }
@@ -315,6 +318,17 @@ def url_for(world: World, name: str, kind: str, target: str, arg_names: list[str
         values = {"token": report_selectors.download_token(world.reports[target])}
     elif kind == "returned":
         values = {arg: world.returned.pk for arg in arg_names}
+    elif kind.startswith("case_"):
+        # The CASE REST endpoints name records by their CASE identifier (a UUID).
+        from standards.exporters import mint_identifier
+        from standards.models import Association
+
+        record: Any = {
+            "case_framework": world.framework,
+            "case_standard": world.standards.counting,
+            "case_association": Association.objects.filter(framework=world.framework).first(),
+        }[kind]
+        values = {arg: mint_identifier(record.identifier) for arg in arg_names}
     elif kind in {"framework", "standard", "term"}:
         single = {
             "framework": world.framework,

@@ -303,6 +303,13 @@ ROWS: dict[str, Row] = {
         "learner", {"POST": A(ok=400, scope="learner_admin", data=_wrong_confirm)}
     ),
     "privacy-access-log-list": Row("none", {"GET": A(gate="admin")}),
+    # --- CASE 1.1 REST read endpoints: public documents (no learner data) -------------------
+    "case:documents": Row("none", {"GET": PUBLIC()}),
+    "case:document": Row("case_framework", {"GET": PUBLIC()}),
+    "case:package": Row("case_framework", {"GET": PUBLIC()}),
+    "case:item": Row("case_standard", {"GET": PUBLIC()}),
+    "case:item_associations": Row("case_standard", {"GET": PUBLIC()}),
+    "case:association": Row("case_association", {"GET": PUBLIC()}),
     # --- learners pages --------------------------------------------------------------------
     "learners:learner_list": Row("none", {"GET": P()}),
     "learners:learner_detail": Row("learner", {"GET": P(scope="learner")}),

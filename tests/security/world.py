@@ -31,6 +31,7 @@ from mastery.models import BulkRecompute, MasteryEvent, MasteryRecord
 from moderation.models import CommonTask, ModerationItem, ModerationRound
 from reports.models import ReportRequest
 from standards.models import (
+    Association,
     CalculationPolicy,
     ElectiveChoice,
     ElectiveGroup,
@@ -128,6 +129,15 @@ def build_world(media_root: Path) -> World:
     standards = make_standards(identifier="matrix-fw")
     standards.framework.organisation = cast.state
     standards.framework.save()
+    Association.objects.create(
+        framework=standards.framework,
+        identifier="matrix-link",
+        association_type="isChildOf",
+        origin=standards.counting,
+        origin_identifier=standards.counting.identifier,
+        destination=standards.domain,
+        destination_identifier=standards.domain.identifier,
+    )
     operator = UserFactory(username="operator", is_superuser=True, is_staff=True)
     learners = {key: getattr(cast, attr) for key, attr in LEARNER_TARGETS.items()}
     sections = {key: getattr(cast, attr) for key, attr in SECTION_TARGETS.items()}
