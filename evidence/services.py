@@ -9,7 +9,8 @@ the (learner, standard) pairs it touched, so the mastery records are rebuilt aft
 
 Who may do what (``learners.selectors`` decides the scopes):
 - staff (teachers of the learner's current sections, admins above the school) record evidence
-  and ratings, review submissions, correct and remove ratings, and override mastery;
+  and ratings, review submissions, correct and remove ratings (an override of mastery is a
+  mastery service: ``mastery.services.set_override``);
 - a student submits evidence, reflections and self-ratings for themselves only, revises a
   submission returned to them, and corrects or removes their own self-ratings;
 - guardians change nothing.
@@ -756,7 +757,7 @@ def _notify_reviewed(evidence: Evidence, change: EvidenceStatusChange, *, return
     )
 
 
-# --- corrections, removals, overrides -----------------------------------------------------------
+# --- corrections and removals ---------------------------------------------------------------
 
 
 def _may_change_rating(actor: AbstractBaseUser, rating: Rating) -> None:
@@ -854,51 +855,6 @@ def remove_evidence(*, actor: AbstractBaseUser, evidence: Evidence, reason: str)
     _mark_stale((rating.learner_id, rating.standard_id) for rating in live)
     logger.info("evidence removed", extra={"evidence_id": locked.pk, "ratings": len(live)})
     return removal
-
-
-@transaction.atomic
-def override_mastery(
-    *,
-    actor: AbstractBaseUser,
-    learner: Learner,
-    standard: Standard,
-    score: Decimal | int | str,
-    reason: str,
-    demonstrated_at: datetime.datetime | datetime.date | None = None,
-) -> Rating:
-    """A teacher's professional judgement: an explicit rating (source ``override``) with a
-    required reason, on an evidence of its own titled "Professional judgement" whose
-    description is the reason. It counts like any staff rating; the policy decides its weight."""
-    actor = _require_active(actor)
-    learner = _changeable_learner(actor, learner)
-    reason = _reason(reason)
-    problem = selectors.standard_problem(standard)
-    if problem:
-        raise ValidationError({"standard": problem})
-    checked = _score(score, learner)
-    moment = _when(demonstrated_at or timezone.now())
-    evidence = Evidence.objects.create(
-        learner=learner,
-        kind=EvidenceKind.OBSERVATION,
-        title="Professional judgement",
-        description=reason,
-        demonstrated_at=moment,
-        submitted_by_id=_user_id(actor),
-    )
-    _status(evidence, EvidenceStatus.SCORED, actor, reason)
-    rating = Rating.objects.create(
-        evidence=evidence,
-        learner_id=learner.pk,
-        demonstrated_at=moment,
-        standard=standard,
-        score=checked,
-        source=RatingSource.OVERRIDE,
-        rater_id=_user_id(actor),
-        comment=reason,
-    )
-    _mark_stale([(learner.pk, standard.pk)])
-    logger.info("mastery overridden", extra={"rating_id": rating.pk})
-    return rating
 
 
 @transaction.atomic

@@ -32,6 +32,8 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from common import history
+from common.models import RowVersion
 from learners.models import (
     ADMIN_ROLES,
     Course,
@@ -536,3 +538,86 @@ def _get_or_404[M: (Organisation, Section, Learner)](queryset: QuerySet[M], pk: 
         return queryset.get(pk=int(text))
     except queryset.model.DoesNotExist as exc:
         raise Http404("Not found.") from exc
+
+
+# --- the roster as it stood at a moment (ADR 8) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a learner stood at a moment: their school, grade and whether they were active."""
+
+    learner_id: int
+    school_id: int
+    grade_level: str
+    active: bool
+
+
+_ROSTER_TABLES = ("learners_learner",)
+
+
+def placements_as_of(learner_ids: list[int], at: datetime.datetime) -> dict[int, Placement]:
+    """Learner id -> their school, grade and active flag as they stood at ``at`` (row
+    versions; a learner created later is absent). One query."""
+    rows = history.rows_as_of("learners_learner", at, row_ids=learner_ids)
+    return {
+        pk: Placement(pk, int(row["school_id"]), str(row["grade_level"]), bool(row["active"]))
+        for pk, row in rows.items()
+    }
+
+
+def active_learner_page_as_of(
+    school_ids: list[int], at: datetime.datetime | None, *, after: int, size: int
+) -> list[Placement]:
+    """The next ``size`` learners (by id, after ``after``) who were active at one of
+    ``school_ids`` at ``at`` (``None``: now, from the live table). When no learner row changed
+    since ``at`` the live table is read (the same rows, cheaper). One query per page."""
+    if at is None or not history.changed_after(_ROSTER_TABLES, at):
+        return [
+            Placement(pk, school, grade, True)
+            for pk, school, grade in Learner.objects.filter(
+                school_id__in=school_ids, active=True, pk__gt=after
+            )
+            .order_by("pk")
+            .values_list("pk", "school_id", "grade_level")[:size]
+        ]
+    latest = history.latest_versions_sql(row_filter="AND v.row_id > %(after)s")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT latest.row_id, (latest.data ->> 'school_id')::bigint,"  # noqa: S608
+            f" latest.data ->> 'grade_level' FROM ({latest}) AS latest"
+            " WHERE NOT latest.deleted AND (latest.data ->> 'active')::boolean"
+            " AND (latest.data ->> 'school_id')::bigint = ANY(%(schools)s)"
+            " ORDER BY latest.row_id LIMIT %(size)s",
+            {
+                "table": "learners_learner",
+                "at": at,
+                "after": after,
+                "schools": list(school_ids),
+                "size": size,
+            },
+        )
+        return [Placement(int(pk), int(school), str(grade), True) for pk, school, grade in cursor]
+
+
+def enrolled_learner_ids_as_of(
+    section_id: int, day: datetime.date, at: datetime.datetime
+) -> list[int]:
+    """The learners enrolled in the section on ``day`` (its dates include the day), as the
+    enrollments stood at ``at``: an enrollment ended or removed later still counts."""
+    wanted = list(
+        RowVersion.objects.filter(
+            table_name="learners_enrollment", data__section_id=section_id
+        ).values_list("row_id", flat=True)
+    )
+    rows = history.rows_as_of("learners_enrollment", at, row_ids=wanted)
+    out = []
+    for row in rows.values():
+        begin, end = history.as_date(row["begin_date"]), history.as_date(row["end_date"])
+        if (
+            row["section_id"] == section_id
+            and (begin is None or begin <= day)
+            and (end is None or day <= end)
+        ):
+            out.append(int(row["learner_id"]))
+    return sorted(set(out))

@@ -288,3 +288,54 @@ class BulkRecomputeBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.number} of bulk recompute {self.job_id} ({self.status})"
+
+
+class MasteryOverride(models.Model):
+    """A teacher's professional judgement of one learner on one assessable standard: the record
+    takes ``score`` (and the scale's level for it) instead of what the counted ratings give,
+    until it is cleared (or, where the policy says so, until a counted rating demonstrated
+    after ``set_at`` exists). ADR 8.
+
+    Written only by ``mastery.services.set_override`` / ``clear_override``. A row is never
+    deleted: clearing stamps ``cleared_at``/``cleared_by``, so an override is "as of" like the
+    ratings (in force at T: set at or before T, not cleared at or before T). At most one
+    override in force per learner and standard (a new one clears the one before).
+    """
+
+    learner = models.ForeignKey(
+        "learners.Learner", on_delete=models.CASCADE, related_name="mastery_overrides"
+    )
+    standard = models.ForeignKey(
+        "standards.Standard", on_delete=models.PROTECT, related_name="mastery_overrides"
+    )
+    score = models.DecimalField(max_digits=8, decimal_places=4)
+    reason = models.TextField()
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    set_at = models.DateTimeField()
+    cleared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    clear_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["learner_id", "standard_id", "set_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["learner", "standard"],
+                condition=Q(cleared_at__isnull=True),
+                name="mastery_override_one_in_force",
+            ),
+            models.CheckConstraint(
+                condition=Q(cleared_at__isnull=True, cleared_by__isnull=True)
+                | Q(cleared_at__isnull=False, cleared_by__isnull=False),
+                name="mastery_override_cleared_by_someone",
+            ),
+            models.CheckConstraint(condition=Q(score__gte=0), name="mastery_override_score"),
+        ]
+        indexes = [
+            models.Index(fields=["learner", "standard", "set_at"], name="mastery_override_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"override of learner {self.learner_id} on standard {self.standard_id}"

@@ -26,7 +26,13 @@ from learners.selectors import AnyUser, administered_organisations, visible_lear
 from mastery import derive, rules, sql
 from mastery.derive import ChildRecord, Derived
 from mastery.estimators import EstimatorComparison, compare_estimators
-from mastery.models import BulkRecompute, ExplanationSummary, MasteryEvent, MasteryRecord
+from mastery.models import (
+    BulkRecompute,
+    ExplanationSummary,
+    MasteryEvent,
+    MasteryOverride,
+    MasteryRecord,
+)
 from mastery.policy import RulesCache, load_rules
 from mastery.rules import RulesError
 from standards.models import Standard, StandardStatus
@@ -418,3 +424,14 @@ def _verify_range(
         elif have is not None and (result is None or have.key != result.key()):
             report.wrong += 1
             report.wrong_pairs.append(pair)
+
+
+# --- overrides ----------------------------------------------------------------------------------
+
+
+def visible_overrides(user: AnyUser | None) -> QuerySet[MasteryOverride]:
+    """Overrides (in force and cleared) of the learners the user may see, with who set and
+    cleared them."""
+    return MasteryOverride.objects.filter(
+        learner_id__in=visible_learners(user).values("pk")
+    ).select_related("standard", "set_by", "cleared_by")

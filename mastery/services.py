@@ -14,17 +14,23 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Final
 
 import numpy as np
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from numpy.typing import NDArray
 
 from learners.models import Learner, Organisation
-from learners.selectors import AnyUser, administered_organisations, descendants_of
+from learners.selectors import (
+    AnyUser,
+    administered_organisations,
+    changeable_learners,
+    descendants_of,
+)
 from mastery import derive, rules, sql
 from mastery.derive import ChildRecord, Derived, Rules
 from mastery.models import (
@@ -33,14 +39,16 @@ from mastery.models import (
     BulkRecomputeBatch,
     BulkStatus,
     MasteryEvent,
+    MasteryOverride,
     MasteryRecord,
     StaleMastery,
     SweepCursor,
 )
 from mastery.policy import SHARED as SHARED_RULES
-from mastery.policy import RulesCache
+from mastery.policy import RulesCache, engine_scale
 from mastery.rules import RulesError
 from standards.models import Framework, Standard, StandardStatus
+from standards.selectors import scale_for
 
 logger = logging.getLogger(__name__)
 
@@ -752,3 +760,174 @@ def _run_bulk_batch(batch_id: int) -> BulkRecomputeBatch:
         sql.analyze_records()
     batch.refresh_from_db()
     return batch
+
+
+# --- overrides (ADR 8) --------------------------------------------------------------------------
+
+OVERRIDE_REASON_MAX: Final = 2000
+
+
+def _override_actor(actor: AnyUser | None, learner: Learner) -> int:
+    """The acting user's id, once checked: staff who may change the learner."""
+    if actor is None or not actor.is_authenticated or not actor.is_active:
+        raise PermissionDenied("Sign in to do this.")
+    if not changeable_learners(actor).filter(pk=learner.pk).exists():
+        raise PermissionDenied("Only the learner's teachers and administrators set overrides.")
+    return int(str(actor.pk))
+
+
+def _override_reason(value: str, name: str = "reason", *, required: bool = True) -> str:
+    from evidence.text import clean_text  # the evidence app imports this module
+
+    if len(value or "") > OVERRIDE_REASON_MAX:
+        raise ValidationError({name: f"Keep it under {OVERRIDE_REASON_MAX} characters."})
+    reason = clean_text(value or "")
+    if required and not reason:
+        raise ValidationError({name: "Say why: a written reason is required."})
+    return reason
+
+
+def _override_score(
+    learner: Learner, score: Decimal | int | str | None, level: Decimal | int | str | None
+) -> Decimal:
+    """The override's score: ``score`` when given (on the learner's scale, 2 decimals), else
+    the points of ``level``; with both, the score must fall in that level."""
+    from evidence.services import parse_score  # the evidence app imports this module
+
+    scale = scale_for(learner.school_id)
+    points = {level.points: level for level in scale.levels}
+    chosen = None
+    if level not in (None, ""):
+        try:
+            chosen = points.get(Decimal(str(level)))
+        except ArithmeticError:
+            chosen = None
+        if chosen is None:
+            names = ", ".join(f"{lv.points:g} {lv.label}" for lv in scale.levels)
+            raise ValidationError({"level": f"Choose one of the scale's levels ({names})."})
+    if score in (None, ""):
+        if chosen is None:
+            raise ValidationError({"level": "Choose a level (or give a score)."})
+        return chosen.points
+    try:
+        value = parse_score(score, low=scale.min_points, high=scale.max_points)
+    except ValueError as exc:
+        raise ValidationError({"score": f"{exc}."}) from exc
+    reached = engine_scale(scale).level_for(value)
+    if chosen is not None and reached.points != chosen.points:
+        raise ValidationError(
+            {"score": f"A score of {value} is {reached.label}, not {chosen.label}."}
+        )
+    return value
+
+
+def _audit_override(actor: AnyUser | None, action: str, override: MasteryOverride) -> None:
+    from audit.services import record_access
+
+    record_access(
+        actor=actor,
+        action=action,
+        learner_id=override.learner_id,
+        object_type="mastery.masteryoverride",
+        object_id=override.pk,
+        detail={"standard_id": override.standard_id},
+    )
+
+
+@transaction.atomic
+def set_override(
+    *,
+    actor: AnyUser | None,
+    learner: Learner,
+    standard: Standard,
+    reason: str,
+    score: Decimal | int | str | None = None,
+    level: Decimal | int | str | None = None,
+) -> MasteryOverride:
+    """A teacher's professional judgement: ``learner``'s record on ``standard`` takes this
+    level (``level``: the level's points; or ``score``, on the learner's scale) with a written
+    reason, until it is cleared (or, where the policy says so, until newer evidence is rated).
+
+    Staff who may change the learner only (``PermissionDenied``); an assessable, active
+    standard; every problem raises ``ValidationError`` naming the field, nothing written. An
+    override already in force on the pair is cleared by this one. Marks the pair stale (its
+    recompute is queued on commit) and writes the audit entry.
+    """
+    actor_id = _override_actor(actor, learner)
+    from evidence.selectors import standard_problem
+
+    problem = standard_problem(standard)
+    if problem:
+        raise ValidationError({"standard": problem})
+    text = _override_reason(reason)
+    value = _override_score(learner, score, level)
+    now = timezone.now()
+    Learner.objects.select_for_update().filter(pk=learner.pk).first()
+    for earlier in MasteryOverride.objects.select_for_update().filter(
+        learner_id=learner.pk, standard_id=standard.pk, cleared_at__isnull=True
+    ):
+        MasteryOverride.objects.filter(pk=earlier.pk).update(
+            cleared_at=now, cleared_by_id=actor_id, clear_reason="Replaced by a new override."
+        )
+        _audit_override(actor, "mastery.override.clear", earlier)
+    override = MasteryOverride.objects.create(
+        learner_id=learner.pk,
+        standard_id=standard.pk,
+        score=value,
+        reason=text,
+        set_by_id=actor_id,
+        set_at=now,
+    )
+    mark_stale(pairs=[(learner.pk, standard.pk)])
+    _audit_override(actor, "mastery.override.set", override)
+    logger.info("mastery override set", extra={"override_id": override.pk})
+    return override
+
+
+@transaction.atomic
+def clear_override(
+    *, actor: AnyUser | None, override: MasteryOverride, reason: str = ""
+) -> MasteryOverride:
+    """End an override in force: the record goes back to what the counted ratings give.
+    Staff who may change the learner only; an override already cleared is refused
+    (``ValidationError``). Marks the pair stale and writes the audit entry."""
+    actor_id = _override_actor(actor, override.learner)
+    text = _override_reason(reason, required=False)
+    locked = MasteryOverride.objects.select_for_update().get(pk=override.pk)
+    if locked.cleared_at is not None:
+        raise ValidationError({"override": "This override was already cleared."})
+    locked.cleared_at = timezone.now()
+    locked.cleared_by_id = actor_id
+    locked.clear_reason = text
+    locked.save(update_fields=["cleared_at", "cleared_by", "clear_reason"])
+    mark_stale(pairs=[(locked.learner_id, locked.standard_id)])
+    _audit_override(actor, "mastery.override.clear", locked)
+    logger.info("mastery override cleared", extra={"override_id": locked.pk})
+    return locked
+
+
+# --- consequences of other apps' changes (ADR 8) ------------------------------------------------
+
+
+def mark_groupings_stale(*, grouping_ids: Iterable[int]) -> int:
+    """Mark stale the record of every learner on each grouping of ``grouping_ids`` whose
+    children changed (a framework re-import added, retired or moved standards): every learner
+    with a record on the grouping or on one of its children now. In the caller's transaction;
+    recomputes are queued on commit (``mark_stale``). Returns how many pairs were marked."""
+    ids = sorted(set(grouping_ids))
+    if not ids:
+        return 0
+    children: dict[int, int] = dict(
+        Standard.objects.filter(parent_id__in=ids).values_list("pk", "parent_id")
+    )
+    pairs: set[tuple[int, int]] = set()
+    wanted = set(ids)
+    for learner_id, standard_id in MasteryRecord.objects.filter(
+        standard_id__in=[*ids, *children]
+    ).values_list("learner_id", "standard_id"):
+        if standard_id in wanted:
+            pairs.add((learner_id, standard_id))
+        if standard_id in children:
+            pairs.add((learner_id, children[standard_id]))
+    mark_stale(pairs=pairs)
+    return len(pairs)

@@ -118,7 +118,6 @@ ROUTES: dict[str, Rule] = {
     "submission-list": _listed("evidence.Evidence"),
     "rating-list": _listed("evidence.Rating"),
     "rating-import-csv": UNRESOLVED,
-    "rating-override": _listed("evidence.Rating"),
     "rating-detail": _obj("evidence.Rating"),
     "rating-remove": _obj("evidence.Rating"),
     "rating-supersede": _obj("evidence.Rating"),
@@ -158,6 +157,9 @@ ROUTES: dict[str, Rule] = {
     "moderation-review-rate": _obj("moderation.ModerationItem"),
     "moderation-review-file": _obj("moderation.ModerationItem", export=True),
     "common-task-results": _listed("evidence.Evidence"),
+    "mastery-override-list": _listed("mastery.MasteryOverride"),
+    "mastery-override-detail": _obj("mastery.MasteryOverride"),
+    "mastery-override-clear": _obj("mastery.MasteryOverride"),
 }
 
 NO_LEARNER_DATA: frozenset[str] = frozenset(

@@ -196,6 +196,11 @@ class PolicyForm(forms.Form):
         required=False,
         help_text="Points rule only: standard ids that must be mastered, e.g. 12 13.",
     )
+    overrides_end_with_new_evidence = forms.BooleanField(
+        required=False,
+        label="A teacher's override ends when newer evidence is rated",
+        help_text="Otherwise an override stands until the teacher clears it.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

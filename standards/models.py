@@ -248,6 +248,11 @@ class CalculationPolicy(models.Model):
         max_length=20, choices=RollupRule.choices, default=RollupRule.ALL_MASTERED
     )
     rollup_params = models.JSONField(default=dict, blank=True)
+    overrides_end_with_new_evidence = models.BooleanField(
+        default=False,
+        help_text="A teacher's override stops applying once a counted rating demonstrated after "
+        "it exists (otherwise it stands until the teacher clears it).",
+    )
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -14,6 +14,7 @@ deepest kind" and needs no recursion.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from common import history
 from learners.models import KIND_RANK, Learner, Organisation, OrganisationKind, Term
 from learners.selectors import (
     administered_organisations,
@@ -122,9 +124,14 @@ def _lineage_q(organisation_id: int, prefix: str = "organisation") -> Q:
     )
 
 
-def scale_for(organisation: OrganisationRef) -> EffectiveScale:
+def scale_for(
+    organisation: OrganisationRef, *, at: datetime.datetime | None = None
+) -> EffectiveScale:
     """The effective proficiency scale of ``organisation``: its own, else the nearest
-    ancestor's, else :data:`DEFAULT_SCALE`. One query."""
+    ancestor's, else :data:`DEFAULT_SCALE`. One query. ``at``: as it stood then (row versions,
+    :func:`settings_as_of`)."""
+    if at is not None:
+        return settings_as_of(at).scale_for(_organisation_id(organisation))
     rows = list(
         ScaleLevel.objects.filter(_lineage_q(_organisation_id(organisation), "scale__organisation"))
         .select_related("scale__organisation")
@@ -134,15 +141,26 @@ def scale_for(organisation: OrganisationRef) -> EffectiveScale:
     if not rows:
         return DEFAULT_SCALE
     nearest = max(rows, key=lambda row: _rank(row.scale.organisation.kind)).scale
-    return EffectiveScale(
-        levels=tuple(
+    return _effective_scale(
+        nearest.pk,
+        nearest.organisation_id,
+        nearest.mastery_threshold,
+        [
             EffectiveLevel(row.points, row.label, row.colour, row.cut_point, row.description)
             for row in rows
             if row.scale_id == nearest.pk
-        ),
-        mastery_threshold=nearest.mastery_threshold,
-        organisation_id=nearest.organisation_id,
-        scale_id=nearest.pk,
+        ],
+    )
+
+
+def _effective_scale(
+    scale_id: int, organisation_id: int, threshold: Decimal, levels: Iterable[EffectiveLevel]
+) -> EffectiveScale:
+    return EffectiveScale(
+        levels=tuple(sorted(levels, key=lambda level: level.points, reverse=True)),
+        mastery_threshold=threshold,
+        organisation_id=organisation_id,
+        scale_id=scale_id,
     )
 
 
@@ -167,6 +185,7 @@ class EffectivePolicy:
     organisation_id: int | None = None
     framework_id: int | None = None
     policy_id: int | None = None
+    overrides_end_with_new_evidence: bool = False
 
 
 DEFAULT_POLICY = EffectivePolicy(
@@ -188,17 +207,23 @@ def _as_effective(policy: CalculationPolicy) -> EffectivePolicy:
         organisation_id=policy.organisation_id,
         framework_id=policy.framework_id,
         policy_id=policy.pk,
+        overrides_end_with_new_evidence=policy.overrides_end_with_new_evidence,
     )
 
 
 def policy_for(
-    organisation: OrganisationRef, framework: Framework | int | None = None
+    organisation: OrganisationRef,
+    framework: Framework | int | None = None,
+    *,
+    at: datetime.datetime | None = None,
 ) -> EffectivePolicy:
     """The effective calculation policy for ratings on ``framework``'s standards in
     ``organisation``: the nearest framework override in the organisation's lineage, else the
     nearest organisation-wide policy, else :data:`DEFAULT_POLICY` (decaying average 65, minimum
-    evidence 1, roll-up: all children mastered). One query."""
+    evidence 1, roll-up: all children mastered). One query. ``at``: as it stood then."""
     framework_id = framework if isinstance(framework, int) or framework is None else framework.pk
+    if at is not None:
+        return settings_as_of(at).policy_for(_organisation_id(organisation), framework_id)
     scope = Q(framework__isnull=True)
     if framework_id is not None:
         scope |= Q(framework_id=framework_id)
@@ -208,13 +233,18 @@ def policy_for(
         .select_related("organisation")
         .distinct()
     )
-    if not policies:
-        return DEFAULT_POLICY
-    policies.sort(
-        key=lambda policy: (policy.framework_id is not None, _rank(policy.organisation.kind)),
-        reverse=True,
+    return _nearest_policy(
+        [(_as_effective(policy), _rank(policy.organisation.kind)) for policy in policies]
     )
-    return _as_effective(policies[0])
+
+
+def _nearest_policy(candidates: Iterable[tuple[EffectivePolicy, int]]) -> EffectivePolicy:
+    """The rule of inheritance: a framework override anywhere in the lineage wins over
+    organisation-wide policies, the nearest (deepest rank) first; else the default."""
+    ranked = sorted(
+        candidates, key=lambda item: (item[0].framework_id is not None, item[1]), reverse=True
+    )
+    return ranked[0][0] if ranked else DEFAULT_POLICY
 
 
 # --- Requirements --------------------------------------------------------------------------------
@@ -258,14 +288,20 @@ class RequirementSet:
 
 
 def requirements_for(
-    organisation: OrganisationRef, grade_level: str, term: Term | int
+    organisation: OrganisationRef,
+    grade_level: str,
+    term: Term | int,
+    *,
+    at: datetime.datetime | None = None,
 ) -> RequirementSet:
     """The requirements for ``grade_level`` in ``term`` set at ``organisation`` and at every
     organisation above it (a district's requirements apply to its schools). When the same
     standard is required at several levels, the nearest organisation's priority wins. Retired
-    standards are left out. Two queries."""
+    standards are left out. Two queries. ``at``: as they stood then (row versions)."""
     organisation_id = _organisation_id(organisation)
     term_id = term if isinstance(term, int) else term.pk
+    if at is not None:
+        return settings_as_of(at).requirements_for(organisation_id, grade_level, term_id)
     rows = list(
         Requirement.objects.filter(
             _lineage_q(organisation_id),
@@ -287,11 +323,8 @@ def requirements_for(
         )
         .distinct()
     )
-    rows.sort(key=lambda row: _rank(row["organisation__kind"]), reverse=True)
-    chosen: dict[int, RequiredStandard] = {}
-    for row in rows:
-        chosen.setdefault(
-            row["standard_id"],
+    candidates = [
+        (
             RequiredStandard(
                 standard_id=row["standard_id"],
                 identifier=row["standard__identifier"],
@@ -301,7 +334,10 @@ def requirements_for(
                 organisation_id=row["organisation_id"],
                 requirement_id=row["id"],
             ),
+            _rank(row["organisation__kind"]),
         )
+        for row in rows
+    ]
     groups = (
         ElectiveGroup.objects.filter(
             _lineage_q(organisation_id), term_id=term_id, grade_level=grade_level
@@ -320,10 +356,21 @@ def requirements_for(
         )
         for group in groups
     )
+    return _requirement_set(candidates, electives)
+
+
+def _requirement_set(
+    candidates: Iterable[tuple[RequiredStandard, int]], electives: Iterable[ElectiveGroupInfo]
+) -> RequirementSet:
+    """The rule of inheritance for requirements: a standard required at several levels takes
+    the nearest organisation's priority; power standards first, then by human code."""
+    chosen: dict[int, RequiredStandard] = {}
+    for item, _ in sorted(candidates, key=lambda pair: pair[1], reverse=True):
+        chosen.setdefault(item.standard_id, item)
     required = tuple(
         sorted(chosen.values(), key=lambda item: (item.priority != "power", item.human_code))
     )
-    return RequirementSet(required=required, electives=electives)
+    return RequirementSet(required=required, electives=tuple(electives))
 
 
 def learner_requirement_ids(learner: Learner, term: Term | int) -> dict[int, str]:
@@ -668,3 +715,176 @@ def visible_elective_choices(user: AnyUser | None) -> QuerySet[ElectiveChoice]:
     return ElectiveChoice.objects.filter(learner__in=visible_learners(user)).select_related(
         "standard", "group"
     )
+
+
+# --- As of a moment (ADR 8) -------------------------------------------------------------------
+
+
+class SettingsAsOf:
+    """The settings as they stood at ``at``, read from row versions (``common.history``) and
+    resolved by the same rules of inheritance as the live selectors (``_nearest_policy``,
+    ``_requirement_set``; the nearest scale). Each versioned table is read once, when first
+    needed (they are small: organisations, policies, scales, requirements, electives).
+    Standards' identifiers and codes are read live: they name a standard, they do not change
+    what it means."""
+
+    def __init__(self, at: datetime.datetime) -> None:
+        self.at = at
+        self._tables: dict[str, dict[int, dict[str, Any]]] = {}
+
+    def rows(self, table: str) -> dict[int, dict[str, Any]]:
+        if table not in self._tables:
+            self._tables[table] = history.rows_as_of(table, self.at)
+        return self._tables[table]
+
+    def lineage(self, organisation_id: int) -> list[int]:
+        """The organisation and its ancestors then, nearest first."""
+        organisations = self.rows("learners_organisation")
+        out: list[int] = []
+        current: int | None = organisation_id
+        while current is not None and current in organisations and len(out) < 5:
+            out.append(current)
+            current = organisations[current].get("parent_id")
+        return out
+
+    def _rank(self, organisation_id: int) -> int:
+        kind = self.rows("learners_organisation").get(organisation_id, {}).get("kind", "school")
+        return _rank(str(kind))
+
+    def scale_for(self, organisation_id: int) -> EffectiveScale:
+        by_organisation = {
+            int(row["organisation_id"]): (pk, row)
+            for pk, row in self.rows("standards_proficiencyscale").items()
+        }
+        for member in self.lineage(organisation_id):
+            if member in by_organisation:
+                scale_id, row = by_organisation[member]
+                levels = [
+                    EffectiveLevel(
+                        Decimal(level["points"]),
+                        str(level["label"]),
+                        str(level["colour"]),
+                        Decimal(level["cut_point"]),
+                        str(level.get("description") or ""),
+                    )
+                    for level in self.rows("standards_scalelevel").values()
+                    if level["scale_id"] == scale_id
+                ]
+                if levels:
+                    return _effective_scale(
+                        scale_id, member, Decimal(row["mastery_threshold"]), levels
+                    )
+        return DEFAULT_SCALE
+
+    def policy_for(self, organisation_id: int, framework_id: int | None) -> EffectivePolicy:
+        lineage = set(self.lineage(organisation_id))
+        candidates = []
+        for pk, row in self.rows("standards_calculationpolicy").items():
+            member = int(row["organisation_id"])
+            if member not in lineage:
+                continue
+            if row["framework_id"] is not None and row["framework_id"] != framework_id:
+                continue
+            policy = EffectivePolicy(
+                method=str(row["method"]),
+                params=dict(row["params"] or {}),
+                min_evidence=int(row["min_evidence"]),
+                rollup_rule=str(row["rollup_rule"]),
+                rollup_params=dict(row["rollup_params"] or {}),
+                organisation_id=member,
+                framework_id=row["framework_id"],
+                policy_id=pk,
+                overrides_end_with_new_evidence=bool(row.get("overrides_end_with_new_evidence")),
+            )
+            candidates.append((policy, self._rank(member)))
+        return _nearest_policy(candidates)
+
+    def standard(self, standard_id: int) -> dict[str, Any] | None:
+        """The standard's framework, parent, status and grouping flag then (None: not yet)."""
+        return self.rows("standards_standard").get(standard_id)
+
+    def requirements_for(
+        self, organisation_id: int, grade_level: str, term_id: int
+    ) -> RequirementSet:
+        lineage = set(self.lineage(organisation_id))
+        wanted = [
+            (pk, row)
+            for pk, row in self.rows("standards_requirement").items()
+            if row["organisation_id"] in lineage
+            and row["term_id"] == term_id
+            and row["grade_level"] == grade_level
+        ]
+        active = {
+            pk
+            for pk, row in self.rows("standards_standard").items()
+            if row["status"] == StandardStatus.ACTIVE
+        }
+        names = {
+            pk: (identifier, code, framework_id)
+            for pk, identifier, code, framework_id in Standard.objects.filter(
+                pk__in={row["standard_id"] for _pk, row in wanted}
+            ).values_list("pk", "identifier", "human_code", "framework_id")
+        }
+        candidates = [
+            (
+                RequiredStandard(
+                    standard_id=row["standard_id"],
+                    identifier=names[row["standard_id"]][0],
+                    human_code=names[row["standard_id"]][1],
+                    framework_id=names[row["standard_id"]][2],
+                    priority=str(row["priority"]),
+                    organisation_id=int(row["organisation_id"]),
+                    requirement_id=pk,
+                ),
+                self._rank(int(row["organisation_id"])),
+            )
+            for pk, row in sorted(wanted)
+            if row["standard_id"] in active and row["standard_id"] in names
+        ]
+        members: dict[int, list[int]] = {}
+        for row in self.rows("standards_electivegroup_standards").values():
+            members.setdefault(int(row["electivegroup_id"]), []).append(int(row["standard_id"]))
+        groups = sorted(
+            (
+                (int(row["organisation_id"]), str(row["title"]), pk, row)
+                for pk, row in self.rows("standards_electivegroup").items()
+                if row["organisation_id"] in lineage
+                and row["term_id"] == term_id
+                and row["grade_level"] == grade_level
+            ),
+            key=lambda item: item[:3],
+        )
+        electives = [
+            ElectiveGroupInfo(
+                group_id=pk,
+                title=title,
+                choose=int(row["choose"]),
+                priority=str(row["priority"]),
+                organisation_id=organisation,
+                standard_ids=tuple(sorted(members.get(pk, []))),
+            )
+            for organisation, title, pk, row in groups
+        ]
+        return _requirement_set(candidates, electives)
+
+    def approved_choices(self, learner_ids: Iterable[int]) -> dict[int, list[tuple[int, int]]]:
+        """Learner id -> (group id, standard id) of their choices approved then (a decision
+        dated after ``at`` does not count yet)."""
+        wanted = set(learner_ids)
+        out: dict[int, list[tuple[int, int]]] = {}
+        for row in self.rows("standards_electivechoice").values():
+            decided = history.as_datetime(row.get("decided_at"))
+            if (
+                row["learner_id"] in wanted
+                and row["status"] == ChoiceStatus.APPROVED
+                and (decided is None or decided <= self.at)
+            ):
+                out.setdefault(int(row["learner_id"]), []).append(
+                    (int(row["group_id"]), int(row["standard_id"]))
+                )
+        return out
+
+
+def settings_as_of(at: datetime.datetime) -> SettingsAsOf:
+    """The settings as they stood at ``at`` (see :class:`SettingsAsOf`)."""
+    return SettingsAsOf(at)

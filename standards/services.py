@@ -210,7 +210,9 @@ def import_framework(
         framework.imported_by = _user_or_none(actor)
         framework.save()
 
+    tree_before = _tree_of(framework)
     standard_counts, pk_by_identifier = _write_standards(framework, parsed, tree.places, now)
+    _mark_changed_groupings(tree_before, _tree_of(framework))
     association_counts = _write_associations(framework, parsed, pk_by_identifier, now)
 
     report = ImportReport(
@@ -247,6 +249,41 @@ def import_framework(
         },
     )
     return report
+
+
+def _tree_of(framework: Framework) -> dict[int, tuple[int | None, str, bool]]:
+    """Standard id -> (parent id, status, grouping) of the framework's standards."""
+    return {
+        pk: (parent_id, status, grouping)
+        for pk, parent_id, status, grouping in Standard.objects.filter(
+            framework=framework
+        ).values_list("pk", "parent_id", "status", "is_grouping")
+    }
+
+
+def _mark_changed_groupings(
+    before: dict[int, tuple[int | None, str, bool]],
+    after: dict[int, tuple[int | None, str, bool]],
+) -> None:
+    """The consequence of a re-import that adds, retires or moves standards (ADR 8): the
+    groupings whose active children changed roll up differently, so every learner's record on
+    them is marked stale in this transaction (recomputed after it commits, with the groupings
+    above them)."""
+    changed: set[int] = set()
+    for pk, now in after.items():
+        old = before.get(pk)
+        if old == now:
+            continue
+        for place in (old, now):
+            if place is not None and place[0] is not None:
+                changed.add(place[0])
+        if now[2] or (old is not None and old[2]):
+            changed.add(pk)
+    groupings = {pk for pk in changed if pk in after and after[pk][2]}
+    if groupings:
+        from mastery.services import mark_groupings_stale  # mastery reads the standards app
+
+        mark_groupings_stale(grouping_ids=groupings)
 
 
 def _lock_identifier(identifier: str) -> None:
@@ -492,15 +529,19 @@ def update_scale(
         )
         for level in clean
     )
+    _recompute(actor, organisation, "scale")
     logger.info("scale updated", extra={"organisation_id": organisation.pk, "actor_id": actor.pk})
     return scale
 
 
 @transaction.atomic
 def remove_scale(*, actor: User, organisation: Organisation) -> bool:
-    """Removes ``organisation``'s own scale so it inherits again. True when one was removed."""
+    """Removes ``organisation``'s own scale so it inherits again. True when one was removed
+    (and then its records are recomputed, as for :func:`update_scale`)."""
     _require_admin(actor, organisation)
     deleted, _ = ProficiencyScale.objects.filter(organisation=organisation).delete()
+    if deleted:
+        _recompute(actor, organisation, "scale")
     logger.info("scale removed", extra={"organisation_id": organisation.pk, "actor_id": actor.pk})
     return deleted > 0
 
@@ -516,6 +557,7 @@ def set_policy(
     min_evidence: Any,
     rollup_rule: Any = "all_mastered",
     rollup_params: Any = None,
+    overrides_end_with_new_evidence: bool = False,
 ) -> CalculationPolicy:
     """Sets ``organisation``'s calculation policy, organisation-wide (``framework`` None) or as
     an override for one framework. Validated by :func:`standards.validation.validate_policy`
@@ -531,6 +573,8 @@ def set_policy(
     )
     if clean is not None:
         problems.extend(_unknown_rollup_standards(clean.rollup_params, framework))
+    if clean is not None and not problems:
+        problems.extend(_unreachable_points(clean.rollup_rule, clean.rollup_params, framework))
     if problems or clean is None:
         raise InvalidSettings(problems)
     policy, _ = CalculationPolicy.objects.update_or_create(
@@ -542,9 +586,11 @@ def set_policy(
             "min_evidence": clean.min_evidence,
             "rollup_rule": clean.rollup_rule,
             "rollup_params": clean.rollup_params,
+            "overrides_end_with_new_evidence": bool(overrides_end_with_new_evidence),
             "updated_by": actor,
         },
     )
+    _recompute(actor, organisation, "policy", framework)
     logger.info(
         "policy set",
         extra={
@@ -554,6 +600,73 @@ def set_policy(
         },
     )
     return policy
+
+
+def _recompute(
+    actor: User, organisation: Organisation, reason: str, framework: Framework | None = None
+) -> None:
+    """The consequence of a rules change (ADR 8): every record the organisation's rules govern
+    (one framework's, for an override) is rebuilt by a bulk recompute, started in this
+    transaction and queued when it commits. Until then those records are stale: their
+    ``rules_key`` is not the key of the rules in force."""
+    from mastery.services import start_bulk_recompute  # mastery reads the standards app
+
+    start_bulk_recompute(actor=actor, organisation=organisation, reason=reason, framework=framework)
+
+
+MAX_POINTS_PROBLEMS = 20
+
+
+def _unreachable_points(
+    rollup_rule: str, rollup_params: dict[str, Any], framework: Framework | None
+) -> list[Problem]:
+    """A ``points`` roll-up gives points to standards of one framework, and must let every
+    grouping of that framework reach ``points_required`` with its active children's points
+    (else no learner could ever master it, and the engine refuses the roll-up): refused here,
+    when it is saved, naming the groupings."""
+    if rollup_rule != "points":
+        return []
+    if framework is None:
+        return [
+            Problem(
+                "rollup_params",
+                "framework",
+                "a points roll-up gives points to the standards of one framework: set it as "
+                "that framework's override, not as the organisation-wide policy",
+            )
+        ]
+    points = {int(key): int(value) for key, value in rollup_params.get("points", {}).items()}
+    needed = int(rollup_params.get("points_required", 1))
+    children: dict[int, list[int]] = {}
+    for pk, parent_id in Standard.objects.filter(
+        framework=framework, status=StandardStatus.ACTIVE, parent__isnull=False
+    ).values_list("pk", "parent_id"):
+        children.setdefault(parent_id, []).append(pk)
+    problems: list[Problem] = []
+    for pk, code, statement in (
+        Standard.objects.filter(framework=framework, status=StandardStatus.ACTIVE, is_grouping=True)
+        .order_by("depth", "position", "pk")
+        .values_list("pk", "human_code", "statement")
+    ):
+        kids = children.get(pk, [])
+        total = sum(points.get(kid, 0) for kid in kids)
+        if kids and total < needed:
+            problems.append(
+                Problem(
+                    f"grouping {code or statement[:40]}",
+                    "points",
+                    f"its standards give {total} point{'s' if total != 1 else ''} at most, "
+                    f"fewer than the {needed} needed: give its standards points or lower the "
+                    "points needed",
+                )
+            )
+    if len(problems) > MAX_POINTS_PROBLEMS:
+        more = len(problems) - MAX_POINTS_PROBLEMS
+        problems = [
+            *problems[:MAX_POINTS_PROBLEMS],
+            Problem("rollup_params", "points", f"and {more} more groupings like these"),
+        ]
+    return problems
 
 
 def _unknown_rollup_standards(
@@ -579,11 +692,14 @@ def _unknown_rollup_standards(
 def remove_policy(
     *, actor: User, organisation: Organisation, framework: Framework | None = None
 ) -> bool:
-    """Removes ``organisation``'s policy (or its override for ``framework``) so it inherits."""
+    """Removes ``organisation``'s policy (or its override for ``framework``) so it inherits; its
+    records are recomputed under the rules in force then (as for :func:`set_policy`)."""
     _require_admin(actor, organisation)
     deleted, _ = CalculationPolicy.objects.filter(
         organisation=organisation, framework=framework
     ).delete()
+    if deleted:
+        _recompute(actor, organisation, "policy", framework)
     logger.info("policy removed", extra={"organisation_id": organisation.pk, "actor_id": actor.pk})
     return deleted > 0
 

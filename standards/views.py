@@ -14,7 +14,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -30,7 +29,6 @@ from learners.selectors import (
     roles_of,
     visible_terms,
 )
-from mastery.services import start_bulk_recompute
 from mastery.whatif import WhatIf, preview_policy_change, preview_scale_change
 from standards import selectors, services
 from standards.case_provider import fetch_package
@@ -237,16 +235,13 @@ def scale_edit(request: HttpRequest, organisation_pk: int) -> HttpResponse:
             preview = preview_scale_change(actor=user, organisation=organisation, proposed=proposed)
     elif request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                services.update_scale(
-                    actor=user,
-                    organisation=organisation,
-                    levels=_levels_from(form),
-                    mastery_threshold=form.cleaned_data["mastery_threshold"],
-                    name=form.cleaned_data["name"],
-                )
-                # Every record under the new scale is rebuilt by the bulk recompute workers.
-                start_bulk_recompute(actor=user, organisation=organisation, reason="scale")
+            services.update_scale(
+                actor=user,
+                organisation=organisation,
+                levels=_levels_from(form),
+                mastery_threshold=form.cleaned_data["mastery_threshold"],
+                name=form.cleaned_data["name"],
+            )
         except services.InvalidSettings as invalid:
             problems = invalid.problems
         else:
@@ -280,6 +275,7 @@ def _policy_initial(policy: selectors.EffectivePolicy) -> dict[str, Any]:
         "method": policy.method,
         "min_evidence": policy.min_evidence,
         "rollup_rule": policy.rollup_rule,
+        "overrides_end_with_new_evidence": policy.overrides_end_with_new_evidence,
         **policy.params,
     }
     rollup = dict(policy.rollup_params)
@@ -327,21 +323,19 @@ def policy_edit(
             )
     elif request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                services.set_policy(
-                    actor=user,
-                    organisation=organisation,
-                    framework=framework,
-                    method=form.cleaned_data["method"],
-                    params=form.method_params(),
-                    min_evidence=form.cleaned_data["min_evidence"],
-                    rollup_rule=form.cleaned_data["rollup_rule"],
-                    rollup_params=form.rollup_params(),
-                )
-                # Every record the policy governs is rebuilt by the bulk recompute workers.
-                start_bulk_recompute(
-                    actor=user, organisation=organisation, reason="policy", framework=framework
-                )
+            services.set_policy(
+                actor=user,
+                organisation=organisation,
+                framework=framework,
+                method=form.cleaned_data["method"],
+                params=form.method_params(),
+                min_evidence=form.cleaned_data["min_evidence"],
+                rollup_rule=form.cleaned_data["rollup_rule"],
+                rollup_params=form.rollup_params(),
+                overrides_end_with_new_evidence=form.cleaned_data[
+                    "overrides_end_with_new_evidence"
+                ],
+            )
         except services.InvalidSettings as invalid:
             problems = invalid.problems
         else:

@@ -309,14 +309,6 @@ class ReasonIn(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=services.REASON_MAX)
 
 
-class OverrideIn(serializers.Serializer[Any]):
-    learner = ScopedLearnerField()
-    standard = StandardField()
-    score = serializers.DecimalField(max_digits=7, decimal_places=4, coerce_to_string=False)
-    reason = serializers.CharField(max_length=services.REASON_MAX)
-    demonstrated_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-
-
 class ArtifactIn(serializers.Serializer[Any]):
     file = serializers.FileField(required=False, allow_null=True, default=None)
     url = serializers.CharField(

@@ -251,7 +251,8 @@ class RatingViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Rating]
 ):
     """Every rating (history included) of the learners the user may see. POST records ratings
-    (quick entry); actions supersede, remove, override and import."""
+    (quick entry); actions supersede, remove and import (an override of mastery is
+    ``/api/v1/mastery/overrides/``)."""
 
     serializer_class = io.RatingOut
     parser_classes = [JSONParser, MultiPartParser, FormParser]
@@ -342,22 +343,6 @@ class RatingViewSet(
         data = _valid(io.ReasonIn, request)
         _call(services.remove_rating, actor=request.user, rating=rating, reason=data["reason"])
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(request=io.OverrideIn, responses={201: io.RatingOut})
-    @action(detail=False, methods=["post"])
-    def override(self, request: Request) -> Response:
-        _require_staff(request)
-        data = _valid(io.OverrideIn, request)
-        rating = _call(
-            services.override_mastery,
-            actor=request.user,
-            learner=data["learner"],
-            standard=data["standard"],
-            score=data["score"],
-            reason=data["reason"],
-            demonstrated_at=data["demonstrated_at"],
-        )
-        return Response(io.RatingOut(rating).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=io.ImportIn, responses={200: io.ImportReportOut, 201: io.ImportReportOut}

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from learners.models import Learner
+from learners.selectors import changeable_learners
 from mastery.estimators import EstimatorComparison
-from mastery.models import BulkReason, BulkRecompute, MasteryEvent, MasteryRecord
-from mastery.services import MAX_BATCH_SIZE
+from mastery.models import (
+    BulkReason,
+    BulkRecompute,
+    MasteryEvent,
+    MasteryOverride,
+    MasteryRecord,
+)
+from mastery.services import MAX_BATCH_SIZE, OVERRIDE_REASON_MAX
+from standards.models import Standard
 
 
 class MasteryRecordOut(serializers.ModelSerializer[MasteryRecord]):
@@ -170,3 +180,85 @@ class AsOfOut(serializers.Serializer[dict[str, Any]]):
     evidence_count = serializers.IntegerField()
     calculation_version = serializers.CharField()
     explanation = serializers.DictField()
+
+
+def _person(user: Any) -> str:
+    """How a staff member is named to those who may see the learner: full name, else login."""
+    if user is None:
+        return ""
+    return str(user.get_full_name() or user.get_username())
+
+
+class MasteryOverrideOut(serializers.ModelSerializer[MasteryOverride]):
+    """An override (professional judgement): the score set, who set it, why, and whether it is
+    still in force (cleared ones stay, with who cleared them and why)."""
+
+    standard_code = serializers.CharField(source="standard.human_code", read_only=True)
+    set_by_name = serializers.SerializerMethodField()
+    cleared_by_name = serializers.SerializerMethodField()
+    in_force = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MasteryOverride
+        fields = [
+            "id",
+            "learner",
+            "standard",
+            "standard_code",
+            "score",
+            "reason",
+            "set_by",
+            "set_by_name",
+            "set_at",
+            "in_force",
+            "cleared_by",
+            "cleared_by_name",
+            "cleared_at",
+            "clear_reason",
+        ]
+        read_only_fields = fields
+
+    def get_set_by_name(self, override: MasteryOverride) -> str:
+        return _person(override.set_by)
+
+    def get_cleared_by_name(self, override: MasteryOverride) -> str:
+        return _person(override.cleared_by)
+
+    def get_in_force(self, override: MasteryOverride) -> bool:
+        return override.cleared_at is None
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class ChangeableLearnerField(serializers.PrimaryKeyRelatedField[Learner]):
+    """A learner id among those the requesting user may change (the same error otherwise)."""
+
+    def get_queryset(self) -> Any:
+        return changeable_learners(self.context["request"].user).select_related("school")
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class StandardIdField(serializers.PrimaryKeyRelatedField[Standard]):
+    def get_queryset(self) -> Any:
+        return Standard.objects.all()
+
+
+class MasteryOverrideIn(serializers.Serializer[dict[str, Any]]):
+    """Set an override: a level of the learner's scale (its points) or a score, and why."""
+
+    learner = ChangeableLearnerField()
+    standard = StandardIdField()
+    level = serializers.DecimalField(
+        max_digits=7, decimal_places=2, required=False, allow_null=True, default=None,
+        coerce_to_string=False, help_text="The points of one of the scale's levels.",
+    )  # fmt: skip
+    score = serializers.DecimalField(
+        max_digits=7, decimal_places=4, required=False, allow_null=True, default=None,
+        coerce_to_string=False, help_text="A score on the scale (default: the level's points).",
+    )  # fmt: skip
+    reason = serializers.CharField(max_length=OVERRIDE_REASON_MAX)
+
+
+class MasteryOverrideClearIn(serializers.Serializer[dict[str, Any]]):
+    reason = serializers.CharField(
+        max_length=OVERRIDE_REASON_MAX, required=False, allow_blank=True, default=""
+    )

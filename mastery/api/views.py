@@ -5,15 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from learners.selectors import get_administered_organisation_or_404, get_visible_learner_or_404
+from learners.selectors import (
+    get_administered_organisation_or_404,
+    get_visible_learner_or_404,
+    roles_of,
+)
 from mastery import selectors, services
 from mastery.api.serializers import (
     AsOfIn,
@@ -21,10 +29,19 @@ from mastery.api.serializers import (
     BulkRecomputeIn,
     BulkRecomputeOut,
     MasteryEventOut,
+    MasteryOverrideClearIn,
+    MasteryOverrideIn,
+    MasteryOverrideOut,
     MasteryRecordDetailOut,
     MasteryRecordOut,
 )
-from mastery.models import BulkRecompute, MasteryEvent, MasteryRecord, StaleMastery
+from mastery.models import (
+    BulkRecompute,
+    MasteryEvent,
+    MasteryOverride,
+    MasteryRecord,
+    StaleMastery,
+)
 from standards.models import Framework, Standard
 
 
@@ -146,3 +163,76 @@ class MasteryAsOfView(APIView):
                 }
             ).data
         )
+
+
+STAFF_ROLES = frozenset({"teacher", "school_admin", "district_admin", "state_admin"})
+
+
+def _is_staff(user: Any) -> bool:
+    """A current teaching or administering role (or the platform operator)."""
+    if getattr(user, "is_superuser", False) and user.is_active:
+        return True
+    return bool(roles_of(user) & STAFF_ROLES)
+
+
+def _service(call: Any, **kwargs: Any) -> Any:
+    """A service's refusals as API answers: 400 naming the field; 404 outside the scope."""
+    try:
+        return call(**kwargs)
+    except DjangoValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            raise serializers.ValidationError(exc.message_dict) from exc
+        raise serializers.ValidationError({"non_field_errors": exc.messages}) from exc
+    except DjangoPermissionDenied as exc:
+        raise NotFound() from exc
+
+
+class MasteryOverrideViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[MasteryOverride],
+):
+    """Overrides (a teacher's professional judgement of a record, with a written reason) of the
+    learners the user may see, cleared ones included. ``POST`` sets one (staff who may change
+    the learner; it clears the one in force); ``clear`` ends one."""
+
+    serializer_class = MasteryOverrideOut
+    filterset_fields = ["learner", "standard"]
+
+    def get_queryset(self) -> QuerySet[MasteryOverride]:
+        return selectors.visible_overrides(self.request.user).order_by("-set_at", "-pk")
+
+    @extend_schema(request=MasteryOverrideIn, responses={201: MasteryOverrideOut})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if not _is_staff(request.user):
+            raise PermissionDenied("For teachers and administrators.")
+        data = MasteryOverrideIn(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        override = _service(
+            services.set_override,
+            actor=request.user,
+            learner=values["learner"],
+            standard=values["standard"],
+            level=values["level"],
+            score=values["score"],
+            reason=values["reason"],
+        )
+        out = self.get_queryset().get(pk=override.pk)
+        return Response(MasteryOverrideOut(out).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=MasteryOverrideClearIn, responses={200: MasteryOverrideOut})
+    @action(detail=True, methods=["post"])
+    def clear(self, request: Request, pk: str) -> Response:
+        """End the override: the record goes back to what the evidence gives."""
+        override = self.get_object()
+        data = MasteryOverrideClearIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        _service(
+            services.clear_override,
+            actor=request.user,
+            override=override,
+            reason=data.validated_data["reason"],
+        )
+        return Response(MasteryOverrideOut(self.get_queryset().get(pk=override.pk)).data)

@@ -134,6 +134,7 @@ class PolicySerializer(serializers.ModelSerializer[CalculationPolicy]):
             "min_evidence",
             "rollup_rule",
             "rollup_params",
+            "overrides_end_with_new_evidence",
             "updated_at",
         ]
         read_only_fields = fields
@@ -148,6 +149,7 @@ class EffectivePolicySerializer(serializers.Serializer[Any]):
     organisation_id = serializers.IntegerField(allow_null=True)
     framework_id = serializers.IntegerField(allow_null=True)
     policy_id = serializers.IntegerField(allow_null=True)
+    overrides_end_with_new_evidence = serializers.BooleanField()
 
 
 class RequirementSerializer(serializers.ModelSerializer[Requirement]):
@@ -316,6 +318,7 @@ class PolicyInput(serializers.Serializer[Any]):
     min_evidence = serializers.IntegerField(default=1, min_value=-(2**31), max_value=2**31)
     rollup_rule = serializers.CharField(max_length=40, default="all_mastered")
     rollup_params = serializers.DictField(required=False, default=dict)
+    overrides_end_with_new_evidence = serializers.BooleanField(required=False, default=False)
 
 
 class RequirementInput(serializers.Serializer[Any]):

@@ -335,6 +335,7 @@ class PolicyViewSet(
                 min_evidence=values["min_evidence"],
                 rollup_rule=values["rollup_rule"],
                 rollup_params=values["rollup_params"],
+                overrides_end_with_new_evidence=values["overrides_end_with_new_evidence"],
             )
         except services.InvalidSettings as invalid:
             return _refused(invalid.problems)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -305,7 +304,7 @@ def test_staff_record_evidence_and_students_submit_theirs(
         assert refused.status_code == 403
 
 
-def test_review_supersede_remove_and_override_through_the_api(
+def test_review_supersede_and_remove_through_the_api(
     api: APIClient, cast: Cast, standards: Standards, submission: Evidence
 ) -> None:
     client = _as(api, cast, "teacher")
@@ -325,15 +324,10 @@ def test_review_supersede_remove_and_override_through_the_api(
         f"/api/v1/ratings/{corrected.json()['id']}/remove/", {"reason": "Wrong"}, format="json"
     )
     assert removed.status_code == 204
-    overridden = client.post(
-        "/api/v1/ratings/override/",
-        {"learner": cast.own.pk, "standard": standards.fractions.pk, "score": 4, "reason": "Seen"},
-        format="json",
-    )
-    assert overridden.json()["source"] == "override"
-    assert [(r.source, r.score) for r in selectors.counted_ratings()] == [
-        ("override", Decimal("4.00"))
-    ]
+    assert list(selectors.counted_ratings()) == []
+    # An override of mastery is the mastery app's (tests/mastery/test_overrides.py).
+    gone = client.post("/api/v1/ratings/override/", {"learner": cast.own.pk}, format="json")
+    assert gone.status_code in (404, 405)
 
 
 @pytest.mark.parametrize("persona", ["guardian", "student", "teacher_elsewhere"])
@@ -438,7 +432,6 @@ def test_the_schema_describes_the_evidence_endpoints(api: APIClient, cast: Cast)
         "/api/v1/submissions/",
         "/api/v1/ratings/",
         "/api/v1/ratings/{id}/supersede/",
-        "/api/v1/ratings/override/",
         "/api/v1/ratings/import/",
         "/api/v1/artifacts/{id}/download/",
     ):

@@ -702,18 +702,6 @@ def test_a_teacher_correction_needs_a_comment(cast: Cast, standards: Standards) 
     assert "comment" in raised.value.message_dict
 
 
-def test_a_corrected_override_stays_a_professional_judgement(
-    cast: Cast, standards: Standards
-) -> None:
-    override = services.override_mastery(
-        actor=cast.teacher, learner=cast.own, standard=standards.adding, score=4, reason="Saw it"
-    )
-    corrected = services.supersede_rating(
-        actor=cast.teacher, rating=override, score=3, comment="Too generous"
-    )
-    assert corrected.source == RatingSource.OVERRIDE
-
-
 @pytest.mark.parametrize("persona", ["teacher_elsewhere", "guardian", "student", "outsider"])
 def test_who_may_not_change_the_learner_cannot_correct_or_remove_a_rating(
     cast: Cast, standards: Standards, persona: str
@@ -793,35 +781,6 @@ def test_a_student_withdraws_their_own_unscored_submission_but_not_a_scored_one(
         services.remove_evidence(actor=cast.student, evidence=second, reason="Don't like it")
     with pytest.raises(PermissionDenied):
         services.remove_evidence(actor=cast.guardian, evidence=second, reason="Don't like it")
-
-
-def test_override_is_an_explicit_rating_with_a_required_reason(
-    cast: Cast, standards: Standards
-) -> None:
-    with pytest.raises(ValidationError):
-        services.override_mastery(
-            actor=cast.teacher, learner=cast.own, standard=standards.counting, score=4, reason=""
-        )
-    rating = services.override_mastery(
-        actor=cast.teacher,
-        learner=cast.own,
-        standard=standards.counting,
-        score=4,
-        reason="Showed it repeatedly in class discussions",
-    )
-    assert rating.source == RatingSource.OVERRIDE
-    assert rating.comment == "<p>Showed it repeatedly in class discussions</p>"
-    assert rating.evidence.title == "Professional judgement"
-    assert list(selectors.counted_ratings()) == [rating]
-    assert _stale_pairs() == {(cast.own.pk, standards.counting.pk)}
-    with pytest.raises(PermissionDenied):
-        services.override_mastery(
-            actor=cast.teacher_elsewhere,
-            learner=cast.own,
-            standard=standards.counting,
-            score=4,
-            reason="x",
-        )
 
 
 def test_artifacts_are_added_by_staff_or_by_the_learner_before_scoring(

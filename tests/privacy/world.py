@@ -25,6 +25,7 @@ from badges.models import Credential
 from evidence import services as evidence_services
 from evidence.models import Artifact, Evidence, Rating
 from learners.models import Learner
+from mastery import services as mastery_services
 from mastery.models import MasteryEvent, MasteryRecord, StaleMastery
 from moderation.models import (
     CommonTask,
@@ -145,6 +146,13 @@ def fill(
     )
     # The ratings above marked their pairs stale (mastery.services.mark_stale).
     assert StaleMastery.objects.filter(learner=learner).exists()
+    mastery_services.set_override(
+        actor=cast.teacher,
+        learner=learner,
+        standard=standards.adding,
+        level=4,
+        reason=f"{CANARY} explained it well",
+    )
     group = ElectiveGroup.objects.create(
         organisation=cast.school, term=cast.term, grade_level="05", title="Pick one", choose=1
     )

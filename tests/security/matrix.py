@@ -254,7 +254,9 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "standard": ("-",),
     "term": ("-",),
 }
-for _kind in ("evidence", "rating", "artifact", "record", "event", "choice", "cell"):
+for _kind in (
+    "evidence", "rating", "artifact", "record", "event", "choice", "cell", "mastery_override",
+):  # fmt: skip
     TARGETS[_kind] = tuple(LEARNER_TARGETS)
 for _kind in ("scale", "policy", "requirement", "group", "bulk", "override", "round", "task"):
     TARGETS[_kind] = tuple(ORG_TARGETS)
@@ -289,6 +291,7 @@ def object_for(world: World, kind: str, target: str) -> Any:
         "round": world.rounds,
         "task": world.tasks,
         "piece": world.pieces,
+        "mastery_override": world.overrides,
     }
     return table[kind][target]
 

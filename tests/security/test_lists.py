@@ -217,7 +217,7 @@ def _evidence_with(learner: int) -> dict[str, Any]:
 
 
 def _override_with(learner: int) -> dict[str, Any]:
-    return {"learner": learner, "standard": 1, "score": 1, "reason": "x"}
+    return {"learner": learner, "standard": 1, "level": 1, "reason": "x"}
 
 
 def _transcript_for(learner: int) -> dict[str, Any]:
@@ -228,7 +228,7 @@ def _transcript_for(learner: int) -> dict[str, Any]:
     ("url", "body"),
     [
         ("/api/v1/evidence/", _evidence_with),
-        ("/api/v1/ratings/override/", _override_with),
+        ("/api/v1/mastery/overrides/", _override_with),
         ("/api/v1/reports/", _transcript_for),
     ],
 )

@@ -75,7 +75,7 @@ def _override_body(world: World, target: str) -> dict[str, Any]:
     return {
         "learner": _learner(world, target),
         "standard": world.standards.adding.pk,
-        "score": 3,
+        "level": 3,
         "reason": "moderated",
     }
 
@@ -271,10 +271,6 @@ ROWS: dict[str, Row] = {
         },
     ),
     "rating-import-csv": Row("none", {"POST": A(ok=400, gate="staff")}),
-    "rating-override": Row(
-        "learner",
-        {"POST": A(ok=201, scope="learner_change", denied=400, gate="staff", data=_override_body)},
-    ),
     "rating-detail": Row("rating", {"GET": A(scope="learner")}),
     "rating-remove": Row("rating", {"POST": A(ok=400, scope="learner_change")}),
     "rating-supersede": Row("rating", {"POST": A(ok=400, scope="learner_change")}),
@@ -291,6 +287,19 @@ ROWS: dict[str, Row] = {
         "org", {"GET": A(), "POST": A(ok=201, scope="org_admin", data=_bulk_body)}
     ),
     "bulk-recompute-detail": Row("bulk", {"GET": A(scope="org_admin")}),
+    # The learner is named in the body: out of scope is a field error (400), as for evidence.
+    "mastery-override-list": Row(
+        "learner",
+        {
+            "GET": A(),
+            "POST": A(
+                ok=201, scope="learner_change", denied=400, gate="staff", data=_override_body
+            ),
+        },
+    ),
+    "mastery-override-detail": Row("mastery_override", {"GET": A(scope="learner")}),
+    # Seen but not changeable (a guardian, the student): 404, as the evidence writes.
+    "mastery-override-clear": Row("mastery_override", {"POST": A(ok=200, scope="learner_change")}),
     # --- reports API -----------------------------------------------------------------------
     "reports-api:download": Row("token", {"GET": A(scope="requester")}),
     "reports-api:report-list": Row(

@@ -27,7 +27,7 @@ from django.utils import timezone
 from evidence import services as evidence_services
 from evidence.models import Artifact, Evidence, Rating
 from learners.models import Learner, Organisation, Section
-from mastery.models import BulkRecompute, MasteryEvent, MasteryRecord
+from mastery.models import BulkRecompute, MasteryEvent, MasteryOverride, MasteryRecord
 from moderation.models import CommonTask, ModerationItem, ModerationRound
 from reports.models import ReportRequest
 from standards.models import (
@@ -107,6 +107,7 @@ class World:
     rounds: dict[str, ModerationRound]
     pieces: dict[str, ModerationItem]
     tasks: dict[str, CommonTask]
+    overrides: dict[str, MasteryOverride]
 
     def learner_key(self, learner_id: int) -> str | None:
         return next((k for k, v in self.learners.items() if v.pk == learner_id), None)
@@ -229,6 +230,17 @@ def build_world(media_root: Path) -> World:
         )
         for key, org in organisations.items()
     }
+    overrides = {
+        key: MasteryOverride.objects.create(
+            learner=learner,
+            standard=standards.counting,
+            score=4,
+            reason=f"Seen in class ({key})",
+            set_by=operator,
+            set_at=now,
+        )
+        for key, learner in learners.items()
+    }
     bulks = {
         key: BulkRecompute.objects.create(organisation=org, reason="policy", status="done")
         for key, org in organisations.items()
@@ -271,6 +283,7 @@ def build_world(media_root: Path) -> World:
         rounds=rounds,
         pieces=pieces,
         tasks=tasks,
+        overrides=overrides,
     )
 
 

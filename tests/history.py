@@ -1,0 +1,30 @@
+"""Test helper for "as of" tests: move the row versions written so far back in time.
+
+Row versions are written by a PostgreSQL trigger with the writing transaction's time, and a test
+runs in one transaction: everything a test sets up is versioned at the same instant. A test of
+"as of D" sets up the world, calls :func:`settle_versions` (the world has stood like this since
+``since``), then makes its later changes, which are versioned at the test's own time.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db import connection
+
+from common.history import TABLE
+
+
+def settle_versions(since: datetime.datetime) -> int:
+    """Every row version written so far becomes valid from ``since``; returns how many. The
+    versions are append-only: the update runs with the erasure switch on, turned off again."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL mastery.erasure = 'on'")
+        try:
+            cursor.execute(
+                f"UPDATE {TABLE} SET valid_from = %s WHERE valid_from > %s",  # noqa: S608
+                [since, since],
+            )
+            return int(cursor.rowcount)
+        finally:
+            cursor.execute("SET LOCAL mastery.erasure = 'off'")
