@@ -854,7 +854,7 @@ def set_override(
     recompute is queued on commit) and writes the audit entry.
     """
     actor_id = _override_actor(actor, learner)
-    from evidence.selectors import standard_problem
+    from standards.selectors import standard_problem
 
     problem = standard_problem(standard)
     if problem:
