@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("learners", "0002_row_versions"),
+        ("learners", "0003_row_versions"),
         ("mastery", "0002_lean_records"),
         ("standards", "0004_row_versions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -32,6 +32,6 @@ DROP FUNCTION IF EXISTS mastery_mark_moved_learner();
 
 
 class Migration(migrations.Migration):
-    dependencies = [("mastery", "0003_overrides"), ("learners", "0002_row_versions")]
+    dependencies = [("mastery", "0003_overrides"), ("learners", "0003_row_versions")]
 
     operations = [migrations.RunSQL(FORWARD, REVERSE)]

@@ -16,7 +16,7 @@ VERSIONED = (
 
 
 class Migration(migrations.Migration):
-    dependencies = [("learners", "0001_initial"), ("common", "0001_row_versions")]
+    dependencies = [("learners", "0002_roster_import_checked"), ("common", "0001_row_versions")]
 
     operations = [
         migrations.RunSQL(*versioned_table_sql(table, columns, learner))
