@@ -100,7 +100,7 @@ def test_a_points_roll_up_that_cannot_apply_is_refused_naming_the_grouping(
 
     with pytest.raises(InvalidSettings) as refused:
         points({12: 1, 13: 1}, framework=None)
-    assert [p.field for p in refused.value.problems] == ["framework"]
+    assert [p.column for p in refused.value.problems] == ["framework"]
     with pytest.raises(InvalidSettings) as refused:
         points({12: 1, 13: 1})
     assert [str(p) for p in refused.value.problems] == [
