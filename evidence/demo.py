@@ -50,8 +50,9 @@ from evidence.models import (
 )
 from evidence.text import clean_text
 from learners import selectors as learner_selectors
-from learners.models import Enrollment, Learner, RoleAssignment, RoleKind, Section
+from learners.models import Enrollment, Learner, RoleAssignment, RoleKind, Section, Term
 from mastery.services import mark_stale
+from standards import services as standards_services
 from standards.importers.base import (
     ParsedAssociation,
     ParsedDocument,
@@ -59,7 +60,7 @@ from standards.importers.base import (
     ParsedItem,
 )
 from standards.importers.case import parse_case_bytes
-from standards.models import Framework, Standard, StandardStatus
+from standards.models import Framework, Priority, Standard, StandardStatus
 from standards.services import import_framework
 
 logger = logging.getLogger(__name__)
@@ -104,12 +105,14 @@ class SeedReport:
     evidence: int = 0
     ratings: int = 0
     submissions: int = 0
+    requirements: int = 0
     skipped: bool = False
 
     def __str__(self) -> str:
         if self.skipped:
-            return "demo evidence already seeded"
+            return f"demo evidence already seeded ({self.requirements} requirements)"
         return (
+            f"{self.requirements} requirements (power and supporting, every grade), "
             f"{self.evidence} evidence and {self.ratings} ratings for {self.learners} learners "
             f"in {self.sections} sections ({self.submissions} submissions with reflections), "
             f"against {self.framework}"
@@ -207,6 +210,56 @@ def _grade_standards(framework: Framework, grade: str, count: int) -> list[Stand
     return chosen[::step][:count]
 
 
+POWER_PER_GRADE = 2
+
+
+def _seed_requirements(framework: Framework, count: int) -> int:
+    """Requires, for every grade the demo's learners are in, the standards their sections are
+    rated on (the first two power standards, the rest supporting), set by the district's
+    administrator for each term the district's sections are in, so the state export, the school
+    report, power standards and progress have rows. Idempotent (one row per standard)."""
+    admin = (
+        RoleAssignment.objects.filter(kind=RoleKind.DISTRICT_ADMIN)
+        .select_related("user", "organisation")
+        .order_by("pk")
+        .first()
+    )
+    if admin is None or admin.organisation is None:
+        return 0
+    district = admin.organisation
+    grades = sorted(
+        set(
+            Learner.objects.filter(active=True, school__parent=district)
+            .values_list("grade_level", flat=True)
+            .distinct()
+        )
+        - {""}
+    )
+    made = 0
+    terms = Term.objects.filter(
+        pk__in=Section.objects.filter(school__parent=district).values("term_id")
+    ).order_by("pk")
+    for term in terms:
+        for grade in grades:
+            chosen = _grade_standards(framework, grade, count)
+            for priority, picked in (
+                (Priority.POWER, chosen[:POWER_PER_GRADE]),
+                (Priority.SUPPORTING, chosen[POWER_PER_GRADE:]),
+            ):
+                if picked:
+                    made += len(
+                        standards_services.add_requirements(
+                            actor=admin.user,
+                            organisation=district,
+                            term=term,
+                            grade_level=grade,
+                            standards=picked,
+                            priority=priority,
+                        )
+                    )
+    return made
+
+
 def _section_grade(section: Section, learners: Sequence[Learner]) -> str:
     for value in [section.grade_levels, *(learner.grade_level for learner in learners)]:
         grade = (value or "").split(",")[0].strip()
@@ -245,6 +298,7 @@ def seed_evidence(
     """
     framework = demo_framework()
     report = SeedReport(framework=framework.title)
+    report.requirements = _seed_requirements(framework, standards_per_section)
     if Evidence.objects.filter(source_key__startswith=DEMO_KEY).exists():
         report.skipped = True
         return report

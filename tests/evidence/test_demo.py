@@ -117,3 +117,34 @@ def test_the_real_common_core_framework_is_used_when_shared_data_is_there(cast: 
     # the cast's learners are in grade 05: their standards are grade 5 ones
     assert codes
     assert all(".5." in code for code in codes), codes
+
+
+@pytest.mark.usefixtures("local_framework")
+def test_the_demo_requires_power_and_supporting_standards_of_every_grade_so_reports_have_rows(
+    cast: Cast,
+) -> None:
+    import io
+
+    from learners.models import Learner
+    from reports.state_export import write_state_export
+    from standards.models import Requirement
+
+    report = demo.seed_evidence()
+    district = cast.district
+    grades = set(
+        Learner.objects.filter(active=True, school__parent=district).values_list(
+            "grade_level", flat=True
+        )
+    )
+    required = Requirement.objects.filter(organisation=district, term=cast.term)
+    assert report.requirements == required.count() > 0
+    assert {(r.grade_level, r.priority) for r in required} == {
+        (grade, priority) for grade in grades for priority in ("power", "supporting")
+    }
+    out = io.StringIO()
+    written = write_state_export(
+        organisation=district, term=cast.term, as_of=datetime.date.today(), file_format="csv",
+        out=out,
+    )  # fmt: skip
+    assert written.rows > 0
+    assert demo.seed_evidence().requirements == report.requirements  # idempotent
