@@ -3,7 +3,9 @@
 The file is UTF-8 (a byte order mark is fine) with a header row. Columns, in any order and any
 letter case (extra columns are ignored):
 
-- ``learner_id`` (the platform's learner id) or ``state_student_id``: one of them, required;
+- the learner, by one of: ``local_id`` (the school's student id; also ``student_id``,
+  ``local_student_id``), ``state_student_id``, or ``learner_id`` (the platform's own id, for
+  integrations that read it from the API); exactly one of these columns, required;
 - ``standard`` (or ``standard_code``, ``standard_identifier``): a human code (``3.OA.A.1``) or
   a CASE identifier, required;
 - ``score``: a number on the proficiency scale, at most 2 decimals, required;
@@ -14,7 +16,8 @@ letter case (extra columns are ignored):
 - ``source``: ``import`` (the default) or ``teacher``;
 - ``comment``: a note kept with the rating.
 
-Rows are numbered as a spreadsheet shows them: the header is row 1.
+Rows are numbered as a spreadsheet shows them: the header is row 1. Problems are the import
+framework's (``common.importing``): every one of the file is reported at once.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from common.importing import ImportRefused, Problem
+
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
 TITLE_MAX = 200
@@ -35,6 +40,9 @@ SOURCES = ("import", "teacher")
 _ALIASES = {
     "learner_id": "learner_id",
     "learner": "learner_id",
+    "local_id": "local_id",
+    "student_id": "local_id",
+    "local_student_id": "local_id",
     "state_student_id": "state_student_id",
     "standard": "standard",
     "standard_code": "standard",
@@ -48,33 +56,21 @@ _ALIASES = {
     "comment": "comment",
 }
 REQUIRED = ("standard", "score", "demonstrated_on", "title")
+LEARNER_COLUMNS = ("local_id", "state_student_id", "learner_id")
+FILE = "ratings.csv"
 
 
-@dataclass(frozen=True)
-class RowProblem:
+def RowProblem(row: int, column: str, message: str) -> Problem:
     """One reason the file is refused: the row (1 = header, 0 = the whole file), the column,
-    and why."""
-
-    row: int
-    column: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"row {self.row}" if self.row else "file"
-        return (
-            f"{where}: {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
-        )
-
-    def as_dict(self) -> dict[str, object]:
-        return {"row": self.row, "column": self.column, "message": self.message}
+    and why (the import framework's :class:`common.importing.Problem`)."""
+    return Problem(FILE, column, message, row=row or None)
 
 
-class RatingImportRefused(Exception):
+class RatingImportRefused(ImportRefused):
     """The file was refused and nothing was written; ``problems`` lists every reason found."""
 
-    def __init__(self, problems: list[RowProblem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.row, p.column))
-        super().__init__(f"{len(problems)} problem(s): " + "; ".join(map(str, self.problems[:5])))
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(sorted(problems, key=lambda p: (p.row or 0, p.column)))
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ def _normalise(name: str) -> str:
     return "_".join(name.strip().lower().replace("-", " ").split())
 
 
-def parse_ratings_csv(data: bytes) -> tuple[list[ParsedRow], list[RowProblem]]:
+def parse_ratings_csv(data: bytes) -> tuple[list[ParsedRow], list[Problem]]:
     """Every row that reads well, and every problem with the file and its rows.
 
     Only the shape of each value is checked here (a number, a date, a known source); whether
@@ -114,7 +110,7 @@ def parse_ratings_csv(data: bytes) -> tuple[list[ParsedRow], list[RowProblem]]:
     except (StopIteration, csv.Error):
         return [], [RowProblem(0, "", "the file is empty: expected a header row")]
     columns: dict[str, int] = {}
-    problems: list[RowProblem] = []
+    problems: list[Problem] = []
     for index, name in enumerate(header):
         canonical = _ALIASES.get(_normalise(name))
         if canonical is None:
@@ -123,18 +119,23 @@ def parse_ratings_csv(data: bytes) -> tuple[list[ParsedRow], list[RowProblem]]:
             problems.append(RowProblem(1, name.strip(), "this column appears twice"))
         columns[canonical] = index
     missing = [name for name in REQUIRED if name not in columns]
-    if "learner_id" not in columns and "state_student_id" not in columns:
-        missing.insert(0, "learner_id")
-    if "learner_id" in columns and "state_student_id" in columns:
+    given = [name for name in LEARNER_COLUMNS if name in columns]
+    if not given:
         problems.append(
-            RowProblem(1, "state_student_id", "give learner_id or state_student_id, not both")
+            RowProblem(
+                1, "local_id", "name the learner: a local_id or state_student_id column is missing"
+            )
+        )
+    elif len(given) > 1:
+        problems.append(
+            RowProblem(1, given[1], f"give one learner column ({' or '.join(given)}), not several")
         )
     for name in missing:
         problems.append(RowProblem(1, name, "this required column is missing"))
     if problems:
         return [], problems
 
-    learner_column = "learner_id" if "learner_id" in columns else "state_student_id"
+    learner_column = given[0]
     today = timezone.localdate()
     rows: list[ParsedRow] = []
     row_number = 1
@@ -167,7 +168,7 @@ def _parse_row(
     columns: dict[str, int],
     learner_column: str,
     today: datetime.date,
-    problems: list[RowProblem],
+    problems: list[Problem],
 ) -> ParsedRow | None:
     def value(name: str) -> str:
         index = columns.get(name)

@@ -34,6 +34,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from common.importing import Problem
 from evidence import csv_import, selectors, uploads
 from evidence.csv_import import ParsedRow, RatingImportRefused, RowProblem, parse_ratings_csv
 from evidence.models import (
@@ -56,6 +57,7 @@ from learners import write_scope
 from learners.models import Learner, Organisation, Section
 from mastery.services import mark_stale
 from notifications.services import notify_work_reviewed
+from standards import selectors as standard_selectors
 from standards.models import Standard
 
 logger = logging.getLogger(__name__)
@@ -931,7 +933,7 @@ class _ImportRow:
 
 
 def _resolve_learners(
-    actor: AbstractBaseUser, rows: list[ParsedRow], problems: list[RowProblem]
+    actor: AbstractBaseUser, rows: list[ParsedRow], problems: list[Problem]
 ) -> dict[str, Learner]:
     """Learner reference -> learner, among the learners the actor may change (one query)."""
     if not rows:
@@ -945,14 +947,24 @@ def _resolve_learners(
         for learner in scope.filter(pk__in=[int(ref) for ref in references if len(ref) < 19]):
             found[str(learner.pk)] = learner
     else:
-        for learner in scope.filter(state_student_id__in=references):
-            if learner.state_student_id in found:
-                ambiguous.add(learner.state_student_id)
-            found[learner.state_student_id] = learner
+        # A local id is unique in its school, a state student id in its state: among the
+        # learners of several schools or states one may name two.
+        field_name = "local_id" if column == "local_id" else "state_student_id"
+        for learner in scope.filter(**{f"{field_name}__in": references}):
+            key = getattr(learner, field_name)
+            if key in found and found[key].pk != learner.pk:
+                ambiguous.add(key)
+            found[key] = learner
+    other = "state_student_id" if column == "local_id" else "local_id"
+    where = "schools" if column == "local_id" else "states"
     for row in rows:
         if row.learner in ambiguous:
             problems.append(
-                RowProblem(row.row, column, "matches learners in several states: use learner_id")
+                RowProblem(
+                    row.row,
+                    column,
+                    f"{row.learner} names learners in several {where} you teach: use {other}",
+                )
             )
         elif row.learner not in found:
             problems.append(
@@ -961,8 +973,9 @@ def _resolve_learners(
     return {ref: learner for ref, learner in found.items() if ref not in ambiguous}
 
 
-def _resolve_standards(rows: list[ParsedRow], problems: list[RowProblem]) -> dict[str, Standard]:
-    matches = selectors.find_standards(row.standard for row in rows)
+def _resolve_standards(rows: list[ParsedRow], problems: list[Problem]) -> dict[str, Standard]:
+    """Codes (full or short) and identifiers through the one resolver of standard codes."""
+    matches = standard_selectors.find_standards(row.standard for row in rows)
     resolved: dict[str, Standard] = {}
     reasons: dict[str, str] = {}
     for ref, match in matches.items():
@@ -976,7 +989,7 @@ def _resolve_standards(rows: list[ParsedRow], problems: list[RowProblem]) -> dic
             )
         else:
             standard = match.standards[0]
-            problem = selectors.standard_problem(standard)
+            problem = standard_selectors.standard_problem(standard)
             if problem:
                 reasons[ref] = problem
             else:
@@ -992,7 +1005,7 @@ def _checked_import_rows(
     parsed: list[ParsedRow],
     learners: dict[str, Learner],
     standards: dict[str, Standard],
-    problems: list[RowProblem],
+    problems: list[Problem],
 ) -> list[_ImportRow]:
     """Rows whose learner and standard resolved, with their score checked against the
     learner's scale; a row repeating another's learner, standard, date and title is a problem."""

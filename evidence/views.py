@@ -482,7 +482,8 @@ def import_ratings(request: HttpRequest) -> HttpResponse:
             )
         except RatingImportRefused as refused:
             context["problems"] = refused.problems[:MAX_PROBLEMS_SHOWN]
-            context["problem_count"] = len(refused.problems)
+            context["problem_count"] = refused.total_errors
+            context["shown_limit"] = MAX_PROBLEMS_SHOWN
             return render(request, "evidence/import.html", context, status=400)
         context["report"] = report
     return render(request, "evidence/import.html", context)

@@ -18,6 +18,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from common.api import ProblemsSerializer, refused
 from evidence import selectors, services, uploads
 from evidence.api import serializers as io
 from evidence.csv_import import RatingImportRefused
@@ -345,11 +346,12 @@ class RatingViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
-        request=io.ImportIn, responses={200: io.ImportReportOut, 201: io.ImportReportOut}
+        request=io.ImportIn,
+        responses={200: io.ImportReportOut, 201: io.ImportReportOut, 400: ProblemsSerializer},
     )
     @action(detail=False, methods=["post"], url_path="import")
     def import_csv(self, request: Request) -> Response:
-        """All or nothing: 400 with ``problems`` (row, column, message) and nothing written."""
+        """All or nothing: 400 with ``problems`` (file, row, column, reason) and nothing written."""
         _require_staff(request)
         data = _valid(io.ImportIn, request)
         content = uploads.read_bounded(data["file"], limit=services.CSV_MAX_BYTES)
@@ -360,11 +362,8 @@ class RatingViewSet(
                 data=content,
                 dry_run=data["dry_run"],
             )
-        except RatingImportRefused as refused:
-            return Response(
-                {"problems": [problem.as_dict() for problem in refused.problems]},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+        except RatingImportRefused as problems:
+            return refused(problems)
         code = status.HTTP_200_OK if report.dry_run else status.HTTP_201_CREATED
         return Response(io.ImportReportOut(report).data, status=code)
 

@@ -414,7 +414,17 @@ def test_the_csv_import_endpoint_reports_or_lists_problems(
     )
     assert refused.status_code == 400
     assert refused.json() == {
-        "problems": [{"row": 2, "column": "learner_id", "message": "'x' is not a learner id"}]
+        "problems": [
+            {
+                "file": "ratings.csv",
+                "row": 2,
+                "column": "learner_id",
+                "reason": "'x' is not a learner id",
+                "severity": "error",
+                "record": "",
+            }
+        ],
+        "error_count": 1,
     }
     student = _as(api, cast, "student").post(
         "/api/v1/ratings/import/",

@@ -35,7 +35,7 @@ def _csv(*rows: str, header: str = HEADER) -> bytes:
 
 
 def _problems(refused: pytest.ExceptionInfo[RatingImportRefused]) -> list[tuple[int, str, str]]:
-    return [(p.row, p.column, p.message) for p in refused.value.problems]
+    return [(p.row or 0, p.column, p.reason) for p in refused.value.problems]
 
 
 def test_a_good_file_creates_one_evidence_per_learner_date_and_title(
@@ -173,7 +173,13 @@ def test_a_bad_file_lists_every_problem_by_row_and_column_and_writes_nothing(
         ),
         (
             b"learner_id,state_student_id,standard,score,date,title\n",
-            [(1, "state_student_id", "give learner_id or state_student_id, not both")],
+            [
+                (
+                    1,
+                    "learner_id",
+                    "give one learner column (state_student_id or learner_id), not several",
+                )
+            ],
         ),
         (
             b"learner_id,Learner,standard,score,date,title\n",
@@ -223,7 +229,7 @@ def test_evidence_removed_after_an_import_is_not_silently_reimported(
     services.remove_evidence(actor=cast.teacher, evidence=Evidence.objects.get(), reason="Wrong")
     with pytest.raises(RatingImportRefused) as refused:
         services.import_ratings_csv(actor=cast.teacher, data=data)
-    assert "removed" in refused.value.problems[0].message
+    assert "removed" in refused.value.problems[0].reason
 
 
 def test_the_import_runs_a_constant_number_of_queries(cast: Cast, standards: Standards) -> None:
@@ -302,3 +308,35 @@ def test_the_command_refuses_a_bad_file_and_lists_the_problems(
         call_command("import_ratings", str(path), "--user", "ghost")
     with pytest.raises(CommandError, match="cannot read"):
         call_command("import_ratings", str(tmp_path / "missing.csv"), "--user", "teacher")
+
+
+def test_learners_are_named_by_local_id_or_state_student_id(
+    cast: Cast, standards: Standards
+) -> None:
+    by_local = _csv(
+        f"{cast.own.local_id},K.CC.A.1,3,{LAST_WEEK},Unit 1,,",
+        header=HEADER.replace("learner_id", "local_id"),
+    )
+    assert services.import_ratings_csv(actor=cast.teacher, data=by_local).created == 1
+    by_state = _csv(
+        f"{cast.own.state_student_id},1.OA.A.1,2,{LAST_WEEK},Unit 1,,",
+        header=HEADER.replace("learner_id", "state_student_id"),
+    )
+    assert services.import_ratings_csv(actor=cast.teacher, data=by_state).created == 1
+    assert set(Rating.objects.values_list("learner_id", flat=True)) == {cast.own.pk}
+
+
+def test_a_local_id_two_of_your_schools_share_asks_for_the_state_id(
+    cast: Cast, standards: Standards
+) -> None:
+    twin = LearnerFactory(school=cast.other_school, local_id=cast.own.local_id)
+    data = _csv(
+        f"{cast.own.local_id},K.CC.A.1,3,{LAST_WEEK},Unit 1,,",
+        header=HEADER.replace("learner_id", "student_id"),
+    )
+    with pytest.raises(RatingImportRefused) as refused:
+        services.import_ratings_csv(actor=cast.district_admin, data=data)
+    assert _problems(refused) == [
+        (2, "local_id", f"{twin.local_id} names learners in several schools you teach: "
+         "use state_student_id")
+    ]  # fmt: skip

@@ -9,13 +9,14 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from common.importing import problems_payload
 from evidence import services
 from evidence.csv_import import RatingImportRefused
 
 
 class Command(BaseCommand):
     help = (
-        "Import ratings from a CSV file (learner_id or state_student_id, standard, score, "
+        "Import ratings from a CSV file (local_id or state_student_id, standard, score, "
         "demonstrated_on, title[, source, comment]) as the given user: all or nothing."
     )
 
@@ -42,12 +43,11 @@ class Command(BaseCommand):
             report = services.import_ratings_csv(actor=user, data=data, dry_run=options["dry_run"])
         except RatingImportRefused as refused:
             if options["json"]:
-                problems = [problem.as_dict() for problem in refused.problems]
-                self.stdout.write(json.dumps({"refused": True, "problems": problems}))
+                self.stdout.write(json.dumps({"refused": True, **problems_payload(refused)}))
             for problem in refused.problems:
                 self.stderr.write(str(problem))
             raise CommandError(
-                f"refused: {len(refused.problems)} problem(s), nothing written"
+                f"refused: {refused.total_errors} problem(s), nothing written"
             ) from refused
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict()))
