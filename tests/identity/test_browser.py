@@ -7,6 +7,7 @@ Every page of ours is checked at phone and laptop sizes. One browser for the mod
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,10 +30,16 @@ ACCOUNTS = {
 }
 
 
-def _check_both_sizes(page: Any, what: str) -> None:
-    for size in SIZES.values():
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+
+
+def _check_both_sizes(page: Any, what: str, shot: str = "") -> None:
+    for name, size in SIZES.items():
         page.set_viewport_size(size)
         check_page(page, what=what)
+        if shot:
+            SCREENSHOTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"{shot}-{name}.png"))
 
 
 @pytest.mark.browser
@@ -54,7 +61,7 @@ def test_single_sign_on_and_lti_launches_in_a_browser(site_url: str, browser_pag
             page.context.clear_cookies()  # each person at their own computer (no provider session)
             page.goto(f"{site_url}/")
             if first:
-                _check_both_sizes(page, "the sign-in page with a school account button")
+                _check_both_sizes(page, "the sign-in page with a school account button", "sso-sign-in")
                 first = False
             page.get_by_role("link", name="Sign in with Northside accounts").click()
             # The provider's own page (not ours: its look is the provider's business).
@@ -63,7 +70,7 @@ def test_single_sign_on_and_lti_launches_in_a_browser(site_url: str, browser_pag
             page.fill("input[name=password]", "their-password-at-the-provider")
             page.locator("button[type=submit]").click()
             page.wait_for_url(lands_on)
-            _check_both_sizes(page, f"where {login} lands")
+            _check_both_sizes(page, f"where {login} lands", f"sso-{login}")
             if heading is None:
                 assert page.get_by_role("button", name="Sign out").is_visible()
                 page.get_by_role("button", name="Sign out").click()
