@@ -297,19 +297,27 @@ def _open_launch(request: HttpRequest, launch: lti.Launch) -> HttpResponse:
     return HttpResponseRedirect(reverse("identity:lti_course_link"))
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def lti_course_link(request: HttpRequest) -> HttpResponse:
-    """Once per course: the teacher says which of their classes the platform's course is."""
-    saved = request.session.get(LTI_COURSE_KEY)
+def _waiting(request: HttpRequest, key: str) -> tuple[dict[str, Any], LtiPlatform]:
+    """What a launch left in the session for the next page, and its platform; 404 without."""
+    saved = request.session.get(key)
     pending: dict[str, Any] = saved if isinstance(saved, dict) else {}
     platform = (
         LtiPlatform.objects.filter(pk=int(pending.get("platform") or 0))
         .select_related("organisation")
         .first()
     )
-    if platform is None or not isinstance(request.user, User):
-        raise Http404("no course launch waiting")
+    if platform is None:
+        raise Http404("no launch waiting")
+    return pending, platform
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lti_course_link(request: HttpRequest) -> HttpResponse:
+    """Once per course: the teacher says which of their classes the platform's course is."""
+    pending, platform = _waiting(request, LTI_COURSE_KEY)
+    if not isinstance(request.user, User):  # login_required let only a signed-in user in
+        raise Http404("no launch waiting")
     sections = selectors.linkable_sections(request.user, platform).select_related("term")
     form = CourseLinkForm(request.POST or None, sections=sections)
     if request.method == "POST" and form.is_valid():
@@ -335,17 +343,11 @@ def lti_deep_link(request: HttpRequest) -> HttpResponse:
     """A teacher adding the tool to a course (Deep Linking): they say which class the course
     is (kept as the course's link, as on the linking page), and the platform gets a signed
     resource link back through a form they submit."""
-    saved = request.session.get(LTI_DEEP_LINK_KEY)
-    pending: dict[str, Any] = saved if isinstance(saved, dict) else {}
-    platform = (
-        LtiPlatform.objects.filter(pk=int(pending.get("platform") or 0))
-        .select_related("organisation")
-        .first()
-    )
-    if platform is None or not isinstance(request.user, User):
-        raise Http404("no deep linking request waiting")
+    pending, platform = _waiting(request, LTI_DEEP_LINK_KEY)
     context_id = str(pending.get("context_id") or "")
     linked = selectors.section_for_course(platform=platform, context_id=context_id)
+    if not isinstance(request.user, User):  # login_required let only a signed-in user in
+        raise Http404("no launch waiting")
     sections = selectors.linkable_sections(request.user, platform).select_related("term")
     form = CourseLinkForm(request.POST or None, sections=sections)
     if request.method == "POST" and (linked is not None or form.is_valid()):
