@@ -7,8 +7,10 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 from common.logging import request_id_var
 
@@ -28,7 +30,7 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         try:
             response = self.get_response(request)
-            user = getattr(request, "user", None)
+            user = _resolved_user(request)
             # The route name, never the path: paths can carry query strings and identifiers.
             match = getattr(request, "resolver_match", None)
             logger.info(
@@ -45,3 +47,12 @@ class RequestIdMiddleware:
             return response
         finally:
             request_id_var.reset(token)
+
+
+def _resolved_user(request: HttpRequest) -> Any:
+    """The request's user if something already looked it up; never a query for a log line (with
+    the database gone, that query would turn the clean 503 into another error)."""
+    user = getattr(request, "user", None)
+    if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+        return None
+    return user

@@ -67,7 +67,11 @@ MIDDLEWARE = [
     "common.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Permissions-Policy on every response (common/security.py).
+    "common.security.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # NUL in the path, query or form fields: 400 before any database query (common/input.py).
+    "common.input.BadInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The browser's language (English or Spanish); a person's own choice wins (next but two).
     "django.middleware.locale.LocaleMiddleware",
@@ -150,6 +154,9 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 # views as attachments, so there is deliberately no MEDIA_URL route.
 MEDIA_ROOT = Path(env.string("MEDIA_ROOT", str(DATA_DIR / "media")))
 REPORTS_ROOT = Path(env.string("REPORTS_ROOT", str(DATA_DIR / "reports")))
+# Children's records: files readable by the service's user only (common/files.py).
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -262,6 +269,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # JSON nested too deep or holding NUL is a 400 (common/input.py), not a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "common.input.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": [
         "common.throttling.AnonThrottle",
@@ -332,6 +345,10 @@ SECURE_CSP = {
 AXES_FAILURE_LIMIT = env.integer("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.integer("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# ...and an account from all addresses together after LOGIN_ACCOUNT_FAILURE_LIMIT failures within
+# the cool-off (guessing from many addresses is bounded too): common.security.LoginThrottle.
+AXES_HANDLER = "common.security.LoginThrottle"
+LOGIN_ACCOUNT_FAILURE_LIMIT = env.integer("LOGIN_ACCOUNT_FAILURE_LIMIT", 20, minimum=1)
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
 AXES_CLIENT_IP_CALLABLE = "common.security.client_ip"

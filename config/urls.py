@@ -9,6 +9,11 @@ from common import views as common_views
 from common.api_docs import ApiDocsView
 from identity import views as identity_views
 
+# Clean failures (common/failures.py): a lost database is a 503 with Retry-After, bad input a 400
+# in plain words; JSON on the API.
+handler400 = "common.failures.bad_request"
+handler500 = "common.failures.server_error"
+
 APPS = ("learners", "standards", "evidence", "mastery", "reports", "privacy", "moderation")
 
 api_patterns = [path("", include(f"{app}.api.urls")) for app in APPS]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import Any, Final, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -33,6 +34,7 @@ from django.core.validators import URLValidator
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from django.utils.encoding import iri_to_uri
 
 from common.importing import Problem
 from evidence import csv_import, selectors, uploads
@@ -253,22 +255,56 @@ def _section_for(
 
 
 def _links(urls: Sequence[str]) -> list[str]:
-    validator = URLValidator(schemes=["http", "https"])
+    """The links as stored: valid http(s) addresses without a user name or password, encoded
+    (host in punycode; quotes, angle brackets, spaces and non-ASCII percent-encoded), so a
+    stored link is safe wherever it is written out."""
     cleaned = []
     for index, url in enumerate(urls, start=1):
         value = url.strip()
         if not value:
             continue
-        if len(value) > URL_MAX:
-            raise ValidationError({"links": f"Link {index} is longer than {URL_MAX} characters."})
         try:
-            validator(value)
+            value = encoded_link(value)
         except ValidationError as exc:
             raise ValidationError(
                 {"links": f"Link {index} is not a web address (http or https only)."}
             ) from exc
+        if len(value) > URL_MAX:
+            raise ValidationError({"links": f"Link {index} is longer than {URL_MAX} characters."})
         cleaned.append(value)
     return cleaned
+
+
+_LINK_VALIDATOR = URLValidator(schemes=["http", "https"])
+
+
+def encoded_link(url: str) -> str:
+    """``url`` validated and encoded (RFC 3986); ``ValidationError`` if it is not a plain web
+    address (another scheme, credentials in it, no host, or invalid once encoded)."""
+    if any(ord(char) < 0x20 or char.isspace() for char in url):
+        raise ValidationError("not a web address")
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+        port = parts.port
+    except (ValueError, UnicodeError) as exc:
+        raise ValidationError("not a web address") from exc
+    if parts.scheme.lower() not in ("http", "https") or not host or parts.username is not None:
+        raise ValidationError("not a web address")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    value = urlunsplit(
+        (
+            parts.scheme.lower(),
+            netloc,
+            iri_to_uri(parts.path),
+            iri_to_uri(parts.query),
+            iri_to_uri(parts.fragment),
+        )
+    )
+    _LINK_VALIDATOR(value)
+    return value
 
 
 def _check_files(files: Sequence[UploadedFileLike]) -> list[uploads.CheckedUpload]:

@@ -34,6 +34,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from audit import services as audit
+from common.files import DIRECTORY_MODE, create_private
 from reports import selectors
 from reports.asof import ReportDataError
 from reports.gradebook import write_gradebook
@@ -175,7 +176,7 @@ def requeue_reports(*, older_than_seconds: int = 600) -> int:
 
 def reports_root() -> Path:
     root = Path(settings.REPORTS_ROOT)
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    root.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
     return root
 
 
@@ -313,7 +314,7 @@ def generate_report(*, report_id: int) -> ReportRequest | None:
         return None
     report, attempt = claimed
     final = reports_root() / report.file_name
-    part = final.with_name(f"{final.name}.{attempt}.part")
+    part = create_private(final.with_name(f"{final.name}.{attempt}.part"))
     try:
         scope = selectors.resolve_scope(None, operator=True, **selectors.scope_of(report))  # type: ignore[arg-type]
         if report.kind == ReportKind.STATE_EXPORT:
@@ -432,7 +433,7 @@ def generate_to_path(*, scope: ReportScope, output: Path) -> Generated:
     """The operator's run (``manage.py generate_report``): write the report to ``output``
     (through a temporary file next to it, renamed when complete), audit it as the system, and
     for a state export record one disclosure per learner included, in one transaction."""
-    part = output.with_name(f".{output.name}.{uuid.uuid4().hex}.part")
+    part = create_private(output.with_name(f".{output.name}.{uuid.uuid4().hex}.part"))
     try:
         if scope.kind == ReportKind.STATE_EXPORT:
             with _DisclosureStage() as stage:

@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.api_fields import TextField
 from evidence import services
 from evidence.models import (
     Artifact,
@@ -63,7 +64,7 @@ class ReflectionOut(serializers.ModelSerializer[Reflection]):
 
 
 class RatingOut(serializers.ModelSerializer[Rating]):
-    standard_code = serializers.CharField(source="standard.human_code", read_only=True)
+    standard_code = TextField(source="standard.human_code", read_only=True)
     superseded_by = serializers.SerializerMethodField()
     removed = serializers.SerializerMethodField()
 
@@ -97,7 +98,7 @@ class RatingOut(serializers.ModelSerializer[Rating]):
 
 
 class EvidenceOut(serializers.ModelSerializer[Evidence]):
-    status = serializers.CharField(read_only=True)
+    status = TextField(read_only=True)
 
     class Meta:
         model = Evidence
@@ -188,8 +189,8 @@ class EvidenceIn(serializers.Serializer[Any]):
 
     learner = ScopedLearnerField()
     kind = serializers.ChoiceField(choices=EvidenceKind.choices)
-    title = serializers.CharField(max_length=services.TITLE_MAX)
-    description = serializers.CharField(
+    title = TextField(max_length=services.TITLE_MAX)
+    description = TextField(
         required=False, allow_blank=True, max_length=services.DESCRIPTION_MAX, default=""
     )
     setting = serializers.ChoiceField(
@@ -198,11 +199,11 @@ class EvidenceIn(serializers.Serializer[Any]):
     demonstrated_at = serializers.DateTimeField()
     section = ScopedSectionField(required=False, allow_null=True, default=None)
     scores = ScoreMapField(required=False, default=dict)
-    comment = serializers.CharField(
+    comment = TextField(
         required=False, allow_blank=True, max_length=services.COMMENT_MAX, default=""
     )
     links = serializers.ListField(
-        child=serializers.CharField(max_length=services.URL_MAX),
+        child=TextField(max_length=services.URL_MAX),
         required=False,
         default=list,
         max_length=services.MAX_ARTIFACTS_PER_CALL,
@@ -210,16 +211,16 @@ class EvidenceIn(serializers.Serializer[Any]):
 
 
 class ReflectionIn(serializers.Serializer[Any]):
-    what_i_learned = serializers.CharField(
+    what_i_learned = TextField(
         required=False, allow_blank=True, max_length=services.REFLECTION_MAX, default=""
     )
-    how_i_got_there = serializers.CharField(
+    how_i_got_there = TextField(
         required=False, allow_blank=True, max_length=services.REFLECTION_MAX, default=""
     )
-    how_i_showed_it = serializers.CharField(
+    how_i_showed_it = TextField(
         required=False, allow_blank=True, max_length=services.REFLECTION_MAX, default=""
     )
-    how_i_will_use_it = serializers.CharField(
+    how_i_will_use_it = TextField(
         required=False, allow_blank=True, max_length=services.REFLECTION_MAX, default=""
     )
 
@@ -228,8 +229,8 @@ class SubmissionIn(serializers.Serializer[Any]):
     """A student's own submission (JSON: links only; files go to evidence/{id}/artifacts/)."""
 
     kind = serializers.ChoiceField(choices=EvidenceKind.choices)
-    title = serializers.CharField(max_length=services.TITLE_MAX)
-    description = serializers.CharField(
+    title = TextField(max_length=services.TITLE_MAX)
+    description = TextField(
         required=False, allow_blank=True, max_length=services.DESCRIPTION_MAX, default=""
     )
     setting = serializers.ChoiceField(
@@ -240,7 +241,7 @@ class SubmissionIn(serializers.Serializer[Any]):
     reflection = ReflectionIn(required=False, allow_null=True, default=None)
     self_scores = ScoreMapField(required=False, default=dict)
     links = serializers.ListField(
-        child=serializers.CharField(max_length=services.URL_MAX),
+        child=TextField(max_length=services.URL_MAX),
         required=False,
         default=list,
         max_length=services.MAX_ARTIFACTS_PER_CALL,
@@ -248,13 +249,11 @@ class SubmissionIn(serializers.Serializer[Any]):
 
 
 class ResubmissionIn(serializers.Serializer[Any]):
-    note = serializers.CharField(
-        required=False, allow_blank=True, max_length=services.COMMENT_MAX, default=""
-    )
+    note = TextField(required=False, allow_blank=True, max_length=services.COMMENT_MAX, default="")
     reflection = ReflectionIn(required=False, allow_null=True, default=None)
     self_scores = ScoreMapField(required=False, default=dict)
     links = serializers.ListField(
-        child=serializers.CharField(max_length=services.URL_MAX),
+        child=TextField(max_length=services.URL_MAX),
         required=False,
         default=list,
         max_length=services.MAX_ARTIFACTS_PER_CALL,
@@ -264,7 +263,7 @@ class ResubmissionIn(serializers.Serializer[Any]):
 class ReviewIn(serializers.Serializer[Any]):
     decision = serializers.ChoiceField(choices=services.ReviewDecision.CHOICES)
     scores = ScoreMapField(required=False, default=dict)
-    comment = serializers.CharField(
+    comment = TextField(
         required=False, allow_blank=True, max_length=services.COMMENT_MAX, default=""
     )
 
@@ -273,7 +272,7 @@ class RatingEntryIn(serializers.Serializer[Any]):
     learner = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     standard = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     score = serializers.DecimalField(max_digits=7, decimal_places=4, coerce_to_string=False)
-    comment = serializers.CharField(
+    comment = TextField(
         required=False, allow_blank=True, max_length=services.COMMENT_MAX, default=""
     )
 
@@ -281,13 +280,13 @@ class RatingEntryIn(serializers.Serializer[Any]):
 class RatingsIn(serializers.Serializer[Any]):
     """Quick entry: ratings for many learners x standards, one evidence per learner."""
 
-    title = serializers.CharField(max_length=services.TITLE_MAX)
+    title = TextField(max_length=services.TITLE_MAX)
     demonstrated_at = serializers.DateTimeField()
     kind = serializers.ChoiceField(choices=EvidenceKind.choices, default=EvidenceKind.OBSERVATION)
     setting = serializers.ChoiceField(
         choices=LearningSetting.choices, default=LearningSetting.IN_SCHOOL
     )
-    description = serializers.CharField(
+    description = TextField(
         required=False, allow_blank=True, max_length=services.DESCRIPTION_MAX, default=""
     )
     # An id: the service checks it is a current section of the actor's holding every learner
@@ -300,20 +299,18 @@ class RatingsIn(serializers.Serializer[Any]):
 
 class SupersedeIn(serializers.Serializer[Any]):
     score = serializers.DecimalField(max_digits=7, decimal_places=4, coerce_to_string=False)
-    comment = serializers.CharField(
+    comment = TextField(
         required=False, allow_blank=True, max_length=services.COMMENT_MAX, default=""
     )
 
 
 class ReasonIn(serializers.Serializer[Any]):
-    reason = serializers.CharField(max_length=services.REASON_MAX)
+    reason = TextField(max_length=services.REASON_MAX)
 
 
 class ArtifactIn(serializers.Serializer[Any]):
     file = serializers.FileField(required=False, allow_null=True, default=None)
-    url = serializers.CharField(
-        required=False, allow_blank=True, max_length=services.URL_MAX, default=""
-    )
+    url = TextField(required=False, allow_blank=True, max_length=services.URL_MAX, default="")
 
 
 class ImportIn(serializers.Serializer[Any]):

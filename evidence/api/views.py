@@ -14,11 +14,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from common.api import ProblemsSerializer, refused
+from common.input import JSONParser
 from evidence import selectors, services, uploads
 from evidence.api import serializers as io
 from evidence.csv_import import RatingImportRefused

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from audit.models import AuditEntry, Outcome
+from common.api_fields import TextField
 
 
 class AuditEntryOut(serializers.ModelSerializer[AuditEntry]):
@@ -34,7 +35,7 @@ class AuditEntryOut(serializers.ModelSerializer[AuditEntry]):
 class AccessLogQuery(serializers.Serializer[Any]):
     learner = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     actor = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
-    action = serializers.CharField(required=False, max_length=64)
+    action = TextField(required=False, max_length=64)
     outcome = serializers.ChoiceField(required=False, choices=Outcome.choices)
     since = serializers.DateField(required=False)
     until = serializers.DateField(required=False)

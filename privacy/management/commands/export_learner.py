@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from common.files import create_private
 from learners.models import Learner
 from privacy import services
 
@@ -30,7 +31,7 @@ class Command(BaseCommand):
         if output.exists():
             raise CommandError(f"--output {output}: already exists (not overwritten)")
         partial = output.with_name(output.name + ".part")
-        with partial.open("wb") as handle:
+        with create_private(partial).open("wb") as handle:
             summary = services.export_learner_data(actor=None, learner=learner, out=handle)
         partial.rename(output)
         self.stdout.write(
