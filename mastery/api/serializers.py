@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.api_fields import TextField
 from learners.models import Learner
 from learners.selectors import changeable_learners
 from mastery.estimators import EstimatorComparison
@@ -255,10 +256,8 @@ class MasteryOverrideIn(serializers.Serializer[dict[str, Any]]):
         max_digits=7, decimal_places=4, required=False, allow_null=True, default=None,
         coerce_to_string=False, help_text="A score on the scale (default: the level's points).",
     )  # fmt: skip
-    reason = serializers.CharField(max_length=OVERRIDE_REASON_MAX)
+    reason = TextField(max_length=OVERRIDE_REASON_MAX)
 
 
 class MasteryOverrideClearIn(serializers.Serializer[dict[str, Any]]):
-    reason = serializers.CharField(
-        max_length=OVERRIDE_REASON_MAX, required=False, allow_blank=True, default=""
-    )
+    reason = TextField(max_length=OVERRIDE_REASON_MAX, required=False, allow_blank=True, default="")

@@ -12,6 +12,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.api_fields import TextField
 from mastery.agreement import Agreement
 from moderation.models import CommonTask, ModerationItem, ModerationRound, RoundDecision
 from moderation.selectors import BlindPiece, RoundAgreement, TeacherAgreement
@@ -142,7 +143,7 @@ class RoundIn(serializers.Serializer[None]):
 
 class CloseIn(serializers.Serializer[None]):
     decision = serializers.ChoiceField(choices=RoundDecision.choices)
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = TextField(max_length=2000, required=False, allow_blank=True, default="")
     items = serializers.ListField(
         child=serializers.IntegerField(min_value=1),
         required=False,
