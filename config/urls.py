@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView
 from common import views as common_views
 from common.api_docs import ApiDocsView
 from identity import views as identity_views
+from identity.forms import PasswordResetForm
 
 # Clean failures (common/failures.py): a lost database is a 503 with Retry-After, bad input a 400
 # in plain words; JSON on the API.
@@ -33,7 +34,11 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
-    path("accounts/password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "accounts/password/reset/",
+        auth_views.PasswordResetView.as_view(form_class=PasswordResetForm),
+        name="password_reset",
+    ),
     path(
         "accounts/password/reset/done/",
         auth_views.PasswordResetDoneView.as_view(),

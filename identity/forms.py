@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.db.models import QuerySet
 
+from identity import selectors
 from learners.models import Section
 
 
@@ -25,3 +28,12 @@ class CourseLinkForm(forms.Form):
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = sections
         field.label_from_instance = lambda section: f"{section.title} ({section.term.title})"  # type: ignore[method-assign,assignment]
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's reset form, sending nothing to people whose organisation signs in only through
+    single sign-on (a new password would be refused anyway). The page answers the same either
+    way, so it tells nobody who belongs where."""
+
+    def get_users(self, email: str) -> Iterator[Any]:
+        return (user for user in super().get_users(email) if selectors.passwords_allowed(user))

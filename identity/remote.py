@@ -1,6 +1,7 @@
 """Documents we fetch from other parties (discovery documents, key sets), cached.
 
-Only ``https`` addresses are fetched, or ``http`` on the loopback interface (a provider run on
+Only ``https`` addresses are fetched (no redirects, at most 512 KiB), or ``http`` on the
+loopback interface (a provider run on
 the same machine, as the tests do). Answers are cached in the Django cache (Redis in
 production) for ``REMOTE_CACHE_SECONDS``; a key set is fetched again at once when a message
 names a key id it does not hold (the other side rotated). When the cache is down the document
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import json
 import logging
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -62,12 +64,18 @@ def fetch_json(url: str, *, what: str, fresh: bool = False) -> dict[str, Any]:
         if isinstance(cached, dict):
             return cached
     try:
-        response = requests.get(url, timeout=TIMEOUT, headers={"Accept": "application/json"})
-        response.raise_for_status()
-        if len(response.content) > MAX_BYTES:
+        # No redirects (a document must be where its issuer says), read at most MAX_BYTES.
+        with requests.get(
+            url, timeout=TIMEOUT, headers={"Accept": "application/json"},
+            allow_redirects=False, stream=True,
+        ) as response:  # fmt: skip
+            if response.status_code != 200:
+                raise ValueError(f"status {response.status_code}")
+            body = response.raw.read(MAX_BYTES + 1, decode_content=True)
+        if len(body) > MAX_BYTES:
             raise RemoteError(f"The {what} is larger than {MAX_BYTES} bytes.")
-        document = response.json()
-    except (requests.RequestException, ValueError) as error:
+        document = json.loads(body)
+    except (requests.RequestException, ValueError, OSError) as error:
         logger.warning(
             "remote document unavailable", extra={"what": what, "error": type(error).__name__}
         )

@@ -34,6 +34,8 @@ class LoopbackPlatform:
     key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048))
     kid: str = "platform-key-1"
     people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Other answers by path: (status, headers, body), e.g. a redirect or an oversized document.
+    answers: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
 
     @property
     def key_set_url(self) -> str:
@@ -92,6 +94,15 @@ def _handler(platform: LoopbackPlatform) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
+            if parts.path in platform.answers:
+                status, headers, body = platform.answers[parts.path]
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             if parts.path == "/jwks.json":
                 self._send(200, json.dumps(platform.key_set()).encode(), "application/json")
                 return

@@ -61,7 +61,9 @@ def test_single_sign_on_and_lti_launches_in_a_browser(site_url: str, browser_pag
             page.context.clear_cookies()  # each person at their own computer (no provider session)
             page.goto(f"{site_url}/")
             if first:
-                _check_both_sizes(page, "the sign-in page with a school account button", "sso-sign-in")
+                _check_both_sizes(
+                    page, "the sign-in page with a school account button", "sso-sign-in"
+                )
                 first = False
             page.get_by_role("link", name="Sign in with Northside accounts").click()
             # The provider's own page (not ours: its look is the provider's business).

@@ -50,6 +50,7 @@ def cast(shared_cast: Cast) -> Cast:
         (shared_cast.guardian, "or-guardian"),
         (shared_cast.teacher_elsewhere, "or-elsewhere"),
         (shared_cast.deactivated_teacher, "or-gone"),
+        (shared_cast.school_admin, "or-admin"),
     ):
         RosterIdentity.objects.create(user=user, sourced_id=sourced_id)
     shared_cast.section.sourced_id = "or-section-1"
@@ -161,7 +162,7 @@ def test_a_teacher_of_another_school_gets_the_same_answer_as_on_any_page(
     assert client.get(answer["Location"]).status_code == 404
 
 
-def test_a_learner_launch_opens_their_own_mastery_and_a_parent_launch_nothing(
+def test_learner_admin_and_parent_launches_open_their_pages_or_nothing(
     cast: Cast, lms: LoopbackPlatform, platform: LtiPlatform
 ) -> None:
     student = Client()
@@ -169,6 +170,11 @@ def test_a_learner_launch_opens_their_own_mastery_and_a_parent_launch_nothing(
     assert answer["Location"] == reverse("mastery:my_mastery")
     assert student.get(answer["Location"]).status_code == 200
     assert _user_id(student) == cast.student.pk
+
+    admin = Client()
+    answer, _ = _launch(admin, lms, roles=[MEMBERSHIP + "Administrator"], person="or-admin")
+    assert answer["Location"] == "/"
+    assert _user_id(admin) == cast.school_admin.pk
 
     parent = Client()
     answer, _ = _launch(parent, lms, roles=MENTOR, person="or-guardian")

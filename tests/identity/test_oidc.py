@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth.models import User
+from django.core import mail
 from django.test import Client
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
@@ -207,6 +208,10 @@ def test_local_passwords_can_be_turned_off_for_an_organisation(cast: Cast, setti
         return int(answer.status_code)
 
     assert password_login("teacher") == 200  # the form again, with the usual message
+    # No reset link is sent to them either (the page answers the same).
+    for email in ("teacher@example.org", "other_district_teacher@example.org"):
+        assert Client().post("/accounts/password/reset/", {"email": email}).status_code == 302
+    assert [message.to for message in mail.outbox] == [["other_district_teacher@example.org"]]
     assert password_login("other_district_teacher") == 302  # another district: unchanged
     cast.teacher.is_superuser = True  # the operator keeps a password
     cast.teacher.save()

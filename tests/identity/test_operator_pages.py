@@ -107,7 +107,8 @@ def test_an_unreachable_provider_gives_a_plain_page(cast: Cast) -> None:
 
 
 def test_documents_are_fetched_directly_when_the_cache_is_down(settings: Any) -> None:
-    """R4: losing Redis must not break sign-in; the key set is read without the cache."""
+    """R4: losing Redis must not break sign-in; the key set is read without the cache. And what
+    is fetched is bounded: https only, no redirect, at most 512 KiB."""
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -119,6 +120,13 @@ def test_documents_are_fetched_directly_when_the_cache_is_down(settings: Any) ->
 
     with running_platform() as lms:
         document = remote.fetch_json(lms.key_set_url, what="key set")
-    assert document["keys"][0]["kid"] == "platform-key-1"
+        assert document["keys"][0]["kid"] == "platform-key-1"
+        # Never followed: a redirect; never read whole: a document over the limit.
+        lms.answers["/moved"] = (302, {"Location": lms.key_set_url}, b"")
+        lms.answers["/big"] = (200, {}, b'{"keys": []}' + b" " * remote.MAX_BYTES)
+        with pytest.raises(remote.RemoteError, match="could not be fetched"):
+            remote.fetch_json(f"{lms.url}/moved", what="key set")
+        with pytest.raises(remote.RemoteError, match="larger than"):
+            remote.fetch_json(f"{lms.url}/big", what="key set")
     with pytest.raises(remote.RemoteError, match="must use https"):
         remote.fetch_json("http://example.org/keys", what="key set")
