@@ -448,3 +448,58 @@ class RosterImport(models.Model):
 
     def __str__(self) -> str:
         return f"roster import {self.pk} ({self.status})"
+
+
+class DemographicsImport(models.Model):
+    """An administrator's choice to keep OneRoster demographics for the learners of an
+    organisation and below (the equity audit's subgroups). Without one covering a learner's
+    school, ``demographics.csv`` is validated and never stored (data minimisation)."""
+
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.CASCADE, related_name="demographics_import"
+    )
+    enabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    enabled_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"demographics kept for organisation {self.organisation_id}"
+
+
+class Sex(models.TextChoices):
+    """OneRoster's ``sex`` vocabulary (1.1: male, female; 1.2 adds other, unspecified)."""
+
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    OTHER = "other", "Other"
+    UNSPECIFIED = "unspecified", "Unspecified"
+
+
+class LearnerDemographics(models.Model):
+    """The subgroups a learner belongs to, from OneRoster ``demographics.csv`` (only where a
+    ``DemographicsImport`` covers their school). Only what the equity audit counts by is kept:
+    no birth date, place of birth or residence status. A flag is None when the file left it
+    blank."""
+
+    learner = models.OneToOneField(Learner, on_delete=models.CASCADE, related_name="demographics")
+    sex = models.CharField(max_length=12, choices=Sex.choices, blank=True, default="")
+    american_indian_or_alaska_native = models.BooleanField(null=True)
+    asian = models.BooleanField(null=True)
+    black_or_african_american = models.BooleanField(null=True)
+    native_hawaiian_or_other_pacific_islander = models.BooleanField(null=True)
+    white = models.BooleanField(null=True)
+    two_or_more_races = models.BooleanField(null=True)
+    hispanic_or_latino = models.BooleanField(null=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "learner demographics"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(sex__in=[*Sex.values, ""]), name="learners_demographics_sex_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"demographics of learner {self.learner_id}"

@@ -21,10 +21,12 @@ from learners import oneroster, selectors
 from learners.models import (
     ADMIN_ROLE_FOR_KIND,
     KIND_RANK,
+    DemographicsImport,
     Enrollment,
     GuardianLink,
     GuardianRelationship,
     Learner,
+    LearnerDemographics,
     LearnerProfile,
     Organisation,
     OrganisationKind,
@@ -375,3 +377,32 @@ def import_roster(
         dry_run=dry_run,
         safety_share=safety_share,
     )
+
+
+@transaction.atomic
+def set_demographics_import(
+    *, actor: User | None, organisation: Organisation, enabled: bool
+) -> bool:
+    """Turn on (or off) keeping OneRoster demographics for the learners at or below
+    ``organisation`` (the equity audit's subgroups); the actor must administer it. Turning it
+    off deletes the stored demographics of every learner no longer covered by another
+    organisation's choice (data minimisation). Returns whether it is now on. Idempotent."""
+    _require_administers(actor, organisation)
+    if enabled:
+        DemographicsImport.objects.get_or_create(
+            organisation=organisation, defaults={"enabled_by": actor}
+        )
+    else:
+        DemographicsImport.objects.filter(organisation=organisation).delete()
+        removed, _ = (
+            LearnerDemographics.objects.filter(
+                learner__school__in=selectors.descendants_of(organisation)
+            )
+            .exclude(learner__school__in=oneroster.demographics.covered_schools())
+            .delete()
+        )
+        logger.info(
+            "demographics turned off",
+            extra={"organisation_id": organisation.pk, "removed": removed},
+        )
+    return enabled

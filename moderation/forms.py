@@ -234,3 +234,33 @@ class TaskResultsForm(forms.Form):
                 if value:
                     out.append((learner.pk, standard.pk, value))
         return out
+
+
+class EquityAuditForm(forms.Form):
+    organisation = forms.ModelChoiceField(
+        label="Organisation",
+        queryset=Organisation.objects.none(),
+        help_text="A school, a district or a state you administer.",
+    )
+    term = forms.ModelChoiceField(label="Term", queryset=Term.objects.none())
+    as_of = forms.DateField(
+        label="As of",
+        widget=DateInput,
+        help_text="Counted as the evidence stood at the end of this day.",
+    )
+    file_format = forms.ChoiceField(
+        label="Format", choices=[("xlsx", "Excel (XLSX)"), ("csv", "CSV")], initial="xlsx"
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        organisations: QuerySet[Organisation],
+        terms: QuerySet[Term],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        for name, queryset in (("organisation", organisations), ("term", terms)):
+            field = self.fields[name]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = queryset

@@ -31,7 +31,16 @@ from django.utils import timezone
 from evidence import uploads
 from evidence.models import Artifact, ArtifactKind, EvidenceRemoval, Rating, RatingSource
 from evidence.selectors import current_ratings, scale_levels_for
-from learners.models import Enrollment, Learner, Organisation, RoleAssignment, RoleKind, Section
+from learners.models import (
+    DemographicsImport,
+    Enrollment,
+    Learner,
+    LearnerDemographics,
+    Organisation,
+    RoleAssignment,
+    RoleKind,
+    Section,
+)
 from learners.selectors import (
     AnyUser,
     administered_organisations,
@@ -608,3 +617,54 @@ def rating_for_adoption(item: ModerationItem) -> Rating | None:
 
 def adopted_count(round_: ModerationRound) -> int:
     return ModerationItem.objects.filter(round=round_, adopted_rating__isnull=False).count()
+
+
+# --- the equity audit's subgroups ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemographicsChoice:
+    """An organisation the user administers, whether demographics are kept there (its own
+    choice, or an organisation above it), and how many learners have them stored."""
+
+    organisation: Organisation
+    enabled: bool
+    inherited: bool
+    stored: int
+
+
+def demographics_choices(user: AnyUser | None) -> list[DemographicsChoice]:
+    """One choice per organisation the user administers (in tree order: kind, name), with the
+    learners whose demographics are stored below it. Four queries whatever the tree."""
+    organisations = list(administered_organisations(user).order_by("kind", "name", "pk"))
+    lineage = {
+        pk: (parent, grandparent)
+        for pk, parent, grandparent in Organisation.objects.filter(
+            pk__in=[o.pk for o in organisations]
+        ).values_list("pk", "parent_id", "parent__parent_id")
+    }
+    chosen = set(DemographicsImport.objects.values_list("organisation_id", flat=True))
+    stored: dict[int, int] = defaultdict(int)
+    for school, parent, grandparent, count in (
+        LearnerDemographics.objects.filter(learner__school__in=[o.pk for o in organisations])
+        .values("learner__school_id")
+        .annotate(n=Count("pk"))
+        .values_list(
+            "learner__school_id",
+            "learner__school__parent_id",
+            "learner__school__parent__parent_id",
+            "n",
+        )
+    ):
+        for pk in (school, parent, grandparent):
+            if pk is not None:
+                stored[pk] += count
+    return [
+        DemographicsChoice(
+            organisation=organisation,
+            enabled=organisation.pk in chosen,
+            inherited=bool(set(lineage.get(organisation.pk, ())) & chosen),
+            stored=stored.get(organisation.pk, 0),
+        )
+        for organisation in organisations
+    ]

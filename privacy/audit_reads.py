@@ -160,6 +160,10 @@ ROUTES: dict[str, Rule] = {
     "mastery-override-list": _listed("mastery.MasteryOverride"),
     "mastery-override-detail": _obj("mastery.MasteryOverride"),
     "mastery-override-clear": _obj("mastery.MasteryOverride"),
+    # the equity audit: the page queues a report (the reports app audits it); the subgroups'
+    # choice deletes learners' demographics when turned off
+    "moderation:demographics": UNRESOLVED,
+    "moderation-demographics": UNRESOLVED,
 }
 
 NO_LEARNER_DATA: frozenset[str] = frozenset(
@@ -242,6 +246,7 @@ NO_LEARNER_DATA: frozenset[str] = frozenset(
         "moderation:task_list",
         "moderation:task_new",
         "moderation:task_detail",
+        "moderation:equity",
         "moderation-agreement",
         "common-task-list",
         "common-task-detail",

@@ -56,6 +56,8 @@ REGISTRY: tuple[PersonalData, ...] = (
     PersonalData("learners.GuardianLink", "learner_id"),
     PersonalData("learners.LearnerProfile", "learner_id"),
     PersonalData("common.RowVersion", "learner_id"),
+    # Subgroups from OneRoster demographics.csv, kept only where an administrator turned it on.
+    PersonalData("learners.LearnerDemographics", "learner_id"),
     PersonalData("standards.ElectiveChoice", "learner_id"),
     PersonalData("evidence.Evidence", "learner_id"),
     PersonalData("evidence.EvidenceStatusChange", "evidence__learner_id"),

@@ -16,7 +16,8 @@ class ReportRequestForm(forms.Form):
     file_format = forms.ChoiceField(
         label="Format",
         choices=ReportFormat.choices,
-        help_text="State export: CSV or JSON. School report: XLSX or CSV. Transcript: PDF. "
+        help_text="State export: CSV or JSON. School report and equity audit: XLSX or CSV. "
+        "Transcript: PDF. "
         "Gradebook: CSV or XLSX.",
     )
     as_of = forms.DateField(
@@ -28,13 +29,15 @@ class ReportRequestForm(forms.Form):
         label="Organisation",
         queryset=Organisation.objects.none(),
         required=False,
-        help_text="For the state export (your organisation or one below) and the school report.",
+        help_text="For the state export and the equity audit (your organisation or one below) "
+        "and the school report.",
     )
     term = forms.ModelChoiceField(
         label="Term",
         queryset=Term.objects.none(),
         required=False,
-        help_text="For the state export and the school report; optional for a transcript.",
+        help_text="For the state export, the school report and the equity audit; optional for "
+        "a transcript.",
     )
     section = forms.IntegerField(
         label="Section id", required=False, min_value=1, help_text="For the gradebook export."

@@ -18,6 +18,7 @@ class ReportKind(models.TextChoices):
     SCHOOL_REPORT = "school_report", "School accountability report"
     TRANSCRIPT = "transcript", "Learner mastery transcript"
     SECTION_EXPORT = "section_export", "Section gradebook export"
+    EQUITY_AUDIT = "equity_audit", "Equity audit of the measurement"
 
 
 class ReportFormat(models.TextChoices):
@@ -34,6 +35,7 @@ FORMATS_OF: dict[str, tuple[str, ...]] = {
     ReportKind.SCHOOL_REPORT: (ReportFormat.XLSX, ReportFormat.CSV),
     ReportKind.TRANSCRIPT: (ReportFormat.PDF,),
     ReportKind.SECTION_EXPORT: (ReportFormat.CSV, ReportFormat.XLSX),
+    ReportKind.EQUITY_AUDIT: (ReportFormat.XLSX, ReportFormat.CSV),
 }
 
 

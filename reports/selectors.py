@@ -2,8 +2,8 @@
 
 Scoping goes through ``learners.selectors`` only (one mechanism for pages, API and reports):
 
-- state export and school report: an organisation the user administers (school admins their
-  school; district and state admins theirs and below);
+- state export, school report and equity audit: an organisation the user administers (school
+  admins their school; district and state admins theirs and below);
 - section gradebook export: a section the user may see (its teachers, its school's admins);
 - transcript: a learner the user may see (their teachers, admins, the learner, guardians).
 
@@ -92,12 +92,14 @@ def _check_shape(
         ReportKind.SCHOOL_REPORT: ("organisation", "term"),
         ReportKind.SECTION_EXPORT: ("section",),
         ReportKind.TRANSCRIPT: ("learner",),
+        ReportKind.EQUITY_AUDIT: ("organisation", "term"),
     }[ReportKind(kind)]
     allowed = {
         ReportKind.STATE_EXPORT: {"organisation", "term"},
         ReportKind.SCHOOL_REPORT: {"organisation", "term"},
         ReportKind.SECTION_EXPORT: {"organisation", "section"},
         ReportKind.TRANSCRIPT: {"organisation", "learner", "term"},
+        ReportKind.EQUITY_AUDIT: {"organisation", "term"},
     }[ReportKind(kind)]
     for name in needed:
         if ids[name] is None:
@@ -137,7 +139,7 @@ def resolve_scope(
     # running them): the operator (command line) sees every row.
     every = operator
     found_org = found_term = found_section = found_learner = None
-    if kind in (ReportKind.STATE_EXPORT, ReportKind.SCHOOL_REPORT):
+    if kind in (ReportKind.STATE_EXPORT, ReportKind.SCHOOL_REPORT, ReportKind.EQUITY_AUDIT):
         assert ids["organisation"] is not None
         administered = Organisation.objects.all() if every else administered_organisations(user)
         found_org = _one(administered, ids["organisation"])

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from common.files import DIRECTORY_MODE, create_private
+from moderation.equity import write_equity_audit
 from reports import selectors
 from reports.asof import ReportDataError
 from reports.gradebook import write_gradebook
@@ -253,6 +254,17 @@ def write_report(
         assert scope.term is not None
         return write_school_report(
             school=scope.organisation,
+            term=scope.term,
+            as_of=scope.as_of,
+            file_format=scope.file_format,
+            path=path,
+            progress=progress,
+        )
+    if scope.kind == ReportKind.EQUITY_AUDIT:
+        assert scope.organisation is not None
+        assert scope.term is not None
+        return write_equity_audit(
+            organisation=scope.organisation,
             term=scope.term,
             as_of=scope.as_of,
             file_format=scope.file_format,

@@ -18,7 +18,9 @@ interpreted: every import is a bulk import of the six files). Mapping:
 - ``enrollments``: ``student`` rows enroll the learner, ``teacher`` rows make the user a teacher
   of the section; blank dates default to the section's term, so access ends with the term;
   ``administrator`` and ``proctor`` rows are counted as skipped;
-- ``demographics``: validated and counted as skipped, never stored (data minimisation).
+- ``demographics``: validated; stored (sex and the race and ethnicity flags only) for learners at
+  schools where an administrator turned it on (``learners.models.DemographicsImport``, for the
+  equity audit's subgroups), otherwise counted as skipped and never stored (data minimisation).
 
 Identity is the ``sourcedId``: a re-import updates changed rows and creates no duplicates.
 ``status=tobedeleted`` deactivates a user (and their learner) and deletes an enrollment; other

@@ -22,6 +22,7 @@ from learners.models import (
     Term,
 )
 from learners.oneroster.base import GUARDIAN_ROLES, TEACHING_USER_ROLES
+from learners.oneroster.demographics import values_of
 from learners.oneroster.records import EnrollmentRecord, Roster, Row, UserRecord
 
 logger = logging.getLogger(__name__)
@@ -473,6 +474,7 @@ def _validate_agents(roster: Roster) -> None:
 
 def _validate_demographics(roster: Roster) -> None:
     for row in roster.demographics:
+        values_of(row)  # every value checked, stored or not
         sid = row.values.get("sourcedId", "").strip()
         known = sid in roster.users or sid in roster.db_identities or sid in roster.db_learners
         if sid and not known:

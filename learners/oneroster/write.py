@@ -30,6 +30,7 @@ from learners.models import (
     Term,
 )
 from learners.oneroster.base import ENTITIES, GUARDIAN_ROLES, EntityCounts
+from learners.oneroster.demographics import apply_demographics
 from learners.oneroster.records import EnrollmentRecord, Roster
 from learners.oneroster.validate import _by_sid, _chunks, _school_of
 from learners.sessions import end_sessions
@@ -98,7 +99,7 @@ def apply(roster: Roster) -> dict[str, EntityCounts]:
     users, learners = _apply_users(roster, counts, org_ids)
     _apply_enrollments(roster, counts, sections, users, learners)
     _apply_deletions(roster, counts)
-    counts["demographics"].skipped = len(roster.demographics)
+    apply_demographics(roster, learners, counts)
     for entity, number in roster.skipped.items():
         counts[entity].skipped += number
     return counts

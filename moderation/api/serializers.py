@@ -334,3 +334,19 @@ class ResultOut(serializers.Serializer[Any]):
     id = serializers.IntegerField(source="pk")
     learner = serializers.IntegerField(source="learner_id")
     title = serializers.CharField()
+
+
+# --- the equity audit's subgroups ---------------------------------------------------------------
+
+
+class DemographicsChoiceOut(serializers.Serializer[Any]):
+    organisation = serializers.IntegerField(source="organisation.pk")
+    name = serializers.CharField(source="organisation.name")
+    enabled = serializers.BooleanField(help_text="Kept here by this organisation's choice.")
+    inherited = serializers.BooleanField(help_text="Kept here by an organisation above it.")
+    stored = serializers.IntegerField(help_text="Learners below it with demographics kept.")
+
+
+class DemographicsChoiceIn(serializers.Serializer[None]):
+    organisation = serializers.IntegerField(min_value=1)
+    enabled = serializers.BooleanField()

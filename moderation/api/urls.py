@@ -17,5 +17,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="moderation-review-file",
     ),
     path("moderation/agreement/", views.MyAgreementView.as_view(), name="moderation-agreement"),
+    path(
+        "moderation/demographics/",
+        views.DemographicsView.as_view(),
+        name="moderation-demographics",
+    ),
     *router.urls,
 ]

@@ -21,8 +21,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evidence.services import RatingEntry
+from learners import services as learner_services
 from learners.models import Organisation, Section, Term
-from learners.selectors import roles_of
+from learners.selectors import get_administered_organisation_or_404, roles_of
 from moderation import selectors, services
 from moderation.api import serializers as io
 from moderation.models import CommonTask, ModerationItem, ModerationRound
@@ -269,3 +270,34 @@ class TaskViewSet(
         return Response(
             io.ResultOut(recorded.evidence, many=True).data, status=status.HTTP_201_CREATED
         )
+
+
+class DemographicsView(APIView):
+    """Whether OneRoster demographics (the equity audit's subgroups) are kept, per organisation
+    the user administers; POST turns it on or off for one (off deletes what was kept)."""
+
+    @extend_schema(responses={200: io.DemographicsChoiceOut(many=True)})
+    def get(self, request: Request) -> Response:
+        _gate(request, ADMIN_ROLES, "For administrators.")
+        choices = selectors.demographics_choices(request.user)
+        return Response(io.DemographicsChoiceOut(choices, many=True).data)
+
+    @extend_schema(request=io.DemographicsChoiceIn, responses={200: io.DemographicsChoiceOut})
+    def post(self, request: Request) -> Response:
+        _gate(request, ADMIN_ROLES, "For administrators.")
+        data = _valid(io.DemographicsChoiceIn, request)
+        try:
+            organisation = get_administered_organisation_or_404(request.user, data["organisation"])
+        except Http404 as exc:
+            raise serializers.ValidationError({"organisation": "Not one of yours."}) from exc
+        learner_services.set_demographics_import(
+            actor=request.user,  # type: ignore[arg-type]
+            organisation=organisation,
+            enabled=data["enabled"],
+        )
+        choice = next(
+            c
+            for c in selectors.demographics_choices(request.user)
+            if c.organisation == organisation
+        )
+        return Response(io.DemographicsChoiceOut(choice).data)

@@ -1,7 +1,8 @@
 """Moderation end to end in Debian's chromium, every page at phone and laptop widths (no
 sideways scrolling, 0 serious axe violations): a district administrator shares a common task
-and starts a round; the reviewer rates a piece blind; the administrator reads the agreement
-and closes the round adopting the moderated rating; a teacher records a task's results."""
+and starts a round; the reviewer rates a piece blind; the administrator reads the agreement,
+closes the round adopting the moderated rating, keeps demographics and queues the equity
+audit; a teacher records a task's results."""
 
 from __future__ import annotations
 
@@ -100,6 +101,14 @@ def test_a_round_from_start_to_adoption_and_a_common_task(
     checked(page, "a closed round")
     item.refresh_from_db()
     assert item.adopted_rating is not None
+
+    page.goto(f"{site_url}/moderation/equity/")
+    checked(page, "the equity audit page")
+    page.get_by_role("button", name=f"Keep them for {district.district.name}").click()
+    page.wait_for_url("**/moderation/equity/")
+    page.get_by_role("button", name="Queue the audit").click()
+    page.wait_for_url("**/reports/*/")
+    checked(page, "the queued equity audit")
 
     teacher = district.t_b1
     sign_in(page, site_url, teacher, "/moderation/tasks/")

@@ -24,7 +24,7 @@ from audit.models import Disclosure
 from badges.models import Credential
 from evidence import services as evidence_services
 from evidence.models import Artifact, Evidence, Rating
-from learners.models import Learner
+from learners.models import Learner, LearnerDemographics
 from mastery import services as mastery_services
 from mastery.models import MasteryEvent, MasteryRecord, StaleMastery
 from moderation.models import (
@@ -160,6 +160,7 @@ def fill(
         group=group, learner=learner, standard=standards.fractions, chosen_by=learner.user
     )
     LearnerProfileFactory(learner=learner, strengths=f"{CANARY} is kind")
+    LearnerDemographics.objects.create(learner=learner, sex="female", asian=True)
     guardian = UserFactory()
     GuardianLinkFactory(guardian=guardian, learner=learner)
     DigestSubscription.objects.create(guardian=guardian, learner=learner)

@@ -467,6 +467,9 @@ ROWS: dict[str, Row] = {
         "piece", {"GET": P(scope="reviewer"), "POST": P(ok=400, scope="reviewer")}
     ),
     "moderation:review_file": Row("piece_file", {"GET": P(scope="reviewer")}),
+    "moderation:equity": Row("none", {"GET": P(gate="admin"), "POST": P(gate="admin")}),
+    # An empty post turns keeping demographics off (a redirect) for an administered org.
+    "moderation:demographics": Row("org", {"POST": P(ok=302, scope="org_admin")}),
     "moderation:task_list": Row("none", {"GET": P(gate="staff")}),
     "moderation:task_new": Row("none", {"GET": P(gate="admin"), "POST": P(gate="admin")}),
     "moderation:task_detail": Row("task", {"GET": P(scope="task")}),
@@ -482,6 +485,9 @@ ROWS: dict[str, Row] = {
     "moderation-review-rate": Row("piece", {"POST": A(ok=400, scope="reviewer")}),
     "moderation-review-file": Row("piece_file", {"GET": A(scope="reviewer")}),
     "moderation-agreement": Row("none", {"GET": A(gate="staff")}),
+    "moderation-demographics": Row(
+        "none", {"GET": A(gate="admin"), "POST": A(ok=400, gate="admin")}
+    ),
     "common-task-list": Row("none", {"GET": A(gate="staff"), "POST": A(ok=400, gate="admin")}),
     "common-task-detail": Row("task", {"GET": A(scope="task")}),
     "common-task-results": Row("task", {"POST": A(ok=400, scope="task")}),

@@ -23,6 +23,7 @@ from learners.demo import DEMO_PASSWORD, seed_demo_district
 DEMO_SEEDERS = (
     ("standards.demo", "seed_standards"),
     ("evidence.demo", "seed_evidence"),
+    ("moderation.demo", "seed_moderation"),
     ("mastery.demo", "seed_mastery"),
     ("reports.demo", "seed_reports"),
 )
