@@ -55,6 +55,7 @@ from learners.models import (
     Term,
 )
 from learners.selectors import descendants_of
+from mastery.models import MasteryOverride
 from reports import asof, outputs
 from reports.asof import Mastery, RulesBook
 from reports.plan import LearnerRow, Required, RequirementPlan, learner_pages
@@ -290,13 +291,22 @@ class _Memberships:
 def _overridden(
     learner_ids: list[int], standard_ids: Iterable[int], at: datetime.datetime
 ) -> set[tuple[int, int]]:
-    """(learner, standard) pairs with a counted override (a teacher's professional judgement)
-    as of ``at``."""
-    return set(
-        counted_ratings(as_of=at, learner_ids=learner_ids, standard_ids=set(standard_ids))
+    """(learner, standard) pairs with a teacher's override in force at ``at`` (set by then, not
+    cleared by then: ``mastery.MasteryOverride``), or, from before overrides were kept apart, a
+    counted rating of professional judgement."""
+    wanted = set(standard_ids)
+    in_force = MasteryOverride.objects.filter(
+        Q(cleared_at__isnull=True) | Q(cleared_at__gt=at),
+        learner_id__in=learner_ids,
+        standard_id__in=wanted,
+        set_at__lte=at,
+    ).values_list("learner_id", "standard_id")
+    legacy = (
+        counted_ratings(as_of=at, learner_ids=learner_ids, standard_ids=wanted)
         .filter(source=RatingSource.OVERRIDE)
         .values_list("learner_id", "standard_id")
     )
+    return set(in_force) | set(legacy)
 
 
 def equity_audit(

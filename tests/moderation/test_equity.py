@@ -4,8 +4,8 @@ is suppressed, and the file comes through the reports queue to its administrator
 The district: two schools, three sections (15, 15 and 14 learners), three teachers (one
 teaching in both schools), two required standards, the policy "highest" with at least two
 ratings (so mastered, insufficient evidence and the first mastered day are plain SQL), ratings
-drawn from a seeded generator with corrections, removals and overrides among them, and stored
-demographics (sex, one race flag) for every learner.
+drawn from a seeded generator with corrections and removals among them, overrides (one cleared
+again) and stored demographics (sex, one race flag) for every learner.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from evidence import services as evidence_services
 from evidence.models import Rating
 from evidence.services import RatingEntry
 from learners.models import Learner, LearnerDemographics, Organisation, Section, Term
+from mastery import services as mastery_services
+from mastery.models import MasteryOverride
 from moderation.equity import (
     LEARNER_PARTITIONS,
     MIN_CELL,
@@ -141,15 +143,18 @@ def _seed() -> Seeded:
     for rating in rng.sample(fresh, 8):
         if not Rating.objects.filter(supersedes=rating).exists():
             evidence_services.remove_rating(actor=admin, rating=rating, reason="wrong learner")
-    for learner, _ in rng.sample(learners, 6):
-        evidence_services.override_mastery(
+    overridden = rng.sample(learners, 7)
+    for learner, _ in overridden:
+        mastery_services.set_override(
             actor=admin,
             learner=learner,
             standard=standards.counting,
-            score="4",
+            level="4",
             reason="Seen in the workshop",
-            demonstrated_at=start + datetime.timedelta(days=20),
         )
+    # One cleared again: no longer in force.
+    cleared = MasteryOverride.objects.get(learner=overridden[0][0])
+    mastery_services.clear_override(actor=admin, override=cleared, reason="Entered in error")
     # Prior learning: two ratings before the term, so the first learner mastered before it.
     for days in (20, 15):
         evidence_services.record_evidence(
@@ -210,7 +215,9 @@ SELECT l.id, l.school_id, st.id,
        coalesce(max(o.score), 0),
        (min(o.demonstrated_at) FILTER (WHERE o.k >= 2 AND o.running_best >= 3)
             AT TIME ZONE %(tz)s)::date,
-       coalesce(bool_or(o.source = 'override'), false)
+       EXISTS (SELECT 1 FROM mastery_masteryoverride v
+               WHERE v.learner_id = l.id AND v.standard_id = st.id AND v.set_at <= %(at)s
+                 AND (v.cleared_at IS NULL OR v.cleared_at > %(at)s))
 FROM learners_learner l
 JOIN learners_organisation sc ON sc.id = l.school_id
 CROSS JOIN standards_standard st
