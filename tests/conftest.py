@@ -114,9 +114,15 @@ def browser_page(chromium_path: str) -> Iterator[object]:
 @pytest.fixture
 def site_url(transactional_db: None) -> Iterator[str]:
     """A live server for one test, stopped (with its connections) before the database goes."""
+    from django.test.testcases import _StaticFilesHandler
     from pytest_django.live_server_helper import LiveServer
 
-    server = LiveServer("localhost")
+    server = LiveServer("localhost", start=False)
+    # contrib.staticfiles' handler (pytest-django's choice) refuses to serve when DEBUG is off, so
+    # every stylesheet answered 500 and browser tests saw unstyled pages: serve the collected
+    # files (STATIC_ROOT, as whitenoise does in production) instead.
+    server.thread.static_handler = _StaticFilesHandler
+    server.start()
     try:
         yield str(server.url)
     finally:

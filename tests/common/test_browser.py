@@ -52,3 +52,15 @@ def test_the_page_check_catches_sideways_scrolling_and_serious_violations(
     )
     with pytest.raises(AssertionError, match="critical image-alt"):
         check_page(page, what="an image without alt text")
+
+
+@pytest.mark.browser
+def test_browser_tests_see_the_pages_styled(site_url: str, browser_page: Any) -> None:
+    page = browser_page
+    page.goto(f"{site_url}/accounts/login/")
+    stylesheets = page.eval_on_selector_all(
+        "link[rel=stylesheet]", "links => links.map(l => l.href)"
+    )
+    assert stylesheets
+    for href in stylesheets:
+        assert page.request.get(href).status == 200, href

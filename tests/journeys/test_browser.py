@@ -181,7 +181,7 @@ def test_a_student_submits_the_teacher_scores_and_the_family_sees_it(
     assert (record.level_label, record.mastered) == ("Advanced", True)
 
     sign_in(page, site_url, cast.student, "/")
-    page.get_by_role("link", name="My mastery").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="My mastery").click()
     page.get_by_role("heading", name="My mastery").wait_for()
     row = page.locator("tr", has_text=standard.human_code)
     assert row.get_by_text("Advanced").first.is_visible()
