@@ -450,16 +450,5 @@ def write_equity_audit(
     return the number of rows (groups and group x standard rows)."""
     audit = equity_audit(organisation=organisation, term=term, as_of=as_of, progress=progress)
     tables = audit_tables(audit)
-    if file_format == "csv":
-        with path.open("w", encoding="utf-8", newline="") as out:
-            for index, (_, columns, rows) in enumerate(tables):
-                if index:
-                    out.write("\r\n")
-                out.write(outputs.csv_line(columns))
-                for row in rows:
-                    out.write(outputs.csv_line(row))
-    elif file_format == "xlsx":
-        outputs.write_xlsx(path, tables)
-    else:
-        raise ValueError(f"format: csv or xlsx, got {file_format!r}")
+    outputs.write_tables(path, tables, file_format)
     return len(tables[1][2]) + len(tables[2][2])

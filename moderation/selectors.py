@@ -483,6 +483,15 @@ class RoundAgreement:
     disagreements: list[RatedPair] = field(default_factory=list)
     pairs: list[RatedPair] = field(default_factory=list)
 
+    @property
+    def tables(self) -> list[tuple[str, str, list[AgreementRow]]]:
+        """(caption, first column, rows) of each breakdown, for pages."""
+        return [
+            ("By standard", "Standard", self.by_standard),
+            ("By school", "School", self.by_school),
+            ("By pair of raters (first, then second)", "Raters", self.by_raters),
+        ]
+
 
 def _names(user_ids: Iterable[int]) -> dict[int, str]:
     return {

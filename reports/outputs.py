@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -131,3 +132,24 @@ def write_xlsx(
         for row in rows:
             sheet.append([_cell_value(sheet, value) for value in row])
     workbook.save(path)
+
+
+def write_tables(
+    path: Path,
+    tables: Sequence[tuple[str, Sequence[str], Iterable[Sequence[object]]]],
+    file_format: str,
+) -> None:
+    """Several tables in one file: XLSX sheets (``write_xlsx``), or CSV blocks one after the
+    other, each with its header, separated by a blank line (school report, equity audit)."""
+    if file_format == "xlsx":
+        write_xlsx(path, tables)
+        return
+    if file_format != "csv":
+        raise ValueError(f"format: csv or xlsx, got {file_format!r}")
+    with path.open("w", encoding="utf-8", newline="") as out:
+        for index, (_, columns, rows) in enumerate(tables):
+            if index:
+                out.write("\r\n")
+            out.write(csv_line(columns))
+            for row in rows:
+                out.write(csv_line(row))

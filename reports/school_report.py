@@ -206,17 +206,5 @@ def write_school_report(
 ) -> int:
     """Write the report to ``path``; return the number of learner rows."""
     lines, tally, plan = school_rows(school=school, term=term, as_of=as_of, progress=progress)
-    tables = _tables(lines, tally, plan)
-    if file_format == "csv":
-        with path.open("w", encoding="utf-8", newline="") as out:
-            for index, (_, columns, rows) in enumerate(tables):
-                if index:
-                    out.write("\r\n")
-                out.write(outputs.csv_line(columns))
-                for row in rows:
-                    out.write(outputs.csv_line(row))
-    elif file_format == "xlsx":
-        outputs.write_xlsx(path, tables)
-    else:
-        raise ValueError(f"format: csv or xlsx, got {file_format!r}")
+    outputs.write_tables(path, _tables(lines, tally, plan), file_format)
     return len(lines)

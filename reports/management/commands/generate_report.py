@@ -30,7 +30,10 @@ def _day(value: str) -> datetime.date:
 
 
 class Command(BaseCommand):
-    help = "Generate a report to a file (state_export, school_report, transcript, section_export)."
+    help = (
+        "Generate a report to a file (state_export, school_report, transcript, section_export, "
+        "equity_audit)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("kind", choices=ReportKind.values)
