@@ -351,20 +351,23 @@ class _NulByte(Exception):
 
 
 def _decoded_lines(stream: IO[bytes], decoder: codecs.IncrementalDecoder) -> Iterator[str]:
-    """Text lines of a binary stream (newlines kept, as the csv module wants them)."""
-    pending = ""
+    """Text lines of a binary stream (newlines kept, as the csv module wants them), decoded one
+    line at a time so that a decoding error names its line. Splitting the bytes at ``\\n`` is
+    safe in UTF-8 (no multi-byte character contains that byte)."""
+    pending = b""
     while True:
         chunk = stream.read(64 * 1024)
-        text = decoder.decode(chunk, final=not chunk)
-        if "\x00" in text:
-            raise _NulByte
-        pending += text
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            text = decoder.decode(line + b"\n")
+            if "\x00" in text:
+                raise _NulByte
+            yield text
         if not chunk:
             break
-        # Split on "\n" only: str.splitlines would also break at form feeds and other
-        # separators that may sit inside a value.
-        *lines, pending = pending.split("\n")
-        for line in lines:
-            yield line + "\n"
-    if pending:
-        yield pending
+    text = decoder.decode(pending, final=True)
+    if "\x00" in text:
+        raise _NulByte
+    if text:
+        yield text
