@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from common.importing import SEVERITIES, ImportRefused, Problem, problems_payload
 
@@ -41,3 +43,38 @@ class CountsSerializer(serializers.Serializer[Any]):
 def refused(problems: ImportRefused | Iterable[Problem]) -> Response:
     """400 with every problem of a refused file or request."""
     return Response(problems_payload(problems), status=status.HTTP_400_BAD_REQUEST)
+
+
+def request_problems(errors: Any, path: str = "") -> list[Problem]:
+    """A serializer's field errors (nested dicts and lists of messages) as problems of the
+    ``request`` naming the field."""
+    if isinstance(errors, dict):
+        return [
+            problem
+            for key, value in errors.items()
+            for problem in request_problems(value, _join(path, key))
+        ]
+    if isinstance(errors, list):
+        if all(not isinstance(value, (dict, list)) for value in errors):
+            return [Problem("request", path, str(value)) for value in errors]
+        return [
+            problem
+            for index, value in enumerate(errors)
+            for problem in request_problems(value, f"{path}[{index}]")
+        ]
+    return [Problem("request", path, str(errors))]
+
+
+def _join(path: str, key: Any) -> str:
+    if key == api_settings.NON_FIELD_ERRORS_KEY:
+        return path
+    return f"{path}.{key}" if path else str(key)
+
+
+def request_data(request: Any) -> Any:
+    """The request's parsed body, or :class:`common.importing.ImportRefused` when it cannot be
+    parsed (malformed JSON or multipart), so the answer keeps the one error format."""
+    try:
+        return request.data
+    except ParseError as error:
+        raise ImportRefused([Problem("request", "", str(error.detail))]) from error

@@ -320,7 +320,9 @@ class CsvReader:
                 return
             self.header = [column.strip() for column in first]
             for record in reader:
-                line = reader.line_num
+                # Rows as a spreadsheet numbers them: records, not lines (a quoted value may
+                # span lines).
+                line += 1
                 if not any(cell.strip() for cell in record):
                     continue
                 if len(record) != len(self.header):
@@ -338,12 +340,12 @@ class CsvReader:
             self._fail(
                 f"The file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
                 "save it as UTF-8.",
-                row=reader.line_num + 1,
+                row=line + 1,
             )
         except _NulByte:
             self._fail("The file holds NUL bytes: it is not a CSV file.")
         except csv.Error as exc:
-            self._fail(f"Not valid CSV ({exc}).", row=reader.line_num)
+            self._fail(f"Not valid CSV ({exc}).", row=line + 1)
 
 
 class _NulByte(Exception):

@@ -18,7 +18,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.api import ProblemsSerializer, refused
+from common.api import ProblemsSerializer, refused, request_data, request_problems
+from common.importing import ImportRefused
 from common.input import JSONParser
 from evidence import selectors, services, uploads
 from evidence.api import serializers as io
@@ -354,7 +355,13 @@ class RatingViewSet(
     def import_csv(self, request: Request) -> Response:
         """All or nothing: 400 with ``problems`` (file, row, column, reason) and nothing written."""
         _require_staff(request)
-        data = _valid(io.ImportIn, request)
+        try:
+            given = io.ImportIn(data=request_data(request))
+        except ImportRefused as malformed:
+            return refused(malformed)
+        if not given.is_valid():
+            return refused(request_problems(given.errors))
+        data = given.validated_data
         content = uploads.read_bounded(data["file"], limit=services.CSV_MAX_BYTES)
         try:
             report = _call(

@@ -13,8 +13,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.api import ProblemsSerializer, refused
-from common.importing import Problem
+from common.api import ProblemsSerializer, refused, request_data, request_problems
+from common.importing import ImportRefused
 from learners import selectors, services
 from learners.api.serializers import (
     LearnerProfileSerializer,
@@ -43,13 +43,12 @@ class RosterImportViewSet(viewsets.ViewSet):
     def create(self, request: Request) -> Response:
         if not selectors.can_import_roster(request.user):
             raise PermissionDenied("Only an administrator imports rosters.")
-        data = RosterImportInput(data=request.data)
+        try:
+            data = RosterImportInput(data=request_data(request))
+        except ImportRefused as malformed:
+            return refused(malformed)
         if not data.is_valid():
-            return refused(
-                Problem("request", field, str(message))
-                for field, messages in data.errors.items()
-                for message in messages
-            )
+            return refused(request_problems(data.errors))
         values = data.validated_data
         upload = values["file"]
         percent = values["safety_percent"]

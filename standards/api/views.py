@@ -23,10 +23,9 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
-from common.api import ProblemsSerializer
+from common.api import ProblemsSerializer, request_problems
 from common.api import refused as refused_response
 from common.importing import problems_payload
 from learners.models import Organisation, Term
@@ -61,35 +60,10 @@ def _refused(problems: list[Problem]) -> Response:
     return refused_response(problems)
 
 
-def _detail_problems(detail: Any, path: str = "") -> list[Problem]:
-    """DRF error details (nested dicts and lists of messages) as problems naming the field."""
-    if isinstance(detail, dict):
-        return [
-            problem
-            for key, value in detail.items()
-            for problem in _detail_problems(
-                value, path if key == api_settings.NON_FIELD_ERRORS_KEY else _join(path, key)
-            )
-        ]
-    if isinstance(detail, list):
-        if all(not isinstance(value, (dict, list)) for value in detail):
-            return [Problem("request", path, str(value)) for value in detail]
-        return [
-            problem
-            for index, value in enumerate(detail)
-            for problem in _detail_problems(value, f"{path}[{index}]")
-        ]
-    return [Problem("request", path, str(detail))]
-
-
-def _join(path: str, key: Any) -> str:
-    return f"{path}.{key}" if path else str(key)
-
-
 def _problems_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     response = exception_handler(exc, context)
     if response is not None and isinstance(exc, (ValidationError, ParseError)):
-        response.data = problems_payload(_detail_problems(exc.detail))
+        response.data = problems_payload(request_problems(exc.detail))
     return response
 
 
