@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Final
 
@@ -21,6 +22,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
+
+from common.importing import Problem, problems_payload
 
 RETRY_AFTER_SECONDS: Final = 30
 UNAVAILABLE: Final = (
@@ -58,8 +61,13 @@ def unavailable(request: HttpRequest) -> HttpResponse:
 
 
 def refuse(request: HttpRequest, message: str) -> HttpResponse:
-    """400 with ``message`` (plain words saying what was wrong with the request)."""
-    return _answer(request, 400, "The request could not be used", message)
+    """400 with ``message`` (plain words saying what was wrong with the request). An API client
+    gets it in the one error format of refused input too (``common.api``), as ``problems``."""
+    response = _answer(request, 400, "The request could not be used", message)
+    if isinstance(response, JsonResponse):
+        body = {"detail": message, **problems_payload([Problem("request", "", message)])}
+        response.content = json.dumps(body).encode()
+    return response
 
 
 def is_database_unavailable(error: BaseException | None) -> bool:
