@@ -19,12 +19,16 @@ a probability, not points: under a ``bkt`` policy only the other estimators are 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from mastery import rules
+import numpy as np
+from numpy.typing import NDArray
+
+from mastery import bulk, rules
 
 FIELD_ESTIMATORS: Final = ("average", "latest", "mode", "decaying_average", "power_law")
 
@@ -127,3 +131,40 @@ def _compare(
     spread = max(scores) - min(scores)
     flagged = apart >= 1 and spread >= level_width(scale)
     return EstimatorComparison(estimates, flagged, apart, spread)
+
+
+def disagree_bulk(
+    group_ids: NDArray[np.integer],
+    scores: NDArray[np.floating],
+    policy: rules.Policy,
+    scale: rules.Scale,
+    own: bulk.BulkResult | None = None,
+) -> NDArray[np.bool_]:
+    """:func:`compare_estimators`'s flag for many groups at once (the bulk recompute's path):
+    one ``evaluate_bulk`` per estimator over the same rows (``group_ids`` non-decreasing, each
+    group's scores oldest first). ``own``: the policy's result when the caller has it already.
+    Equal, group by group, to ``compare_estimators(...).flagged`` (a property test checks it)."""
+    if own is None:
+        own = bulk.evaluate_bulk(group_ids, scores, policy, scale)
+    results = [] if policy.method == "bkt" else [own]
+    for method in FIELD_ESTIMATORS:
+        if method != policy.method:
+            other = rules.Policy(method, {}, policy.min_evidence)
+            results.append(bulk.evaluate_bulk(group_ids, scores, other, scale))
+    by_cut = scale.levels_by_cut
+    rank_of = np.array([by_cut.index(level) for level in scale.levels], dtype=np.int64)
+    hundredths = np.stack([r.score_hundredths for r in results], axis=1)
+    levels = np.stack([r.level_index for r in results], axis=1).astype(np.int64)
+    valid = (hundredths >= 0) & (levels >= 0)
+    ranks = np.where(valid, rank_of[np.maximum(levels, 0)], 0)
+    big = np.iinfo(np.int64).max
+    apart = np.where(valid, ranks, -1).max(axis=1) - np.where(valid, ranks, big).min(axis=1)
+    spread = np.where(valid, hundredths, -1).max(axis=1) - np.where(valid, hundredths, big).min(
+        axis=1
+    )
+    width = math.ceil(level_width(scale) * 100)
+    scored = own.state == rules.STATES.index(rules.SCORED)
+    flagged: NDArray[np.bool_] = (
+        scored & (valid.sum(axis=1) >= 2) & (apart >= 1) & (spread >= width)
+    )
+    return flagged

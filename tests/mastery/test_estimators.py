@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mastery.estimators import compare_estimators, level_width
+from mastery.estimators import compare_estimators, disagree_bulk, level_width
 from mastery.rules import DEFAULT_SCALE, Level, Policy, Rating, Scale
+from tests.mastery.test_rules_properties import SCALE as BULK_SCALE
+from tests.mastery.test_rules_properties import policies as bulk_policies
+from tests.mastery.test_rules_properties import scores as bulk_scores
 
 START = datetime(2026, 9, 1, tzinfo=UTC)
 
@@ -117,3 +121,26 @@ def test_equal_ratings_never_flag_and_a_flag_means_a_level_and_a_width_apart(
     # Order of the inputs never matters beyond the engine's own ordering (by time).
     again = compare_estimators(list(reversed(_ratings(*scores))), Policy(method), DEFAULT_SCALE)
     assert again == result
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.lists(bulk_scores, min_size=0, max_size=7), min_size=1, max_size=6),
+    bulk_policies,
+)
+def test_the_bulk_flag_equals_the_flag_of_each_group(
+    groups: list[list[Decimal]], policy: Policy
+) -> None:
+    """The bulk recompute's path (``disagree_bulk``) gives every group the flag
+    ``compare_estimators`` gives it alone."""
+    ids = np.array([g for g, scores in enumerate(groups) for _ in scores], dtype=np.int64)
+    values = np.array([float(s) for scores in groups for s in scores], dtype=np.float64)
+    present = [g for g, scores in enumerate(groups) if scores]
+    if not present:
+        return
+    flags = disagree_bulk(ids, values, policy, BULK_SCALE)
+    expected = [
+        compare_estimators(_ratings(*map(str, groups[g])), policy, BULK_SCALE).flagged
+        for g in present
+    ]
+    assert flags.tolist() == expected
