@@ -42,8 +42,8 @@ type PanelBuilder = Callable[[HttpRequest, frozenset[str]], HomePanel | None]
 PANELS: Final[tuple[tuple[str, str], ...]] = (
     ("teacher", "mastery.home.teacher_panel"),
     ("admin", "mastery.home.admin_panel"),
-    ("student", "mastery.home.student_panel"),
-    ("guardian", "mastery.home.guardian_panel"),
+    ("student", "portal.home.student_panel"),
+    ("guardian", "portal.home.guardian_panel"),
 )
 
 

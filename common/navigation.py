@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from learners import selectors
 
@@ -36,30 +37,31 @@ def build_navigation(user: AbstractBaseUser | AnonymousUser) -> list[NavItem]:
     admin = bool(getattr(user, "is_superuser", False)) or bool(roles & ADMIN_ROLES)
     staff = admin or "teacher" in roles
     student = "student" in roles
-    items = [NavItem("Home", reverse("home"))]
+    items = [NavItem(_("Home"), reverse("home"))]
     if staff:
-        items.append(NavItem("My sections", reverse("learners:section_list")))
+        items.append(NavItem(_("My sections"), reverse("learners:section_list")))
     if staff or "guardian" in roles:
-        items.append(NavItem("Learners", reverse("learners:learner_list")))
+        items.append(NavItem(_("Learners"), reverse("learners:learner_list")))
     if student:
-        items.append(NavItem("My mastery", reverse("mastery:my_mastery")))
+        items.append(NavItem(_("My mastery"), reverse("mastery:my_mastery")))
     if staff:
-        items.append(NavItem("Quick entry", reverse("evidence:record")))
-        items.append(NavItem("Review queue", reverse("evidence:review_queue")))
-        items.append(NavItem("Moderation", reverse("moderation:index")))
+        items.append(NavItem(_("Quick entry"), reverse("evidence:record")))
+        items.append(NavItem(_("Review queue"), reverse("evidence:review_queue")))
+        items.append(NavItem(_("Moderation"), reverse("moderation:index")))
     if student:
-        items.append(NavItem("Submit evidence", reverse("evidence:submit")))
-        items.append(NavItem("My profile", reverse("learners:my_profile")))
+        items.append(NavItem(_("Submit evidence"), reverse("evidence:submit")))
+        items.append(NavItem(_("My goals"), reverse("portal:goals")))
+        items.append(NavItem(_("My profile"), reverse("learners:my_profile")))
     # Frameworks are public documents: every signed-in user may browse them.
-    items.append(NavItem("Standards", reverse("standards:framework_list")))
+    items.append(NavItem(_("Standards"), reverse("standards:framework_list")))
     # Everyone may have a report in scope (a student their own transcript); the page scopes.
-    items.append(NavItem("Reports", reverse("reports:report_list")))
+    items.append(NavItem(_("Reports"), reverse("reports:report_list")))
     if admin:
-        items.append(NavItem("Settings", reverse("standards:settings_index")))
-        items.append(NavItem("Recomputes", reverse("mastery:bulk_list")))
-        items.append(NavItem("Roster import", reverse("learners:roster_import")))
+        items.append(NavItem(_("Settings"), reverse("standards:settings_index")))
+        items.append(NavItem(_("Recomputes"), reverse("mastery:bulk_list")))
+        items.append(NavItem(_("Roster import"), reverse("learners:roster_import")))
         # The same users privacy.selectors.may_use_privacy_tools lets in (pages then scope).
-        items.append(NavItem("Privacy", reverse("privacy:index")))
+        items.append(NavItem(_("Privacy"), reverse("privacy:index")))
     if getattr(user, "is_staff", False):
-        items.append(NavItem("Administration", reverse("admin:index")))
+        items.append(NavItem(_("Administration"), reverse("admin:index")))
     return items

@@ -56,6 +56,7 @@ urlpatterns = [
     ),
     path("", include("identity.urls")),
     path("badges/", include("badges.urls")),
+    path("portal/", include("portal.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_patterns)),
     path("ims/case/v1p1/", include("standards.case_urls")),

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from evidence import services
 from evidence.models import EvidenceKind, LearningSetting, Reflection
@@ -17,10 +18,10 @@ from standards import selectors as standard_selectors
 from standards.models import Standard
 
 REFLECTION_PROMPTS = {
-    "what_i_learned": "What did I learn?",
-    "how_i_got_there": "How did I get there?",
-    "how_i_showed_it": "How did I show it?",
-    "how_i_will_use_it": "How will I use it?",
+    "what_i_learned": _("What did I learn?"),
+    "how_i_got_there": _("How did I get there?"),
+    "how_i_showed_it": _("How did I show it?"),
+    "how_i_will_use_it": _("How will I use it?"),
 }
 SELF_RATING_ROWS = 3
 
@@ -86,21 +87,60 @@ class QuickEntryForm(forms.Form):
         return resolve_standard_codes(self.cleaned_data["standards"])
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one input (each still checked by content in the service)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> Any:
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(item, initial) for item in data if item]
+        return [single(data, initial)] if data else []
+
+
+class ReflectionForm(forms.Form):
+    """The four reflection prompts (a learner's reflection on any of their evidence)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, prompt in REFLECTION_PROMPTS.items():
+            self.fields[name] = forms.CharField(
+                label=prompt,
+                required=False,
+                max_length=services.REFLECTION_MAX,
+                widget=forms.Textarea(attrs={"rows": 3}),
+            )
+
+    def reflection(self) -> services.ReflectionInput:
+        return services.ReflectionInput(
+            **{name: self.cleaned_data.get(name, "") for name in Reflection.PROMPTS}
+        )
+
+
 class ReviseForm(forms.Form):
-    """What a student adds when revising: a note, a file or link, the reflection, self-ratings."""
+    """What a student adds when revising: a note, files and links, the reflection, self-ratings."""
 
     note = forms.CharField(
-        label="What I changed",
+        label=_("What I changed"),
         required=False,
         max_length=services.COMMENT_MAX,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
-    file = forms.FileField(required=False, label="File (optional)")
-    link = forms.URLField(
+    file = MultipleFileField(
+        required=False, label=_("Files (optional: choose several at once if you like)")
+    )
+    link = forms.CharField(
         required=False,
-        max_length=services.URL_MAX,
-        label="Link (optional)",
-        assume_scheme="https",
+        max_length=services.URL_MAX * services.MAX_ARTIFACTS_PER_CALL,
+        label=_("Links (optional, one per line)"),
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
 
     def __init__(self, *args: Any, levels: list[tuple[str, str]], **kwargs: Any) -> None:
@@ -114,11 +154,11 @@ class ReviseForm(forms.Form):
             )
         for row in range(1, SELF_RATING_ROWS + 1):
             self.fields[f"standard_{row}"] = forms.CharField(
-                label=f"Standard {row} (code)", required=False, max_length=255
+                label=_("Standard %(row)s (code)") % {"row": row}, required=False, max_length=255
             )
             self.fields[f"self_score_{row}"] = forms.ChoiceField(
-                label=f"My level for standard {row}",
-                choices=[("", "(choose)"), *levels],
+                label=_("My level for standard %(row)s") % {"row": row},
+                choices=[("", _("(choose)")), *levels],
                 required=False,
             )
 
@@ -151,29 +191,32 @@ class ReviseForm(forms.Form):
         )
 
     def link_list(self) -> list[str]:
-        link = self.cleaned_data.get("link")
-        return [link] if link else []
+        """Links, one per line (the service checks each is a web address)."""
+        text = self.cleaned_data.get("link") or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
 
     def file_list(self) -> list[Any]:
-        file = self.cleaned_data.get("file")
-        return [file] if file else []
+        return list(self.cleaned_data.get("file") or [])
 
 
 class SubmitEvidenceForm(ReviseForm):
-    """A student's submission: the evidence, one file or link, the reflection, self-ratings."""
+    """A student's submission: the evidence, files and links, the reflection, self-ratings."""
 
-    title = forms.CharField(max_length=services.TITLE_MAX)
-    kind = forms.ChoiceField(choices=EvidenceKind.choices, initial=EvidenceKind.PROJECT)
+    title = forms.CharField(label=_("Title"), max_length=services.TITLE_MAX)
+    kind = forms.ChoiceField(
+        label=_("Kind"), choices=EvidenceKind.choices, initial=EvidenceKind.PROJECT
+    )
     setting = forms.ChoiceField(
-        label="Where the learning happened",
+        label=_("Where the learning happened"),
         choices=LearningSetting.choices,
         initial=LearningSetting.IN_SCHOOL,
     )
-    demonstrated_on = forms.DateField(label="Date demonstrated", widget=DateInput)
+    demonstrated_on = forms.DateField(label=_("Date demonstrated"), widget=DateInput)
     section = forms.ModelChoiceField(
-        queryset=Section.objects.none(), required=False, label="Class (optional)"
+        queryset=Section.objects.none(), required=False, label=_("Class (optional)")
     )
     description = forms.CharField(
+        label=_("Description"),
         required=False,
         max_length=services.DESCRIPTION_MAX,
         widget=forms.Textarea(attrs={"rows": 5}),

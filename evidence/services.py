@@ -713,6 +713,26 @@ def resubmit_evidence(
     return evidence
 
 
+@transaction.atomic
+def reflect_on_evidence(
+    *, actor: AbstractBaseUser, evidence: Evidence, reflection: ReflectionInput
+) -> Reflection:
+    """The learner reflects on their own evidence, whoever recorded it (a teacher's observation
+    or assessment too): a new reflection (the latest is current; earlier ones stay). Only the
+    learner themselves; at least one answer."""
+    actor = _require_active(actor)
+    learner = _own_learner(actor)
+    if evidence.learner_id != learner.pk:
+        raise PermissionDenied("You may reflect only on your own evidence.")
+    locked = _lock(evidence)
+    values = _reflection(reflection)
+    if not values:
+        raise ValidationError({"what_i_learned": "Answer at least one of the questions."})
+    created = Reflection.objects.create(evidence=locked, author_id=_user_id(actor), **values)
+    logger.info("reflection added", extra={"evidence_id": locked.pk})
+    return created
+
+
 # --- review -------------------------------------------------------------------------------------
 
 

@@ -20,4 +20,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ratings/<int:rating_id>/supersede/", views.supersede_rating, name="supersede_rating"),
     path("ratings/<int:rating_id>/remove/", views.remove_rating, name="remove_rating"),
     path("artifacts/<int:artifact_id>/download/", views.download_artifact, name="download"),
+    path("artifacts/<int:artifact_id>/preview.png", views.preview_artifact, name="preview"),
+    path("<int:evidence_id>/reflect/", views.reflect_on_evidence, name="reflect"),
 ]

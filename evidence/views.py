@@ -19,10 +19,11 @@ from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from evidence import forms, selectors, services, uploads
+from evidence import forms, selectors, services, thumbnails, uploads
 from evidence.csv_import import RatingImportRefused
 from evidence.models import Evidence, EvidenceStatus, Rating, RatingSource, Reflection
 from learners import selectors as learner_selectors
@@ -30,6 +31,7 @@ from learners.models import Learner, Organisation
 from learners.selectors import AnyUser
 from mastery.grid import ids_from, standards_for_quick_entry
 from mastery.progress import learner_standard_options
+from standards.selectors import scale_for
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +211,13 @@ def record_ratings(request: HttpRequest, section_id: int) -> HttpResponse:
 # --- student submissions ------------------------------------------------------------------------
 
 
+def _student_or_403(user: AnyUser) -> Learner:
+    learner = learner_selectors.learner_of(user)
+    if learner is None or not learner.active:
+        raise PermissionDenied("Only a student reflects on their evidence.")
+    return learner
+
+
 def _student_or_404(user: AnyUser) -> Learner:
     learner = learner_selectors.learner_of(user)
     if learner is None or not learner.active:
@@ -315,14 +324,23 @@ def evidence_detail(request: HttpRequest, evidence_id: int) -> HttpResponse:
     can_change = selectors.changeable_evidence(request.user).filter(pk=evidence.pk).exists()
     own = evidence.learner.user_id is not None and evidence.learner.user_id == request.user.pk
     status = getattr(evidence, "status", None)
+    scale = scale_for(evidence.learner.school)
     context: dict[str, Any] = {
         "detail": detail,
         "evidence": evidence,
         "can_change": can_change,
         "own": own,
+        "staff": is_staff(request.user),
         "can_revise": own and status == EvidenceStatus.RETURNED,
         "can_remove": can_change or (own and status != EvidenceStatus.SCORED),
+        # Learners and families read levels by name, never bare scores.
+        "level_names": {
+            rating.pk: scale.level_for(rating.score).label for rating in detail.current_ratings
+        },
+        "previewable": thumbnails.PREVIEWABLE,
     }
+    if own:
+        context["reflect_form"] = forms.ReflectionForm()
     levels = _levels(evidence.learner.school)
     if can_change and status == EvidenceStatus.SUBMITTED:
         context["review_form"] = forms.ReviewForm(
@@ -370,6 +388,31 @@ def review_evidence(request: HttpRequest, evidence_id: int) -> HttpResponse:
         "review_form": form,
     }
     return render(request, "evidence/detail.html", context, status=400)
+
+
+@never_cache
+@login_required
+@require_POST
+def reflect_on_evidence(request: HttpRequest, evidence_id: int) -> HttpResponse:
+    """The learner reflects on their own evidence, whoever recorded it (a teacher's
+    observation too): answers to the four questions, kept with the evidence's history."""
+    _student_or_403(request.user)
+    evidence = _get_or_404(selectors.own_evidence(request.user), evidence_id)
+    form = forms.ReflectionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.reflect_on_evidence(
+                actor=request.user,  # type: ignore[arg-type]
+                evidence=evidence,
+                reflection=form.reflection(),
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Your reflection was saved."))
+    else:
+        messages.error(request, _("Keep each answer under 5000 characters."))
+    return redirect("evidence:detail", evidence_id=evidence.pk)
 
 
 @never_cache
@@ -506,6 +549,28 @@ def download_artifact(request: HttpRequest, artifact_id: int) -> FileResponse:
         logger.error("artifact file missing", extra={"artifact_id": artifact.pk})
         raise Http404("Not found.") from exc
     return attachment_response(handle, artifact.original_name, artifact.content_type)
+
+
+@never_cache
+@login_required
+@require_GET
+def preview_artifact(request: HttpRequest, artifact_id: int) -> HttpResponse:
+    """A small PNG preview of an image artifact (re-encoded, never the uploaded bytes), to
+    anyone who may see its learner; 404 for anything without a preview."""
+    artifact = selectors.get_visible_artifact_or_404(request.user, artifact_id)
+    if not artifact.storage_name or artifact.content_type not in thumbnails.PREVIEWABLE:
+        raise Http404("No preview.")
+    try:
+        with uploads.open_stored(artifact.storage_name) as handle:
+            data = uploads.read_bounded(handle)
+        png = thumbnails.thumbnail(data)
+    except (OSError, ValueError, thumbnails.NoPreview) as exc:
+        raise Http404("No preview.") from exc
+    response = HttpResponse(png, content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Content-Disposition"] = 'inline; filename="preview.png"'
+    return response
 
 
 def attachment_response(handle: Any, filename: str, content_type: str) -> FileResponse:

@@ -27,7 +27,6 @@ from evidence.models import Evidence, EvidenceRemoval
 from evidence.selectors import review_queue
 from learners.models import (
     Enrollment,
-    GuardianLink,
     Learner,
     Organisation,
     OrganisationKind,
@@ -37,8 +36,6 @@ from learners.selectors import (
     AnyUser,
     administered_organisations,
     current_q,
-    current_sections_of_learner,
-    learner_of,
     list_roster_imports,
     taught_sections,
     today,
@@ -307,31 +304,4 @@ def admin_panel(request: HttpRequest, roles: frozenset[str]) -> HomePanel | None
             "home": admin_home(request.user),
             "imports": list(list_roster_imports(request.user)[:1]),
         },
-    )
-
-
-# --- learners and families (placeholders the learners' issue replaces) -----------------------
-
-
-def student_panel(request: HttpRequest, roles: frozenset[str]) -> HomePanel | None:
-    learner = learner_of(request.user)
-    if learner is None:
-        return None
-    return HomePanel(
-        title="Your learning",
-        template="mastery/home/student.html",
-        context={"learner": learner, "sections": list(current_sections_of_learner(learner))},
-    )
-
-
-def guardian_panel(request: HttpRequest, roles: frozenset[str]) -> HomePanel | None:
-    links = (
-        GuardianLink.objects.filter(current_q(), guardian_id=request.user.pk)
-        .select_related("learner__school")
-        .order_by("learner__family_name", "learner__given_name", "learner_id")[:20]
-    )
-    return HomePanel(
-        title="Your children",
-        template="mastery/home/guardian.html",
-        context={"learners": [link.learner for link in links]},
     )

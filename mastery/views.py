@@ -38,6 +38,7 @@ from learners.selectors import (
 from mastery import grid, progress, selectors, services
 from mastery.forms import BulkRecomputeForm, GridFilterForm
 from mastery.models import StaleMastery
+from portal.selectors import learner_page_context
 from standards.selectors import EffectiveScale, scale_for, visible_elective_choices
 
 
@@ -96,6 +97,10 @@ def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- the journeys: section grid, a cell, the learner's mastery page -----------------------------
 
 STAFF_ROLES = frozenset({"teacher", "school_admin", "district_admin", "state_admin"})
+
+
+def _is_staff(user: AnyUser) -> bool:
+    return bool(getattr(user, "is_superuser", False) or roles_of(user) & STAFF_ROLES)
 
 
 def _require_staff(user: AnyUser) -> None:
@@ -236,17 +241,22 @@ def _learner_page(request: HttpRequest, learner: Learner) -> HttpResponse:
 @login_required
 @require_GET
 def learner_page(request: HttpRequest, pk: int) -> HttpResponse:
-    """A learner's mastery page, for everyone who may see the learner (read-only for
-    guardians): progress, levels with self-ratings, growth, evidence, profile and goals."""
-    return _learner_page(request, get_visible_learner_or_404(request.user, pk))
+    """A learner's mastery page for staff: progress, levels with self-ratings, growth,
+    evidence, profile and goals. Learners and families read it in plain words (the portal's
+    learner page: what to work on next, pace, explanations, goals)."""
+    learner = get_visible_learner_or_404(request.user, pk)
+    if not _is_staff(request.user):
+        return render(request, "portal/learner.html", learner_page_context(request.user, learner))
+    return _learner_page(request, learner)
 
 
 @never_cache
 @login_required
 @require_GET
 def my_mastery(request: HttpRequest) -> HttpResponse:
-    """The student's own mastery page; other roles never use it (403)."""
+    """The student's own mastery page, in plain words (the portal's learner page); other roles
+    never use it (403)."""
     learner = learner_of(request.user)
     if learner is None:
         raise PermissionDenied("Only a student has their own mastery page.")
-    return _learner_page(request, learner)
+    return render(request, "portal/learner.html", learner_page_context(request.user, learner))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
@@ -34,7 +34,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from learners.models import GuardianLink, Learner
-from learners.selectors import current_q
+from learners.selectors import AnyUser, current_q
 from notifications.models import (
     DigestSubscription,
     EmailState,
@@ -84,8 +84,8 @@ GUARDIAN_DEFAULTS = Choices(email_work=False, email_electives=False, email_maste
 STUDENT_DEFAULTS = Choices()
 
 
-def choices_of(user: AbstractBaseUser, *, guardian: bool) -> Choices:
-    preference = Preference.objects.filter(user_id=user.pk).first()
+def choices_of(user: AnyUser, *, guardian: bool) -> Choices:
+    preference = Preference.objects.filter(user_id=user.pk or 0).first()
     if preference is None:
         return GUARDIAN_DEFAULTS if guardian else STUDENT_DEFAULTS
     return Choices(
@@ -107,7 +107,7 @@ def language_of(user_id: int) -> str:
 
 @transaction.atomic
 def save_preferences(
-    *, actor: AbstractBaseUser, language: str, receive: dict[str, bool], digests: Iterable[int]
+    *, actor: AnyUser, language: str, receive: dict[str, bool], digests: Iterable[int]
 ) -> Preference:
     """The signed-in person's own choices: language (blank: the browser's), what they receive
     (the ``Preference`` boolean fields) and, for a guardian, the children whose weekly digest
@@ -287,7 +287,7 @@ def notify_standard_mastered(*, learner_id: int, standard_id: int) -> None:
 
 
 @transaction.atomic
-def mark_read(*, actor: AbstractBaseUser, ids: Iterable[int] | None = None) -> int:
+def mark_read(*, actor: AnyUser, ids: Iterable[int] | None = None) -> int:
     """Marks the actor's own notifications read (all of them when ``ids`` is None)."""
     unread = Notification.objects.filter(recipient_id=actor.pk, read_at__isnull=True)
     if ids is not None:
@@ -476,7 +476,7 @@ def send_notification_email(*, notification_id: int) -> bool:
     return True
 
 
-def unread_count(user: AbstractBaseUser) -> int:
+def unread_count(user: AnyUser) -> int:
     return Notification.objects.filter(
         Q(recipient_id=user.pk), in_app=True, read_at__isnull=True
     ).count()

@@ -108,6 +108,13 @@ ROUTES: dict[str, Rule] = {
     "evidence:supersede_rating": _obj("evidence.Rating", "rating_id"),
     "evidence:remove_rating": _obj("evidence.Rating", "rating_id"),
     "evidence:download": _obj("evidence.Artifact", "artifact_id", export=True),
+    "evidence:preview": _obj("evidence.Artifact", "artifact_id"),
+    "evidence:reflect": _obj("evidence.Evidence", "evidence_id"),
+    # portal: the student's goals; notifications and settings (children's names for digests)
+    "portal:goals": OWN,
+    "portal:goal_edit": _obj("portal.Goal"),
+    "portal:settings": UNRESOLVED,
+    "portal:notifications": UNRESOLVED,
     # evidence: API
     "evidence-list": _listed("evidence.Evidence"),
     "evidence-detail": _obj("evidence.Evidence"),

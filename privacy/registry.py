@@ -80,6 +80,7 @@ REGISTRY: tuple[PersonalData, ...] = (
     PersonalData("audit.Disclosure", "learner_id"),
     PersonalData("notifications.Notification", "learner_id"),
     PersonalData("badges.Credential", "learner_id"),
+    PersonalData("portal.Goal", "learner_id"),
     PersonalData("notifications.DigestSubscription", "learner_id"),
     # The student's own choices (language, what they receive), through their login.
     PersonalData("notifications.Preference", "user__learner"),

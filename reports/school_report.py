@@ -61,6 +61,12 @@ def elapsed_share(term: Term, day: datetime.date) -> float:
     return min(1.0, max(0.0, passed / length))
 
 
+def on_pace(mastered: int, required: int, share: float) -> bool:
+    """The pace rule: the share of requirements mastered is at least the share of the term
+    elapsed (the school report and the learner's home both use it)."""
+    return mastered >= share * required - 1e-9
+
+
 @dataclass(frozen=True)
 class LearnerLine:
     learner: LearnerRow
@@ -148,14 +154,14 @@ def _line(
         else:
             not_yet.append(plan.standards[item.standard_id].human_code or str(item.standard_id))
     required = len(items)
-    on_pace = "-" if not required else ("yes" if mastered >= share * required - 1e-9 else "no")
+    pace = "-" if not required else ("yes" if on_pace(mastered, required, share) else "no")
     return LearnerLine(
         learner=row,
         power_mastered=power_mastered,
         power_required=sum(1 for item in items if item.power),
         mastered=mastered,
         required=required,
-        on_pace=on_pace,
+        on_pace=pace,
         not_yet=tuple(not_yet),
     )
 

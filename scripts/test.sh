@@ -18,7 +18,7 @@ $PY/mypy
 step "djlint"
 $PY/djlint templates --lint
 step "bandit (high severity fails)"
-$PY/bandit -q -c pyproject.toml -r config common learners standards evidence mastery reports audit privacy notifications badges -lll
+$PY/bandit -q -c pyproject.toml -r config common learners standards evidence mastery reports audit privacy notifications badges portal -lll
 step "django check (embedded and PostgreSQL configurations)"
 env -u DATABASE_URL -u REDIS_URL -u SECRET_KEY -u SECURE_SSL_REDIRECT $PY/python manage.py check
 $PY/python manage.py check

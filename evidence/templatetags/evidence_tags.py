@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
 
 from evidence.models import EvidenceStatus, RatingSource
 from evidence.text import sanitise_html
@@ -24,8 +25,17 @@ def status_label(value: object) -> str:
     return "Unknown"
 
 
+# The sources as people read them, in their language.
+SOURCE_WORDS = {
+    RatingSource.TEACHER: _("Teacher"),
+    RatingSource.SELF: _("Self-rating"),
+    RatingSource.IMPORT: _("Imported"),
+    RatingSource.OVERRIDE: _("Professional judgement"),
+}
+
+
 @register.filter
 def source_label(value: object) -> str:
     if value in RatingSource.values:
-        return str(RatingSource(value).label)
+        return str(SOURCE_WORDS.get(RatingSource(value), RatingSource(value).label))
     return "Unknown"

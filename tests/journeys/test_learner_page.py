@@ -75,8 +75,8 @@ def test_the_page_says_when_a_recompute_is_pending(cast: Cast) -> None:
     standards = _world(cast)
     quick_entry(cast.teacher, cast.section, [cast.own], standards[3:], "4")
     page = _page(cast.guardian, reverse("mastery:learner_page", args=[cast.own.pk]))
-    assert "1 recompute pending" in page
-    assert '<strong class="pending-note">pending</strong>' in page
+    assert "Some levels are being updated with newer evidence" in page
+    assert '<span class="pending-note">(being updated)</span>' in page
 
 
 def test_a_guardian_reads_the_page_without_any_form_to_change_it(cast: Cast) -> None:
@@ -107,7 +107,7 @@ def test_my_mastery_lists_what_was_returned_to_revise(cast: Cast) -> None:
         actor=cast.teacher, evidence=submission, decision="return", comment="Add a photo."
     )
     page = _page(cast.student, reverse("mastery:my_mastery"))
-    assert re.search(r"<h1>\s*My mastery\s*</h1>", page)
+    assert re.search(r"<h1>\s*My progress\s*</h1>", page)
     assert reverse("evidence:revise", args=[submission.pk]) in page
     assert "Add a photo." in page
     assert reverse("evidence:submit") in page

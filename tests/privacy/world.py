@@ -36,6 +36,7 @@ from moderation.models import (
 )
 from notifications.models import DigestSubscription, Preference
 from notifications.services import notify_standard_mastered
+from portal.models import Goal
 from reports.models import ReportRequest
 from standards.models import ElectiveChoice, ElectiveGroup
 from tests.evidence.conftest import Standards
@@ -167,6 +168,7 @@ def fill(
     notify_standard_mastered(learner_id=learner.pk, standard_id=standards.counting.pk)
     if learner.user is not None:
         Preference.objects.create(user=learner.user, language="es")
+    Goal.objects.create(learner=learner, title=f"{CANARY} reads a book a week")
     Credential.objects.create(
         learner=learner,
         standard=standards.counting,

@@ -114,6 +114,10 @@ def _note_body(world: World, target: str) -> dict[str, Any]:
     return {"note": "added the photo"}
 
 
+def _reflection_body(world: World, target: str) -> dict[str, Any]:
+    return {"what_i_learned": "How to measure an angle."}
+
+
 def _wrong_confirm(world: World, target: str) -> dict[str, Any]:
     return {"confirm": 2**40}
 
@@ -412,6 +416,12 @@ ROWS: dict[str, Row] = {
         "rating", {"POST": P(ok=302, scope="learner_change", data=_reason_body)}
     ),
     "evidence:download": Row("artifact", {"GET": P(scope="learner")}),
+    "evidence:preview": Row("artifact", {"GET": P(scope="learner")}),
+    # Only the learner reflects on their evidence (whoever recorded it); other roles 403.
+    "evidence:reflect": Row(
+        "evidence",
+        {"POST": P(ok=302, scope="own_learner", gate="student", data=_reflection_body)},
+    ),
     # --- mastery pages ---------------------------------------------------------------------
     "mastery:bulk_list": Row("none", {"GET": P(gate="admin"), "POST": P(gate="admin")}),
     "mastery:bulk_detail": Row("bulk", {"GET": P(scope="org_admin")}),
@@ -449,6 +459,14 @@ ROWS: dict[str, Row] = {
     "identity:lti_launch": Row("none", {"POST": Expect(ok=302, anon=302)}),
     "identity:lti_course_link": Row("none", {"GET": P(ok=404), "POST": P(ok=404)}),
     "identity:lti_deep_link": Row("none", {"GET": P(ok=404), "POST": P(ok=404)}),
+    # --- portal: learners' goals, everyone's settings and notifications --------------------
+    "portal:goals": Row("none", {"GET": P(gate="student"), "POST": P(ok=400, gate="student")}),
+    # The world has no goals: goal 1 is nobody's (404) for every student.
+    "portal:goal_edit": Row(
+        "none", {"GET": P(ok=404, gate="student"), "POST": P(ok=404, gate="student")}
+    ),
+    "portal:settings": Row("none", {"GET": P(), "POST": P(ok=302)}),
+    "portal:notifications": Row("none", {"GET": P(), "POST": P(ok=302)}),
     # --- badges: Open Badges credentials of mastered standards ----------------------------
     "badges:learner_credentials": Row("learner", {"GET": P(scope="learner")}),
     # The world's records are not mastered: no credential for anyone (404, in scope or not);
