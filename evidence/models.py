@@ -14,23 +14,24 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class EvidenceKind(models.TextChoices):
-    OBSERVATION = "observation", "Observation"
-    ASSESSMENT = "assessment", "Assessment"
-    PROJECT = "project", "Project"
-    COMMUNITY = "community", "Community or work-based"
-    PRIOR_LEARNING = "prior_learning", "Prior learning"
+    OBSERVATION = "observation", _("Observation")
+    ASSESSMENT = "assessment", _("Assessment")
+    PROJECT = "project", _("Project")
+    COMMUNITY = "community", _("Community or work-based")
+    PRIOR_LEARNING = "prior_learning", _("Prior learning")
 
 
 class LearningSetting(models.TextChoices):
     """Where the learning happened."""
 
-    IN_SCHOOL = "in_school", "In school"
-    COMMUNITY = "community", "Community"
-    ONLINE = "online", "Online"
-    WORK_BASED = "work_based", "Work-based"
+    IN_SCHOOL = "in_school", _("In school")
+    COMMUNITY = "community", _("Community")
+    ONLINE = "online", _("Online")
+    WORK_BASED = "work_based", _("Work-based")
 
 
 class EvidenceStatus(models.TextChoices):

@@ -38,7 +38,7 @@ from learners.selectors import (
 from mastery import grid, progress, selectors, services
 from mastery.forms import BulkRecomputeForm, GridFilterForm
 from mastery.models import StaleMastery
-from portal.selectors import learner_page_context
+from portal.selectors import calibration_of, learner_page_context
 from standards.selectors import EffectiveScale, scale_for, visible_elective_choices
 
 
@@ -233,6 +233,8 @@ def _learner_page(request: HttpRequest, learner: Learner) -> HttpResponse:
             visible_elective_choices(user).filter(learner_id=learner.pk).order_by("-chosen_at")
         ),
         "quick_entry_sections": list(changeable.order_by("title", "pk")),
+        # How well the learner judges their own work (self-ratings beside teachers' scores).
+        "calibration": calibration_of(learner),
     }
     return render(request, "mastery/learner.html", context)
 

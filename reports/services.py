@@ -36,6 +36,7 @@ from django.utils import timezone
 from audit import services as audit
 from common.files import DIRECTORY_MODE, create_private
 from moderation.equity import write_equity_audit
+from notifications.services import language_of
 from reports import selectors
 from reports.asof import ReportDataError
 from reports.gradebook import write_gradebook
@@ -230,9 +231,12 @@ def write_report(
     progress: Progress | None = None,
     disclose: Callable[[Sequence[int]], None] | None = None,
     summary: dict[str, int] | None = None,
+    language: str = "",
 ) -> int:
     """Write the report ``scope`` describes to ``path``; return its number of rows.
-    ``summary`` receives what the file leaves out (the Ed-Fi formats' rows without a level)."""
+    ``summary`` receives what the file leaves out (the Ed-Fi formats' rows without a level);
+    ``language`` is the transcript's (the requester's chosen language; the exports' columns
+    are fixed by their formats)."""
     if scope.kind == ReportKind.STATE_EXPORT:
         assert scope.organisation is not None
         assert scope.term is not None
@@ -282,7 +286,12 @@ def write_report(
         )
     assert scope.learner is not None
     return write_transcript(
-        learner=scope.learner, term=scope.term, as_of=scope.as_of, path=path, progress=progress
+        learner=scope.learner,
+        term=scope.term,
+        as_of=scope.as_of,
+        path=path,
+        progress=progress,
+        language=language,
     )
 
 
@@ -340,7 +349,8 @@ def generate_report(*, report_id: int) -> ReportRequest | None:
                     summary=summary,
                 )
                 return _finish(report, attempt, part, final, rows, stage.sql, summary)
-        rows = write_report(scope, part, progress=_progress(report.pk, attempt))
+        language = language_of(report.requester_id) if report.requester_id else ""
+        rows = write_report(scope, part, progress=_progress(report.pk, attempt), language=language)
         return _finish(report, attempt, part, final, rows, None)
     except OperationalError:
         part.unlink(missing_ok=True)

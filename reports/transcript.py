@@ -21,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 from django.utils.html import strip_tags
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from evidence.models import Evidence, EvidenceRemoval, Rating, Reflection
 from evidence.selectors import counted_ratings
@@ -35,10 +38,17 @@ from standards.models import Framework
 
 HIGHLIGHTS: Final = 8
 STATE_TEXT: Final = {
-    "mastered": "Mastered",
-    "not_yet": "Not yet",
-    "insufficient_evidence": "Insufficient evidence",
-    "not_assessed": "Not assessed",
+    "mastered": _("Mastered"),
+    "not_yet": _("Not yet"),
+    "insufficient_evidence": _("Not enough evidence yet"),
+    "not_assessed": _("Not assessed yet"),
+}
+
+PROMPTS: Final = {
+    "what_i_learned": _("What did I learn?"),
+    "how_i_got_there": _("How did I get there?"),
+    "how_i_showed_it": _("How did I show it?"),
+    "how_i_will_use_it": _("How will I use it?"),
 }
 
 type Progress = Callable[[int, int], None]
@@ -119,7 +129,7 @@ def _row(learner: Learner) -> LearnerRow:
 
 def _load_ancestors(plan: RequirementPlan, ids: list[int]) -> None:
     pending = {plan.standards[i].parent_id for i in ids} - {None}
-    for _ in range(10):  # standards trees are shallow; bounded anyway
+    for _step in range(10):  # standards trees are shallow; bounded anyway
         missing = [i for i in pending if i is not None and i not in plan.standards]
         if not missing:
             break
@@ -197,10 +207,13 @@ def write_transcript(
     as_of: datetime.date,
     path: Path,
     progress: Progress | None = None,
+    language: str = "",
 ) -> int:
-    """Write the PDF to ``path``; return the number of standard lines."""
+    """Write the PDF to ``path`` in ``language`` (English or Spanish; the standards' codes and
+    statements stay as published); return the number of standard lines."""
     data = transcript(learner=learner, term=term, as_of=as_of)
-    _render(data, path)
+    with translation.override(language or settings.LANGUAGE_CODE):
+        _render(data, path)
     if progress is not None:
         progress(len(data.lines), len(data.lines))
     return len(data.lines)
@@ -225,23 +238,48 @@ def _render(data: Transcript, path: Path) -> None:
         leftMargin=15 * mm,
         rightMargin=15 * mm,
     )
+
+    def day(value: datetime.date) -> str:
+        return plain(str(formats.date_format(value, "DATE_FORMAT", use_l10n=True)))
+
     story: list[Any] = [
-        Paragraph("Mastery transcript", styles["Title"]),
+        Paragraph(plain(gettext("Mastery transcript")), styles["Title"]),
         Paragraph(
             f"<b>{plain(learner.display_name)}</b> &middot; {plain(learner.school.name)}"
-            f" &middot; grade {plain(learner.grade_level) or '-'}",
+            + " &middot; "
+            + plain(gettext("grade %(grade)s") % {"grade": learner.grade_level or "-"}),
             body,
         ),
         Paragraph(
-            f"As of {data.as_of.isoformat()}"
-            + (f" &middot; term {plain(data.term.title)}" if data.term is not None else ""),
+            plain(
+                gettext("As of %(day)s") % {"day": formats.date_format(data.as_of, "DATE_FORMAT")}
+            )
+            + (
+                " &middot; " + plain(gettext("term %(title)s") % {"title": data.term.title})
+                if data.term is not None
+                else ""
+            ),
             body,
         ),
     ]
     lines = data.lines
     mastered = sum(1 for line in lines if line.result.mastered)
-    story += [Paragraph(f"{mastered} of {len(lines)} standards mastered.", body), Spacer(1, 4 * mm)]
-    header = ["Code", "Standard", "State", "Level", "Score", "First mastered", "Evidence"]
+    summary = gettext("%(mastered)s of %(total)s standards mastered.") % {
+        "mastered": mastered,
+        "total": len(lines),
+    }
+    story += [Paragraph(plain(summary), body), Spacer(1, 4 * mm)]
+    header = [
+        gettext("Standard"),
+        gettext("State"),
+        gettext("Level"),
+        gettext("Score"),
+        gettext("First mastered"),
+        gettext("Evidence"),
+    ]
+    # A code never breaks inside a word: it sits on its own line above the statement, in a
+    # column wide enough for the longest codes of the published frameworks.
+    code_style = small.clone("code", fontName="Helvetica-Bold", splitLongWords=0)
     for heading, items in data.domains:
         story.append(Paragraph(plain(heading), styles["Heading3"]))
         rows: list[list[Any]] = [header]
@@ -249,18 +287,18 @@ def _render(data: Transcript, path: Path) -> None:
             result = line.result
             rows.append(
                 [
-                    Paragraph(plain(line.standard.human_code), small),
-                    Paragraph(plain(line.standard.statement), small),
-                    STATE_TEXT[result.state],
-                    result.level,
+                    [
+                        Paragraph(plain(line.standard.human_code), code_style),
+                        Paragraph(plain(line.standard.statement), small),
+                    ],
+                    Paragraph(plain(str(STATE_TEXT[result.state])), small),
+                    Paragraph(plain(result.level), small),
                     result.score,
-                    result.first_mastered.isoformat() if result.first_mastered else "",
+                    day(result.first_mastered) if result.first_mastered else "",
                     str(result.evidence_count),
                 ]
             )
-        table = Table(
-            rows, colWidths=[24 * mm, 62 * mm, 24 * mm, 20 * mm, 12 * mm, 22 * mm, 14 * mm]
-        )
+        table = Table(rows, colWidths=[84 * mm, 24 * mm, 22 * mm, 12 * mm, 24 * mm, 14 * mm])
         table.setStyle(
             TableStyle(
                 [
@@ -274,13 +312,13 @@ def _render(data: Transcript, path: Path) -> None:
         )
         story += [table, Spacer(1, 3 * mm)]
     if data.highlights:
-        story.append(Paragraph("Evidence highlights", styles["Heading2"]))
+        story.append(Paragraph(plain(gettext("Evidence highlights")), styles["Heading2"]))
     for item in data.highlights:
         evidence = item.evidence
         story.append(
             Paragraph(
                 f"<b>{plain(evidence.title)}</b> &middot; {plain(evidence.get_kind_display())}"
-                f" &middot; {timezone.localtime(evidence.demonstrated_at).date().isoformat()}"
+                f" &middot; {day(timezone.localtime(evidence.demonstrated_at).date())}"
                 f" &middot; {plain(', '.join(item.codes))}",
                 body,
             )
@@ -289,7 +327,6 @@ def _render(data: Transcript, path: Path) -> None:
             for name in Reflection.PROMPTS:
                 answer = plain(getattr(item.reflection, name))
                 if answer:
-                    field = Reflection._meta.get_field(name)
-                    prompt = getattr(field, "verbose_name", name)
+                    prompt = PROMPTS[name]
                     story.append(Paragraph(f"<i>{plain(str(prompt))}</i> {answer}", small))
     document.build(story)

@@ -152,7 +152,9 @@ def test_a_student_submits_the_teacher_scores_and_the_family_sees_it(
     page.get_by_label("Kind").select_option("project")
     page.get_by_label("Where the learning happened").select_option("community")
     page.get_by_label("Description").fill("We built a model bridge and measured its load.")
-    page.get_by_label("File (optional)").set_input_files(str(artifact))
+    page.get_by_label("Files (optional: choose several at once if you like)").set_input_files(
+        str(artifact)
+    )
     page.get_by_label("What did I learn?").fill("Triangles make a frame rigid.")
     page.get_by_label("How did I get there?").fill("Three models that failed first.")
     page.get_by_label("How did I show it?").fill("The bridge held 2 kg.")
@@ -182,12 +184,11 @@ def test_a_student_submits_the_teacher_scores_and_the_family_sees_it(
 
     sign_in(page, site_url, cast.student, "/")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="My mastery").click()
-    page.get_by_role("heading", name="My mastery").wait_for()
-    row = page.locator("tr", has_text=standard.human_code)
-    assert row.get_by_text("Advanced").first.is_visible()
-    assert "Mastered" in row.inner_text()
-    assert "Proficient (3)" in row.inner_text()  # the self-rating beside the teacher's level
-    assert page.locator("svg.step-chart").is_visible()
+    page.get_by_role("heading", name="My progress").wait_for()
+    card = page.locator("article.standard-card", has_text=standard.human_code)
+    assert "Advanced: your 1 piece of evidence comes to 4; mastered from 3." in card.inner_text()
+    assert "You rated yourself Proficient." in card.inner_text()  # beside the teacher's level
+    assert page.get_by_role("heading", name="Mastered over time").is_visible()
     shot(page, "my-mastery")
 
     other = page.goto(f"{site_url}/mastery/learners/{cast.same_section.pk}/")
@@ -198,8 +199,9 @@ def test_a_student_submits_the_teacher_scores_and_the_family_sees_it(
 
     sign_in(page, site_url, cast.guardian, "/learners/")
     page.get_by_role("link", name="Mastery of Ada Own").click()
-    page.get_by_role("heading", name="Ada Own").wait_for()
+    page.get_by_role("heading", name="Progress of Ada Own").wait_for()
     assert page.get_by_text("This page is read-only.").is_visible()
-    assert page.locator("tr", has_text=standard.human_code).get_by_text("Advanced").is_visible()
+    card = page.locator("article.standard-card", has_text=standard.human_code)
+    assert card.get_by_text("Advanced:").is_visible()
     assert page.locator("form[method=post]").count() == 1  # only "Sign out"
     shot(page, "guardian-learner")

@@ -135,6 +135,7 @@ def test_the_teacher_keeps_the_detailed_page(world: tuple[Cast, list[object]]) -
     cast, _standards = world
     page = _get(cast.teacher, reverse("mastery:learner_page", args=[cast.own.pk]))
     assert "Self-rating" in page  # the teacher's table, with the self-ratings column
+    assert "Self-ratings are on average 2 points higher than the teachers" in page
 
 
 def test_the_homes_show_next_steps_and_pace(world: tuple[Cast, list[object]]) -> None:
