@@ -399,7 +399,15 @@ def test_roster_upload_form_labels_its_input(client: Client, cast: Cast) -> None
         ),
         (
             "student",
-            ["Home", "My mastery", "Submit evidence", "My profile", "Standards", "Reports"],
+            [
+                "Home",
+                "My mastery",
+                "Submit evidence",
+                "My goals",
+                "My profile",
+                "Standards",
+                "Reports",
+            ],
         ),
         ("guardian", ["Home", "Learners", "Standards", "Reports"]),
         (
