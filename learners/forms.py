@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from learners.services import PROFILE_MAX_CHARS
 
@@ -19,10 +20,10 @@ def _answer(label: str, help_text: str) -> forms.CharField:
 
 
 class LearnerProfileForm(forms.Form):
-    strengths = _answer("My strengths", "What am I good at?")
-    interests = _answer("My interests", "What do I enjoy, in school and out of it?")
-    how_i_learn_best = _answer("How I learn best", "What helps me learn?")
-    goals = _answer("My goals", "What do I want to get better at next?")
+    strengths = _answer(_("My strengths"), _("What am I good at?"))
+    interests = _answer(_("My interests"), _("What do I enjoy, in school and out of it?"))
+    how_i_learn_best = _answer(_("How I learn best"), _("What helps me learn?"))
+    goals = _answer(_("My goals"), _("What do I want to get better at next?"))
 
 
 class RosterUploadForm(forms.Form):

@@ -26,7 +26,7 @@ from evidence import services as evidence_services
 from evidence.models import Evidence
 from notifications import services as notification_services
 from portal import services as portal_services
-from standards.models import Association, Priority
+from standards.models import Association, ElectiveGroup, Priority
 from tests.journeys.helpers import make_tree, quick_entry, require, run_worker
 from tests.pagecheck import LAPTOP, PHONE, check_page
 from tests.personas import build_cast
@@ -119,6 +119,10 @@ def world(site_url: str, settings: Any, tmp_path: Path) -> dict[str, Any]:
     notification_services.save_preferences(
         actor=cast.guardian, language="", receive={}, digests=[cast.own.pk]
     )
+    electives = ElectiveGroup.objects.create(
+        organisation=cast.school, term=cast.term, grade_level="05", title="Geometry", choose=1
+    )
+    electives.standards.set(tree.standards[4:6])
     SCREENSHOTS.mkdir(exist_ok=True)
     teacher_note = Evidence.objects.filter(learner=cast.own).exclude(pk=submitted.pk).first()
     assert teacher_note is not None
@@ -146,22 +150,11 @@ def _check_words(page: Any, what: str) -> None:
     assert bare == [], f"{what}: numbers without words: {bare}"
 
 
-TIMES: dict[str, float] = {}
-
-
 def _walk(page: Any, url: str, what: str, shot: str = "") -> None:
-    import time
-
     page.set_viewport_size(PHONE)
-    started = time.monotonic()
     page.goto(url)
-    TIMES["load"] = TIMES.get("load", 0) + time.monotonic() - started
-    started = time.monotonic()
     _check_words(page, what)
-    TIMES["words"] = TIMES.get("words", 0) + time.monotonic() - started
-    started = time.monotonic()
     check_page(page, what=f"{what} (phone)")
-    TIMES["check"] = TIMES.get("check", 0) + time.monotonic() - started
     if shot:
         page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"), full_page=True)
     page.set_viewport_size(LAPTOP)
@@ -181,6 +174,8 @@ def test_a_student_and_a_guardian_walk_their_pages_in_english_and_spanish(
         (reverse("evidence:detail", args=[world["teacher_note"].pk]), "teacher's note", ""),
         (reverse("evidence:submit"), "submit evidence", ""),
         (reverse("portal:goals"), "my goals", ""),
+        (reverse("learners:my_profile"), "my profile", ""),
+        (reverse("standards:my_electives"), "my electives", ""),
         (reverse("portal:notifications"), "notifications", ""),
         (reverse("portal:settings"), "settings", ""),
         (reverse("badges:learner_credentials", args=[cast.own.pk]), "credentials", ""),
@@ -240,4 +235,3 @@ def test_a_student_and_a_guardian_walk_their_pages_in_english_and_spanish(
                     )
         finally:
             context.close()
-    print("TIMES", TIMES)
