@@ -157,6 +157,10 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 # views as attachments, so there is deliberately no MEDIA_URL route.
 MEDIA_ROOT = Path(env.string("MEDIA_ROOT", str(DATA_DIR / "media")))
 REPORTS_ROOT = Path(env.string("REPORTS_ROOT", str(DATA_DIR / "reports")))
+# A running report holds a lease renewed every third of it; one whose worker died is taken up
+# again when it expires, at most REPORT_MAX_ATTEMPTS times in all (R12, reports/README.md).
+REPORT_LEASE_SECONDS = env.integer("REPORT_LEASE_SECONDS", 60, minimum=1)
+REPORT_MAX_ATTEMPTS = env.integer("REPORT_MAX_ATTEMPTS", 3, minimum=1)
 # Children's records: files readable by the service's user only (common/files.py).
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
@@ -216,6 +220,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND: str | None = REDIS_URL
+    # A request never waits on the broker (R11): connecting gives up after half a second (a
+    # refused connection fails at once) and a publish is tried twice at most, 0.1 s apart. Work
+    # that could not be sent stays in the database for the periodic sweeps (common/queueing.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = 0.5
+    CELERY_BROKER_CONNECTION_TIMEOUT = 0.5
 else:
     # Embedded default: the same tasks on a real worker (`make demo` starts one, with beat), the
     # messages kept as files in a folder (kombu's filesystem transport), so no broker server is
@@ -245,6 +254,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # after every task: a new PostgreSQL backend per recompute). One the server dropped is replaced
 # before the next task (config/celery.py); every so many tasks it is renewed anyway.
 CELERY_DB_REUSE_MAX = env.integer("CELERY_DB_REUSE_MAX", 1000)
+# Results are stored only for the tasks that say someone reads them (common.tasks.ping): the
+# Redis result backend's reconnect loop held a report request for 19 s with Redis down.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.1,
+    "interval_max": 0.1,
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -253,8 +271,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Re-queues dirty mastery markers whose message was lost (mastery/README.md).
     "sweep-stale-mastery": {"task": "mastery.tasks.sweep_stale_mastery", "schedule": 60.0},
-    # Re-queues report requests whose message was lost (reports/README.md).
-    "requeue-reports": {"task": "reports.tasks.requeue_reports", "schedule": 300.0},
+    # The reports' outbox and leases: sends what the broker missed, re-queues a report whose
+    # worker died (its lease expired), fails it after REPORT_MAX_ATTEMPTS (reports/README.md).
+    "requeue-reports": {"task": "reports.tasks.requeue_reports", "schedule": 60.0},
+    # Bulk recompute batches never sent (broker down) or lost (mastery/README.md).
+    "requeue-bulk-batches": {"task": "mastery.tasks.requeue_bulk_batches", "schedule": 600.0},
     # Guardians' weekly digests (notifications/README.md); idempotent within an ISO week.
     "weekly-digests": {
         "task": "notifications.tasks.queue_weekly_digests",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,6 +24,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from numpy.typing import NDArray
 
+from common import queueing
 from learners.models import Learner, Organisation
 from learners.selectors import (
     AnyUser,
@@ -106,21 +107,22 @@ def enqueue_recomputes(pairs: Sequence[tuple[int, int]]) -> None:
     """
     from mastery import tasks  # the tasks module imports this one
 
-    try:
-        if len(pairs) <= SINGLE_ENQUEUE_LIMIT:
-            for learner_id, standard_id in pairs:
-                tasks.recompute_mastery.delay(learner_id, standard_id)
-        else:
-            for start in range(0, len(pairs), CHUNK_SIZE):
-                chunk = [
-                    [learner, standard] for learner, standard in pairs[start : start + CHUNK_SIZE]
-                ]
-                tasks.recompute_mastery_pairs.delay(chunk)
-    except Exception:
-        logger.exception(
-            "could not queue mastery recomputes; the sweep will queue them",
-            extra={"pairs": len(pairs)},
-        )
+    messages: list[tuple[Any, list[Any]]]
+    if len(pairs) <= SINGLE_ENQUEUE_LIMIT:
+        messages = [(tasks.recompute_mastery, [learner, standard]) for learner, standard in pairs]
+    else:
+        messages = [
+            (tasks.recompute_mastery_pairs, [[list(pair) for pair in pairs[i : i + CHUNK_SIZE]]])
+            for i in range(0, len(pairs), CHUNK_SIZE)
+        ]
+    for task, args in messages:
+        # Never waits on an unreachable broker (common.queueing): the markers stay for the sweep.
+        if not queueing.send(task, *args):
+            logger.warning(
+                "could not queue mastery recomputes; the sweep will queue them",
+                extra={"pairs": len(pairs)},
+            )
+            return
 
 
 # --- the recompute ------------------------------------------------------------------------------
@@ -480,11 +482,37 @@ def start_bulk_recompute(
     return job
 
 
+BULK_LOST_AFTER: Final = timedelta(minutes=10)
+
+
+def requeue_bulk_batches(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Send again the batches still queued ``BULK_LOST_AFTER`` after their job started (never
+    sent: the broker was down; or their message was lost); beat runs it every 10 minutes.
+
+    A batch being computed holds its row lock for its whole transaction and is skipped; a
+    duplicate of a batch done meanwhile finds it done and does nothing. Returns how many.
+    """
+    cut = (now or timezone.now()) - BULK_LOST_AFTER
+    with transaction.atomic():
+        ids = list(
+            BulkRecomputeBatch.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=BulkStatus.QUEUED, job__created_at__lt=cut)
+            .exclude(job__status=BulkStatus.FAILED)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+    if ids:
+        _enqueue_batches(ids)
+    return len(ids)
+
+
 def _enqueue_batches(batch_ids: Sequence[int]) -> None:
     from mastery import tasks
 
     for batch_id in batch_ids:
-        tasks.bulk_recompute_batch.delay(batch_id)
+        if not queueing.send(tasks.bulk_recompute_batch, batch_id):
+            logger.warning("could not queue bulk batches", extra={"batches": len(batch_ids)})
+            return
 
 
 def _line(learner_id: int, standard_id: int, r: Derived, explanation: str) -> str:

@@ -56,3 +56,9 @@ def bulk_recompute_batch(batch_id: int) -> dict[str, int]:
     """One learner-id range of a bulk recompute (``services.run_bulk_batch``), on ``bulk``."""
     batch = services.run_bulk_batch(batch_id=int(batch_id))
     return {"checked": batch.records_checked, "written": batch.records_written}
+
+
+@shared_task(name="mastery.tasks.requeue_bulk_batches", **_RETRY)
+def requeue_bulk_batches() -> int:
+    """Periodic (beat, every 10 minutes): batches never sent or lost are sent again."""
+    return services.requeue_bulk_batches()

@@ -33,6 +33,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from common import queueing
 from learners.models import GuardianLink, Learner
 from learners.selectors import AnyUser, current_q
 from notifications.models import (
@@ -195,7 +196,9 @@ def _tell(
 def _queue_email(notification_id: int) -> None:
     from notifications.tasks import deliver_notification_email
 
-    deliver_notification_email.delay(notification_id)
+    # Never waits on an unreachable broker nor fails the request (common.queueing): the
+    # notification's e-mail stays pending.
+    queueing.send(deliver_notification_email, notification_id)
 
 
 def notify_work_reviewed(

@@ -53,7 +53,8 @@ class ReportRequest(models.Model):
     export) or ``learner`` (transcript, with an optional ``term``). ``as_of`` is the day the
     report describes (ratings counted as of its end). Progress is ``rows_done`` of
     ``rows_total``; ``attempt`` names the generation that owns the row (a redelivered task
-    takes over, the one it replaced cannot finish). ``error`` holds ids and reasons only.
+    takes over, the one it replaced cannot finish), ``lease_expires_at`` until when it holds it
+    without renewing (R12). ``error`` holds ids and reasons only.
     """
 
     requester = models.ForeignKey(
@@ -87,6 +88,15 @@ class ReportRequest(models.Model):
     sha256 = models.CharField(max_length=64, blank=True, default="")
     error = models.TextField(blank=True, default="")
     attempt = models.CharField(max_length=32, blank=True, default="")
+    # The outbox and the lease (R11, R12): when the generation message last went to the broker
+    # (None: not sent yet), since when sending it fails (the broker is unreachable), the message
+    # whose task holds the report, until when (renewed while it runs), and how many attempts
+    # have taken it up.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_failed_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     request_id = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -118,6 +128,11 @@ class ReportRequest(models.Model):
         if self.rows_total <= 0:
             return 0
         return min(100, (100 * self.rows_done) // self.rows_total)
+
+    @property
+    def waiting_for_workers(self) -> bool:
+        """Queued, and its message could not be sent: the broker was unreachable."""
+        return self.status == ReportStatus.QUEUED and self.send_failed_at is not None
 
     @property
     def download_name(self) -> str:

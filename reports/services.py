@@ -19,6 +19,7 @@ import datetime
 import hashlib
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,11 +30,20 @@ from typing import Any, Final
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
-from django.db import OperationalError, connection, transaction
+from django.db import (
+    DatabaseError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
+from django.db.models import BooleanField, ExpressionWrapper, F, Q
+from django.db.models.functions import Now
 from django.http import Http404
 from django.utils import timezone
 
 from audit import services as audit
+from common import queueing
 from common.files import DIRECTORY_MODE, create_private
 from moderation.equity import write_equity_audit
 from notifications.services import language_of
@@ -148,29 +158,78 @@ def _store_request(actor: Actor, scope: ReportScope) -> ReportRequest:
     return report
 
 
-def enqueue_generation(report_id: int) -> None:
-    """Queue the generation on the ``reports`` queue; a failure (broker down) is logged and
-    the request stays queued (``requeue_reports`` sends it again)."""
+def enqueue_generation(report_id: int) -> bool:
+    """Send the generation to the ``reports`` queue and note when (``sent_at``); True if sent.
+
+    Never waits on an unreachable broker nor raises (``common.queueing.send``): the request
+    then stays queued, unsent, with ``send_failed_at`` (people are told it will start when the
+    workers are back) and ``requeue_reports`` sends it within a minute of the broker's return.
+    """
     from reports import tasks  # the tasks module imports this one
 
-    try:
-        tasks.generate_report.delay(report_id)
-    except Exception:
-        logger.exception("could not queue a report", extra={"report_id": report_id})
-
-
-def requeue_reports(*, older_than_seconds: int = 600) -> int:
-    """Queue again the reports still waiting after ``older_than_seconds`` (a lost message);
-    returns how many. Generating twice is safe: a finished report is never redone."""
-    cut = timezone.now() - datetime.timedelta(seconds=older_than_seconds)
-    ids = list(
-        ReportRequest.objects.filter(status=ReportStatus.QUEUED, created_at__lt=cut).values_list(
-            "pk", flat=True
+    if not queueing.send(tasks.generate_report, report_id):
+        ReportRequest.objects.filter(pk=report_id, send_failed_at__isnull=True).update(
+            send_failed_at=Now()
         )
+        return False
+    ReportRequest.objects.filter(pk=report_id).update(sent_at=Now(), send_failed_at=None)
+    return True
+
+
+EXHAUSTED: Final = (
+    "The report was started {attempts} times and its worker stopped each time before it "
+    "finished (it may be too large for the report workers). Request it again, or ask an "
+    "administrator to check the report workers."
+)
+
+
+def requeue_reports(*, lost_after_seconds: int = 600, limit: int = 100) -> int:
+    """The reports' outbox and leases (beat, every minute); returns how many were sent.
+
+    1. A running report whose lease expired (its worker died: killed, out of memory, the
+       machine restarted) goes back to the queue, or, once ``REPORT_MAX_ATTEMPTS`` attempts
+       have taken it up, fails with a reason people can read.
+    2. Queued reports never sent (the broker was down) or sent more than
+       ``lost_after_seconds`` ago (the message was lost) are sent, oldest first, at most
+       ``limit``; the first failure stops the run (the broker is still down).
+    Generating twice is safe: a finished report is never redone, a held lease never taken.
+    """
+    with transaction.atomic():
+        expired = list(
+            ReportRequest.objects.select_for_update(skip_locked=True)
+            .filter(status=ReportStatus.RUNNING, lease_expires_at__lt=Now())
+            .values_list("pk", "attempts")
+        )
+        exhausted = [pk for pk, attempts in expired if attempts >= settings.REPORT_MAX_ATTEMPTS]
+        for pk, attempts in expired:
+            if pk in exhausted:
+                ReportRequest.objects.filter(pk=pk).update(
+                    status=ReportStatus.FAILED,
+                    error=EXHAUSTED.format(attempts=attempts),
+                    finished_at=timezone.now(),
+                    lease_expires_at=None,
+                )
+        ReportRequest.objects.filter(
+            pk__in=[pk for pk, _ in expired if pk not in exhausted]
+        ).update(status=ReportStatus.QUEUED, attempt="", sent_at=None, lease_expires_at=None)
+    if expired:
+        logger.warning(
+            "reports whose worker died",
+            extra={"requeued": len(expired) - len(exhausted), "failed": len(exhausted)},
+        )
+    lost = timezone.now() - datetime.timedelta(seconds=lost_after_seconds)
+    ids = list(
+        ReportRequest.objects.filter(status=ReportStatus.QUEUED)
+        .filter(Q(sent_at__isnull=True) | Q(sent_at__lt=lost))
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)[:limit]
     )
+    sent = 0
     for report_id in ids:
-        enqueue_generation(report_id)
-    return len(ids)
+        if not enqueue_generation(report_id):
+            break
+        sent += 1
+    return sent
 
 
 # --- generating ---------------------------------------------------------------------------------
@@ -295,21 +354,90 @@ def write_report(
     )
 
 
-def _claim(report_id: int) -> tuple[ReportRequest, str] | None:
+def _lease_until() -> Any:
+    """The database's now plus the lease (one clock for every worker and beat)."""
+    return Now() + datetime.timedelta(seconds=settings.REPORT_LEASE_SECONDS)
+
+
+def _claim(report_id: int, task_id: str = "") -> tuple[ReportRequest, str] | None:
+    """Take the report for a new attempt, or None: it is finished, failed, or running under a
+    lease another message holds (a redelivery of the holder's own message takes it over)."""
     with transaction.atomic():
-        report = ReportRequest.objects.select_for_update().filter(pk=report_id).first()
-        if report is None or report.status == ReportStatus.DONE:
+        report = (
+            ReportRequest.objects.select_for_update()
+            .filter(pk=report_id)
+            .annotate(held=ExpressionWrapper(Q(lease_expires_at__gt=Now()), BooleanField()))
+            .first()
+        )
+        if report is None or report.status in (ReportStatus.DONE, ReportStatus.FAILED):
+            return None
+        held = bool(report.held)
+        if (
+            report.status == ReportStatus.RUNNING
+            and held
+            and (not task_id or task_id != report.task_id)
+        ):
+            return None
+        if report.attempts >= settings.REPORT_MAX_ATTEMPTS:
+            ReportRequest.objects.filter(pk=report_id).update(
+                status=ReportStatus.FAILED,
+                error=EXHAUSTED.format(attempts=report.attempts),
+                finished_at=timezone.now(),
+                lease_expires_at=None,
+            )
             return None
         attempt = uuid.uuid4().hex
         ReportRequest.objects.filter(pk=report_id).update(
             status=ReportStatus.RUNNING,
             attempt=attempt,
+            task_id=task_id,
+            attempts=F("attempts") + 1,
+            lease_expires_at=_lease_until(),
             started_at=timezone.now(),
             rows_done=0,
             error="",
         )
     report.refresh_from_db()
     return report, attempt
+
+
+class _Lease:
+    """Renews a running attempt's lease every third of it until the generation ends.
+
+    A thread of its own (with its own database connection, closed when it stops) keeps the
+    lease while the worker lives, however long one step of the generation takes; a worker
+    that dies stops renewing, so its lease expires and ``requeue_reports`` takes it up.
+    """
+
+    def __init__(self, report_id: int, attempt: str) -> None:
+        self.report_id = report_id
+        self.attempt = attempt
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._renew, name=f"lease-{report_id}", daemon=True)
+
+    def __enter__(self) -> _Lease:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _renew(self) -> None:
+        interval = max(settings.REPORT_LEASE_SECONDS / 3, 0.2)
+        try:
+            while not self.stopped.wait(interval):
+                try:
+                    ReportRequest.objects.filter(
+                        pk=self.report_id, attempt=self.attempt, status=ReportStatus.RUNNING
+                    ).update(lease_expires_at=_lease_until())
+                except DatabaseError:
+                    # The next renewal retries; if the lease runs out meanwhile another
+                    # attempt takes over and this one cannot finish (its attempt is gone).
+                    logger.warning("report lease not renewed", extra={"report_id": self.report_id})
+                    close_old_connections()
+        finally:
+            connection.close()
 
 
 def _progress(report_id: int, attempt: str) -> Progress:
@@ -321,8 +449,11 @@ def _progress(report_id: int, attempt: str) -> Progress:
     return update
 
 
-def generate_report(*, report_id: int) -> ReportRequest | None:
+def generate_report(*, report_id: int, task_id: str = "") -> ReportRequest | None:
     """Generate a requested report; idempotent (a finished report is left alone).
+
+    ``task_id`` names the message (Celery's task id): the attempt holds the report under a
+    lease renewed while it runs (``_Lease``), which no other message takes over.
 
     The file is written under a temporary name next to its final one; in one transaction the
     row is locked, the attempt checked (a newer attempt wins), the file moved into place and
@@ -330,10 +461,15 @@ def generate_report(*, report_id: int) -> ReportRequest | None:
     disclosure per learner included is recorded. A data problem marks the request failed with
     ids and the reason; a database connection problem is raised for the task to retry.
     """
-    claimed = _claim(report_id)
+    claimed = _claim(report_id, task_id)
     if claimed is None:
         return None
     report, attempt = claimed
+    with _Lease(report.pk, attempt):
+        return _generate(report, attempt)
+
+
+def _generate(report: ReportRequest, attempt: str) -> ReportRequest | None:
     final = reports_root() / report.file_name
     part = create_private(final.with_name(f"{final.name}.{attempt}.part"))
     try:
@@ -369,7 +505,7 @@ def generate_report(*, report_id: int) -> ReportRequest | None:
 
 def _fail(report_id: int, attempt: str, reason: str) -> None:
     ReportRequest.objects.filter(pk=report_id, attempt=attempt).update(
-        status=ReportStatus.FAILED, error=reason, finished_at=timezone.now()
+        status=ReportStatus.FAILED, error=reason, finished_at=timezone.now(), lease_expires_at=None
     )
 
 
@@ -411,6 +547,7 @@ def _finish(
             size=size,
             sha256=sha256,
             finished_at=timezone.now(),
+            lease_expires_at=None,
         )
     locked.refresh_from_db()
     return locked

@@ -26,14 +26,16 @@ _RETRY: dict[str, Any] = {
 }
 
 
-@shared_task(name="reports.tasks.generate_report", **_RETRY)
-def generate_report(report_id: int) -> dict[str, Any]:
-    """Generate one requested report (``services.generate_report``)."""
-    report = services.generate_report(report_id=int(report_id))
+@shared_task(name="reports.tasks.generate_report", bind=True, **_RETRY)
+def generate_report(self: Any, report_id: int) -> dict[str, Any]:
+    """Generate one requested report (``services.generate_report``, under a lease held by this
+    message: a redelivery of it takes over, another message waits for the lease to expire)."""
+    report = services.generate_report(report_id=int(report_id), task_id=self.request.id or "")
     return {"report_id": int(report_id), "status": report.status if report else "skipped"}
 
 
 @shared_task(name="reports.tasks.requeue_reports", **_RETRY)
 def requeue_reports() -> int:
-    """Periodic (Celery beat): queue again the reports whose message was lost."""
+    """Periodic (Celery beat, every minute): send what the broker missed, take up reports whose
+    worker died (``services.requeue_reports``)."""
     return services.requeue_reports()

@@ -21,6 +21,11 @@ from reports import selectors, services
 from reports.forms import ReportRequestForm
 from reports.models import ReportRequest
 
+WAITING = (
+    "The report workers cannot be reached right now: it will start as soon as the report "
+    "workers are back. You can leave this page."
+)
+
 
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)  # login_required ran first
@@ -54,7 +59,13 @@ def report_list(request: HttpRequest) -> HttpResponse:
             for field, problems in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, problems)
         else:
-            messages.success(request, f"Report {report.pk} is queued.")
+            report.refresh_from_db(
+                fields=["sent_at", "send_failed_at"]
+            )  # set after commit when sent
+            if report.waiting_for_workers:
+                messages.warning(request, f"Report {report.pk} is saved. {WAITING}")
+            else:
+                messages.success(request, f"Report {report.pk} is queued.")
             return redirect("reports:report_detail", pk=report.pk)
     reports = list(selectors.own_reports(user)[:50])
     context = {"form": form, "reports": _with_links(reports)}

@@ -22,6 +22,13 @@ class ReportRequestSerializer(serializers.ModelSerializer[ReportRequest]):
     format = serializers.CharField(source="file_format", read_only=True)
     percent = serializers.IntegerField(read_only=True)
     download_url = serializers.SerializerMethodField()
+    waiting_for_workers = serializers.BooleanField(
+        read_only=True,
+        help_text=(
+            "Queued while the report workers cannot be reached: it starts as soon as they are "
+            "back, nothing to do meanwhile."
+        ),
+    )
 
     class Meta:
         model = ReportRequest
@@ -35,6 +42,7 @@ class ReportRequestSerializer(serializers.ModelSerializer[ReportRequest]):
             "section",
             "learner",
             "status",
+            "waiting_for_workers",
             "rows_done",
             "rows_total",
             "percent",

@@ -58,6 +58,9 @@ class ReportRequestViewSet(
             raise ApiValidationError(
                 {"format" if k == "file_format" else k: v for k, v in error.message_dict.items()}
             ) from error
+        report.refresh_from_db(
+            fields=["sent_at", "send_failed_at"]
+        )  # set after commit when the broker took it
         output = ReportRequestSerializer(report, context={"request": request})
         return Response(output.data, status=status.HTTP_201_CREATED)
 

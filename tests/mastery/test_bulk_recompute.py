@@ -12,6 +12,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from learners.models import Learner
 from mastery import selectors, services
@@ -233,3 +234,17 @@ def test_only_administrators_at_or_above_the_organisation_may_start_one(cast: Ca
             actor=cast.persona(persona), organisation=cast.school, reason="requirement"
         )
         assert (job.requested_by_id, job.batch_count) == (cast.persona(persona).pk, 1)
+
+
+def test_batches_never_sent_or_lost_are_sent_again_by_the_sweep(
+    world: World, queues: Queues
+) -> None:
+    job = _start(world, batch_size=1)  # in the test's transaction: nothing was sent
+    count = job.batches.count()
+    assert queues.waiting("bulk") == 0
+    assert services.requeue_bulk_batches() == 0  # too recent: their messages may be on the way
+    later = timezone.now() + services.BULK_LOST_AFTER + datetime.timedelta(seconds=1)
+    assert services.requeue_bulk_batches(now=later) == count
+    assert queues.waiting("bulk") == count
+    _run(job)
+    assert services.requeue_bulk_batches(now=later) == 0  # done batches are left alone

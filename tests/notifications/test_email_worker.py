@@ -102,7 +102,12 @@ def test_scoring_emails_the_learner_once_and_the_digest_reaches_only_opted_in_gu
         "the notification marked sent",
     )
     # The task delivered again (a retry, a duplicate message): nothing more is sent.
-    assert deliver_notification_email.delay(notification.pk).get(timeout=30) is False
+    assert (
+        deliver_notification_email.apply_async((notification.pk,), ignore_result=False).get(
+            timeout=30
+        )
+        is False
+    )
     assert services.send_notification_email(notification_id=notification.pk) is False
     assert len(inbox.messages) == 1
     message = inbox.messages[0]
@@ -139,10 +144,10 @@ def test_scoring_emails_the_learner_once_and_the_digest_reaches_only_opted_in_gu
     gone.is_active = False
     gone.save()
 
-    assert queue_weekly_digests.delay().get(timeout=30) == 2
+    assert queue_weekly_digests.apply_async(ignore_result=False).get(timeout=30) == 2
     wait_for(lambda: len(inbox.messages) >= 2, "two digests")
     # Running it again in the same week adds nothing.
-    assert queue_weekly_digests.delay().get(timeout=30) == 0
+    assert queue_weekly_digests.apply_async(ignore_result=False).get(timeout=30) == 0
     by_recipient = {message["To"]: message for message in inbox.messages}
     assert set(by_recipient) == {cast.guardian.email, cast.teacher_guardian.email}
     assert len(inbox.messages) == 2

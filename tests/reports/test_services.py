@@ -183,9 +183,10 @@ def test_generating_twice_leaves_a_finished_report_alone(world: World) -> None:
 
 def test_a_newer_attempt_wins_over_the_one_it_replaced(world: World, reports_root: Path) -> None:
     report = state_export(world, world.cast.district_admin)
-    stale = services._claim(report.pk)  # a worker started it, then its message was redelivered
+    # A worker started it, then died; its message, redelivered, takes over under its lease.
+    stale = services._claim(report.pk, "message-1")
     assert stale is not None
-    done = services.generate_report(report_id=report.pk)  # the redelivered task takes over
+    done = services.generate_report(report_id=report.pk, task_id="message-1")
     assert done is not None
     part = reports_root / f"{report.file_name}.{stale[1]}.part"
     part.write_text("half a file")
@@ -283,10 +284,13 @@ def test_a_report_not_ready_has_no_link(world: World) -> None:
 
 
 def test_requests_whose_message_was_lost_are_queued_again(world: World) -> None:
-    with time_machine.travel(timezone.now() - datetime.timedelta(minutes=30)):
-        lost = state_export(world, world.cast.district_admin)
+    lost = state_export(world, world.cast.district_admin)
     fresh = state_export(world, world.cast.district_admin)
-    assert services.requeue_reports(older_than_seconds=600) == 1
+    ReportRequest.objects.filter(pk=lost.pk).update(
+        sent_at=timezone.now() - datetime.timedelta(minutes=30)
+    )
+    ReportRequest.objects.filter(pk=fresh.pk).update(sent_at=timezone.now())
+    assert services.requeue_reports(lost_after_seconds=600) == 1
     services.generate_report(report_id=lost.pk)
-    assert services.requeue_reports(older_than_seconds=600) == 0
+    assert services.requeue_reports(lost_after_seconds=600) == 0
     assert ReportRequest.objects.get(pk=fresh.pk).status == ReportStatus.QUEUED
