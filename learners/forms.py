@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from learners.services import PROFILE_MAX_CHARS
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
-def _answer(label: str, help_text: str) -> forms.CharField:
+
+def _answer(label: StrOrPromise, help_text: StrOrPromise) -> forms.CharField:
     return forms.CharField(
         label=label,
         help_text=help_text,
@@ -20,6 +25,7 @@ def _answer(label: str, help_text: str) -> forms.CharField:
 
 
 class LearnerProfileForm(forms.Form):
+    # Lazy: the labels are read in the language of each request.
     strengths = _answer(_("My strengths"), _("What am I good at?"))
     interests = _answer(_("My interests"), _("What do I enjoy, in school and out of it?"))
     how_i_learn_best = _answer(_("How I learn best"), _("What helps me learn?"))
