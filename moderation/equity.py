@@ -24,6 +24,9 @@ subtraction within the row (complementary suppression). Totals across rows (a di
 schools) are not protected against differencing: the file is for administrators who may see
 every learner counted in it.
 
+For a whole state, sections and teachers get their learner rows only (not one row per standard:
+tens of thousands of groups times every standard); a district's audit has them per standard.
+
 Membership: a section counts the learners enrolled in it on the day (sections of the term at
 the organisation's schools), a teacher the distinct learners of the sections they taught on the
 day, a subgroup the learners whose stored demographics put them in it (a learner may be in
@@ -226,6 +229,12 @@ class Audit:
     codes: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (code, priority)
     learner_count: int = 0
 
+    def by_standard(self, group: Group) -> bool:
+        """Whether the group gets rows per standard: always, but for the sections and teachers
+        of a whole state (tens of thousands of groups times every standard; their learner rows
+        stay, and each district's own audit has them per standard)."""
+        return self.organisation.kind != "state" or group.kind not in ("Section", "Teacher")
+
 
 class _Memberships:
     """Which sections, teachers and subgroups each learner of a page belongs to on the day."""
@@ -389,6 +398,8 @@ def _count_learner(
         tally.insufficient += insufficient
         tally.overridden += over
         tally.mastered_any += mastered_any
+        if not audit.by_standard(group):
+            continue
         for sid, result, is_over in per_standard:
             counted = audit.standards[(group, sid)]
             counted.required += 1

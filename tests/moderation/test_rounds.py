@@ -292,3 +292,33 @@ def test_a_teacher_sees_their_own_agreement_beside_the_group_never_names(
     )
     assert mine.own.pairs == expected
     assert ModerationRating.objects.count() == 24
+
+
+def test_the_lists_read_a_fixed_number_of_queries_whatever_the_pieces(district: District) -> None:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    first = _round(district, size=6, seed=1)
+    reviewer = first.items.first().reviewer  # type: ignore[union-attr]
+    client = Client()
+    client.force_login(reviewer)
+    admin = Client()
+    admin.force_login(district.district_admin)
+    urls = ("/moderation/reviews/", "/api/v1/moderation/reviews/")
+    admin_urls = ("/moderation/", "/api/v1/moderation/rounds/")
+
+    def counts() -> list[int]:
+        found = []
+        for who, paths in ((client, urls), (admin, admin_urls)):
+            for url in paths:
+                with CaptureQueriesContext(connection) as queries:
+                    assert who.get(url).status_code == 200
+                found.append(len(queries))
+        return found
+
+    before = counts()
+    for seed in (2, 3, 4):
+        _round(district, size=24, seed=seed)
+    assert ModerationItem.objects.filter(reviewer=reviewer).count() > 6
+    assert counts() == before
