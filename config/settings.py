@@ -276,6 +276,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "requeue-reports": {"task": "reports.tasks.requeue_reports", "schedule": 60.0},
     # Bulk recompute batches never sent (broker down) or lost (mastery/README.md).
     "requeue-bulk-batches": {"task": "mastery.tasks.requeue_bulk_batches", "schedule": 600.0},
+    # Notification e-mails still pending after a lost message (notifications/README.md).
+    "requeue-pending-emails": {
+        "task": "notifications.tasks.requeue_pending_emails",
+        "schedule": 120.0,
+    },
     # Guardians' weekly digests (notifications/README.md); idempotent within an ISO week.
     "weekly-digests": {
         "task": "notifications.tasks.queue_weekly_digests",

@@ -193,12 +193,39 @@ def _tell(
     return notification
 
 
-def _queue_email(notification_id: int) -> None:
+def _queue_email(notification_id: int) -> bool:
     from notifications.tasks import deliver_notification_email
 
     # Never waits on an unreachable broker nor fails the request (common.queueing): the
-    # notification's e-mail stays pending.
-    queueing.send(deliver_notification_email, notification_id)
+    # notification's e-mail stays pending, and requeue_pending_emails sends it later.
+    return queueing.send(deliver_notification_email, notification_id)
+
+
+# An e-mail still pending this long after its notification was written lost its message (the
+# broker was down, or the message was lost): the sweep sends it again.
+PENDING_GRACE = datetime.timedelta(minutes=5)
+SWEEP_BATCH = 500
+
+
+def requeue_pending_emails(*, now: datetime.datetime | None = None) -> int:
+    """The outbox's sweep: queue again the e-mails still pending ``PENDING_GRACE`` after their
+    notification was written (oldest first, at most ``SWEEP_BATCH`` a run). Sending twice is
+    harmless: ``send_notification_email`` sends only while pending. Returns how many went to
+    the broker."""
+    cutoff = (now or timezone.now()) - PENDING_GRACE
+    ids = list(
+        Notification.objects.filter(email_state=EmailState.PENDING, created_at__lt=cutoff)
+        .order_by("created_at", "id")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    sent = 0
+    for notification_id in ids:
+        if not _queue_email(notification_id):
+            break  # the broker is down: the next sweep tries again
+        sent += 1
+    if ids:
+        logger.info("pending e-mails queued again", extra={"pending": len(ids), "queued": sent})
+    return sent
 
 
 def notify_work_reviewed(

@@ -24,3 +24,9 @@ def deliver_notification_email(notification_id: int) -> bool:
 def queue_weekly_digests() -> int:
     """The guardians' weekly digests (Celery beat, weekly); idempotent within a week."""
     return services.queue_weekly_digests()
+
+
+@shared_task
+def requeue_pending_emails() -> int:
+    """The outbox's sweep (Celery beat): e-mails whose message was lost are queued again."""
+    return services.requeue_pending_emails()

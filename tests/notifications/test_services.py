@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from notifications import services
 from notifications.models import EmailState, Notification, NotificationKind
@@ -92,3 +94,30 @@ def test_a_guardian_subscribes_only_to_their_own_children(cast: Cast) -> None:
     assert list(cast.guardian.digest_subscriptions.values_list("learner_id", flat=True)) == [
         cast.own.pk
     ]
+
+
+def test_the_sweep_queues_again_only_emails_pending_past_the_grace(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    told = {n.recipient_id: n for n in _mastered(cast)}
+    sent: list[int] = []
+    monkeypatch.setattr(
+        services.queueing,
+        "send",
+        lambda task, notification_id: sent.append(notification_id) or True,
+    )
+    assert services.requeue_pending_emails() == 0  # just written: its own message may come
+    later = timezone.now() + services.PENDING_GRACE + datetime.timedelta(seconds=1)
+    assert services.requeue_pending_emails(now=later) == 1
+    assert sent == [told[cast.student.pk].pk]  # the guardian's (app only) is not pending
+    assert services.send_notification_email(notification_id=told[cast.student.pk].pk) is True
+    assert services.requeue_pending_emails(now=later) == 0  # sent: nothing left to sweep
+
+
+def test_the_sweep_stops_while_the_broker_is_down(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _mastered(cast)
+    monkeypatch.setattr(services.queueing, "send", lambda task, notification_id: False)
+    later = timezone.now() + services.PENDING_GRACE + datetime.timedelta(seconds=1)
+    assert services.requeue_pending_emails(now=later) == 0
