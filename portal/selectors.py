@@ -18,6 +18,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from evidence.models import EvidenceStatus, RatingSource
 from evidence.selectors import current_ratings, learner_evidence, own_evidence
@@ -56,15 +57,30 @@ class Calibration:
             return _("Self-ratings match the teachers' scores (%(count)s compared).") % {
                 "count": self.pairs
             }
+        gap = abs(self.gap)
+        values = {"gap": plain.number(gap), "count": self.pairs}
+        one = 1 if gap == 1 else 2  # "1 point", "0.5 points", "2 points"
         if self.gap > 0:
-            return _(
-                "Self-ratings are on average %(gap)s points higher than the teachers' scores "
-                "(%(count)s compared)."
-            ) % {"gap": plain.number(self.gap), "count": self.pairs}
-        return _(
-            "Self-ratings are on average %(gap)s points lower than the teachers' scores "
-            "(%(count)s compared)."
-        ) % {"gap": plain.number(-self.gap), "count": self.pairs}
+            return (
+                ngettext(
+                    "Self-ratings are on average %(gap)s point higher than the teachers' scores "
+                    "(%(count)s compared).",
+                    "Self-ratings are on average %(gap)s points higher than the teachers' scores "
+                    "(%(count)s compared).",
+                    one,
+                )
+                % values
+            )
+        return (
+            ngettext(
+                "Self-ratings are on average %(gap)s point lower than the teachers' scores "
+                "(%(count)s compared).",
+                "Self-ratings are on average %(gap)s points lower than the teachers' scores "
+                "(%(count)s compared).",
+                one,
+            )
+            % values
+        )
 
 
 @dataclass(frozen=True)
