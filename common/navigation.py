@@ -59,6 +59,7 @@ def build_navigation(user: AbstractBaseUser | AnonymousUser) -> list[NavItem]:
     if admin:
         items.append(NavItem(_("Settings"), reverse("standards:settings_index")))
         items.append(NavItem(_("Recomputes"), reverse("mastery:bulk_list")))
+        items.append(NavItem(_("People and classes"), reverse("learners:people")))
         items.append(NavItem(_("Roster import"), reverse("learners:roster_import")))
         # The same users privacy.selectors.may_use_privacy_tools lets in (pages then scope).
         items.append(NavItem(_("Privacy"), reverse("privacy:index")))

@@ -331,11 +331,12 @@ class RatingImportForm(forms.Form):
 
 class SectionQuickEntryForm(QuickEntryForm):
     """Quick entry as the teacher's journey uses it: tick learners (or every learner of the
-    section) and the section's standards (or type other codes), one level, the date the
-    learning was shown and a note; one submit records every learner x standard pair.
+    section) and the section's standards (or type other codes), a level for every ticked
+    learner and/or a level per learner, the date the learning was shown and a note; one submit
+    records every learner x standard pair, one piece of evidence per learner.
 
-    ``cleaned_data["learners"]`` and ``["standards"]`` hold the merged choices, as in
-    :class:`QuickEntryForm`.
+    ``cleaned_data["levels"]`` maps each learner to rate to their level;
+    ``cleaned_data["learners"]`` lists them and ``["standards"]`` holds the merged standards.
     """
 
     all_learners = forms.BooleanField(required=False, label="Every learner of the section")
@@ -362,8 +363,13 @@ class SectionQuickEntryForm(QuickEntryForm):
     ]
 
     def __init__(self, *args: Any, standard_choices: list[tuple[int, str]], **kwargs: Any):
+        level_choices: list[tuple[str, str]] = kwargs["levels"]
         super().__init__(*args, **kwargs)
         self.fields["learners"].required = False
+        score = self.fields["score"]
+        assert isinstance(score, forms.ChoiceField)
+        score.required = False
+        score.label = "Level for every ticked learner"
         codes = self.fields["standards"]
         codes.required = False
         codes.label = "Other standards (codes)"
@@ -371,7 +377,25 @@ class SectionQuickEntryForm(QuickEntryForm):
         assert isinstance(ticked, forms.TypedMultipleChoiceField)
         ticked.choices = standard_choices
         self.fields["title"].initial = "Observation"
+        learners = self.fields["learners"]
+        assert isinstance(learners, forms.ModelMultipleChoiceField)
+        assert learners.queryset is not None
+        self.roster = list(learners.queryset)
+        for learner in self.roster:
+            self.fields[f"level_{learner.pk}"] = forms.ChoiceField(
+                label=f"Level for {learner.display_name}",
+                choices=[("", "(the level for every ticked learner)"), *level_choices],
+                required=False,
+            )
         self.order_fields(self.field_order)
+
+    def learner_rows(self) -> list[tuple[Any, forms.BoundField]]:
+        """Each learner's checkbox (from the learners field) with their own level's field."""
+        boxes = list(self["learners"])
+        return [
+            (box, self[f"level_{learner.pk}"])
+            for box, learner in zip(boxes, self.roster, strict=True)
+        ]
 
     def clean_standards(self) -> list[Standard]:
         text = self.cleaned_data.get("standards") or ""
@@ -379,18 +403,123 @@ class SectionQuickEntryForm(QuickEntryForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        learners = list(cleaned.get("learners") or [])
+        ticked_learners = list(cleaned.get("learners") or [])
         if cleaned.get("all_learners"):
-            field = self.fields["learners"]
-            assert isinstance(field, forms.ModelMultipleChoiceField)
-            assert field.queryset is not None
-            learners = list(field.queryset)
-        if not learners and "learners" not in self.errors:
+            ticked_learners = list(self.roster)
+        common = cleaned.get("score") or ""
+        levels: dict[Learner, str] = {}
+        missing: list[str] = []
+        for learner in self.roster:
+            own = cleaned.get(f"level_{learner.pk}") or ""
+            if own:
+                levels[learner] = own
+            elif learner in ticked_learners:
+                if common:
+                    levels[learner] = common
+                else:
+                    missing.append(learner.display_name)
+        if missing:
+            others = " and others" if len(missing) > 5 else ""
+            self.add_error(
+                "score",
+                "Choose a level for every ticked learner, or a level for each of "
+                f"{', '.join(missing[:5])}{others}.",
+            )
+        elif not levels and "learners" not in self.errors:
             self.add_error("learners", "Choose at least one learner, or every learner.")
         ticked = list(Standard.objects.filter(pk__in=cleaned.get("section_standards") or []))
         standards = list({s.pk: s for s in [*ticked, *(cleaned.get("standards") or [])]}.values())
         if not standards and "standards" not in self.errors:
             self.add_error("section_standards", "Choose at least one standard, or type its code.")
-        cleaned["learners"] = learners
+        cleaned["levels"] = levels
+        cleaned["learners"] = list(levels)
         cleaned["standards"] = standards
         return cleaned
+
+
+class GridRatingsForm(forms.Form):
+    """Levels typed in the section grid: one ``rating`` value per cell, ``learner:standard:level``
+    (ids and the level's points), and the evidence they make (one per learner)."""
+
+    title = forms.CharField(max_length=services.TITLE_MAX, label="Title of the evidence")
+    kind = forms.ChoiceField(choices=EvidenceKind.choices, initial=EvidenceKind.OBSERVATION)
+    demonstrated_on = forms.DateField(label="Date demonstrated", widget=DateInput)
+    next = forms.CharField(required=False, max_length=2000)
+
+    def __init__(self, *args: Any, levels: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.level_values = {value for value, _label in levels}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        values = self.data.getlist("rating") if hasattr(self.data, "getlist") else []
+        if not values:
+            raise forms.ValidationError("Type at least one level in the grid before saving.")
+        if len(values) > services.MAX_RATINGS_PER_CALL:
+            raise forms.ValidationError(
+                f"Save at most {services.MAX_RATINGS_PER_CALL} levels at a time."
+            )
+        ratings: dict[tuple[int, int], str] = {}
+        for value in values:
+            parts = str(value).split(":")
+            if len(parts) != 3 or not all(
+                part.isascii() and part.isdigit() and len(part) < 19 for part in parts[:2]
+            ):
+                raise forms.ValidationError(
+                    "The grid sent a level it cannot read: reload the page."
+                )
+            if parts[2] not in self.level_values:
+                raise forms.ValidationError(
+                    f"{parts[2]} is not a level of this school's scale: reload the page."
+                )
+            ratings[(int(parts[0]), int(parts[1]))] = parts[2]
+        cleaned["ratings"] = ratings
+        return cleaned
+
+
+class SectionChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.title} ({obj.school.name})"
+
+
+class ReviewFilterForm(forms.Form):
+    """The review queue narrowed to one of the user's current sections."""
+
+    section = SectionChoiceField(
+        queryset=Section.objects.none(), required=False, empty_label="All my sections"
+    )
+
+    def __init__(self, *args: Any, sections: list[Section], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["section"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = (
+            Section.objects.filter(pk__in=[s.pk for s in sections])
+            .select_related("school")
+            .order_by("title", "school__name", "pk")
+        )
+
+
+class BulkReviewForm(forms.Form):
+    """Several submissions reviewed at once: scored at their self-ratings, or returned."""
+
+    evidence = forms.TypedMultipleChoiceField(coerce=int, choices=[], required=True)
+    action = forms.ChoiceField(
+        choices=[
+            (services.ReviewDecision.SCORE, "Score at the learners' own levels"),
+            (services.ReviewDecision.RETURN, "Return for revision"),
+        ]
+    )
+    comment = forms.CharField(required=False, max_length=services.COMMENT_MAX)
+
+    def clean_evidence(self) -> list[int]:
+        return list(self.cleaned_data["evidence"])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["evidence"]
+        assert isinstance(field, forms.TypedMultipleChoiceField)
+        # Any ids: the view keeps only the submissions waiting in the user's own queue.
+        values = self.data.getlist("evidence") if hasattr(self.data, "getlist") else []
+        field.choices = [(v, v) for v in values if str(v).isascii() and str(v).isdigit()]
+        field.error_messages["required"] = "Tick at least one submission."

@@ -8,6 +8,7 @@ other roles; learner pages are never cached.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from django.contrib import messages
@@ -18,20 +19,31 @@ from django.db.models import Prefetch, Q
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from common.messages import plain_message, plain_messages
 from evidence import forms, selectors, services, thumbnails, uploads
 from evidence.csv_import import RatingImportRefused
-from evidence.models import Evidence, EvidenceStatus, Rating, RatingSource, Reflection
+from evidence.models import (
+    Evidence,
+    EvidenceStatus,
+    LearningSetting,
+    Rating,
+    RatingSource,
+    Reflection,
+)
 from learners import selectors as learner_selectors
-from learners.models import Learner, Organisation
+from learners.models import Learner, Organisation, Section
 from learners.selectors import AnyUser
 from mastery.grid import ids_from, standards_for_quick_entry
 from mastery.progress import learner_standard_options
 from standards.selectors import scale_for
+from standards.models import Standard
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +67,32 @@ def _levels(organisation: Organisation | None) -> list[tuple[str, str]]:
     return forms.level_choices(selectors.scale_levels_for(organisation))
 
 
-def _show_errors(form: Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, messages_ in error.message_dict.items():
-            if field in form.fields:
-                form.add_error(field, messages_)
-            else:
-                form.add_error(None, [f"{field}: {message}" for message in messages_])
-    else:
-        form.add_error(None, error.messages)
+# Service fields a page's form names differently; anything else without a form field shows at
+# the top of the form.
+_FORM_FIELD_OF = {"demonstrated_at": "demonstrated_on", "entries": "learners"}
+_ENTRY = re.compile(r"^entries\[(\d+)\]$")
+# Service messages a page says in its own words.
+_PAGE_MESSAGES = {
+    services.SECTION_REFUSED: "One of these learners is not in this section today: reload the"
+    " page and try again.",
+}
+
+
+def _show_errors(form: Form, error: ValidationError, describe_entry: Any = None) -> None:
+    """A service's refusal on the form, in plain words: each message on its field, or at the
+    top; a message about ``entries[i]`` names the learner and standard (``describe_entry(i)``)."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, [plain_message(m) for m in error.messages])
+        return
+    for field, messages_ in error.message_dict.items():
+        plain = [_PAGE_MESSAGES.get(m, plain_message(m)) for m in messages_]
+        entry = _ENTRY.match(field)
+        if entry and describe_entry is not None:
+            where = describe_entry(int(entry.group(1)))
+            form.add_error(None, [f"{where}: {message}" for message in plain])
+            continue
+        target = _FORM_FIELD_OF.get(field, field)
+        form.add_error(target if target in form.fields else None, plain)
 
 
 # --- lists --------------------------------------------------------------------------------------
@@ -101,14 +130,42 @@ def learner_evidence(request: HttpRequest, learner_id: int) -> HttpResponse:
     return render(request, "evidence/learner.html", {"learner": learner, "page": page})
 
 
+REVIEW_PAGE_SIZE = 20
+
+
+def _review_sections(user: AnyUser) -> list[Section]:
+    today = learner_selectors.today()
+    return list(
+        learner_selectors.changeable_sections(user)
+        .filter(term__start_date__lte=today, term__end_date__gte=today)
+        .select_related("school", "term")
+        .order_by("title", "school__name", "pk")[:200]
+    )
+
+
 @never_cache
 @login_required
 @require_GET
 def review_queue(request: HttpRequest) -> HttpResponse:
+    """Submissions waiting for a review, oldest first, 20 a page; narrowed to one section
+    (its submissions and those of its learners that name no section); ticked ones can be
+    scored at their self-ratings or returned in one go."""
     _require_staff(request.user)
+    sections = _review_sections(request.user)
+    filters = forms.ReviewFilterForm(request.GET or None, sections=sections)
+    queue = selectors.review_queue(request.user)
+    section = filters.cleaned_data.get("section") if filters.is_valid() else None
+    if section is not None:
+        queue = queue.filter(
+            Q(section_id=section.pk)
+            | Q(
+                section__isnull=True,
+                learner_id__in=learner_selectors.section_roster(request.user, section).values("pk"),
+            )
+        )
     # Each submission is shown with its files, reflection and self-ratings (a few queries per
     # page, whatever its length).
-    queue = selectors.review_queue(request.user).prefetch_related(
+    queue = queue.prefetch_related(
         "artifacts",
         Prefetch(
             "reflections",
@@ -123,8 +180,70 @@ def review_queue(request: HttpRequest) -> HttpResponse:
             to_attr="self_ratings",
         ),
     )
-    page = Paginator(queue, 50).get_page(request.GET.get("page"))
-    return render(request, "evidence/review_queue.html", {"page": page})
+    page = Paginator(queue, REVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = f"section={section.pk}" if section is not None else ""
+    context = {"page": page, "filters": filters, "query": query, "section": section}
+    return render(request, "evidence/review_queue.html", context)
+
+
+@never_cache
+@login_required
+@require_POST
+def review_bulk(request: HttpRequest) -> HttpResponse:
+    """The ticked submissions scored at the levels their learners gave themselves, or returned
+    for revision with one comment; each one reviewed as on its own page (its own transaction),
+    every refusal named by its title."""
+    _require_staff(request.user)
+    form = forms.BulkReviewForm(request.POST)
+    target = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = ""
+    back = target or reverse("evidence:review_queue")
+    if not form.is_valid():
+        messages.error(request, " ".join(str(m) for errors in form.errors.values() for m in errors))
+        return redirect(back)
+    data = form.cleaned_data
+    chosen = (
+        selectors.review_queue(request.user)
+        .filter(pk__in=data["evidence"])
+        .prefetch_related(
+            Prefetch(
+                "ratings",
+                queryset=selectors.current_ratings().filter(source=RatingSource.SELF),
+                to_attr="self_ratings",
+            )
+        )
+    )
+    done: list[str] = []
+    problems: list[str] = []
+    for evidence in chosen:
+        scores = {r.standard_id: r.score for r in getattr(evidence, "self_ratings", [])}
+        if data["action"] == services.ReviewDecision.SCORE and not scores:
+            problems.append(f"{evidence.title}: no self-rating to score it at, open it to score.")
+            continue
+        try:
+            services.review_submission(
+                actor=request.user,  # type: ignore[arg-type]
+                evidence=evidence,
+                decision=data["action"],
+                scores=scores if data["action"] == services.ReviewDecision.SCORE else None,
+                comment=data["comment"],
+            )
+        except ValidationError as exc:
+            problems.append(f"{evidence.title}: {' '.join(plain_messages(exc))}")
+        else:
+            done.append(evidence.title)
+    verb = "Scored" if data["action"] == services.ReviewDecision.SCORE else "Returned"
+    if done:
+        count = len(done)
+        messages.success(request, f"{verb} {count} submission{pluralize(count)}.")
+    if problems:
+        messages.error(request, "Not reviewed: " + " ".join(problems))
+    if not done and not problems:
+        messages.error(request, "None of the ticked submissions is waiting for a review.")
+    return redirect(back)
 
 
 # --- quick entry --------------------------------------------------------------------------------
@@ -175,37 +294,102 @@ def record_ratings(request: HttpRequest, section_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         entries = [
-            services.RatingEntry(
-                learner_id=learner.pk, standard_id=standard.pk, score=data["score"]
-            )
-            for learner in data["learners"]
+            services.RatingEntry(learner_id=learner.pk, standard_id=standard.pk, score=score)
+            for learner, score in data["levels"].items()
             for standard in data["standards"]
         ]
-        try:
-            recorded = services.record_ratings(
-                actor=request.user,  # type: ignore[arg-type]
-                entries=entries,
-                title=data["title"],
-                kind=data["kind"],
-                setting=data["setting"],
-                demonstrated_at=data["demonstrated_on"],
-                description=data["description"],
-                section=section,
-            )
-        except ValidationError as exc:
-            _show_errors(form, exc)
-        else:
-            messages.success(
-                request,
-                f"Recorded {len(recorded.ratings)} ratings for {len(recorded.evidence)} learners.",
-            )
-            target = data.get("next") or ""
-            if target and url_has_allowed_host_and_scheme(
-                target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-            ):
-                return redirect(target)
-            return redirect("evidence:record_ratings", section_id=section.pk)
+        recorded = _record(request, form, section, entries, data, data["description"])
+        if recorded is not None:
+            return _after_recording(request, data.get("next") or "", section, recorded)
     return render(request, "evidence/record.html", {"section": section, "form": form})
+
+
+def _record(
+    request: HttpRequest,
+    form: Form,
+    section: Any,
+    entries: list[services.RatingEntry],
+    data: dict[str, Any],
+    description: str = "",
+) -> services.RecordedRatings | None:
+    """Record the entries (one evidence per learner); a refusal goes on the form in plain
+    words, naming the learner and standard of a refused entry."""
+    try:
+        return services.record_ratings(
+            actor=request.user,  # type: ignore[arg-type]
+            entries=entries,
+            title=data["title"],
+            kind=data["kind"],
+            setting=data.get("setting") or LearningSetting.IN_SCHOOL,
+            demonstrated_at=data["demonstrated_on"],
+            description=description,
+            section=section,
+        )
+    except ValidationError as exc:
+        names = {
+            lr.pk: lr.display_name
+            for lr in Learner.objects.filter(pk__in={e.learner_id for e in entries})
+        }
+        codes = {
+            st.pk: st.human_code or st.statement[:40]
+            for st in Standard.objects.filter(pk__in={e.standard_id for e in entries})
+        }
+
+        def describe(index: int) -> str:
+            if index >= len(entries):
+                return "A level"
+            entry = entries[index]
+            learner = names.get(entry.learner_id, "A learner")
+            return f"{learner}, {codes.get(entry.standard_id, 'a standard')}"
+
+        _show_errors(form, exc, describe)
+        return None
+
+
+def _after_recording(
+    request: HttpRequest, target: str, section: Any, recorded: services.RecordedRatings
+) -> HttpResponse:
+    count, learners = len(recorded.ratings), len(recorded.evidence)
+    messages.success(
+        request,
+        f"Recorded {count} rating{pluralize(count)} for {learners} learner{pluralize(learners)}"
+        f" (one piece of evidence each).",
+    )
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect("evidence:record_ratings", section_id=section.pk)
+
+
+@never_cache
+@login_required
+@require_POST
+def record_grid_ratings(request: HttpRequest, section_id: int) -> HttpResponse:
+    """Levels typed in the section grid: one piece of evidence per learner, then back to the
+    grid. A refusal goes back to the grid with the reason, and the typed levels come back
+    (``?unsaved=1``: the grid's script restores them)."""
+    section = learner_selectors.get_changeable_section_or_404(request.user, section_id)
+    form = forms.GridRatingsForm(request.POST, levels=_levels(section.school))
+    target = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = ""
+    grid = target or reverse("mastery:section_grid", args=[section.pk])
+    recorded = None
+    if form.is_valid():
+        data = form.cleaned_data
+        entries = [
+            services.RatingEntry(learner_id=learner, standard_id=standard, score=score)
+            for (learner, standard), score in sorted(data["ratings"].items())
+        ]
+        recorded = _record(request, form, section, entries, data)
+    if recorded is None:
+        problems = [str(m) for errors in form.errors.values() for m in errors]
+        messages.error(request, "Nothing was saved: " + " ".join(problems))
+        return redirect(f"{grid}{'&' if '?' in grid else '?'}unsaved=1")
+    return _after_recording(request, grid, section, recorded)
 
 
 # --- student submissions ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ docs/decisions/0003-permission-model.md.
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -621,3 +622,111 @@ def enrolled_learner_ids_as_of(
         ):
             out.append(int(row["learner_id"]))
     return sorted(set(out))
+
+
+# --- pickers: learners and sections chosen by name or code, never by a database id -------------
+
+PICKER_LIMIT = 20
+_LABEL_KEY = re.compile(r"^(?P<name>.*?)\s*\((?P<key>[^()]*)\)\s*$")
+
+
+def learner_label(learner: Learner) -> str:
+    """How a picker names a learner: the name with the local id (else the state student id),
+    e.g. ``Ada Own (L000123)``; typing it back finds exactly that learner."""
+    key = learner.local_id or learner.state_student_id
+    return f"{learner.display_name} ({key})" if key else learner.display_name
+
+
+def section_label(section: Section) -> str:
+    """How a picker names a section: ``Maths 5A · Hill School · Fall 2026`` (school and term
+    joined by the caller)."""
+    return f"{section.title} · {section.school.name} · {section.term.title}"
+
+
+@dataclass(frozen=True)
+class Picked[M]:
+    """What a typed name or code found: one object, or why not (``problem``, plain words)."""
+
+    found: M | None
+    problem: str = ""
+
+
+def _several(kind: str, text: str, labels: list[str]) -> str:
+    shown = "; ".join(labels[:5])
+    more = f" and {len(labels) - 5} more" if len(labels) > 5 else ""
+    return (
+        f"Several {kind} match “{text}”: {shown}{more}. Choose one from the list, or type more"
+        f" of its name."
+    )
+
+
+def search_learners(learners: QuerySet[Learner], text: str) -> QuerySet[Learner]:
+    """``learners`` matching typed text: every word in a name, or the local or state student
+    id; a label ``Name (key)`` (:func:`learner_label`) narrows to the key."""
+    text = text.strip()[:200]
+    labelled = _LABEL_KEY.match(text)
+    if labelled and labelled.group("key").strip():
+        key = labelled.group("key").strip()
+        learners = learners.filter(Q(local_id=key) | Q(state_student_id=key))
+        text = labelled.group("name")
+    for word in text.split()[:5]:
+        learners = learners.filter(
+            Q(given_name__icontains=word)
+            | Q(family_name__icontains=word)
+            | Q(preferred_name__icontains=word)
+            | Q(local_id__iexact=word)
+            | Q(state_student_id__iexact=word)
+        )
+    return learners.order_by("family_name", "given_name", "pk")
+
+
+def pick_learner(learners: QuerySet[Learner], text: str) -> Picked[Learner]:
+    """The one learner of ``learners`` (already scoped to the user) that typed text names."""
+    text = text.strip()
+    if not text:
+        return Picked(None, "Type a learner's name or local id.")
+    found = list(search_learners(learners, text)[: PICKER_LIMIT + 1])
+    if len(found) == 1:
+        return Picked(found[0])
+    if not found:
+        return Picked(None, f"No learner of yours matches “{text}”.")
+    exact = [lr for lr in found if learner_label(lr).lower() == text.lower()]
+    if len(exact) == 1:
+        return Picked(exact[0])
+    return Picked(None, _several("learners", text, [learner_label(lr) for lr in found]))
+
+
+def search_sections(sections: QuerySet[Section], text: str) -> QuerySet[Section]:
+    """``sections`` matching typed text: a label (:func:`section_label`) exactly, else every
+    word in the title, course code, section code, school or term."""
+    sections = sections.select_related("school", "term")
+    parts = [part.strip() for part in text.split("·")]
+    if len(parts) == 3 and all(parts):
+        return sections.filter(
+            title__iexact=parts[0], school__name__iexact=parts[1], term__title__iexact=parts[2]
+        ).order_by("title", "pk")
+    for word in text.split()[:5]:
+        sections = sections.filter(
+            Q(title__icontains=word)
+            | Q(course_code__iexact=word)
+            | Q(section_code__iexact=word)
+            | Q(school__name__icontains=word)
+            | Q(term__title__icontains=word)
+        )
+    return sections.order_by("-term__start_date", "title", "pk")
+
+
+def pick_section(sections: QuerySet[Section], text: str) -> Picked[Section]:
+    """The one section of ``sections`` (already scoped to the user) that typed text names."""
+    text = text.strip()[:300]
+    if not text:
+        return Picked(None, "Type a section's name.")
+    found = list(search_sections(sections, text)[: PICKER_LIMIT + 1])
+    if len(found) == 1:
+        return Picked(found[0])
+    if not found:
+        return Picked(None, f"No section of yours matches “{text}”.")
+    exact = [s for s in found if s.title.lower() == text.lower()]
+    if len(exact) == 1:
+        return Picked(exact[0])
+    return Picked(None, _several("sections", text, [section_label(s) for s in found]))

@@ -406,3 +406,252 @@ def set_demographics_import(
             extra={"organisation_id": organisation.pk, "removed": removed},
         )
     return enabled
+
+
+# --- people and classes pages: changes by a school's administrators ---------------------------
+
+GRADE_CODES = frozenset(
+    {"IT", "PR", "PK", "TK", "KG", "PS", "UG", "Other", *(f"{n:02d}" for n in range(1, 14))}
+)
+NAME_MAX = 100
+CODE_MAX = 64
+
+
+def _clean_learner_fields(
+    *,
+    school: Organisation,
+    given_name: str,
+    family_name: str,
+    preferred_name: str,
+    local_id: str,
+    state_student_id: str,
+    grade_level: str,
+    exclude: int | None = None,
+) -> dict[str, str]:
+    """Every problem of a learner's fields at once (ValidationError by field), else the values
+    cleaned."""
+    values = {
+        "given_name": given_name.strip(),
+        "family_name": family_name.strip(),
+        "preferred_name": preferred_name.strip(),
+        "local_id": local_id.strip(),
+        "state_student_id": state_student_id.strip(),
+        "grade_level": grade_level.strip(),
+    }
+    problems: dict[str, str] = {}
+    for name in ("given_name", "family_name"):
+        if not values[name]:
+            problems[name] = "A name is required."
+    for name in ("given_name", "family_name", "preferred_name"):
+        if len(values[name]) > NAME_MAX:
+            problems[name] = f"Keep it under {NAME_MAX} characters."
+    for name in ("local_id", "state_student_id"):
+        if len(values[name]) > CODE_MAX:
+            problems[name] = f"Keep it under {CODE_MAX} characters."
+    if values["grade_level"] and values["grade_level"] not in GRADE_CODES:
+        problems["grade_level"] = f"{values['grade_level']} is not a grade level."
+    others = Learner.objects.exclude(pk=exclude) if exclude else Learner.objects.all()
+    state = selectors.state_of(school)
+    if (
+        values["state_student_id"]
+        and others.filter(state=state, state_student_id=values["state_student_id"]).exists()
+    ):
+        problems["state_student_id"] = "Another learner in this state has this state id."
+    if values["local_id"] and others.filter(school=school, local_id=values["local_id"]).exists():
+        problems["local_id"] = "Another learner at this school has this local id."
+    if problems:
+        raise ValidationError(problems)
+    return values
+
+
+@transaction.atomic
+def add_learner(
+    *,
+    actor: User,
+    school: Organisation,
+    given_name: str,
+    family_name: str,
+    preferred_name: str = "",
+    local_id: str = "",
+    state_student_id: str = "",
+    grade_level: str = "",
+    sections: Sequence[Section] = (),
+) -> Learner:
+    """A learner added on the people pages, enrolled from today in ``sections`` (of their
+    school). Every problem is raised at once and nothing is written. (Pages are audited by the
+    request audit, ``privacy.audit_reads``, like every other change.)"""
+    if school.kind != OrganisationKind.SCHOOL:
+        raise ValidationError({"school": "A learner belongs to a school."})
+    _require_administers(actor, school)
+    values = _clean_learner_fields(
+        school=school,
+        given_name=given_name,
+        family_name=family_name,
+        preferred_name=preferred_name,
+        local_id=local_id,
+        state_student_id=state_student_id,
+        grade_level=grade_level,
+    )
+    elsewhere = [section.title for section in sections if section.school_id != school.pk]
+    if elsewhere:
+        raise ValidationError({"sections": f"{', '.join(elsewhere)}: at another school."})
+    learner = Learner.objects.create(school=school, state=selectors.state_of(school), **values)
+    for section in sections:
+        enroll_learner(actor=actor, learner=learner, section=section, begin_date=selectors.today())
+    return learner
+
+
+@transaction.atomic
+def update_learner(
+    *,
+    actor: User,
+    learner: Learner,
+    given_name: str,
+    family_name: str,
+    preferred_name: str = "",
+    local_id: str = "",
+    state_student_id: str = "",
+    grade_level: str = "",
+    active: bool = True,
+) -> Learner:
+    """Change a learner's names, ids, grade level or whether they are active (their school's
+    administrators). Every problem at once, nothing written."""
+    _require_administers(actor, learner.school)
+    values = _clean_learner_fields(
+        school=learner.school,
+        given_name=given_name,
+        family_name=family_name,
+        preferred_name=preferred_name,
+        local_id=local_id,
+        state_student_id=state_student_id,
+        grade_level=grade_level,
+        exclude=learner.pk,
+    )
+    for name, value in values.items():
+        setattr(learner, name, value)
+    learner.active = active
+    learner.save(update_fields=[*values, "active", "updated_at"])
+    return learner
+
+
+def _clean_section_fields(
+    *, title: str, course_code: str, section_code: str, subject: str, grade_levels: str
+) -> dict[str, str]:
+    values = {
+        "title": title.strip(),
+        "course_code": course_code.strip(),
+        "section_code": section_code.strip(),
+        "subject": subject.strip(),
+        "grade_levels": ",".join(
+            part for part in grade_levels.replace(" ", ",").split(",") if part
+        ),
+    }
+    problems: dict[str, str] = {}
+    if not values["title"]:
+        problems["title"] = "A title is required."
+    elif len(values["title"]) > 200:
+        problems["title"] = "Keep the title under 200 characters."
+    for name in ("course_code", "section_code"):
+        if len(values[name]) > CODE_MAX:
+            problems[name] = f"Keep it under {CODE_MAX} characters."
+    wrong = [g for g in values["grade_levels"].split(",") if g and g not in GRADE_CODES]
+    if wrong:
+        problems["grade_levels"] = f"{', '.join(wrong)}: not grade levels."
+    if problems:
+        raise ValidationError(problems)
+    return values
+
+
+@transaction.atomic
+def add_section(
+    *,
+    actor: User,
+    school: Organisation,
+    term: Term,
+    title: str,
+    course_code: str = "",
+    section_code: str = "",
+    subject: str = "",
+    grade_levels: str = "",
+    teachers: Sequence[User] = (),
+) -> Section:
+    """A section added on the classes pages, with its teachers from today."""
+    values = _clean_section_fields(
+        title=title,
+        course_code=course_code,
+        section_code=section_code,
+        subject=subject,
+        grade_levels=grade_levels,
+    )
+    section = create_section(actor=actor, school=school, term=term, **values)
+    for teacher in teachers:
+        assign_role(
+            actor=actor,
+            user=teacher,
+            kind=RoleKind.TEACHER,
+            section=section,
+            begin_date=selectors.today(),
+        )
+    return section
+
+
+@transaction.atomic
+def update_section(
+    *,
+    actor: User,
+    section: Section,
+    title: str,
+    term: Term,
+    course_code: str = "",
+    section_code: str = "",
+    subject: str = "",
+    grade_levels: str = "",
+) -> Section:
+    """Change a section's title, term, codes, subject or grade levels."""
+    _require_administers(actor, section.school)
+    values = _clean_section_fields(
+        title=title,
+        course_code=course_code,
+        section_code=section_code,
+        subject=subject,
+        grade_levels=grade_levels,
+    )
+    for name, value in values.items():
+        setattr(section, name, value)
+    section.term = term
+    section.save(update_fields=[*values, "term", "updated_at"])
+    return section
+
+
+@transaction.atomic
+def update_term(
+    *, actor: User, term: Term, title: str, start_date: datetime.date, end_date: datetime.date
+) -> Term:
+    """Change a term's title or dates (its organisation's administrators)."""
+    if term.organisation is None:
+        if not actor.is_superuser:
+            raise PermissionDenied("Only a platform administrator changes a shared term.")
+    else:
+        _require_administers(actor, term.organisation)
+    problems: dict[str, str] = {}
+    if not title.strip():
+        problems["title"] = "A title is required."
+    if end_date < start_date:
+        problems["end_date"] = "The end date is before the start date."
+    if problems:
+        raise ValidationError(problems)
+    term.title, term.start_date, term.end_date = title.strip(), start_date, end_date
+    term.save(update_fields=["title", "start_date", "end_date", "updated_at"])
+    return term
+
+
+@transaction.atomic
+def end_enrollment(*, actor: User, enrollment: Enrollment, last_day: datetime.date) -> Enrollment:
+    """End a learner's enrollment on ``last_day`` (inclusive): from the next day the section's
+    teachers no longer see the learner."""
+    _require_administers(actor, enrollment.section.school)
+    if enrollment.begin_date is not None and last_day < enrollment.begin_date:
+        raise ValidationError({"end_date": "The last day is before the enrollment began."})
+    enrollment.end_date = last_day
+    enrollment.save(update_fields=["end_date", "updated_at"])
+    return enrollment

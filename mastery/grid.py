@@ -18,9 +18,10 @@ the user may see. The caller checks that the section is visible (``get_visible_s
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
 from html import escape
@@ -45,6 +46,7 @@ REQUIREMENT_TABLE: Final = Requirement._meta.db_table
 ORGANISATION_TABLE: Final = Organisation._meta.db_table
 RECORD_TABLE: Final = MasteryRecord._meta.db_table
 STALE_TABLE: Final = StaleMastery._meta.db_table
+RATING_TABLE: Final = Rating._meta.db_table
 
 # The states a grid cell can be filtered by (PRODUCT.md "Reports": mastered / not yet /
 # insufficient evidence / not assessed), plus cells waiting for a recompute.
@@ -105,6 +107,7 @@ class GridColumn:
     power: bool
     required: bool
     sort_key: tuple[object, ...] = ()
+    label: str = ""  # the distinguishing part of the code (:func:`distinct_labels`)
 
 
 class GridCell(NamedTuple):
@@ -187,12 +190,15 @@ _POWER_HTML: Final = (
 
 
 def header_html(columns: Iterable[GridColumn]) -> str:
-    """The column headers (``<th scope="col">`` elements): code, power mark, statement as title."""
+    """The column headers (``<th scope="col">`` elements): the column's short label as a button
+    that shows the full code and the statement (on focus, hover and tap), and the power mark."""
     return "\n".join(
-        f'<th scope="col" title="{escape(column.statement)}">'
-        f'<span class="code">{escape(column.code)}</span>'
-        f"{_POWER_HTML if column.power else ''}</th>"
-        for column in columns
+        f'<th scope="col"><button type="button" class="col" tabindex="-1"'
+        f' aria-describedby="col-{index}">{escape(column.label or column.code)}</button>'
+        f"{_POWER_HTML if column.power else ''}"
+        f'<span class="col-tip" id="col-{index}" role="tooltip">'
+        f"<strong>{escape(column.code)}</strong> {escape(column.statement)}</span></th>"
+        for index, column in enumerate(columns)
     )
 
 
@@ -270,6 +276,31 @@ def grid_levels(scale: EffectiveScale) -> list[GridLevel]:
     ]
 
 
+def level_keys(levels: Sequence[GridLevel]) -> list[tuple[str, GridLevel]]:
+    """The key a teacher types in the grid for each level (highest first): the level's points
+    when every level's points are distinct whole numbers from 0 to 9 (4 Advanced ... 1
+    Beginning), else 1, 2, ... from the lowest level."""
+    points = [level.points for level in levels]
+    if len(set(points)) == len(points) and all(
+        value == value.to_integral_value() and 0 <= value <= 9 for value in points
+    ):
+        return [(str(int(level.points)), level) for level in levels]
+    if len(levels) > 9:
+        return []
+    count = len(levels)
+    return [(str(count - index), level) for index, level in enumerate(levels)]
+
+
+def level_keys_json(levels: Sequence[GridLevel]) -> str:
+    """:func:`level_keys` as JSON for the grid's script: key, points, label, colour class."""
+    return json.dumps(
+        [
+            {"key": key, "points": f"{level.points:g}", "label": level.label, "css": level.css}
+            for key, level in level_keys(levels)
+        ]
+    )
+
+
 def scale_stylesheet(scale: EffectiveScale) -> str:
     """CSS giving each level's cells its colour (served from our origin: no inline styles)."""
     return "".join(
@@ -279,6 +310,32 @@ def scale_stylesheet(scale: EffectiveScale) -> str:
 
 
 # --- the columns --------------------------------------------------------------------------------
+
+
+def distinct_labels(codes: Sequence[str]) -> list[str]:
+    """Short column labels that tell the codes apart: each code from its first dotted part with
+    a digit (``CCSS.Math.Content.3.OA.A.1`` -> ``3.OA.A.1``, ``CCSS.Math.Practice.MP1`` ->
+    ``MP1``), extended to the left while two codes would read the same
+    (``CCSS.ELA-Literacy.RL.3.1`` and ``...RI.3.1`` -> ``RL.3.1`` and ``RI.3.1``)."""
+    parts = [code.split(".") for code in codes]
+    starts = []
+    for split in parts:
+        digits = [index for index, part in enumerate(split) if any(c.isdigit() for c in part)]
+        starts.append(digits[0] if digits else len(split) - 1)
+    while True:
+        labels = [".".join(split[start:]) for split, start in zip(parts, starts, strict=True)]
+        seen: dict[str, list[int]] = {}
+        for index, label in enumerate(labels):
+            seen.setdefault(label, []).append(index)
+        moved = False
+        for indexes in seen.values():
+            if len(indexes) > 1:
+                for index in indexes:
+                    if starts[index] > 0:
+                        starts[index] -= 1
+                        moved = True
+        if not moved:
+            return labels
 
 
 def _natural(code: str) -> tuple[object, ...]:
@@ -387,6 +444,8 @@ def section_columns(
             )
         )
     columns.sort(key=lambda column: column.sort_key)
+    labels = distinct_labels([column.code for column in columns])
+    columns = [replace(column, label=label) for column, label in zip(columns, labels, strict=True)]
     return roster, columns
 
 
@@ -456,19 +515,28 @@ def sections_priorities(
 
 def _standards_in_grid(required: list[int], learner_ids: list[int]) -> dict[int, list[Ancestor]]:
     """The grid's standards (active leaves: the required ones and every one the learners have a
-    record or a pending recompute on), each with its ancestry, nearest first (the standard
+    counted rating on: an assessed record, or a pending recompute of a teacher's or an imported
+    rating), each with its ancestry, nearest first (the standard
     itself at hops 0). One recursive query."""
-    learners = _placeholders(learner_ids)
+    # A record that is not assessed (a learner's self-rating alone makes one) and a pending
+    # recompute with no teacher or imported rating behind it add no column: self-ratings are
+    # shown beside, never counted, and never widen the teacher's grid.
     wanted = (
-        f"SELECT m.standard_id FROM {RECORD_TABLE} m WHERE m.learner_id IN ({learners})"
-        f" UNION SELECT p.standard_id FROM {STALE_TABLE} p WHERE p.learner_id IN ({learners})"
+        f"SELECT m.standard_id FROM {RECORD_TABLE} m WHERE m.learner_id = ANY(%s)"
+        f" AND m.state <> %s"
+        f" UNION SELECT p.standard_id FROM {STALE_TABLE} p WHERE p.learner_id = ANY(%s)"
+        f" AND EXISTS (SELECT 1 FROM {RATING_TABLE} r WHERE r.learner_id = p.learner_id"
+        f" AND r.standard_id = p.standard_id AND r.source <> %s)"
     )
-    params: list[int | str | bool] = [*learner_ids, *learner_ids]
+    params: list[Any] = [
+        list(learner_ids),
+        MasteryState.NOT_ASSESSED,
+        list(learner_ids),
+        RatingSource.SELF,
+    ]
     if required:
-        wanted += (
-            f" UNION SELECT q.id FROM {STANDARD_TABLE} q WHERE q.id IN ({_placeholders(required)})"
-        )
-        params += required
+        wanted += f" UNION SELECT q.id FROM {STANDARD_TABLE} q WHERE q.id = ANY(%s)"
+        params.append(list(required))
     query = (
         f"WITH RECURSIVE wanted(id) AS ({wanted}),"
         f" up(start_id, id, parent_id, hops) AS ("

@@ -269,8 +269,8 @@ def _checklist(user: AnyUser, organisation: Organisation, frameworks: int) -> Ch
             learner_count > 0 and section_count > 0,
             f"{learner_count} learner{'s' if learner_count != 1 else ''}, "
             f"{section_count} section{'s' if section_count != 1 else ''} this term",
-            reverse("learners:roster_import"),
-            "Import a roster",
+            reverse("learners:people"),
+            "Add learners and sections",
         ),
     ]
     return Checklist(organisation=organisation, steps=steps)

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from evidence.models import EvidenceStatus
+from evidence.models import EvidenceKind, EvidenceStatus
 from evidence.selectors import learner_evidence, own_evidence
 from learners.models import Learner
 from learners.selectors import (
@@ -39,6 +39,7 @@ from mastery import grid, progress, selectors, services
 from mastery.forms import BulkRecomputeForm, GridFilterForm
 from mastery.models import StaleMastery
 from portal.selectors import calibration_of, learner_page_context
+from reports.models import FORMATS_OF, ReportFormat, ReportKind
 from standards.selectors import EffectiveScale, scale_for, visible_elective_choices
 
 
@@ -142,8 +143,22 @@ def section_grid(request: HttpRequest, pk: int) -> HttpResponse:
         "quick_entry": reverse("evidence:record_ratings", args=[section.pk]),
         "scale_css": _scale_css_url(section.school_id, section_grid.scale),
         "state_filters": grid.STATE_FILTERS,
+        # Whoever sees a section may rate its learners (ADR 3: seeing is changing for sections).
+        "can_rate": True,
+        "level_keys": grid.level_keys(section_grid.levels),
+        "level_keys_json": grid.level_keys_json(section_grid.levels),
+        "save_url": reverse("evidence:grid_ratings", args=[section.pk]),
+        "evidence_kinds": EvidenceKind.choices,
+        "export_formats": EXPORT_FORMATS,
     }
     return render(request, "mastery/grid.html", context)
+
+
+# The gradebook export's formats, as the grid's buttons offer them.
+EXPORT_FORMATS = [
+    (value, {"xlsx": "Excel"}.get(value, ReportFormat(value).label))
+    for value in FORMATS_OF[ReportKind.SECTION_EXPORT]
+]
 
 
 def _filter_widgets(domains: tuple[tuple[int, str], ...], query: QueryDict) -> dict[str, str]:

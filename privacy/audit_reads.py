@@ -82,6 +82,14 @@ ROUTES: dict[str, Rule] = {
     "learners:my_profile": OWN,
     "learners:section_detail": Rule("roster", name="pk"),
     "learners:roster_import": UNRESOLVED,
+    # learners: the people and classes pages, the learner picker's suggestions
+    "learners:learner_search": UNRESOLVED,
+    "learners:people": UNRESOLVED,
+    "learners:learner_add": UNRESOLVED,
+    "learners:learner_edit": _obj("learners.Learner"),
+    "learners:section_enrollments": Rule("roster", name="pk"),
+    # the home page names the learners that need a teacher's attention
+    "home": UNRESOLVED,
     # learners: API
     "section-learners": Rule("roster", name="pk"),
     "learner-list": _listed("learners.Learner"),
@@ -97,8 +105,10 @@ ROUTES: dict[str, Rule] = {
     # evidence: pages
     "evidence:index": UNRESOLVED,
     "evidence:record_ratings": Rule("roster", name="section_id"),
+    "evidence:grid_ratings": Rule("roster", name="section_id"),
     "evidence:submit": OWN,
     "evidence:review_queue": UNRESOLVED,
+    "evidence:review_bulk": UNRESOLVED,
     "evidence:import": UNRESOLVED,
     "evidence:learner": _obj("learners.Learner", "learner_id"),
     "evidence:detail": _obj("evidence.Evidence", "evidence_id"),
@@ -175,7 +185,6 @@ ROUTES: dict[str, Rule] = {
 
 NO_LEARNER_DATA: frozenset[str] = frozenset(
     {
-        "home",
         "healthz",
         "login",
         "logout",
@@ -190,6 +199,11 @@ NO_LEARNER_DATA: frozenset[str] = frozenset(
         # learners: organisations, terms and sections carry no learner record (a section's
         # roster is its own route)
         "learners:section_list",
+        "learners:section_search",
+        "learners:section_add",
+        "learners:section_edit",
+        "learners:term_add",
+        "learners:term_edit",
         "organisation-list",
         "organisation-detail",
         "term-list",
@@ -199,6 +213,7 @@ NO_LEARNER_DATA: frozenset[str] = frozenset(
         # standards: frameworks and settings
         "standards:framework_list",
         "standards:framework_detail",
+        "standards:standard_search",
         "standards:framework_export",
         "standards:framework_import",
         "standards:settings_index",
@@ -269,6 +284,8 @@ AUDITED_BY_APP: frozenset[str] = frozenset(
         "reports:report_list",
         "reports:report_detail",
         "reports:download",
+        "reports:section_export",
+        "reports:learner_transcript",
         "reports-api:download",
         "reports-api:report-list",
         "reports-api:report-detail",

@@ -11,6 +11,7 @@ import tempfile
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -68,14 +69,13 @@ def _learner_or_404(request: HttpRequest, pk: int, action: str) -> Learner:
 @login_required
 @require_http_methods(["GET", "POST"])
 def index(request: HttpRequest) -> HttpResponse:
-    """Find a learner (by id) to export or erase; the organisation's erasure records."""
+    """Find a learner (by name or local id) to export or erase; the erasure records."""
     _require_admin(request)
-    form = FindLearnerForm(request.POST or None)
+    form = FindLearnerForm(
+        request.POST or None, learners=selectors.administered_learners(request.user)
+    )
     if request.method == "POST" and form.is_valid():
-        learner_id = form.cleaned_data["learner"]
-        if selectors.administered_learners(request.user).filter(pk=learner_id).exists():
-            return redirect("privacy:learner_erase", pk=learner_id)
-        form.add_error("learner", "No learner with this id in the organisations you administer.")
+        return redirect("privacy:learner_erase", pk=form.cleaned_data["learner"].pk)
     erasures = selectors.visible_erasures(request.user)[:20]
     return render(request, "privacy/index.html", {"form": form, "erasures": erasures})
 
@@ -92,9 +92,9 @@ def learner_export(request: HttpRequest, pk: int) -> FileResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def learner_erase(request: HttpRequest, pk: int) -> HttpResponse:
-    """The learner's page of privacy actions: export, and erase after typing the id again."""
+    """The learner's page of privacy actions: export, and erase after typing the name again."""
     learner = _learner_or_404(request, pk, "privacy.erase")
-    form = EraseForm(request.POST or None, learner_id=learner.pk)
+    form = EraseForm(request.POST or None, learner=learner)
     if request.method == "POST" and form.is_valid():
         try:
             report = services.erase_learner(actor=request.user, learner_id=learner.pk)
@@ -102,7 +102,7 @@ def learner_erase(request: HttpRequest, pk: int) -> HttpResponse:
             raise Http404("Not found.") from exc
         messages.success(
             request,
-            f"Learner {learner.pk} erased: {report.rows_removed} rows and "
+            f"{learner.display_name} was erased: {report.rows_removed} rows and "
             f"{report.files_removed} files removed (erasure record {report.record_id}).",
         )
         return redirect("privacy:index")
@@ -120,13 +120,15 @@ def learner_erase(request: HttpRequest, pk: int) -> HttpResponse:
 def access_log(request: HttpRequest) -> HttpResponse:
     """Search the audit log of the learners in the organisations the user administers."""
     _require_admin(request)
-    form = AccessLogForm(request.GET or None)
+    form = AccessLogForm(
+        request.GET or None, learners=selectors.administered_learners(request.user)
+    )
     entries = None
     page = None
     if form.is_valid():
         data = form.cleaned_data
         wanted = selectors.AccessLogFilter(
-            learner_id=data.get("learner"),
+            learner_id=data["learner"].pk if data.get("learner") else None,
             actor_id=data.get("actor"),
             action=data.get("action") or "",
             outcome=data.get("outcome") or "",
@@ -140,5 +142,20 @@ def access_log(request: HttpRequest) -> HttpResponse:
         page = Paginator(entries, PAGE_SIZE).get_page(1)
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
+    rows = []
+    if page is not None:
+        entries_on_page = list(page.object_list)
+        users = User.objects.in_bulk({e.actor_id for e in entries_on_page if e.actor_id})
+        learners = Learner.objects.in_bulk({e.learner_id for e in entries_on_page if e.learner_id})
+        for entry in entries_on_page:
+            user = users.get(entry.actor_id) if entry.actor_id else None
+            learner = learners.get(entry.learner_id) if entry.learner_id else None
+            rows.append(
+                (
+                    entry,
+                    user.get_username() if user is not None else "",
+                    learner.display_name if learner is not None else "",
+                )
+            )
+    context = {"form": form, "page": page, "rows": rows, "query": query.urlencode()}
     return render(request, "privacy/access_log.html", context)

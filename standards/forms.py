@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
 
 from learners.models import Organisation, Term
-from standards.models import CalculationMethod, Framework, Priority, RollupRule
-from standards.validation import GRADE_LEVELS, MAX_LEVELS, METHOD_PARAMS
+from standards.models import CalculationMethod, Framework, Priority, RollupRule, Standard
+from standards.selectors import resolve_standard_codes, split_codes
+from standards.validation import GRADE_LEVELS, MAX_LEVELS, METHOD_PARAMS, ROLLUP_PARAMS
 
 FORMAT_CHOICES = [
     ("case", "CASE package (JSON)"),
@@ -143,58 +144,94 @@ class ScaleForm(forms.Form):
 
 PARAM_FIELDS: dict[str, forms.Field] = {
     "weight": forms.IntegerField(
-        required=False, help_text="Decaying average 50-99, weighted average 1-99 (default 65)."
+        label="Weight of the newest score (%)",
+        required=False,
+        help_text="Decaying average 50-99, weighted average 1-99 (default 65).",
     ),
-    "n": forms.IntegerField(required=False, help_text="N times: how many scores must reach it."),
+    "n": forms.IntegerField(
+        label="Scores needed at the threshold (N)",
+        required=False,
+        help_text="How many scores must reach the threshold.",
+    ),
     "threshold": forms.DecimalField(
+        label="Threshold score",
         required=False,
         max_digits=5,
         decimal_places=2,
-        help_text="N times / BKT: the score that counts (default: the mastery threshold).",
+        help_text="The score that counts (default: the mastery threshold).",
     ),
     "evaluate_at": forms.ChoiceField(
+        label="Read the fitted curve at",
         required=False,
-        choices=[("", "—"), ("last", "last score"), ("next", "next score")],
-        help_text="Power law: where to read the fitted curve.",
+        choices=[
+            ("", "the default (the last score)"),
+            ("last", "the last score"),
+            ("next", "the next score"),
+        ],
     ),
-    "min_points": forms.IntegerField(required=False, help_text="Power law: scores needed (2+)."),
+    "min_points": forms.IntegerField(
+        label="Scores needed for a fit", required=False, help_text="2 or more (default 3)."
+    ),
     "floor": forms.DecimalField(
+        label="A score of 0 counts as",
         required=False,
         max_digits=5,
         decimal_places=2,
-        help_text="Power law: the value a score of 0 counts as.",
     ),
-    "p_init": forms.FloatField(required=False, help_text="BKT: P(L0), 0-1."),
-    "p_learn": forms.FloatField(required=False, help_text="BKT: P(T), 0-1."),
-    "p_guess": forms.FloatField(required=False, help_text="BKT: P(G), between 0 and 1."),
-    "p_slip": forms.FloatField(required=False, help_text="BKT: P(S), between 0 and 1."),
+    "p_init": forms.FloatField(
+        label="Chance the learner already knows it, P(L0)", required=False, help_text="0 to 1."
+    ),
+    "p_learn": forms.FloatField(
+        label="Chance of learning it at each step, P(T)", required=False, help_text="0 to 1."
+    ),
+    "p_guess": forms.FloatField(
+        label="Chance of a lucky guess, P(G)", required=False, help_text="Between 0 and 1."
+    ),
+    "p_slip": forms.FloatField(
+        label="Chance of a slip, P(S)", required=False, help_text="Between 0 and 1."
+    ),
     "mastery_probability": forms.FloatField(
-        required=False, help_text="BKT: mastered when P(L) reaches it (default 0.95)."
+        label="Mastered from this probability",
+        required=False,
+        help_text="Default 0.95.",
     ),
 }
 
 
+def _when(name: str, values: Iterable[str]) -> str:
+    """A field shown only while the form's ``name`` has one of ``values`` (static/js/when.js)."""
+    return f"{name}={' '.join(sorted(values))}"
+
+
 class PolicyForm(forms.Form):
-    method = forms.ChoiceField(choices=CalculationMethod.choices)
+    """The calculation policy: the method and only its parameters, the minimum evidence, and
+    how groupings roll up (points by standard code, checked against the framework's tree)."""
+
+    method = forms.ChoiceField(label="Method", choices=CalculationMethod.choices)
     min_evidence = forms.IntegerField(
-        min_value=1, initial=1, help_text="Ratings needed before a level is given."
+        label="Ratings needed before a level is given",
+        min_value=1,
+        initial=1,
     )
     rollup_rule = forms.ChoiceField(choices=RollupRule.choices, label="Roll-up for groupings")
     share = forms.DecimalField(
+        label="Share of children mastered",
         required=False,
         max_digits=4,
         decimal_places=3,
-        help_text="Share of children mastered: e.g. 0.75.",
+        help_text="e.g. 0.75 for three quarters.",
     )
-    points_required = forms.IntegerField(required=False, help_text="Points rule only.")
+    points_required = forms.IntegerField(label="Points needed", required=False)
     points = forms.CharField(
+        label="Points of each child standard",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text='Points rule only: JSON, standard id to points, e.g. {"12": 2, "13": 1}.',
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One standard per line: its code, then its points (e.g. 5.NF.A.1 2).",
     )
     required = forms.CharField(
+        label="Children that must be mastered",
         required=False,
-        help_text="Points rule only: standard ids that must be mastered, e.g. 12 13.",
+        help_text="Their codes, separated by spaces or commas.",
     )
     overrides_end_with_new_evidence = forms.BooleanField(
         required=False,
@@ -202,47 +239,97 @@ class PolicyForm(forms.Form):
         help_text="Otherwise an override stands until the teacher clears it.",
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, framework: Framework | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.framework = framework
+        order = ["method"]
         for name, field in PARAM_FIELDS.items():
             self.fields[name] = field.__class__(**_field_kwargs(field))
+            methods = [m for m, takes in METHOD_PARAMS.items() if name in takes]
+            self.fields[name].widget.attrs["data-when"] = _when("method", methods)
+            order.append(name)
+        for name in ("share", "points_required", "points", "required"):
+            rules = [r for r, takes in ROLLUP_PARAMS.items() if name in takes]
+            self.fields[name].widget.attrs["data-when"] = _when("rollup_rule", rules)
+        self.order_fields([*order, "min_evidence", "rollup_rule"])
 
     def method_params(self) -> dict[str, Any]:
-        """The filled parameter fields (the service refuses those the method does not take)."""
-        every = set().union(*METHOD_PARAMS.values())
+        """The filled parameters the chosen method takes (the others are ignored: the page
+        hides them, and a value left in one never refuses the policy)."""
+        takes = METHOD_PARAMS.get(self.cleaned_data.get("method") or "", frozenset())
         return {
             name: value
-            for name in sorted(every)
+            for name in sorted(takes)
             if (value := self.cleaned_data.get(name)) not in (None, "")
         }
 
     def rollup_params(self) -> dict[str, Any]:
+        """The chosen roll-up rule's parameters, standards by id (as the service keeps them)."""
+        rule = self.cleaned_data.get("rollup_rule") or ""
+        takes = ROLLUP_PARAMS.get(rule, frozenset())
         params: dict[str, Any] = {}
-        if self.cleaned_data.get("share") is not None:
-            params["share"] = self.cleaned_data["share"]
-        if self.cleaned_data.get("points_required") is not None:
-            params["points_required"] = self.cleaned_data["points_required"]
-        if self.cleaned_data.get("points"):
-            params["points"] = self.cleaned_data["points"]
-        if self.cleaned_data.get("required"):
-            params["required"] = self.cleaned_data["required"]
+        for name in ("share", "points_required", "points", "required"):
+            value = self.cleaned_data.get(name)
+            if name in takes and value not in (None, "", {}, []):
+                params[name] = value
         return params
 
-    def clean_points(self) -> Any:
+    def _resolve(self, codes: list[str], field: str) -> dict[str, int]:
+        resolved = resolve_standard_codes(codes, framework=self.framework, assessable=False)
+        for problem in resolved.problems:
+            self.add_error(field, problem)
+        return {code: standard.pk for code, standard in resolved.by_reference.items()}
+
+    def clean_points(self) -> dict[str, int] | None:
+        if (self.data.get("rollup_rule") or "") != "points":
+            return None
         text = (self.cleaned_data.get("points") or "").strip()
         if not text:
             return None
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
-            raise forms.ValidationError(f"Not valid JSON: {error.msg}.") from error
+        pairs: list[tuple[str, int]] = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            parts = line.replace(",", " ").replace("=", " ").replace(":", " ").split()
+            if not parts:
+                continue
+            if len(parts) != 2 or not parts[1].isdigit():
+                raise forms.ValidationError(
+                    f"Line {number}: write a standard's code, then its points (e.g. 5.NF.A.1 2)."
+                )
+            pairs.append((parts[0], int(parts[1])))
+        ids = self._resolve([code for code, _points in pairs], "points")
+        return {str(ids[code]): points for code, points in pairs if code in ids}
 
-    def clean_required(self) -> list[str]:
-        return (self.cleaned_data.get("required") or "").replace(",", " ").split()
+    def clean_required(self) -> list[int]:
+        if (self.data.get("rollup_rule") or "") != "points":
+            return []
+        codes = split_codes(self.cleaned_data.get("required") or "")
+        ids = self._resolve(codes, "required")
+        return [ids[code] for code in codes if code in ids]
+
+
+def rollup_initial(rollup: Mapping[str, Any]) -> dict[str, str]:
+    """The stored roll-up points and required children (by id) as the form shows them: by
+    code."""
+    ids = {int(key) for key in rollup.get("points", {})} | {
+        int(pk) for pk in rollup.get("required", [])
+    }
+    codes = {
+        standard.pk: standard.human_code or standard.identifier
+        for standard in Standard.objects.filter(pk__in=ids)
+    }
+    points = "\n".join(
+        f"{codes.get(int(key), key)} {value}" for key, value in rollup.get("points", {}).items()
+    )
+    required = " ".join(codes.get(int(pk), str(pk)) for pk in rollup.get("required", []))
+    return {"points": points, "required": required}
 
 
 def _field_kwargs(field: forms.Field) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"required": False, "help_text": field.help_text}
+    kwargs: dict[str, Any] = {
+        "required": False,
+        "help_text": field.help_text,
+        "label": field.label,
+    }
     if isinstance(field, forms.ChoiceField):
         kwargs["choices"] = field.choices
     if isinstance(field, forms.DecimalField):
@@ -254,6 +341,13 @@ def _field_kwargs(field: forms.Field) -> dict[str, Any]:
 class RequirementScopeForm(forms.Form):
     term = forms.ModelChoiceField(queryset=Term.objects.none())
     grade_level = forms.ChoiceField(choices=GRADE_CHOICES, label="Grade level")
+    framework = forms.ModelChoiceField(
+        queryset=Framework.objects.order_by("title", "pk"),
+        required=False,
+        label="Pick from the framework",
+        empty_label="Type codes instead",
+        help_text="Shows its standards for the grade, to tick.",
+    )
 
     def __init__(self, *args: Any, terms: QuerySet[Term], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -271,9 +365,10 @@ class StandardCodesField(forms.CharField):
 class RequirementAddForm(forms.Form):
     framework = forms.ModelChoiceField(queryset=Framework.objects.order_by("title"))
     codes = StandardCodesField(
-        label="Standards",
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Human codes or identifiers, separated by spaces or commas.",
+        label="Standards (codes)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Full or short codes, separated by spaces or commas; or tick them above.",
     )
     priority = forms.ChoiceField(choices=Priority.choices)
 
@@ -282,9 +377,9 @@ class ElectiveGroupForm(forms.Form):
     title = forms.CharField(max_length=200)
     framework = forms.ModelChoiceField(queryset=Framework.objects.order_by("title"))
     codes = StandardCodesField(
-        label="Standards offered",
+        label="Standards offered (codes)",
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Human codes or identifiers, separated by spaces or commas.",
+        help_text="Full or short codes, separated by spaces or commas.",
     )
     choose = forms.IntegerField(min_value=1, help_text="How many a learner chooses.")
     priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.SUPPORTING)

@@ -650,6 +650,7 @@ class ResolvedCodes:
 
     standards: list[Standard]
     problems: list[str]
+    by_reference: dict[str, Standard] = field(default_factory=dict)
 
 
 def resolve_standard_codes(
@@ -668,6 +669,7 @@ def resolve_standard_codes(
         return ResolvedCodes([], [f"Name at most {MAX_CODES} standards at a time."])
     matches = find_standards(refs, framework=framework)
     found: dict[int, Standard] = {}
+    by_reference: dict[str, Standard] = {}
     problems: list[str] = []
     where = " in this framework" if framework is not None else ""
     for ref in refs:
@@ -685,7 +687,8 @@ def resolve_standard_codes(
                 problems.append(f"{problem}.")
             else:
                 found.setdefault(standard.pk, standard)
-    return ResolvedCodes(list(found.values()), problems)
+                by_reference[ref] = standard
+    return ResolvedCodes(list(found.values()), problems, by_reference)
 
 
 def offered_elective_groups(learner: Learner) -> QuerySet[ElectiveGroup]:

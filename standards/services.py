@@ -193,7 +193,7 @@ def import_framework(
         )
     else:
         if actor is not None and not selectors.can_manage_framework(actor, framework):
-            raise PermissionDenied("You may not re-import this framework.")
+            raise PermissionDenied(reimport_refusal(framework))
         changed = [
             name
             for name, value in document_values.items()
@@ -290,6 +290,21 @@ def _lock_identifier(identifier: str) -> None:
     """Serialises imports of one framework, including its first (a row lock needs the row)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"standards:{identifier}"])
+
+
+def reimport_refusal(framework: Framework) -> str:
+    """Why this user may not re-import ``framework``, in plain words."""
+    if framework.organisation_id is None:
+        return (
+            f"{framework.title} is shared by every school on the platform: only the platform's"
+            " operator updates it. To adapt it for your organisation, import your version as a"
+            " new framework (its own identifier)."
+        )
+    owner = framework.organisation.name if framework.organisation else "another organisation"
+    return (
+        f"{framework.title} belongs to {owner}: only its administrators re-import it. To adapt"
+        " it, import your version as a new framework (its own identifier)."
+    )
 
 
 def _check_owner(actor: AbstractBaseUser | None, organisation: Organisation | None) -> None:

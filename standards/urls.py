@@ -8,6 +8,7 @@ app_name = "standards"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.framework_list, name="framework_list"),
     path("frameworks/<int:pk>/", views.framework_detail, name="framework_detail"),
+    path("search/", views.standard_search, name="standard_search"),
     path("frameworks/<int:pk>/export/", views.framework_export, name="framework_export"),
     path("import/", views.framework_import, name="framework_import"),
     path("settings/", views.settings_index, name="settings_index"),

@@ -15,7 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -34,6 +34,7 @@ from standards import selectors, services
 from standards.case_provider import fetch_package
 from standards.exporters import CASE_VERSION, VERSIONS, build_case_package
 from standards.forms import (
+    PARAM_FIELDS,
     DecisionForm,
     ElectiveGroupForm,
     FrameworkImportForm,
@@ -42,16 +43,20 @@ from standards.forms import (
     RequirementScopeForm,
     ScaleForm,
     TreeSearchForm,
+    rollup_initial,
 )
 from standards.importers.asn import parse_asn_bytes
 from standards.importers.base import ImportRefused, ParsedFramework, Problem
 from standards.importers.case import parse_case_bytes
 from standards.importers.csv import parse_standards_csv
 from standards.models import (
+    CalculationMethod,
     CalculationPolicy,
     ElectiveChoice,
     ElectiveGroup,
     Requirement,
+    RollupRule,
+    Standard,
     StandardStatus,
 )
 from standards.selectors import EffectiveLevel, EffectivePolicy, EffectiveScale
@@ -91,6 +96,24 @@ def framework_list(request: HttpRequest) -> HttpResponse:
         "reviews": admin or "teacher" in roles,
     }
     return render(request, "standards/framework_list.html", context)
+
+
+@never_cache
+@login_required
+@require_GET
+def standard_search(request: HttpRequest) -> JsonResponse:
+    """Suggestions of a standard picker: ``code: statement`` of the active standards whose code
+    or statement contains ``q`` (in ``framework`` when given); frameworks are public."""
+    framework = request.GET.get("framework", "")
+    ids = (
+        [int(framework)]
+        if framework.isascii() and framework.isdigit() and len(framework) < 19
+        else list(selectors.list_frameworks().values_list("pk", flat=True))
+    )
+    found = selectors.search_standards(ids, request.GET.get("q", "")[:100], limit=20)
+    return JsonResponse(
+        {"results": [f"{s.human_code or s.identifier}: {s.statement[:90]}" for s in found]}
+    )
 
 
 @login_required
@@ -171,6 +194,10 @@ def framework_import(request: HttpRequest) -> HttpResponse:
             )
         except ImportRefused as refused:
             problems = refused.problems
+        except PermissionDenied as refusal:
+            # Who may import or change this framework, and why not: said on the form.
+            context = {"form": form, "problems": [Problem("", "", str(refusal))], "report": None}
+            return render(request, "standards/framework_import.html", context, status=403)
     status = 400 if problems or (request.method == "POST" and not form.is_valid()) else 200
     context = {"form": form, "problems": problems, "report": report}
     return render(request, "standards/framework_import.html", context, status=status)
@@ -281,9 +308,32 @@ def _policy_initial(policy: selectors.EffectivePolicy) -> dict[str, Any]:
     rollup = dict(policy.rollup_params)
     initial["share"] = rollup.get("share")
     initial["points_required"] = rollup.get("points_required")
-    initial["points"] = json.dumps(rollup["points"]) if rollup.get("points") else ""
-    initial["required"] = " ".join(str(pk) for pk in rollup.get("required", []))
+    initial.update(rollup_initial(rollup))
     return initial
+
+
+def describe_policy(policy: selectors.EffectivePolicy) -> str:
+    """A policy in words: ``Decaying average (weight of the newest score 65%), 1 rating
+    needed, groupings: all children mastered``."""
+    method = (
+        CalculationMethod(policy.method).label
+        if policy.method in CalculationMethod.values
+        else policy.method
+    )
+    params = ", ".join(
+        f"{PARAM_FIELDS[name].label or name} {value}" if name in PARAM_FIELDS else f"{name} {value}"
+        for name, value in policy.params.items()
+    )
+    rule = (
+        RollupRule(policy.rollup_rule).label
+        if policy.rollup_rule in RollupRule.values
+        else policy.rollup_rule
+    )
+    needed = policy.min_evidence
+    return (
+        f"{method}{f' ({params})' if params else ''}, {needed} rating{'s' if needed != 1 else ''}"
+        f" needed, groupings: {rule[:1].lower()}{rule[1:]}"
+    )
 
 
 @never_cache
@@ -296,7 +346,7 @@ def policy_edit(
     organisation = _administered_or_denied(user, organisation_pk)
     framework = selectors.get_framework_or_404(framework_pk) if framework_pk else None
     effective = selectors.policy_for(organisation, framework)
-    form = PolicyForm(request.POST or None, initial=_policy_initial(effective))
+    form = PolicyForm(request.POST or None, framework=framework, initial=_policy_initial(effective))
     problems: list[Problem] = []
     preview: WhatIf | None = None
     if request.method == "POST" and form.is_valid() and "preview" in request.POST:
@@ -354,6 +404,8 @@ def policy_edit(
         and effective.framework_id == (framework.pk if framework else None),
         "form": form,
         "problems": problems,
+        "tree": selectors.framework_tree(framework) if framework else None,
+        "in_force": describe_policy(effective),
         "overrides": overrides,
         "frameworks": selectors.list_frameworks(),
         "preview": preview,
@@ -379,19 +431,29 @@ def policy_remove(
 @login_required
 @require_http_methods(["GET", "POST"])
 def requirements_page(request: HttpRequest, organisation_pk: int) -> HttpResponse:
+    """What learners of a grade must master in a term: standards picked from the framework's
+    tree for that grade or typed by code (full or short), power or supporting; elective
+    groups."""
     user = _acting_user(request)
     organisation = _administered_or_denied(user, organisation_pk)
     terms = visible_terms(user).order_by("-start_date", "title")
     scope = RequirementScopeForm(request.GET or None, terms=terms)
-    add_form = RequirementAddForm(request.POST if "add_requirement" in request.POST else None)
-    group_form = ElectiveGroupForm(request.POST if "add_group" in request.POST else None)
+    picked_framework = scope.cleaned_data.get("framework") if scope.is_valid() else None
+    add_form = RequirementAddForm(
+        request.POST if "add_requirement" in request.POST else None,
+        prefix="add",
+        initial={"framework": picked_framework},
+    )
+    group_form = ElectiveGroupForm(
+        request.POST if "add_group" in request.POST else None, prefix="group"
+    )
     problems: list[Problem] = []
     context: dict[str, Any] = {"organisation": organisation, "scope": scope}
     if scope.is_valid():
         term, grade = scope.cleaned_data["term"], scope.cleaned_data["grade_level"]
         if request.method == "POST":
             problems = _add_requirement_or_group(
-                user, organisation, term, grade, add_form, group_form
+                user, organisation, term, grade, add_form, group_form, request.POST
             )
             if not problems and (add_form.is_valid() or group_form.is_valid()):
                 messages.success(request, "Saved.")
@@ -409,11 +471,19 @@ def requirements_page(request: HttpRequest, organisation_pk: int) -> HttpRespons
                 "groups": ElectiveGroup.objects.filter(
                     organisation=organisation, term=term, grade_level=grade
                 ).prefetch_related("standards"),
+                "tree": _tree_for_grade(picked_framework, grade) if picked_framework else None,
+                "picked_framework": picked_framework,
             }
         )
     context.update({"add_form": add_form, "group_form": group_form, "problems": problems})
     status = 400 if request.method == "POST" else 200
     return render(request, "standards/requirements.html", context, status=status)
+
+
+def _tree_for_grade(framework: Any, grade: str) -> selectors.FrameworkTree:
+    """The framework's standards for the grade, or all of them when none says its grade."""
+    tree = selectors.framework_tree(framework, grade_level=grade)
+    return tree if tree.roots else selectors.framework_tree(framework)
 
 
 def _add_requirement_or_group(
@@ -423,16 +493,24 @@ def _add_requirement_or_group(
     grade: str,
     add_form: RequirementAddForm,
     group_form: ElectiveGroupForm,
+    data: Any,
 ) -> list[Problem]:
     form = add_form if add_form.is_bound else group_form
     if not form.is_valid():
         return []
+    framework = form.cleaned_data["framework"]
     resolved = selectors.resolve_standard_codes(
-        form.cleaned_data["codes"], framework=form.cleaned_data["framework"], assessable=False
+        form.cleaned_data["codes"], framework=framework, assessable=False
     )
     if resolved.problems:
         return [Problem("standards", "codes", problem) for problem in resolved.problems]
-    standards = resolved.standards
+    standards = list(resolved.standards)
+    if form is add_form:
+        ids = [int(v) for v in data.getlist("add-picked") if v.isascii() and v.isdigit()][:2000]
+        ticked = Standard.objects.filter(framework=framework, pk__in=ids).order_by("pk")
+        standards += [standard for standard in ticked if standard not in standards]
+        if not standards:
+            return [Problem("standards", "codes", "tick standards in the tree or type codes")]
     try:
         if form is add_form:
             services.add_requirements(

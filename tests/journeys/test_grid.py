@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
+from evidence.models import Evidence, Rating
 from mastery import grid
 from mastery.grid import GridFilters, list_section_grid
 from standards.models import Priority, ProficiencyScale, ScaleLevel
@@ -209,3 +213,90 @@ def test_filter_values_that_mean_nothing_are_ignored_or_match_nothing(cast: Cast
     unknown = client.get(f"{url}?domain=999999")
     assert unknown.status_code == 200
     assert "No standard matches these filters." in unknown.content.decode()
+
+
+def test_a_self_rating_never_adds_a_column_to_the_grid_or_quick_entry(cast: Cast) -> None:
+    tree = make_tree(domains=1, per_domain=2)
+    require(cast.school, cast.term, tree.standards[:1])
+    from evidence import services as evidence_services
+
+    evidence_services.submit_evidence(
+        actor=cast.student,
+        kind="project",
+        title="My poster",
+        description="A poster.",
+        demonstrated_at=timezone.now(),
+        self_scores={tree.standards[1].pk: "4"},
+    )
+    run_worker()  # the self-rating's recompute makes a "not assessed" record
+    assert [c.code for c in list_section_grid(cast.teacher, cast.section).columns] == [
+        tree.standards[0].human_code
+    ]
+    assert [c.code for c in grid.standards_for_quick_entry(cast.teacher, cast.section)] == [
+        tree.standards[0].human_code
+    ]
+    quick_entry(cast.teacher, cast.section, [cast.own], tree.standards[1:], "2")  # pending
+    assert len(list_section_grid(cast.teacher, cast.section).columns) == 2
+
+
+def test_column_labels_tell_the_codes_apart() -> None:
+    assert grid.distinct_labels(
+        [
+            "CCSS.Math.Content.3.OA.A.1",
+            "CCSS.Math.Practice.MP1",
+            "CCSS.ELA-Literacy.RL.3.1",
+            "CCSS.ELA-Literacy.RI.3.1",
+            "Counting",
+        ]
+    ) == ["3.OA.A.1", "MP1", "RL.3.1", "RI.3.1", "Counting"]
+    assert grid.distinct_labels(["A.B.1", "C.B.1"]) == ["A.B.1", "C.B.1"]
+
+
+def test_levels_typed_in_the_grid_make_one_evidence_per_learner_and_refusals_name_them(
+    cast: Cast,
+) -> None:
+    tree = make_tree(domains=1, per_domain=2)
+    require(cast.school, cast.term, tree.standards)
+    client = _client(cast.teacher)
+    url = reverse("evidence:grid_ratings", args=[cast.section.pk])
+    grid_url = reverse("mastery:section_grid", args=[cast.section.pk])
+    a, b = tree.standards
+    typed = [
+        f"{cast.own.pk}:{a.pk}:3",
+        f"{cast.own.pk}:{b.pk}:4",
+        f"{cast.same_section.pk}:{a.pk}:1",
+    ]
+    today = timezone.localdate().isoformat()
+    saved = client.post(
+        url,
+        {"rating": typed, "title": "Exit ticket", "kind": "observation", "demonstrated_on": today,
+         "next": f"{grid_url}?power=on"},
+    )  # fmt: skip
+    assert saved["Location"] == f"{grid_url}?power=on"
+    assert Evidence.objects.filter(title="Exit ticket").count() == 2
+    got = {
+        (r.learner_id, r.standard_id, int(r.score))
+        for r in Rating.objects.filter(evidence__title="Exit ticket")
+    }
+    assert got == {(cast.own.pk, a.pk, 3), (cast.own.pk, b.pk, 4), (cast.same_section.pk, a.pk, 1)}
+    future = (timezone.localdate() + datetime.timedelta(days=3)).isoformat()
+    refused = client.post(
+        url,
+        {"rating": typed[:1], "title": "Later", "kind": "observation", "demonstrated_on": future},
+        follow=True,
+    )
+    page = refused.content.decode()
+    assert refused.redirect_chain[-1][0] == f"{grid_url}?unsaved=1"
+    assert "Nothing was saved: This date is in the future." in page
+    assert "demonstrated_at" not in page
+    outsider = client.post(
+        url,
+        {"rating": [f"{cast.other_school_learner.pk}:{a.pk}:3"], "title": "X",
+         "kind": "observation", "demonstrated_on": today},
+        follow=True,
+    )  # fmt: skip
+    refusal = outsider.content.decode().split("Nothing was saved:")[1].split("</li>")[0]
+    assert refusal.strip() == (
+        "One of these learners is not in this section today: reload the page and try again."
+    )
+    assert not Evidence.objects.filter(title__in=["Later", "X"]).exists()

@@ -112,3 +112,42 @@ def test_my_mastery_lists_what_was_returned_to_revise(cast: Cast) -> None:
     assert "Add a photo." in page
     assert reverse("evidence:submit") in page
     assert reverse("standards:my_electives") in page
+
+
+def _learner_page_queries(user: object, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    client.get(url)  # the session and the user are cached after the first request
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_the_learner_page_runs_the_same_number_of_queries_for_more_standards_and_evidence(
+    cast: Cast,
+) -> None:
+    url = reverse("mastery:learner_page", args=[cast.own.pk])
+    first = make_tree(domains=1, per_domain=2)
+    require(cast.school, cast.term, first.standards, priority=Priority.POWER)
+    quick_entry(cast.teacher, cast.section, [cast.own], first.standards, "3")
+    run_worker()
+    small = _learner_page_queries(cast.teacher, url)
+    second = make_tree(domains=3, per_domain=4)
+    require(cast.school, cast.term, second.standards)
+    for day in range(1, 6):
+        quick_entry(
+            cast.teacher,
+            cast.section,
+            [cast.own],
+            second.standards,
+            str(1 + day % 4),
+            when=timezone.now() - datetime.timedelta(days=day),
+        )
+    run_worker()
+    quick_entry(cast.teacher, cast.section, [cast.own], second.standards[:3], "4")  # pending
+    large = _learner_page_queries(cast.teacher, url)
+    assert small == large, (small, large)
+    assert small > 8  # the page's own reads really were captured

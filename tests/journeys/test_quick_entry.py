@@ -56,7 +56,7 @@ def test_quick_entry_offers_the_sections_standards_and_preselects_from_the_grid(
     assert f'value="{tree.standards[1].pk}" id="id_section_standards_1" checked' in page
     assert f'value="{cast.own.pk}" id="id_learners_0" checked' in page
     assert 'name="next" value="/x/"' in page
-    assert "<legend>Level</legend>" in page
+    assert "<legend>Level for every ticked learner</legend>" in page
 
 
 def test_one_submit_rates_every_learner_on_every_ticked_standard_and_returns_to_the_grid(
@@ -143,3 +143,59 @@ def test_the_review_queue_shows_each_submissions_file_reflection_and_self_rating
     assert "Review and score Bridge model" in page
     elsewhere = _client(cast.teacher_elsewhere).get(reverse("evidence:review_queue"))
     assert "Bridge model" not in elsewhere.content.decode()
+
+
+def _submit(cast: Cast, title: str, standard: object, section: object = None) -> Evidence:
+    return evidence_services.submit_evidence(
+        actor=cast.student,
+        kind="project",
+        title=title,
+        description="My work.",
+        demonstrated_at=timezone.now() - datetime.timedelta(days=1),
+        section=section,
+        self_scores={standard.pk: "3"},  # type: ignore[attr-defined]
+    )
+
+
+def test_the_review_queue_narrows_to_a_section_and_pages(cast: Cast) -> None:
+    tree = make_tree(domains=1, per_domain=1)
+    _submit(cast, "In Maths 5A", tree.standards[0], cast.section)
+    _submit(cast, "No class named", tree.standards[0])
+    client = _client(cast.teacher)
+    url = reverse("evidence:review_queue")
+    every = client.get(url).content.decode()
+    assert "In Maths 5A" in every
+    assert "No class named" in every
+    narrowed = client.get(url, {"section": cast.section.pk}).content.decode()
+    assert "2 submissions waiting in Maths 5A." in narrowed  # the learner is in Maths 5A
+    elsewhere = _client(cast.school_admin).get(url, {"section": cast.other_section.pk})
+    assert "Nothing to review in Science 5B." in elsewhere.content.decode()
+
+
+def test_ticked_submissions_are_scored_at_their_self_ratings_or_returned_in_one_go(
+    cast: Cast,
+) -> None:
+    tree = make_tree(domains=1, per_domain=1)
+    first = _submit(cast, "Bridge", tree.standards[0], cast.section)
+    second = _submit(cast, "Tower", tree.standards[0], cast.section)
+    client = _client(cast.teacher)
+    scored = client.post(
+        reverse("evidence:review_bulk"),
+        {"evidence": [first.pk], "action": "score", "comment": "Agreed."},
+        follow=True,
+    )
+    assert "Scored 1 submission." in scored.content.decode()
+    rating = Rating.objects.get(evidence=first, source="teacher")
+    assert (rating.standard_id, int(rating.score)) == (tree.standards[0].pk, 3)
+    returned = client.post(
+        reverse("evidence:review_bulk"),
+        {"evidence": [second.pk, first.pk], "action": "return", "comment": "Add a photo."},
+        follow=True,
+    )
+    assert "Returned 1 submission." in returned.content.decode()  # the first was scored
+    nothing = client.post(reverse("evidence:review_bulk"), {"action": "return"}, follow=True)
+    assert "Tick at least one submission." in nothing.content.decode()
+    outsider = _client(cast.teacher_elsewhere).post(
+        reverse("evidence:review_bulk"), {"evidence": [second.pk], "action": "score"}, follow=True
+    )
+    assert "None of the ticked submissions is waiting for a review." in (outsider.content.decode())

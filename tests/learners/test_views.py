@@ -423,6 +423,7 @@ def test_roster_upload_form_labels_its_input(client: Client, cast: Cast) -> None
                 "Reports",
                 "Settings",
                 "Recomputes",
+                "People and classes",
                 "Roster import",
                 "Privacy",
             ],

@@ -71,20 +71,35 @@ def test_the_learner_page_and_export_follow_administration(
         assert denied.learner_id == learner.pk
 
 
-def test_erasing_needs_the_id_typed_again(cast: Cast, roots: tuple[Path, Path]) -> None:
+def test_erasing_needs_the_learners_name_typed_again(cast: Cast, roots: tuple[Path, Path]) -> None:
     client = _client(cast.school_admin)
     url = reverse("privacy:learner_erase", args=[cast.own.pk])
-    wrong = client.post(url, {"confirm": cast.same_section.pk})
+    name = f"{cast.own.given_name} {cast.own.family_name}"
+    assert f"Type: {name}" in client.get(url).content.decode()
+    wrong = client.post(url, {"confirm": f"{cast.same_section.given_name} Own"})
     assert wrong.status_code == 200
     assert "does not match" in wrong.content.decode()
     assert Learner.objects.filter(pk=cast.own.pk).exists()
-    done = client.post(url, {"confirm": cast.own.pk})
+    done = client.post(url, {"confirm": f"  {name.upper()} "})
     assert done.status_code == 302
     assert not Learner.objects.filter(pk=cast.own.pk).exists()
     index = client.get(reverse("privacy:index"))
     assert ErasureRecord.objects.get().pk in index.context["erasures"].values_list("pk", flat=True)
     # A second attempt finds nothing: the same answer as any learner out of scope.
-    assert client.post(url, {"confirm": cast.own.pk}).status_code == 404
+    assert client.post(url, {"confirm": name}).status_code == 404
+
+
+def test_a_learner_is_found_by_name_or_local_id_among_the_administered_ones(cast: Cast) -> None:
+    client = _client(cast.school_admin)
+    url = reverse("privacy:index")
+    found = client.post(url, {"learner": cast.own.local_id})
+    assert found.status_code == 302
+    assert found["Location"] == reverse("privacy:learner_erase", args=[cast.own.pk])
+    by_name = client.post(url, {"learner": f"{cast.own.given_name} {cast.own.family_name}"})
+    assert by_name["Location"] == found["Location"]
+    elsewhere = client.post(url, {"learner": cast.other_school_learner.family_name})
+    assert elsewhere.status_code == 200
+    assert "No learner of yours matches" in elsewhere.content.decode()
 
 
 def test_the_api_erases_and_refuses_like_the_page(cast: Cast, roots: tuple[Path, Path]) -> None:
@@ -135,7 +150,7 @@ def test_the_access_log_page_searches_and_pages(cast: Cast) -> None:
     for _ in range(3):
         audit.record_access(actor=cast.teacher, action="record.read", learner_id=cast.own.pk)
     client = _client(cast.school_admin)
-    page = client.get(reverse("privacy:access_log"), {"learner": cast.own.pk})
+    page = client.get(reverse("privacy:access_log"), {"learner": cast.own.local_id})
     assert page.status_code == 200
     assert page.context["page"].paginator.count == 3
     bad = client.get(reverse("privacy:access_log"), {"since": "2026-02-02", "until": "2026-01-01"})

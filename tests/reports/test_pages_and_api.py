@@ -107,13 +107,16 @@ def test_the_page_requests_a_report_and_lists_it_with_a_link(world: World, clien
             "kind": "section_export",
             "file_format": "xlsx",
             "as_of": world.day.isoformat(),
-            "section": world.cast.section.pk,
+            "section": world.cast.section.title,  # chosen by name, never by id
         },
     )
     report = ReportRequest.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("reports:report_detail", args=[report.pk])
-    assert b"Queued" in client.get(response["Location"]).content
+    detail = client.get(response["Location"]).content.decode()
+    assert f"Section gradebook export of {world.cast.section.title}" in detail
+    assert "Waiting for a worker to start it" in detail
+    assert "data-poll=" in detail  # the page follows the progress by itself
     services.generate_report(report_id=report.pk)
     listing = client.get(reverse("reports:report_list")).content.decode()
     assert "Ready: 3 rows" in listing
@@ -125,29 +128,34 @@ def test_the_page_shows_a_scope_error_and_refuses_out_of_scope(
     world: World, client_for: Any
 ) -> None:
     client: Client = client_for(world.cast.teacher)
-    outside = client.post(
-        reverse("reports:report_list"),
-        {
-            "kind": "section_export",
-            "file_format": "csv",
-            "as_of": world.day.isoformat(),
-            "section": world.cast.school_section.pk,
-        },
-    )
-    assert outside.status_code == 404
-    assert AuditEntry.objects.get().outcome == "denied"
+    typed = {
+        "kind": "section_export",
+        "file_format": "csv",
+        "as_of": world.day.isoformat(),
+        "section": world.cast.school_section.title,
+    }
+    outside = client.post(reverse("reports:report_list"), typed)
+    # Sections are looked up among the teacher's own: another school's is not found, and the
+    # form comes back as typed with the reason.
+    assert outside.status_code == 200
+    page = outside.content.decode()
+    assert f"No section of yours matches “{world.cast.school_section.title}”." in page
+    assert f'value="{world.cast.school_section.title}"' in page
+    assert not ReportRequest.objects.exists()
     wrong = client.post(
         reverse("reports:report_list"),
         {"kind": "transcript", "file_format": "pdf", "as_of": world.day.isoformat()},
     )
     assert wrong.status_code == 200
-    assert b"learner: required for a transcript." in wrong.content
+    assert b"Choose a learner for this report." in wrong.content
 
 
 def test_a_student_gets_their_own_transcript_only(world: World, client_for: Any) -> None:
     client: Client = client_for(world.cast.student)
     own = {"kind": "transcript", "file_format": "pdf", "as_of": world.day.isoformat()}
-    response = client.post(reverse("reports:report_list"), {**own, "learner": world.cast.own.pk})
+    response = client.post(
+        reverse("reports:report_list"), {**own, "learner": world.cast.own.display_name}
+    )
     assert response.status_code == 302
     report = ReportRequest.objects.get()
     services.generate_report(report_id=report.pk)
@@ -155,11 +163,37 @@ def test_a_student_gets_their_own_transcript_only(world: World, client_for: Any)
     assert link is not None
     pdf = client.get(link)
     assert pdf["Content-Type"] == "application/pdf"
-    other = {**own, "learner": world.cast.same_section.pk}
-    assert client.post(reverse("reports:report_list"), other).status_code == 404
+    other = {**own, "learner": world.cast.same_section.display_name}
+    refused = client.post(reverse("reports:report_list"), other)
+    assert refused.status_code == 200
+    assert "No learner of yours matches" in refused.content.decode()
+    assert ReportRequest.objects.count() == 1
 
 
 def test_the_report_detail_of_another_user_is_404(world: World, client_for: Any) -> None:
     report = _ready(world, world.cast.co_teacher)
     client: Client = client_for(world.cast.teacher)
     assert client.get(reverse("reports:report_detail", args=[report.pk])).status_code == 404
+
+
+def test_the_grid_and_learner_page_buttons_request_their_report(
+    world: World, client_for: Any
+) -> None:
+    client: Client = client_for(world.cast.teacher)
+    export = client.post(
+        reverse("reports:section_export", args=[world.cast.section.pk]), {"file_format": "xlsx"}
+    )
+    report = ReportRequest.objects.get()
+    assert export["Location"] == reverse("reports:report_detail", args=[report.pk])
+    assert (report.kind, report.file_format, report.section_id) == (
+        "section_export",
+        "xlsx",
+        world.cast.section.pk,
+    )
+    transcript = client.post(reverse("reports:learner_transcript", args=[world.cast.own.pk]))
+    assert transcript.status_code == 302
+    assert ReportRequest.objects.filter(kind="transcript", learner=world.cast.own).exists()
+    # Out of scope: not found, and the refusal is audited.
+    outside = reverse("reports:section_export", args=[world.cast.school_section.pk])
+    assert client.post(outside).status_code == 404
+    assert AuditEntry.objects.filter(action="report.request", outcome="denied").count() == 1

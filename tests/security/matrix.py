@@ -78,6 +78,22 @@ def _section_visible(persona: str, target: str) -> bool:
     return persona == OPERATOR or SECTION_TARGETS[target] in VISIBLE_SECTIONS.get(persona, set())
 
 
+def _section_administered(persona: str, target: str) -> bool:
+    if persona == OPERATOR:
+        return True
+    school = {
+        "section": "school",
+        "other_section": "school",
+        "other_school": "other_school",
+        "other_district": "district_school",
+    }[target]
+    return school in ADMINISTERED.get(persona, set())
+
+
+def _operator(persona: str, target: str) -> bool:
+    return persona == OPERATOR
+
+
 def _org_visible(persona: str, target: str) -> bool:
     return persona == OPERATOR or ORG_TARGETS[target] in VISIBLE_ORGANISATIONS.get(persona, set())
 
@@ -140,6 +156,8 @@ SCOPES: dict[str, Scope] = {
     "learner_change": _learner_changeable,
     "learner_admin": _learner_administered,
     "section": _section_visible,
+    "section_admin": _section_administered,
+    "operator": _operator,
     "org": _org_visible,
     "org_admin": _org_administered,
     "own_learner": _own_learner,

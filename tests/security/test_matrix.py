@@ -331,12 +331,51 @@ ROWS: dict[str, Row] = {
     ),
     "learners:section_list": Row("none", {"GET": P(gate="staff")}),
     "learners:section_detail": Row("section", {"GET": P(scope="section")}),
+    # Pickers' suggestions: scoped lists of names (empty for a role that sees none).
+    "learners:learner_search": Row("none", {"GET": P()}),
+    "learners:section_search": Row("none", {"GET": P()}),
+    # People and classes (school administrators): a learner or section seen but not administered
+    # answers 403 (a teacher's own), one out of sight 404; the shared cast term has no
+    # organisation: only the operator changes it.
+    "learners:people": Row("none", {"GET": P(gate="admin")}),
+    "learners:learner_add": Row("none", {"GET": P(gate="admin"), "POST": P(gate="admin")}),
+    "learners:learner_edit": Row(
+        "learner",
+        {
+            "GET": P(scope="learner_admin", seen=403, seen_scope="learner"),
+            "POST": P(scope="learner_admin", seen=403, seen_scope="learner"),
+        },
+    ),
+    "learners:section_add": Row("none", {"GET": P(gate="admin"), "POST": P(gate="admin")}),
+    "learners:section_edit": Row(
+        "section",
+        {
+            "GET": P(scope="section_admin", seen=403, seen_scope="section"),
+            "POST": P(scope="section_admin", seen=403, seen_scope="section"),
+        },
+    ),
+    "learners:section_enrollments": Row(
+        "section",
+        {
+            "GET": P(scope="section_admin", seen=403, seen_scope="section"),
+            "POST": P(scope="section_admin", seen=403, seen_scope="section"),
+        },
+    ),
+    "learners:term_add": Row("none", {"GET": P(gate="admin"), "POST": P(gate="admin")}),
+    "learners:term_edit": Row(
+        "term",
+        {
+            "GET": P(gate="admin", scope="operator", seen=403, seen_scope="all"),
+            "POST": P(gate="admin", scope="operator", seen=403, seen_scope="all"),
+        },
+    ),
     "learners:roster_import": Row(
         "none", {"GET": P(gate="admin"), "POST": P(ok=400, gate="admin")}
     ),
     # --- standards pages -------------------------------------------------------------------
     "standards:framework_list": Row("none", {"GET": P()}),
     "standards:framework_detail": Row("framework", {"GET": P()}),
+    "standards:standard_search": Row("none", {"GET": P()}),
     "standards:framework_export": Row("framework", {"GET": P()}),
     "standards:framework_import": Row(
         "none", {"GET": P(gate="importer"), "POST": P(ok=400, gate="importer")}
@@ -397,8 +436,12 @@ ROWS: dict[str, Row] = {
     "evidence:record_ratings": Row(
         "section", {"GET": P(scope="section"), "POST": P(scope="section")}
     ),
+    # Nothing typed: back to the grid with the reason (302); out of scope: 404.
+    "evidence:grid_ratings": Row("section", {"POST": P(ok=302, scope="section")}),
     "evidence:submit": Row("none", {"GET": P(gate="student"), "POST": P(gate="student")}),
     "evidence:review_queue": Row("none", {"GET": P(gate="staff")}),
+    # Nothing ticked: back to the queue with the reason.
+    "evidence:review_bulk": Row("none", {"POST": P(ok=302, gate="staff")}),
     "evidence:import": Row("none", {"GET": P(gate="staff"), "POST": P(gate="staff")}),
     "evidence:learner": Row("learner", {"GET": P(scope="learner")}),
     "evidence:detail": Row("evidence", {"GET": P(scope="learner")}),
@@ -434,6 +477,9 @@ ROWS: dict[str, Row] = {
     # --- reports pages ---------------------------------------------------------------------
     "reports:report_list": Row("none", {"GET": P(), "POST": P()}),
     "reports:report_detail": Row("report", {"GET": P(scope="requester")}),
+    # The grid's export and the learner page's transcript: requested, then its progress (302).
+    "reports:section_export": Row("section", {"POST": P(ok=302, scope="section")}),
+    "reports:learner_transcript": Row("learner", {"POST": P(ok=302, scope="learner")}),
     "reports:download": Row("token", {"GET": P(scope="requester")}),
     # --- privacy pages ---------------------------------------------------------------------
     "privacy:index": Row("none", {"GET": P(gate="admin"), "POST": P(gate="admin")}),
