@@ -474,9 +474,9 @@ def _load_standards(cursor: Any, size: StateSize) -> None:
     cursor.execute(
         "INSERT INTO standards_framework (id, identifier, uri, title, creator, publisher,"
         " description, subjects, language, version, adoption_status, official_source_url,"
-        " notes, extra, source_format, organisation_id, imported_by_id, created_at,"
-        " updated_at) VALUES (%s, 'bench-framework', '', 'Bench mathematics', '', '', '',"
-        " '[]', 'en', '', '', '', '', '{}', 'csv', NULL, NULL, now(), now())",
+        " notes, extra, package_parts, source_format, organisation_id, imported_by_id,"
+        " created_at, updated_at) VALUES (%s, 'bench-framework', '', 'Bench mathematics', '',"
+        " '', '', '[]', 'en', '', '', '', '', '{}', '{}', 'csv', NULL, NULL, now(), now())",
         [FRAMEWORK_ID],
     )
     cursor.execute(
