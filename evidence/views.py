@@ -42,8 +42,8 @@ from learners.models import Learner, Organisation, Section
 from learners.selectors import AnyUser
 from mastery.grid import ids_from, standards_for_quick_entry
 from mastery.progress import learner_standard_options
-from standards.selectors import scale_for
 from standards.models import Standard
+from standards.selectors import scale_for
 
 logger = logging.getLogger(__name__)
 
