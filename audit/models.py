@@ -2,7 +2,7 @@
 
 Both tables are append-only: rows are inserted by ``audit.services`` and never updated or
 deleted. On PostgreSQL a trigger (migration 0002) refuses UPDATE and DELETE unless the
-transaction ran ``SET LOCAL mastery.erasure = 'on'`` (the erasure service only, ADR 5).
+transaction erases the learner (``mastery_begin_erasure``: the erasure service only, ADR 7).
 
 The log outlives the rows it names: ``actor`` and ``learner`` are foreign keys without a
 database constraint, so an audit row never blocks deleting a user and is never rewritten when

@@ -13,8 +13,8 @@ what the demo needs. Decision and trade-offs: ``docs/decisions/0001-settings-and
   are given (``make test``'s stand-in for the server its ``DATABASE_URL`` names).
 - PostgreSQL refuses to run as root. Run by root, the server runs as the unprivileged account
   ``nobody``, which then owns the data folder; nothing else on the machine is changed.
-- :func:`EmbeddedPostgres.set_up` is the one place that prepares what the platform connects to
-  (today: its database); roles come here too.
+- :func:`EmbeddedPostgres.set_up` is the one place that prepares what the platform connects to:
+  its database and its roles (``common.database_roles``).
 
 Plain Python (no Django import): ``scripts/ensure_services.py`` uses it before Django runs.
 """
@@ -93,12 +93,13 @@ class EmbeddedPostgres:
     def log(self) -> Path:
         return self.pgdata / "server.log"
 
-    def django_database(self, name: str = DATABASE) -> dict[str, Any]:
-        """The ``DATABASES`` entry that reaches this server (``config/settings.py``)."""
+    def django_database(self, name: str = DATABASE, user: str | None = None) -> dict[str, Any]:
+        """The ``DATABASES`` entry that reaches this server as ``user`` (default: the superuser;
+        the settings connect as the application's role and migrate as the owner's)."""
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": name,
-            "USER": self.superuser,
+            "USER": user or self.superuser,
             "PASSWORD": "",
             "HOST": self.host or str(self.socket_dir),
             "PORT": str(self.port),
@@ -158,12 +159,17 @@ class EmbeddedPostgres:
     def set_up(self, database: str = DATABASE) -> None:
         """Start the server and create what the platform connects to. Idempotent.
 
-        The one place for the server's contents: today the database (owned by the superuser).
-        Roles (an owner for migrations, an application role without superuser) belong here.
+        The one place for the server's contents: the database and the two roles of
+        ``common.database_roles`` (the owner, whom migrations run as and who owns the database
+        and everything in it, objects made before the roles included; the application's role,
+        without superuser, DDL, TRUNCATE or trigger rights). Over the socket only the server's
+        owner may connect, so the roles need no password.
         """
         self.start()
         import psycopg  # here, not at the top: the settings import this module
         from psycopg import sql
+
+        from common import database_roles
 
         with psycopg.connect(**self.connection_params("postgres"), autocommit=True) as conn:
             exists = conn.execute(
@@ -171,6 +177,11 @@ class EmbeddedPostgres:
             ).fetchone()
             if not exists:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            database_roles.create_roles(conn.cursor(), database=database)
+        with psycopg.connect(**self.connection_params(database), autocommit=True) as conn:
+            cursor = conn.cursor()
+            database_roles.adopt_objects(cursor)
+            database_roles.grant(cursor, database=database)
 
     def connection_params(self, database: str = DATABASE) -> dict[str, Any]:
         """psycopg's keyword arguments for a superuser connection over the socket."""

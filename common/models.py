@@ -13,8 +13,9 @@ class RowVersion(models.Model):
     Written only by the PostgreSQL trigger ``common_version_row`` (``common/history.py``), on
     every insert, update of a tracked column and delete of a versioned table, whoever writes:
     a service, the admin, an import or plain SQL. Append-only: UPDATE and DELETE are refused
-    unless the erasure service runs (``mastery.erasure``). ``learner_id`` names the learner a
-    row is about (learners, enrollments, elective choices): such versions are personal data
+    unless the erasure service runs (``mastery_begin_erasure``, ADR 7). ``learner_id`` names
+    the learner a row is about (learners, enrollments, elective choices): such versions are
+    personal data
     (``privacy.registry``); they hold ids, grades and dates, never names.
     """
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import Any
 
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from common.database_roles import APP_ROLE, OWNER_ROLE
 from common.embedded_postgres import EmbeddedPostgres
 from config.env import env
 
@@ -114,13 +116,27 @@ TEMPLATES = [
 # Without DATABASE_URL: the embedded PostgreSQL, on a Unix socket in its data folder. Commands
 # that find it down say how to start it (manage.py); `make demo` starts it.
 EMBEDDED_POSTGRES = None if env.is_set("DATABASE_URL") else EmbeddedPostgres(DATA_DIR / "postgres")
-DATABASES = {
-    "default": (
-        EMBEDDED_POSTGRES.django_database() if EMBEDDED_POSTGRES else env.database("DATABASE_URL")
+# Least privilege (common/database_roles.py, S14): the platform connects as DATABASE_URL's role,
+# the application's (no superuser, DDL, TRUNCATE or trigger rights), and `manage.py migrate`
+# as MIGRATION_DATABASE_URL's, the owner of the schema (the "owner" connection). The embedded
+# server has both roles. Without MIGRATION_DATABASE_URL (a development server, the test suite)
+# migrations run as DATABASE_URL's role, and DATABASE_APP_ROLE is granted to if it exists.
+_OWNER: dict[str, Any] | None
+if EMBEDDED_POSTGRES:
+    DATABASES = {"default": EMBEDDED_POSTGRES.django_database(user=APP_ROLE)}
+    _OWNER = EMBEDDED_POSTGRES.django_database(user=OWNER_ROLE)
+else:
+    DATABASES = {"default": env.database("DATABASE_URL")}
+    _OWNER = (
+        env.database("MIGRATION_DATABASE_URL") if env.is_set("MIGRATION_DATABASE_URL") else None
     )
-}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.integer("DB_CONN_MAX_AGE", 0)
+if _OWNER is not None:
+    DATABASES["owner"] = {**_OWNER, "TEST": {"MIRROR": "default"}}
+DATABASE_APP_ROLE = (
+    DATABASES["default"]["USER"] if _OWNER else env.string("DATABASE_APP_ROLE", APP_ROLE)
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

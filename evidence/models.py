@@ -5,7 +5,8 @@ rows are inserted by ``evidence.services`` and never updated or deleted. A corre
 row that names the one it replaces (``Rating.supersedes``); a removal is a row of its own with a
 reason (``RatingRemoval``, ``EvidenceRemoval``); a status is the latest ``EvidenceStatusChange``.
 On PostgreSQL, triggers (migration 0002) refuse UPDATE and DELETE on every table of this app
-unless the transaction ran ``SET LOCAL mastery.erasure = 'on'`` (the erasure service only).
+except the erased learner's rows in a transaction that called ``mastery_begin_erasure``
+(the erasure service only: privacy/migrations/0002, common/database_roles.py).
 """
 
 from __future__ import annotations

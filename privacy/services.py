@@ -8,9 +8,10 @@
   and login attempts), the admin's change log about the learner, the artifact files and every
   generated report file that could contain the learner (reports are regenerated as of any day,
   so a removed file is re-made on request, without the learner). It runs in one transaction
-  that sets ``mastery.erasure`` (the one way past the append-only triggers); files are removed
-  last, before the commit. A crash before the commit leaves every row in place, and a re-run
-  finishes the job (missing files are fine); re-running after success is a no-op. It leaves
+  that called ``mastery_begin_erasure`` (the one way past the append-only triggers, for this
+  learner's rows only); files are removed last, before the commit. A crash before the commit
+  leaves every row in place, and a re-run finishes the job (missing files are fine);
+  re-running after success is a no-op. It leaves
   one anonymous :class:`ErasureRecord` and one audit entry without a learner
   (``privacy.erase``).
 """
@@ -303,8 +304,10 @@ def _erase(actor: Actor, learner_id: int) -> ErasureReport:
     learner = Learner.objects.select_for_update().filter(pk=learner_id).first()
     if learner is None:
         return ErasureReport(learner_id=learner_id, already_erased=True)
+    # The one way past the append-only tables' triggers: this transaction, this learner and
+    # their login only (a SECURITY DEFINER function, privacy/migrations/0002; S14).
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL mastery.erasure = 'on'")
+        cursor.execute("SELECT mastery_begin_erasure(%s, %s)", [learner_id, learner.user_id])
 
     media = Path(settings.MEDIA_ROOT)
     reports_root = Path(settings.REPORTS_ROOT)
@@ -346,10 +349,10 @@ def _erase(actor: Actor, learner_id: int) -> ErasureReport:
         object_id=record.pk,
         detail={"rows": sum(rows.values()), "files": removed},
     )
-    # SET LOCAL lasts until the outermost transaction ends: a caller's own transaction must not
+    # The note lasts until the outermost transaction ends: a caller's own transaction must not
     # keep the way past the append-only triggers open after the erasure.
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL mastery.erasure = 'off'")
+        cursor.execute("SELECT mastery_end_erasure()")
     logger.info("privacy.erased", extra={"erasure": record.pk, "rows": sum(rows.values())})
     return ErasureReport(
         learner_id=learner_id, rows=rows, files_removed=removed, record_id=record.pk

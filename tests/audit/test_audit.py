@@ -98,12 +98,22 @@ def test_the_database_refuses_to_change_or_delete_audit_rows(cast: Cast, table: 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_only_the_erasure_flag_lets_a_transaction_delete_audit_rows() -> None:
-    services.record_access(actor=None, action="report.generate")
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL mastery.erasure = 'on'")
-        cursor.execute("DELETE FROM audit_auditentry")
-    assert not AuditEntry.objects.exists()
-    services.record_access(actor=None, action="report.generate")
+def test_only_an_erasure_deletes_audit_rows_and_only_its_learners(cast: Cast) -> None:
+    services.record_access(actor=None, action="learner.read", learner_id=cast.own.pk)
+    services.record_access(actor=None, action="learner.read", learner_id=cast.same_section.pk)
+    with pytest.raises(IntegrityError):  # the old setting opens nothing
+        _in_one_transaction("SET LOCAL mastery.erasure = 'on'", "DELETE FROM audit_auditentry")
+    _in_one_transaction(
+        f"SELECT mastery_begin_erasure({cast.own.pk}, NULL)",
+        f"DELETE FROM audit_auditentry WHERE learner_id = {cast.own.pk}",  # noqa: S608
+        "SELECT mastery_end_erasure()",
+    )
+    assert list(AuditEntry.objects.values_list("learner_id", flat=True)) == [cast.same_section.pk]
     with pytest.raises(IntegrityError):
-        _execute("DELETE FROM audit_auditentry")  # the flag ended with its transaction
+        _execute("DELETE FROM audit_auditentry")  # the erasure ended with its transaction
+
+
+def _in_one_transaction(*statements: str) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)

@@ -27,7 +27,26 @@ def command_of(service: str) -> list[str]:
 
 
 def test_compose_has_every_service_the_platform_needs() -> None:
-    assert set(SERVICES) == {"postgres", "redis", "web", "worker", "beat"}
+    assert set(SERVICES) == {"postgres", "redis", "db-setup", "web", "worker", "beat"}
+
+
+def test_the_platform_connects_without_superuser_or_owner_rights() -> None:
+    """S14: db-setup creates the roles (as the superuser) and migrates (as the owner); the web
+    tier, workers and beat know only the application's role, and wait for db-setup."""
+    setup = command_of("db-setup")
+    assert setup[:3] == ["python", "manage.py", "database_roles"]
+    assert setup[setup.index("&&") + 1 :] == ["python", "manage.py", "migrate", "--noinput"]
+    owner = SERVICES["db-setup"]["environment"]["MIGRATION_DATABASE_URL"]
+    superuser = SERVICES["postgres"]["environment"]["POSTGRES_USER"]
+    for name in ("web", "worker", "beat"):
+        environment = SERVICES[name]["environment"]
+        assert "MIGRATION_DATABASE_URL" not in environment, name
+        user = environment["DATABASE_URL"].split("//", 1)[1].split(":", 1)[0]
+        assert user not in {superuser, owner.split("//", 1)[1].split(":", 1)[0]}, name
+        assert "migrate" not in command_of(name), name
+        assert SERVICES[name]["depends_on"]["db-setup"] == {
+            "condition": "service_completed_successfully"
+        }
 
 
 def test_worker_serves_exactly_the_queues_of_the_celery_app() -> None:

@@ -96,11 +96,29 @@ def test_orm_updates_and_deletes_are_refused_too() -> None:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("history")
-def test_only_a_transaction_that_set_the_erasure_flag_may_delete() -> None:
-    # A real transaction (not the test's savepoint): SET LOCAL lasts until its end.
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL mastery.erasure = 'on'")
-        cursor.execute("DELETE FROM evidence_ratingremoval")
+def test_only_an_erasure_may_delete_and_only_its_learners_rows(cast: Cast) -> None:
+    # The setting that used to open the triggers opens nothing now.
+    with pytest.raises(IntegrityError):
+        _in_one_transaction(
+            "SET LOCAL mastery.erasure = 'on'", "DELETE FROM evidence_ratingremoval"
+        )
+    # An erasure (privacy/migrations/0002) deletes its learner's rows, and no one else's.
+    with pytest.raises(IntegrityError):
+        _in_one_transaction(
+            f"SELECT mastery_begin_erasure({cast.same_section.pk}, NULL)",
+            "DELETE FROM evidence_ratingremoval",
+        )
+    _in_one_transaction(
+        f"SELECT mastery_begin_erasure({cast.own.pk}, NULL)",
+        "DELETE FROM evidence_ratingremoval",
+        "SELECT mastery_end_erasure()",
+    )
     assert RatingRemoval.objects.count() == 0
     with pytest.raises(IntegrityError):
-        _execute("DELETE FROM evidence_rating")  # the flag ended with its transaction
+        _execute("DELETE FROM evidence_rating")  # the erasure ended with its transaction
+
+
+def _in_one_transaction(*statements: str) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
