@@ -91,6 +91,7 @@ ROUTES: dict[str, Rule] = {
     # the home page names the learners that need a teacher's attention
     "home": UNRESOLVED,
     # learners: API
+    "roster-import-list": UNRESOLVED,
     "section-learners": Rule("roster", name="pk"),
     "learner-list": _listed("learners.Learner"),
     "learner-detail": _obj("learners.Learner"),
@@ -230,6 +231,13 @@ NO_LEARNER_DATA: frozenset[str] = frozenset(
         "framework-import-file",
         "framework-detail",
         "framework-case",
+        # the CASE 1.1 REST read endpoints: published frameworks, no learner data
+        "case:documents",
+        "case:document",
+        "case:package",
+        "case:item",
+        "case:item_associations",
+        "case:association",
         "standard-list",
         "standard-detail",
         "standard-associations",
