@@ -349,6 +349,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Mastery tracking platform API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every status code an operation answers is declared (common/api_schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "common.api_schema.declare_error_responses",
+    ],
     # Swagger UI served by the platform itself (no CDN): see RELIABILITY.md S8.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
