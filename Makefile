@@ -34,7 +34,7 @@ lint: venv
 
 # Every benchmark at its default (state) size, one after the other (they share the bench broker
 # database and must not overlap); each prints a summary block. Figures: docs/performance.md.
-BENCHES := engine recompute latency http_load chaos report grid
+BENCHES := engine recompute latency http_load chaos report import grid
 
 bench: venv
 	@for name in $(BENCHES); do echo "== bench/$$name.py"; $(PY) "bench/$$name.py" || exit 1; done

@@ -308,6 +308,14 @@ class CsvReader:
         self.problems.error(self.file, "", reason, row=row)
 
     def __iter__(self) -> Iterator[CsvRow]:
+        header: list[str] = []
+        for number, record in self.records():
+            header = header or self.header or []
+            yield CsvRow(number, dict(zip(header, record, strict=True)))
+
+    def records(self) -> Iterator[tuple[int, list[str]]]:
+        """The rows as (number, fields in the header's order): what ``iter`` yields without a
+        dict per row, for importers of large files (the ratings import reads millions)."""
         reader_stream = io.BufferedReader(self._limited)
         decoder = codecs.getincrementaldecoder("utf-8-sig")()
         line = 1
@@ -319,21 +327,22 @@ class CsvReader:
                 self._fail("The file is empty (no header row).")
                 return
             self.header = [column.strip() for column in first]
+            width = len(self.header)
             for record in reader:
                 # Rows as a spreadsheet numbers them: records, not lines (a quoted value may
                 # span lines).
                 line += 1
-                if not any(cell.strip() for cell in record):
+                if not "".join(record).strip():
                     continue
-                if len(record) != len(self.header):
+                if len(record) != width:
                     self.problems.error(
                         self.file,
                         "",
-                        f"The row has {len(record)} fields; the header has {len(self.header)}.",
+                        f"The row has {len(record)} fields; the header has {width}.",
                         row=line,
                     )
                     continue
-                yield CsvRow(line, dict(zip(self.header, record, strict=True)))
+                yield line, record
         except _TooLarge:
             self._fail(f"The file is larger than the limit of {self.max_bytes:,} bytes.")
         except UnicodeDecodeError as exc:

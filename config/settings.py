@@ -193,6 +193,9 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 UPLOAD_MAX_BYTES = env.integer("UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+# The largest ratings CSV file an import reads (page, API and command): imports stream, so this
+# bounds the upload's temporary file on disk, not memory.
+IMPORT_MAX_BYTES = env.integer("IMPORT_MAX_BYTES", 4 * 1024**3, minimum=1024)
 # A roster whose skipped rows, or learners it would deactivate, exceed this share is refused
 # whole (a truncated SIS export must not empty a district); an import may ask for another.
 ROSTER_SAFETY_SHARE = env.integer("ROSTER_SAFETY_PERCENT", 5) / 100

@@ -19,26 +19,23 @@ Who may do what (``learners.selectors`` decides the scopes):
 from __future__ import annotations
 
 import datetime
-import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from functools import cached_property
-from typing import Any, Final, Protocol
+from decimal import Decimal
+from typing import IO, Any, Final, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import URLValidator
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.encoding import iri_to_uri
 
-from common.importing import Problem
 from evidence import csv_import, selectors, uploads
-from evidence.csv_import import ParsedRow, RatingImportRefused, RowProblem, parse_ratings_csv
+from evidence.csv_import import RatingImportRefused, RatingImportReport, RowProblem
 from evidence.models import (
     Artifact,
     ArtifactKind,
@@ -53,13 +50,13 @@ from evidence.models import (
     RatingSource,
     Reflection,
 )
+from evidence.scores import parse_score
 from evidence.text import clean_line, clean_text
 from learners import selectors as learner_selectors
 from learners import write_scope
 from learners.models import Learner, Organisation, Section
 from mastery.services import mark_stale
 from notifications.services import notify_work_reviewed
-from standards import selectors as standard_selectors
 from standards.models import Standard
 
 logger = logging.getLogger(__name__)
@@ -72,7 +69,6 @@ REASON_MAX = 2_000
 MAX_RATINGS_PER_CALL = 5_000
 MAX_ARTIFACTS_PER_CALL = 10
 URL_MAX = 2_000
-CSV_MAX_BYTES = csv_import.MAX_FILE_BYTES
 
 
 class UploadedFileLike(Protocol):
@@ -173,21 +169,6 @@ def _when(value: datetime.datetime | datetime.date, name: str = "demonstrated_at
     if moment.year < 1900:
         raise ValidationError({name: "This date is too far in the past."})
     return moment
-
-
-def parse_score(value: object, *, low: Decimal, high: Decimal) -> Decimal:
-    """The score as a Decimal with at most 2 decimals within [low, high]; ValueError why not."""
-    try:
-        score = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise ValueError(f"{value!r} is not a number") from exc
-    if not score.is_finite():
-        raise ValueError(f"{value!r} is not a number")
-    if score != score.quantize(Decimal("0.01")):
-        raise ValueError(f"{value} has more than 2 decimals")
-    if score < low or score > high:
-        raise ValueError(f"{value} is outside the scale ({low:g} to {high:g})")
-    return score.quantize(Decimal("0.01"))
 
 
 class _ScoreRanges:
@@ -946,311 +927,45 @@ def add_artifacts(
 # --- ratings CSV import -------------------------------------------------------------------------
 
 
-@dataclass
-class RatingImportReport:
-    """What an import did (or, with ``dry_run``, would do). ``created``: new ratings;
-    ``updated``: ratings that superseded an earlier import of the same row with another score;
-    ``unchanged``: rows already imported with the same score."""
-
-    rows: int
-    evidence_created: int
-    created: int
-    updated: int
-    unchanged: int
-    dry_run: bool
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "rows": self.rows,
-            "evidence_created": self.evidence_created,
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "dry_run": self.dry_run,
-        }
-
-
-def import_source_key(demonstrated_on: datetime.date, title: str) -> str:
-    """The key that finds an imported evidence again: its date and title (per learner)."""
-    digest = hashlib.sha256(f"{demonstrated_on.isoformat()}\x1f{title}".encode()).hexdigest()
-    return f"import:{digest[:56]}"
-
-
-@dataclass(frozen=True)
-class _ImportRow:
-    parsed: ParsedRow
-    learner: Learner
-    standard: Standard
-    score: Decimal
-
-    @cached_property
-    def evidence_key(self) -> tuple[int, str]:
-        return (self.learner.pk, import_source_key(self.parsed.demonstrated_on, self.parsed.title))
-
-
-def _resolve_learners(
-    actor: AbstractBaseUser, rows: list[ParsedRow], problems: list[Problem]
-) -> dict[str, Learner]:
-    """Learner reference -> learner, among the learners the actor may change (one query)."""
-    if not rows:
-        return {}
-    column = rows[0].learner_column
-    references = {row.learner for row in rows}
-    scope = learner_selectors.changeable_learners(actor).select_related("school")
-    found: dict[str, Learner] = {}
-    ambiguous: set[str] = set()
-    if column == "learner_id":
-        for learner in scope.filter(pk__in=[int(ref) for ref in references if len(ref) < 19]):
-            found[str(learner.pk)] = learner
-    else:
-        # A local id is unique in its school, a state student id in its state: among the
-        # learners of several schools or states one may name two.
-        field_name = "local_id" if column == "local_id" else "state_student_id"
-        for learner in scope.filter(**{f"{field_name}__in": references}):
-            key = getattr(learner, field_name)
-            if key in found and found[key].pk != learner.pk:
-                ambiguous.add(key)
-            found[key] = learner
-    other = "state_student_id" if column == "local_id" else "local_id"
-    where = "schools" if column == "local_id" else "states"
-    for row in rows:
-        if row.learner in ambiguous:
-            problems.append(
-                RowProblem(
-                    row.row,
-                    column,
-                    f"{row.learner} names learners in several {where} you teach: use {other}",
-                )
-            )
-        elif row.learner not in found:
-            problems.append(
-                RowProblem(row.row, column, f"no learner {row.learner} among your learners")
-            )
-    return {ref: learner for ref, learner in found.items() if ref not in ambiguous}
-
-
-def _resolve_standards(rows: list[ParsedRow], problems: list[Problem]) -> dict[str, Standard]:
-    """Codes (full or short) and identifiers through the one resolver of standard codes."""
-    matches = standard_selectors.find_standards(row.standard for row in rows)
-    resolved: dict[str, Standard] = {}
-    reasons: dict[str, str] = {}
-    for ref, match in matches.items():
-        if not match.standards:
-            reasons[ref] = f"no standard has the code or identifier {ref!r}"
-        elif len(match.standards) > 1:
-            frameworks = sorted({s.framework.title for s in match.standards})
-            reasons[ref] = (
-                f"{ref!r} matches {len(match.standards)} standards "
-                f"({'; '.join(frameworks)[:200]}): use the CASE identifier"
-            )
-        else:
-            standard = match.standards[0]
-            problem = standard_selectors.standard_problem(standard)
-            if problem:
-                reasons[ref] = problem
-            else:
-                resolved[ref] = standard
-    for row in rows:
-        reason = reasons.get(row.standard.strip())
-        if reason:
-            problems.append(RowProblem(row.row, "standard", reason))
-    return resolved
-
-
-def _checked_import_rows(
-    parsed: list[ParsedRow],
-    learners: dict[str, Learner],
-    standards: dict[str, Standard],
-    problems: list[Problem],
-) -> list[_ImportRow]:
-    """Rows whose learner and standard resolved, with their score checked against the
-    learner's scale; a row repeating another's learner, standard, date and title is a problem."""
-    ranges = _ScoreRanges()
-    rows: list[_ImportRow] = []
-    first_seen: dict[tuple[int, int, datetime.date, str], int] = {}
-    for item in parsed:
-        learner = learners.get(item.learner)
-        standard = standards.get(item.standard.strip())
-        if learner is None or standard is None:
-            continue
-        try:
-            score = ranges.check(item.score, learner.school)
-        except ValueError as exc:
-            problems.append(RowProblem(item.row, "score", str(exc)))
-            continue
-        identity = (learner.pk, standard.pk, item.demonstrated_on, item.title)
-        if identity in first_seen:
-            problems.append(
-                RowProblem(
-                    item.row,
-                    "",
-                    f"same learner, standard, date and title as row {first_seen[identity]}",
-                )
-            )
-            continue
-        first_seen[identity] = item.row
-        rows.append(_ImportRow(item, learner, standard, score))
-    return rows
-
-
-_RATING_COLUMNS = (
-    "evidence_id",
-    "learner_id",
-    "demonstrated_at",
-    "standard_id",
-    "score",
-    "source",
-    "rater_id",
-    "comment",
-    "supersedes_id",
-    "recorded_at",
-)
-
-
-def _insert_ratings(rows: list[tuple[Any, ...]]) -> None:
-    """Inserts ratings given as tuples in ``_RATING_COLUMNS`` order (without ``recorded_at``).
-
-    Through COPY: a bulk import is bounded by the database, not by building model instances.
-    """
-    now = timezone.now()
-    columns = ", ".join(_RATING_COLUMNS)
-    sql = f"COPY {Rating._meta.db_table} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row((*row, now))
-
-
 @transaction.atomic
 def import_ratings_csv(
-    *, actor: AbstractBaseUser, data: bytes, dry_run: bool = False
+    *,
+    actor: AbstractBaseUser,
+    data: bytes | IO[bytes],
+    dry_run: bool = False,
+    max_bytes: int | None = None,
 ) -> RatingImportReport:
-    """Imports ratings from a CSV file (see ``evidence.csv_import`` for the columns).
+    """Imports ratings from a CSV file of any size (``evidence.csv_import``: the columns, and
+    how): ``data`` is the file's bytes or an open binary stream, read once, in bounded memory.
 
-    All or nothing: every row is checked first (the learner among the actor's, the standard
-    ratable and unambiguous, the score on the learner's scale, no row twice) and
-    ``RatingImportRefused`` lists every problem by row and column with nothing written.
-    Rows with the same learner, date and title make one evidence (kind ``assessment``,
-    status ``scored``). Idempotent: importing the same file again finds its evidence by that
-    key and reports every row unchanged; a row whose score changed supersedes the earlier
-    rating. Set-based: the number of queries does not grow with the number of rows.
+    All or nothing: every row is checked (the learner among the actor's, the standard ratable
+    and unambiguous, the score on the learner's scale, no row twice) and
+    ``RatingImportRefused`` lists the problems by row and column (every one counted, the first
+    ``common.importing.MAX_PROBLEMS`` listed) with nothing written. Rows with the same learner,
+    date and title make one evidence (kind ``assessment``, status ``scored``). Idempotent:
+    importing the same file again finds its evidence by that key and reports every row
+    unchanged; a row whose score changed supersedes the earlier rating. The records of the
+    touched pairs are marked stale and their learners handed to one bulk recompute job (the
+    report's ``recompute_job_ids``); one audit entry per learner whose ratings changed.
+    Set-based: the number of queries does not grow with the number of rows. ``max_bytes``: the
+    largest file accepted (``settings.IMPORT_MAX_BYTES`` by default).
     """
     actor = _require_active(actor)
-    parsed, problems = parse_ratings_csv(data)
-    learners = _resolve_learners(actor, parsed, problems)
-    standards = _resolve_standards(parsed, problems)
-    rows = _checked_import_rows(parsed, learners, standards, problems)
-    keys = {row.evidence_key for row in rows}
-    existing: dict[tuple[int, str], Evidence] = {}
-    removed: set[tuple[int, str]] = set()
-    if keys:
-        candidates = Evidence.objects.filter(
-            learner_id__in={key[0] for key in keys}, source_key__in={key[1] for key in keys}
-        ).annotate(removed=Exists(EvidenceRemoval.objects.filter(evidence_id=OuterRef("pk"))))
-        for item in candidates:
-            key = (item.learner_id, item.source_key)
-            if key in keys:
-                existing[key] = item
-                if item.removed:
-                    removed.add(key)
-    for row in rows:
-        if row.evidence_key in removed:
-            problems.append(
-                RowProblem(
-                    row.parsed.row,
-                    "title",
-                    "this evidence was imported before and then removed: use another title",
-                )
-            )
-    if problems:
-        raise RatingImportRefused(problems)
-
-    current: dict[tuple[int, int], Rating] = {}
-    if existing:
-        for rating in (
-            selectors.current_ratings()
-            .filter(evidence_id__in=[item.pk for item in existing.values()])
-            .exclude(source=RatingSource.SELF)
-        ):
-            current[(rating.evidence_id, rating.standard_id)] = rating
-    new_keys = sorted(keys - existing.keys())
-    created = updated = unchanged = 0
-    plan: list[tuple[_ImportRow, Rating | None]] = []
-    for row in rows:
-        evidence = existing.get(row.evidence_key)
-        earlier = current.get((evidence.pk, row.standard.pk)) if evidence else None
-        if earlier is not None and earlier.score == row.score:
-            unchanged += 1
-            continue
-        if earlier is None:
-            created += 1
-        else:
-            updated += 1
-        plan.append((row, earlier))
-    report = RatingImportReport(
-        rows=len(rows),
-        evidence_created=len(new_keys),
-        created=created,
-        updated=updated,
-        unchanged=unchanged,
-        dry_run=dry_run,
-    )
-    if dry_run or not plan:
-        return report
-
-    first_row: dict[tuple[int, str], _ImportRow] = {}
-    for row in rows:
-        first_row.setdefault(row.evidence_key, row)
+    limit = int(settings.IMPORT_MAX_BYTES) if max_bytes is None else max_bytes
+    job = csv_import.RatingImport(actor=actor)
     try:
         with transaction.atomic():
-            made = Evidence.objects.bulk_create(
-                [
-                    Evidence(
-                        learner_id=learner_id,
-                        kind=EvidenceKind.ASSESSMENT,
-                        title=first_row[(learner_id, source_key)].parsed.title,
-                        demonstrated_at=_when(
-                            first_row[(learner_id, source_key)].parsed.demonstrated_on
-                        ),
-                        submitted_by_id=_user_id(actor),
-                        source_key=source_key,
-                    )
-                    for learner_id, source_key in new_keys
-                ],
-                batch_size=1000,
-            )
-            EvidenceStatusChange.objects.bulk_create(
-                [
-                    EvidenceStatusChange(
-                        evidence=item, status=EvidenceStatus.SCORED, changed_by_id=_user_id(actor)
-                    )
-                    for item in made
-                ],
-                batch_size=1000,
-            )
-            evidence_by_key = {**existing, **{(e.learner_id, e.source_key): e for e in made}}
-            _insert_ratings(
-                [
-                    (
-                        evidence_by_key[row.evidence_key].pk,
-                        row.learner.pk,
-                        evidence_by_key[row.evidence_key].demonstrated_at,
-                        row.standard.pk,
-                        row.score,
-                        row.parsed.source,
-                        _user_id(actor),
-                        row.parsed.comment,
-                        earlier.pk if earlier is not None else None,
-                    )
-                    for row, earlier in plan
-                ]
-            )
+            job.run(data, max_bytes=limit, dry_run=dry_run)
     except IntegrityError as exc:
         # Only another import of the same evidence committing between our read and our write
         # gets here (the unique evidence key, or a rating superseded twice).
         raise RatingImportRefused(
             [RowProblem(0, "", "another import of the same rows ran at the same time: retry")]
         ) from exc
-    _mark_stale((row.learner.pk, row.standard.pk) for row, _earlier in plan)
-    # LogRecord has its own "created": prefix the report's keys.
-    logger.info("ratings imported", extra={f"import_{k}": v for k, v in report.as_dict().items()})
+    report = job.report
+    if not dry_run:
+        # LogRecord has its own "created": prefix the report's keys.
+        logger.info(
+            "ratings imported", extra={f"import_{k}": v for k, v in report.as_dict().items()}
+        )
     return report

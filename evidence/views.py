@@ -699,12 +699,10 @@ def import_ratings(request: HttpRequest) -> HttpResponse:
     form = forms.RatingImportForm(request.POST or None, request.FILES or None)
     context: dict[str, Any] = {"form": form}
     if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        data = uploads.read_bounded(upload, limit=services.CSV_MAX_BYTES)
         try:
             report = services.import_ratings_csv(
                 actor=request.user,  # type: ignore[arg-type]
-                data=data,
+                data=form.cleaned_data["file"],
                 dry_run=form.cleaned_data["dry_run"],
             )
         except RatingImportRefused as refused:

@@ -76,23 +76,34 @@ def _params(user: AnyUser) -> dict[str, Any]:
     }
 
 
+def changeable_learner_condition(user: AnyUser | None, alias: str) -> tuple[str, dict[str, Any]]:
+    """``changeable_learners(user)`` as an SQL condition on learners ``alias`` with its named
+    parameters, for a statement that joins many learners at once (the ratings import)."""
+    if user is None or not _active(user):
+        return "false", {}
+    if getattr(user, "is_superuser", False):
+        return "true", {}
+    return (
+        f"(EXISTS (SELECT 1 FROM {_ENROLLMENT} e JOIN {_ASSIGNMENT} ra"
+        f" ON {_teaches('e.section_id')} WHERE e.learner_id = {alias}.id AND {_current('e')})"
+        f" OR {_administers(f'{alias}.school_id')})",
+        _params(user),
+    )
+
+
 def changeable_learner_schools(user: AnyUser | None, learner_ids: Iterable[int]) -> dict[int, int]:
     """The learners among ``learner_ids`` that ``changeable_learners(user)`` holds, with their
     school id."""
     ids = sorted({int(pk) for pk in learner_ids})
-    if user is None or not _active(user) or not ids:
+    if not ids:
         return {}
-    where = ""
-    if not getattr(user, "is_superuser", False):
-        where = (
-            f" AND (EXISTS (SELECT 1 FROM {_ENROLLMENT} e JOIN {_ASSIGNMENT} ra"
-            f" ON {_teaches('e.section_id')} WHERE e.learner_id = l.id AND {_current('e')})"
-            f" OR {_administers('l.school_id')})"
-        )
+    condition, params = changeable_learner_condition(user, "l")
+    if condition == "false":
+        return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT l.id, l.school_id FROM {_LEARNER} l WHERE l.id = ANY(%(ids)s){where}",
-            {**_params(user), "ids": ids},
+            f"SELECT l.id, l.school_id FROM {_LEARNER} l WHERE l.id = ANY(%(ids)s) AND {condition}",
+            {**params, "ids": ids},
         )
         return {int(row[0]): int(row[1]) for row in cursor.fetchall()}
 

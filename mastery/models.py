@@ -8,6 +8,7 @@ docs/decisions/0005-evidence-and-mastery-flow.md.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -181,8 +182,20 @@ class StaleMastery(models.Model):
     """
 
     pk = models.CompositePrimaryKey("learner_id", "standard_id")
-    learner = models.ForeignKey("learners.Learner", on_delete=models.CASCADE, related_name="+")
-    standard = models.ForeignKey("standards.Standard", on_delete=models.CASCADE, related_name="+")
+    # The primary key's index leads with the learner: no index of its own. The standard is an
+    # application key, like the records' (ADR 5: standards are retired, never deleted): a
+    # ratings import marks a million pairs, and each key check costs more than the marker
+    # (bench/import.py, docs/performance.md). The learner's key stays: erasure relies on it.
+    learner = models.ForeignKey(
+        "learners.Learner", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    standard = models.ForeignKey(
+        "standards.Standard",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     marked_at = models.DateTimeField()
     enqueued_at = models.DateTimeField()
 
@@ -209,6 +222,7 @@ class BulkReason(models.TextChoices):
     SCALE = "scale", "Proficiency scale changed"
     REQUIREMENT = "requirement", "Requirements changed"
     ORGANISATION = "organisation", "Whole organisation"
+    IMPORT = "import", "Ratings imported"
 
 
 class BulkStatus(models.TextChoices):
@@ -219,7 +233,9 @@ class BulkStatus(models.TextChoices):
 
 
 class BulkRecompute(models.Model):
-    """A recompute of every record of an organisation's learners (optionally one framework).
+    """A recompute of every record of an organisation's learners (optionally one framework),
+    or of the given learners only (``reason`` import: the learners a ratings import touched;
+    ``organisation`` is then the nearest one above all of them).
 
     Split into learner-id-range batches (:class:`BulkRecomputeBatch`) run on the ``bulk``
     queue; progress is the share of batches done.
@@ -242,6 +258,7 @@ class BulkRecompute(models.Model):
     status = models.CharField(max_length=10, choices=BulkStatus.choices, default=BulkStatus.QUEUED)
     batch_size = models.PositiveIntegerField(default=1000)
     batch_count = models.PositiveIntegerField(default=0)
+    learner_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -265,6 +282,9 @@ class BulkRecomputeBatch(models.Model):
     number = models.PositiveIntegerField()
     learner_id_from = models.BigIntegerField()
     learner_id_to = models.BigIntegerField()
+    # When set, only these learners of the range (a job over given learners); else all of the
+    # job's organisation in the range.
+    learner_ids = ArrayField(models.BigIntegerField(), null=True, blank=True)
     status = models.CharField(max_length=10, choices=BulkStatus.choices, default=BulkStatus.QUEUED)
     records_checked = models.PositiveIntegerField(default=0)
     records_written = models.PositiveIntegerField(default=0)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from evidence.models import Rating, RatingSource
@@ -73,9 +73,12 @@ def visible_events(user: AnyUser | None) -> QuerySet[MasteryEvent]:
 
 
 def visible_bulk_recomputes(user: AnyUser | None) -> QuerySet[BulkRecompute]:
-    """Bulk recompute jobs of organisations the user administers (at or below)."""
+    """Bulk recompute jobs of organisations the user administers (at or below), and those the
+    user started (a ratings import's)."""
+    signed_in = user is not None and user.is_authenticated and user.is_active
+    mine = Q(requested_by_id=user.pk) if signed_in else Q()
     return BulkRecompute.objects.filter(
-        organisation_id__in=administered_organisations(user).values("pk")
+        Q(organisation_id__in=administered_organisations(user).values("pk")) | mine
     ).select_related("organisation", "framework")
 
 

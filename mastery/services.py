@@ -61,6 +61,9 @@ CHUNK_SIZE: Final = 50
 SWEEP_GRACE: Final = timedelta(seconds=120)
 # The most markers one sweep re-queues (the rest wait for the next minute).
 SWEEP_LIMIT: Final = 20_000
+# Markers of learners a bulk job still has to recompute are left to it for this long; past it,
+# the sweep queues them one by one as if the job's messages were lost.
+BULK_GRACE: Final = timedelta(hours=1)
 # The most rating (or removal) ids one sweep checks for a missing or older record.
 SWEEP_ID_WINDOW: Final = 500_000
 RATING_CURSOR: Final = "rating"
@@ -97,6 +100,17 @@ def mark_stale(*, pairs: Iterable[tuple[int, int]]) -> None:
     new = sql.upsert_stale(valid, timezone.now())
     if new:
         transaction.on_commit(partial(enqueue_recomputes, new), robust=True)
+
+
+@transaction.atomic
+def mark_stale_in_bulk(*, pairs_sql: str, params: Sequence[object] = ()) -> int:
+    """:func:`mark_stale` of every (learner, standard) pair ``pairs_sql`` selects (columns
+    ``learner_id`` and ``standard_id``), in one statement whatever their number, queueing no
+    message: the caller hands the learners to :func:`start_learners_recompute` in the same
+    transaction (a ratings import: thousands of pairs). Pages show the records as recomputing
+    until the job rewrites them; the sweep leaves their markers to it (``BULK_GRACE``). Returns
+    how many markers are new."""
+    return sql.upsert_stale_from(pairs_sql, params, timezone.now())
 
 
 def enqueue_recomputes(pairs: Sequence[tuple[int, int]]) -> None:
@@ -414,7 +428,7 @@ def sweep_stale_mastery(*, now: datetime | None = None) -> SweepOutcome:
         f" AND (m.id IS NULL OR m.computed_at < x.removed_at)",
         now,
     )
-    lost = sql.requeue_lost_markers(now - SWEEP_GRACE, now, SWEEP_LIMIT)
+    lost = sql.requeue_lost_markers(now - SWEEP_GRACE, now, SWEEP_LIMIT, now - BULK_GRACE)
     if lost:
         transaction.on_commit(partial(enqueue_recomputes, lost), robust=True)
         logger.info("sweep re-queued stale mastery", extra={"requeued": len(lost)})
@@ -461,6 +475,7 @@ def start_bulk_recompute(
         requested_by_id=actor.pk,
         batch_size=batch_size,
         batch_count=(len(ids) + batch_size - 1) // batch_size,
+        learner_count=len(ids),
         status=BulkStatus.DONE if not ids else BulkStatus.QUEUED,
         finished_at=timezone.now() if not ids else None,
     )
@@ -504,6 +519,80 @@ def requeue_bulk_batches(*, now: datetime | None = None, limit: int = 1000) -> i
     if ids:
         _enqueue_batches(ids)
     return len(ids)
+
+
+@transaction.atomic
+def start_learners_recompute(
+    *,
+    actor: AnyUser | None,
+    learners_sql: str,
+    params: Sequence[object] = (),
+    reason: str = BulkReason.IMPORT,
+    batch_size: int = MAX_BATCH_SIZE,
+) -> list[BulkRecompute]:
+    """Recompute every record of the learners ``learners_sql`` selects (one column of learner
+    ids, duplicates allowed): one bulk job (usually; one per organisation tree when they come
+    from several) whose organisation is the nearest one above all of them, in batches of
+    ``batch_size`` of those learners only, queued on the ``bulk`` queue after commit. Set-based:
+    the number of queries does not grow with the learners.
+
+    For a service that changed those learners' ratings in bulk (the ratings import), in its
+    transaction, after :func:`mark_stale_in_bulk`; the caller has checked the actor may change
+    the learners (no further permission check here). Returns the jobs (none for no learner).
+    """
+    if reason not in BulkReason.values:
+        raise ValueError(f"reason: {reason!r} is not one of {', '.join(BulkReason.values)}")
+    if isinstance(batch_size, bool) or not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(f"batch_size: must be 1..{MAX_BATCH_SIZE}, got {batch_size!r}")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT l.school_id, o.parent_id, p.parent_id, count(*) FROM {sql.LEARNER} l"  # noqa: S608
+            f" JOIN {sql.ORGANISATION} o ON o.id = l.school_id"
+            f" LEFT JOIN {sql.ORGANISATION} p ON p.id = o.parent_id"
+            f" WHERE l.id IN ({learners_sql}) GROUP BY 1, 2, 3",
+            list(params),
+        )
+        lineages = [
+            ([int(org) for org in row[:3] if org is not None], int(row[3]))
+            for row in cursor.fetchall()
+        ]
+    trees: dict[int, list[tuple[list[int], int]]] = defaultdict(list)
+    for lineage, count in lineages:
+        trees[lineage[-1]].append((lineage, count))
+    jobs: list[BulkRecompute] = []
+    for members in trees.values():
+        nearest = next(
+            org for org in members[0][0] if all(org in lineage for lineage, _ in members)
+        )
+        schools = [lineage[0] for lineage, _ in members]
+        learners = sum(count for _, count in members)
+        job = BulkRecompute.objects.create(
+            organisation_id=nearest,
+            reason=reason,
+            requested_by_id=None if actor is None else actor.pk,
+            batch_size=batch_size,
+            batch_count=(learners + batch_size - 1) // batch_size,
+            learner_count=learners,
+            status=BulkStatus.QUEUED,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {sql.BATCH} (job_id, number, learner_id_from, learner_id_to,"  # noqa: S608
+                " learner_ids, status, records_checked, records_written, events_written, error)"
+                " SELECT %s, n + 1, min(id), max(id), array_agg(id ORDER BY id), %s, 0, 0, 0, ''"
+                " FROM (SELECT l.id, (row_number() OVER (ORDER BY l.id) - 1) / %s AS n"
+                f" FROM {sql.LEARNER} l WHERE l.id IN ({learners_sql})"
+                " AND l.school_id = ANY(%s)) chosen GROUP BY n ORDER BY n RETURNING id",
+                [job.pk, BulkStatus.QUEUED, batch_size, *params, schools],
+            )
+            batch_ids = sorted(int(row[0]) for row in cursor.fetchall())
+        transaction.on_commit(partial(_enqueue_batches, batch_ids), robust=True)
+        logger.info(
+            "learners recompute started",
+            extra={"job_id": job.pk, "learners": learners, "batches": len(batch_ids)},
+        )
+        jobs.append(job)
+    return jobs
 
 
 def _enqueue_batches(batch_ids: Sequence[int]) -> None:
@@ -759,6 +848,7 @@ def _run_bulk_batch(batch_id: int) -> BulkRecomputeBatch:
         high=batch.learner_id_to,
         school_ids=tuple(descendants_of(job.organisation).values_list("pk", flat=True)),
         framework_id=job.framework_id,
+        learner_ids=None if batch.learner_ids is None else tuple(batch.learner_ids),
     )
     schools = sql.lock_learners_and_clear_markers(scope)
     rows, summaries = _compute_bulk(scope, schools, RulesCache())

@@ -25,7 +25,14 @@ from numpy.typing import NDArray
 from evidence.models import Rating, RatingRemoval
 from learners.models import Learner, Organisation
 from mastery import rules
-from mastery.models import ExplanationSummary, MasteryEvent, MasteryRecord, StaleMastery
+from mastery.models import (
+    BulkRecompute,
+    BulkRecomputeBatch,
+    ExplanationSummary,
+    MasteryEvent,
+    MasteryRecord,
+    StaleMastery,
+)
 from standards.models import CalculationPolicy, ProficiencyScale, ScaleLevel, Standard
 
 RATING: Final = Rating._meta.db_table
@@ -34,6 +41,8 @@ STALE: Final = StaleMastery._meta.db_table
 RECORD: Final = MasteryRecord._meta.db_table
 EVENT: Final = MasteryEvent._meta.db_table
 SUMMARY: Final = ExplanationSummary._meta.db_table
+JOB: Final = BulkRecompute._meta.db_table
+BATCH: Final = BulkRecomputeBatch._meta.db_table
 STANDARD: Final = Standard._meta.db_table
 LEARNER: Final = Learner._meta.db_table
 ORGANISATION: Final = Organisation._meta.db_table
@@ -94,6 +103,23 @@ def upsert_stale(pairs: Sequence[tuple[int, int]], now: datetime) -> list[tuple[
             },
         )
         return sorted((int(row[0]), int(row[1])) for row in cursor.fetchall() if row[2])
+
+
+def upsert_stale_from(pairs_sql: str, params: Sequence[Any], now: datetime) -> int:
+    """:func:`upsert_stale` of every pair ``pairs_sql`` selects (columns ``learner_id``,
+    ``standard_id``; duplicates allowed), in one statement whatever their number; returns how
+    many markers are new. The same locking as :func:`upsert_stale` (pairs in order)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH up AS (INSERT INTO {STALE} AS m (learner_id, standard_id, marked_at,"
+            " enqueued_at) SELECT DISTINCT p.learner_id, p.standard_id, %s::timestamptz,"
+            f" %s::timestamptz FROM ({pairs_sql}) AS p ORDER BY p.learner_id, p.standard_id"
+            " ON CONFLICT (learner_id, standard_id) DO UPDATE SET marked_at = m.marked_at"
+            " RETURNING (m.xmax = 0) AS inserted) SELECT count(*) FILTER (WHERE inserted) FROM up",
+            [now, now, *params],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 def to_decimal(value: object) -> Decimal | None:
@@ -287,17 +313,24 @@ def lock_record_and_clear_marker(
     return (None if row[0] is None else tuple(row[:9])), deleted
 
 
-def requeue_lost_markers(cut: datetime, now: datetime, limit: int) -> list[tuple[int, int]]:
+def requeue_lost_markers(
+    cut: datetime, now: datetime, limit: int, bulk_cut: datetime
+) -> list[tuple[int, int]]:
     """Set ``enqueued_at = now`` on up to ``limit`` markers queued before ``cut`` (oldest first)
-    and return their pairs. Markers locked by a running recompute are skipped."""
+    and return their pairs. Markers locked by a running recompute are skipped, and so are those
+    of learners a bulk job created after ``bulk_cut`` still has to recompute (an import hands
+    its learners to one: their markers wait for it, not for one message per pair)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {STALE} SET enqueued_at = %(now)s"
+            f"WITH pending AS (SELECT DISTINCT unnest(b.learner_ids) AS learner_id FROM {BATCH} b"
+            f" JOIN {JOB} j ON j.id = b.job_id WHERE b.status IN ('queued', 'running')"
+            " AND b.learner_ids IS NOT NULL AND j.created_at > %(bulk_cut)s)"
+            f" UPDATE {STALE} SET enqueued_at = %(now)s"
             f" WHERE (learner_id, standard_id) IN (SELECT learner_id, standard_id FROM {STALE}"
-            f" WHERE enqueued_at < %(cut)s ORDER BY enqueued_at LIMIT %(limit)s"
-            " FOR UPDATE SKIP LOCKED)"
+            " WHERE enqueued_at < %(cut)s AND learner_id NOT IN (SELECT learner_id FROM pending)"
+            " ORDER BY enqueued_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
             f" RETURNING learner_id, standard_id",
-            {"now": now, "cut": cut, "limit": limit},
+            {"now": now, "cut": cut, "limit": limit, "bulk_cut": bulk_cut},
         )
         return sorted((int(row[0]), int(row[1])) for row in cursor.fetchall())
 
@@ -307,19 +340,29 @@ def requeue_lost_markers(cut: datetime, now: datetime, limit: int) -> list[tuple
 
 @dataclass(frozen=True)
 class BulkScope:
-    """The learners of one id range at the given schools, on one framework's standards (or all)."""
+    """The learners of one id range at the given schools (only ``learner_ids`` of them, when
+    given), on one framework's standards (or all)."""
 
     low: int
     high: int
     school_ids: tuple[int, ...] | None  # None: every school
     framework_id: int | None
+    learner_ids: tuple[int, ...] | None = None  # None: every learner of the range
 
-    def where(self, learner: str, standard: str) -> tuple[str, list[Any]]:
-        clause = f"{learner}.id BETWEEN %s AND %s AND NOT {standard}.is_grouping"
+    def learners_where(self, learner: str) -> tuple[str, list[Any]]:
+        clause = f"{learner}.id BETWEEN %s AND %s"
         params: list[Any] = [self.low, self.high]
         if self.school_ids is not None:
             clause += f" AND {learner}.school_id = ANY(%s)"
             params.append(list(self.school_ids))
+        if self.learner_ids is not None:
+            clause += f" AND {learner}.id = ANY(%s)"
+            params.append(list(self.learner_ids))
+        return clause, params
+
+    def where(self, learner: str, standard: str) -> tuple[str, list[Any]]:
+        clause, params = self.learners_where(learner)
+        clause += f" AND NOT {standard}.is_grouping"
         if self.framework_id is not None:
             clause += f" AND {standard}.framework_id = %s"
             params.append(self.framework_id)
@@ -332,12 +375,12 @@ def lock_learners_and_clear_markers(scope: BulkScope) -> dict[int, int]:
     holding its marker makes us wait for its commit, as in the recompute. Returns learner id ->
     school id."""
     where, params = scope.where("l", "s")
+    learners, learner_params = scope.learners_where("l")
     lock = learner_lock("l.id")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT l.id, l.school_id{lock} FROM {LEARNER} l"
-            " WHERE l.id BETWEEN %s AND %s AND l.school_id = ANY(%s) ORDER BY l.id",
-            [scope.low, scope.high, list(scope.school_ids or ())],
+            f"SELECT l.id, l.school_id{lock} FROM {LEARNER} l WHERE {learners} ORDER BY l.id",
+            learner_params,
         )
         schools = {int(row[0]): int(row[1]) for row in cursor.fetchall()}
         cursor.execute(

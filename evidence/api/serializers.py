@@ -134,6 +134,13 @@ class ImportReportOut(serializers.Serializer[Any]):
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
     dry_run = serializers.BooleanField()
+    learners = serializers.IntegerField(
+        help_text="Learners whose mastery records the recompute jobs update."
+    )
+    recompute_job_ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="The bulk recompute jobs (GET /api/v1/mastery/bulk-recomputes/<id>/: progress).",
+    )
 
 
 # --- inputs -------------------------------------------------------------------------------------

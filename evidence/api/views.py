@@ -362,12 +362,11 @@ class RatingViewSet(
         if not given.is_valid():
             return refused(request_problems(given.errors))
         data = given.validated_data
-        content = uploads.read_bounded(data["file"], limit=services.CSV_MAX_BYTES)
         try:
             report = _call(
                 services.import_ratings_csv,
                 actor=request.user,
-                data=content,
+                data=data["file"],
                 dry_run=data["dry_run"],
             )
         except RatingImportRefused as problems:

@@ -16,10 +16,11 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from audit.models import AuditEntry
 from evidence import selectors, services
-from evidence.csv_import import RatingImportRefused, parse_ratings_csv
+from evidence.csv_import import RatingImportRefused
 from evidence.models import Evidence, Rating, RatingSource
-from mastery.models import StaleMastery
+from mastery.models import BulkRecompute, StaleMastery
 from tests.evidence.conftest import Standards
 from tests.factories import EnrollmentFactory, LearnerFactory
 from tests.personas import Cast
@@ -49,6 +50,7 @@ def test_a_good_file_creates_one_evidence_per_learner_date_and_title(
         f"{cast.own.pk},K.CC.A.1,2,{LAST_WEEK},Retake,,",
     )
     report = services.import_ratings_csv(actor=cast.teacher, data=data)
+    job = BulkRecompute.objects.get()
     assert report.as_dict() == {
         "rows": 4,
         "evidence_created": 3,
@@ -56,6 +58,8 @@ def test_a_good_file_creates_one_evidence_per_learner_date_and_title(
         "updated": 0,
         "unchanged": 0,
         "dry_run": False,
+        "learners": 2,
+        "recompute_job_ids": [job.pk],
     }
     assert Evidence.objects.filter(kind="assessment").count() == 3
     rows = set(Rating.objects.values_list("learner_id", "standard_id", "score", "source"))
@@ -152,7 +156,7 @@ def test_a_bad_file_lists_every_problem_by_row_and_column_and_writes_nothing(
         (10, "title", "required"),
         (11, "source", "'self' is not one of: import, teacher"),
         (12, "", "same learner, standard, date and title as row 2"),
-        (13, "", "8 values for 7 columns"),
+        (13, "", "The row has 8 fields; the header has 7."),
     ]
     assert Rating.objects.count() == 0
     assert Evidence.objects.count() == 0
@@ -161,8 +165,8 @@ def test_a_bad_file_lists_every_problem_by_row_and_column_and_writes_nothing(
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (b"", [(0, "", "the file is empty: expected a header row")]),
-        (b"\xff\xfe\x00b", [(0, "", "the file is not UTF-8 text (byte 0)")]),
+        (b"", [(0, "", "The file is empty (no header row).")]),
+        (b"\xff\xfe\x00b", [(1, "", "The file is not UTF-8 text (byte 0xff); save it as UTF-8.")]),
         (HEADER.encode() + b"\n", [(0, "", "the file has no rows")]),
         (
             b"learner_id,score,title\n1,3,x\n",
@@ -273,13 +277,65 @@ def test_fuzzed_files_never_crash(cast: Cast, data: bytes) -> None:
     assert Rating.objects.count() == 0
 
 
-def test_parsing_reads_quoted_fields_and_skips_blank_lines() -> None:
-    rows, problems = parse_ratings_csv(
-        b"learner_id,standard,score,date,title,comment\n\n"
-        b'7,3.OA.A.1,3,2026-01-05,"Quiz, part 1","said ""yes"""\n'
+def test_quoted_fields_are_read_and_blank_lines_skipped_but_counted(
+    cast: Cast, standards: Standards
+) -> None:
+    header = "learner_id,standard,score,date,title,comment"
+    quoted = f'{cast.own.pk},K.CC.A.1,3,{LAST_WEEK},"Quiz, part 1","said ""yes"""'
+    with pytest.raises(RatingImportRefused) as refused:
+        services.import_ratings_csv(
+            actor=cast.teacher,
+            data=f"{header}\n\n{quoted}\n{cast.own.pk},NOPE,3,{LAST_WEEK},Quiz,\n".encode(),
+        )
+    assert _problems(refused) == [(4, "standard", "no standard has the code or identifier 'NOPE'")]
+    services.import_ratings_csv(actor=cast.teacher, data=f"{header}\n\n{quoted}\n".encode())
+    rating = Rating.objects.select_related("evidence").get()
+    assert (rating.evidence.title, rating.comment) == ("Quiz, part 1", 'said "yes"')
+
+
+def test_every_learner_whose_ratings_changed_gets_one_audit_entry(
+    cast: Cast, standards: Standards
+) -> None:
+    data = _csv(
+        f"{cast.own.pk},K.CC.A.1,3,{LAST_WEEK},Unit 1,,",
+        f"{cast.own.pk},1.OA.A.1,3,{LAST_WEEK},Unit 1,,",
+        f"{cast.same_section.pk},K.CC.A.1,2,{LAST_WEEK},Unit 1,,",
     )
-    assert problems == []
-    assert [(r.row, r.title, r.comment) for r in rows] == [(3, "Quiz, part 1", 'said "yes"')]
+    services.import_ratings_csv(actor=cast.teacher, data=data)
+    services.import_ratings_csv(actor=cast.teacher, data=data)  # unchanged: no entry
+    entries = AuditEntry.objects.filter(action="evidence.ratings.import")
+    assert sorted(entries.values_list("learner_id", "actor_id", "outcome")) == sorted(
+        [
+            (cast.own.pk, cast.teacher.pk, "allowed"),
+            (cast.same_section.pk, cast.teacher.pk, "allowed"),
+        ]
+    )
+
+
+def test_a_file_with_many_bad_rows_lists_the_first_in_row_order_and_counts_them_all(
+    cast: Cast, standards: Standards
+) -> None:
+    rows = [
+        f"{cast.own.pk},K.CC.A.1,3,someday,T{i},,"  # a form problem (found while reading)
+        if i % 2
+        else f"{cast.other_school_learner.pk},K.CC.A.1,3,{LAST_WEEK},T{i},,"  # found in SQL
+        for i in range(1200)
+    ]
+    with pytest.raises(RatingImportRefused) as refused:
+        services.import_ratings_csv(actor=cast.teacher, data=_csv(*rows))
+    assert refused.value.total_errors == 1200
+    assert [p.row for p in refused.value.problems] == list(range(2, 1002))
+    assert Rating.objects.count() == 0
+
+
+def test_a_file_over_the_size_limit_is_refused_without_reading_it_all(
+    cast: Cast, standards: Standards
+) -> None:
+    data = _csv(*[f"{cast.own.pk},K.CC.A.1,3,{LAST_WEEK},Unit {i},," for i in range(20)])
+    with pytest.raises(RatingImportRefused) as refused:
+        services.import_ratings_csv(actor=cast.teacher, data=data, max_bytes=200)
+    assert _problems(refused)[-1] == (0, "", "The file is larger than the limit of 200 bytes.")
+    assert Rating.objects.count() == 0
 
 
 # --- the command --------------------------------------------------------------------------------

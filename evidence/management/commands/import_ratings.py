@@ -32,15 +32,18 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["path"]
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
         user = get_user_model().objects.filter(username=options["user"]).first()
         if user is None or not user.is_active:
             raise CommandError(f"no active user {options['user']!r}")
         try:
-            report = services.import_ratings_csv(actor=user, data=data, dry_run=options["dry_run"])
+            stream = path.open("rb")
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
+        try:
+            with stream:
+                report = services.import_ratings_csv(
+                    actor=user, data=stream, dry_run=options["dry_run"]
+                )
         except RatingImportRefused as refused:
             if options["json"]:
                 self.stdout.write(json.dumps({"refused": True, **problems_payload(refused)}))
@@ -57,3 +60,8 @@ class Command(BaseCommand):
             f"{verb} {report.rows} rows: {report.created} new ratings, {report.updated} "
             f"corrected, {report.unchanged} unchanged, {report.evidence_created} new evidence"
         )
+        if report.recompute_job_ids:
+            jobs = ", ".join(str(pk) for pk in report.recompute_job_ids)
+            self.stdout.write(
+                f"mastery of {report.learners} learners is being recomputed (bulk recompute {jobs})"
+            )

@@ -1,0 +1,39 @@
+"""The form of a score, the one rule every path checks (forms, API, quick entry, the CSV import,
+moderation, overrides): a finite number with at most 2 decimals, within the scale in force.
+
+Pure functions: the scale's range comes from the caller (``evidence.selectors.score_range_for``
+or, for many schools at once, ``score_ranges_of_schools``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Final
+
+HUNDREDTH: Final = Decimal("0.01")
+
+
+def score_number(value: object) -> Decimal:
+    """The score as a Decimal with at most 2 decimals (any range); ``ValueError`` says why not."""
+    try:
+        score = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise ValueError(f"{value!r} is not a number") from exc
+    if not score.is_finite():
+        raise ValueError(f"{value!r} is not a number")
+    if score != score.quantize(HUNDREDTH):
+        raise ValueError(f"{value} has more than 2 decimals")
+    return score.quantize(HUNDREDTH)
+
+
+def outside_scale(value: object, low: Decimal, high: Decimal) -> str:
+    """Why a score is refused when it lies outside the scale (``low`` to ``high`` points)."""
+    return f"{value} is outside the scale ({low:g} to {high:g})"
+
+
+def parse_score(value: object, *, low: Decimal, high: Decimal) -> Decimal:
+    """The score as a Decimal with at most 2 decimals within [low, high]; ValueError why not."""
+    score = score_number(value)
+    if score < low or score > high:
+        raise ValueError(outside_scale(value, low, high))
+    return score
