@@ -50,7 +50,7 @@ from evidence.models import (
     RatingSource,
     Reflection,
 )
-from evidence.scores import parse_score
+from evidence.scores import parse_score as parse_score  # its callers import it from here
 from evidence.text import clean_line, clean_text
 from learners import selectors as learner_selectors
 from learners import write_scope

@@ -75,8 +75,9 @@ def visible_events(user: AnyUser | None) -> QuerySet[MasteryEvent]:
 def visible_bulk_recomputes(user: AnyUser | None) -> QuerySet[BulkRecompute]:
     """Bulk recompute jobs of organisations the user administers (at or below), and those the
     user started (a ratings import's)."""
-    signed_in = user is not None and user.is_authenticated and user.is_active
-    mine = Q(requested_by_id=user.pk) if signed_in else Q()
+    mine = Q()
+    if user is not None and user.is_authenticated and user.is_active:
+        mine = Q(requested_by_id=user.pk)
     return BulkRecompute.objects.filter(
         Q(organisation_id__in=administered_organisations(user).values("pk")) | mine
     ).select_related("organisation", "framework")

@@ -103,7 +103,7 @@ def mark_stale(*, pairs: Iterable[tuple[int, int]]) -> None:
 
 
 @transaction.atomic
-def mark_stale_in_bulk(*, pairs_sql: str, params: Sequence[object] = ()) -> int:
+def mark_stale_in_bulk(*, pairs_sql: str, params: Sequence[Any] = ()) -> int:
     """:func:`mark_stale` of every (learner, standard) pair ``pairs_sql`` selects (columns
     ``learner_id`` and ``standard_id``), in one statement whatever their number, queueing no
     message: the caller hands the learners to :func:`start_learners_recompute` in the same
@@ -526,7 +526,7 @@ def start_learners_recompute(
     *,
     actor: AnyUser | None,
     learners_sql: str,
-    params: Sequence[object] = (),
+    params: Sequence[Any] = (),
     reason: str = BulkReason.IMPORT,
     batch_size: int = MAX_BATCH_SIZE,
 ) -> list[BulkRecompute]:
