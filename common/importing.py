@@ -349,7 +349,7 @@ class CsvReader:
             self._fail(
                 f"The file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
                 "save it as UTF-8.",
-                row=line + 1,
+                row=line + 1 if self.header is not None else 1,
             )
         except _NulByte:
             self._fail("The file holds NUL bytes: it is not a CSV file.")
