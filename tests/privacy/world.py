@@ -123,6 +123,14 @@ def fill(
             scores={standards.fractions.pk: 3},
             comment="ok",
         )
+    evidence_services.import_ratings_csv(
+        actor=cast.teacher,
+        data=(
+            "learner_id,standard,score,date,title,comment\n"
+            f"{learner.pk},{standards.fractions.identifier},2,{yesterday.date().isoformat()},"
+            f"Imported for {CANARY}{tag},{CANARY} read it\n"
+        ).encode(),
+    )
     spare = evidence_services.record_evidence(
         actor=cast.teacher,
         learner=learner,
