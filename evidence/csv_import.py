@@ -458,7 +458,7 @@ class RatingImport:
         )
 
     def _drop_staging(self, cursor: Any) -> None:
-        cursor.execute(f"DROP TABLE IF EXISTS {', '.join(_TEMPORARY)}")
+        cursor.execute(f"DROP TABLE IF EXISTS {', '.join(f'pg_temp.{t}' for t in _TEMPORARY)}")
 
     def _resolve_learners(self, cursor: Any, layout: Layout) -> None:
         """Each distinct learner reference -> the learners it names among the actor's (the
