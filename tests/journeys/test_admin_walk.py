@@ -121,6 +121,22 @@ def test_a_school_administrators_day_and_every_roles_home(
     page.get_by_role("heading", name="Data of Noor Haddad").wait_for()
     look(page, "privacy-learner")
 
+    # The other pages of an administrator's work.
+    learner_edit = f"/learners/{noor.pk}/edit/"
+    for path, name in (
+        ("/standards/settings/", "settings"),
+        (f"/standards/organisations/{cast.school.pk}/scale/", "scale"),
+        ("/standards/", "frameworks"),
+        (f"/standards/frameworks/{tree.framework.pk}/", "framework"),
+        ("/learners/roster/import/", "roster-import"),
+        ("/mastery/bulk/", "recomputes"),
+        ("/privacy/access-log/", "access-log"),
+        (learner_edit, "learner-edit"),
+        (f"/learners/sections/{cast.section.pk}/edit/", "section-edit"),
+        ("/learners/manage/terms/add/", "term-add"),
+    ):
+        visit(page, site_url, path, name)
+
     # The other roles' homes.
     for user, name in (
         (cast.district_admin, "district-admin"),
