@@ -133,9 +133,7 @@ def test_a_teachers_day_on_a_laptop_and_a_phone(
     run_worker()
     page.reload()
     first_row = page.locator("#grid tbody tr").first.locator("td")
-    assert first_row.all_inner_texts() == [
-        LEVELS[typed[(learners[0].pk, s.pk)]] for s in standards
-    ]
+    assert first_row.all_inner_texts() == [LEVELS[typed[(learners[0].pk, s.pk)]] for s in standards]
     look(page, "grid-rated", shots=True)
 
     # The focus ring shows on a "Developing" cell (orange): black outside, white inside.
