@@ -460,8 +460,8 @@ def main() -> None:
                          f" {full['peak_rss_mb']} MB at {full['learners']:,}"),
         ],
         [
-            common.Check("export / bare COPY", f"{ratio:.2f}", ">= 0.50", ratio >= 0.5,
-                         f"{0.5 - ratio:.2f}"),
+            common.Check("export / bare COPY", f"{ratio:.2f}", ">= 0.90", ratio >= 0.9,
+                         f"{0.9 - ratio:.2f}"),
             common.Check("peak RSS, learners doubled", f"x{growth:.2f}", "<= x1.20 (flat)",
                          growth <= 1.2, f"x{growth - 1.2:.2f}"),
         ],

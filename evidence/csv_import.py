@@ -408,31 +408,30 @@ class RatingImport:
         with every problem when the file has any, having written nothing."""
         self.report.dry_run = dry_run
         reader = CsvReader(source, file=FILE, problems=self.problems, max_bytes=max_bytes)
+        # Every table is temporary and made inside the caller's savepoint: a refusal or an
+        # error rolls them back with it; a finished import drops them at once.
         with connection.cursor() as cursor:
-            try:
-                self._create_staging(cursor)
-                layout, read, _staged = _stage(reader, self.problems, cursor.cursor)
-                if layout is None or not reader.ok:
-                    self._refuse()
-                assert layout is not None
-                if read == 0:
-                    self.problems.add(RowProblem(0, "", "the file has no rows"))
-                    self._refuse()
-                self._resolve_learners(cursor, layout)
-                self._resolve_standards(cursor)
-                self._score_ranges(cursor)
-                self._learner_standard_and_score_problems(cursor, layout)
-                self._keep_valid_rows(cursor)
-                self._duplicate_problems(cursor)
-                existing = self._evidence_keys(cursor)
-                if self.problems.error_count or self.found_total:
-                    self._refuse()
-                self._plan(cursor, existing)
-                if dry_run or not (self.report.created or self.report.updated):
-                    return
+            self._create_staging(cursor)
+            layout, read, _staged = _stage(reader, self.problems, cursor.cursor)
+            if layout is None or not reader.ok:
+                self._refuse()
+            assert layout is not None
+            if read == 0:
+                self.problems.add(RowProblem(0, "", "the file has no rows"))
+                self._refuse()
+            self._resolve_learners(cursor, layout)
+            self._resolve_standards(cursor)
+            self._score_ranges(cursor)
+            self._learner_standard_and_score_problems(cursor, layout)
+            self._keep_valid_rows(cursor)
+            self._duplicate_problems(cursor)
+            existing = self._evidence_keys(cursor)
+            if self.problems.error_count or self.found_total:
+                self._refuse()
+            self._plan(cursor, existing)
+            if not dry_run and (self.report.created or self.report.updated):
                 self._write(cursor)
-            finally:
-                self._drop_staging(cursor)
+            self._drop_staging(cursor)
 
     # -- problems --
 
@@ -746,6 +745,11 @@ class RatingImport:
                 "evidence_created": self.report.evidence_created,
             },
         )
+        # The keys are checked now, inside the import's own savepoint, rather than at the
+        # commit: a learner erased meanwhile refuses the file cleanly. Then back to Django's
+        # default (every deferrable key here is initially deferred) for the caller's transaction.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def _standard_or_reason(

@@ -957,10 +957,18 @@ def import_ratings_csv(
         with transaction.atomic():
             job.run(data, max_bytes=limit, dry_run=dry_run)
     except IntegrityError as exc:
-        # Only another import of the same evidence committing between our read and our write
-        # gets here (the unique evidence key, or a rating superseded twice).
+        # Only what changed while the file was read gets here: another import of the same
+        # evidence committed first (the unique evidence key, a rating superseded twice), or a
+        # learner was erased (their key, checked at the end of the import).
         raise RatingImportRefused(
-            [RowProblem(0, "", "another import of the same rows ran at the same time: retry")]
+            [
+                RowProblem(
+                    0,
+                    "",
+                    "the same rows were imported, or their learners changed, while this file"
+                    " was read: import it again",
+                )
+            ]
         ) from exc
     report = job.report
     if not dry_run:

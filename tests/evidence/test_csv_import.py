@@ -6,7 +6,9 @@ import datetime
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -17,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditEntry
-from evidence import selectors, services
+from evidence import csv_import, selectors, services
 from evidence.csv_import import RatingImportRefused
 from evidence.models import Evidence, Rating, RatingSource
 from mastery.models import BulkRecompute, StaleMastery
@@ -396,3 +398,27 @@ def test_a_local_id_two_of_your_schools_share_asks_for_the_state_id(
         (2, "local_id", f"{twin.local_id} names learners in several schools you teach: "
          "use state_student_id")
     ]  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_learner_erased_while_the_file_is_read_refuses_it_cleanly(
+    cast: Cast, standards: Standards, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keys are checked inside the import: another session deleting a learner of the file
+    after it was checked gives a refusal saying why, not a failed commit."""
+    gone = LearnerFactory(school=cast.school)
+    write = csv_import.RatingImport._write
+
+    def delete_then_write(self: csv_import.RatingImport, cursor: Any) -> None:
+        params = connection.get_connection_params()
+        with psycopg.connect(**params, autocommit=True) as other:
+            other.execute("DELETE FROM learners_learner WHERE id = %s", [gone.pk])
+        write(self, cursor)
+
+    monkeypatch.setattr(csv_import.RatingImport, "_write", delete_then_write)
+    with pytest.raises(RatingImportRefused) as refused:
+        services.import_ratings_csv(
+            actor=cast.school_admin, data=_csv(f"{gone.pk},K.CC.A.1,3,{LAST_WEEK},Unit 1,,")
+        )
+    assert "import it again" in refused.value.problems[0].reason
+    assert (Rating.objects.count(), Evidence.objects.count()) == (0, 0)
