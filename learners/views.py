@@ -300,7 +300,8 @@ def learner_add(request: HttpRequest) -> HttpResponse:
                 ),
             )
             return redirect("learners:people")
-    return render(request, "learners/person_form.html", {"form": form, "adding": True})
+    context = {"form": form, "heading": "Add a learner", "button": "Add the learner"}
+    return render(request, "learners/manage_form.html", context)
 
 
 @never_cache
@@ -329,8 +330,8 @@ def learner_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"{learner.display_name}'s record was saved.")
             return redirect("learners:learner_detail", pk=learner.pk)
-    context = {"form": form, "adding": False, "learner": learner}
-    return render(request, "learners/person_form.html", context)
+    context = {"form": form, "heading": f"Edit {learner.display_name}", "button": "Save"}
+    return render(request, "learners/manage_form.html", context)
 
 
 @never_cache
@@ -359,7 +360,8 @@ def section_add(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"{section.title} was added: now enroll its learners.")
             return redirect("learners:section_enrollments", pk=section.pk)
-    return render(request, "learners/section_form.html", {"form": form, "adding": True})
+    context = {"form": form, "heading": "Add a section", "button": "Add the section"}
+    return render(request, "learners/manage_form.html", context)
 
 
 @never_cache
@@ -401,8 +403,8 @@ def section_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"{section.title} was saved.")
             return redirect("learners:section_detail", pk=section.pk)
-    context = {"form": form, "adding": False, "section": section}
-    return render(request, "learners/section_form.html", context)
+    context = {"form": form, "heading": f"Edit {section.title}", "button": "Save"}
+    return render(request, "learners/manage_form.html", context)
 
 
 @never_cache
@@ -470,7 +472,8 @@ def term_add(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"The term {term.title} was added.")
             return redirect("learners:people")
-    return render(request, "learners/term_form.html", {"form": form, "adding": True})
+    context = {"form": form, "heading": "Add a term", "button": "Add the term"}
+    return render(request, "learners/manage_form.html", context)
 
 
 @never_cache
@@ -502,7 +505,8 @@ def term_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"The term {term.title} was saved.")
             return redirect("learners:people")
-    return render(request, "learners/term_form.html", {"form": form, "adding": False, "term": term})
+    context = {"form": form, "heading": f"Edit {term.title}", "button": "Save"}
+    return render(request, "learners/manage_form.html", context)
 
 
 def _int(value: object) -> int:
