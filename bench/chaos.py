@@ -1,19 +1,31 @@
-"""Chaos benchmark: ratings keep flowing while workers are killed and Redis restarts empty.
+"""Chaos benchmark: ratings keep flowing while workers are killed, Redis is stopped and comes back
+empty, and PostgreSQL terminates the platform's connections.
 
 On the synthetic state (``bench/common.py``; loaded unless present, every record computed), with
-a throwaway Redis started here (``redis-server`` on ``--redis-port``, nothing kept on disk:
-``--save "" --appendonly no``; never the shared one), gunicorn, Celery workers on the ``mastery``
-queue and Celery beat (the sweep, every minute), teachers post a stream of ratings through the API
-(``--ratings`` at ``--rate`` per second). During the stream, at random moments, worker processes
-are killed with SIGKILL ``--kills`` times (alternately a pool process, which the worker replaces
-and whose task is redelivered, and a whole worker, main process and pool, replaced by a new one:
-its unacknowledged message stays in Redis until the visibility timeout), and Redis is killed and
-started again empty once (every queued message lost). Then it reports how long the platform
-took to converge (every accepted rating counted by its record, no marker left), lost ratings
-and stale or wrong records (``verify_mastery`` on every learner touched): the targets are 0.
+a Redis server of its own (``redis-server`` on a free port, ``--redis-port`` to choose one,
+keeping nothing on disk in ``data/bench/redis-PORT``; never the shared one), gunicorn, Celery
+workers on the ``mastery`` queue and Celery beat (the sweep, every minute), teachers post a
+stream of ratings through the API (``--ratings`` at ``--rate`` per second). During the stream,
+at random moments:
 
-    .venv/bin/python bench/chaos.py                                  # 2,000 ratings, 20 kills
-    .venv/bin/python bench/chaos.py --learners 2000 --ratings 300 --kills 4   # a smoke run
+- worker processes are killed with SIGKILL ``--kills`` times (alternately a pool process, which
+  the worker replaces and whose task is redelivered, and a whole worker, main process and pool,
+  replaced by a new one: its unacknowledged message stays in Redis until the visibility timeout);
+- Redis is stopped for ``--redis-down`` seconds and started again empty (every queued message
+  lost): posts must still succeed meanwhile (the database keeps the dirty markers, R4);
+- every connection of the bench database (the web tier's, the workers', the poller's; never
+  another database's) is terminated ``--terminations`` times with ``pg_terminate_backend``: a
+  request that loses its connection must be answered 503 with ``Retry-After`` (R5, R11), and
+  the stream sends it again, as a client would.
+
+Then it reports how long the platform took to converge (every accepted rating counted by its
+record, no marker left), lost ratings, stale or wrong records (``verify_mastery`` on every
+learner touched) and the answers that were not 201: the targets are 0 lost, 0 stale, and every
+failed request a 503 with Retry-After.
+
+    nice -n 10 .venv/bin/python bench/chaos.py           # 2,000 ratings, 20 kills, 6 cuts
+    nice -n 10 .venv/bin/python bench/chaos.py --learners 2000 --ratings 300 --kills 4 \
+        --terminations 3                                   # a smoke run
 
 Convergence is bounded by the sweep: a lost message is re-queued once its marker is older than
 ``mastery.services.SWEEP_GRACE`` (120 s), at the next beat tick (every 60 s).
@@ -43,23 +55,33 @@ from bench import common  # noqa: E402
 
 
 class ThrowawayRedis:
-    """A redis-server of our own on loopback that keeps nothing on disk: killing it loses all."""
+    """A redis-server of our own on loopback that keeps nothing on disk: killing it loses all.
+
+    Its port is a free one unless given; only the process started here is ever stopped."""
 
     def __init__(self, port: int) -> None:
         binary = shutil.which("redis-server")
         if not binary:
             sys.exit("redis-server is missing: apt-get install redis-server")
         self.binary = binary
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
+        self.port = port or common.free_port()
+        if self.port == 6379:
+            sys.exit(
+                "--redis-port 6379 is the shared Redis: choose another port, or 0 for a free one"
+            )
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.folder = common.DATA_DIR / f"redis-{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         import redis
 
+        if self._answers_without_us():
+            sys.exit(f"something already answers on port {self.port}: choose another --redis-port")
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.process = common.spawn(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--dir", str(common.log_path(""))],
+             "--appendonly", "no", "--daemonize", "no", "--dir", str(self.folder)],
             env=dict(os.environ), log="redis.log",
         )  # fmt: skip
 
@@ -71,10 +93,34 @@ class ThrowawayRedis:
 
         common.wait_until(answers, timeout=10, what=f"redis-server on port {self.port}", step=0.05)
 
+    def _answers_without_us(self) -> bool:
+        import redis
+
+        if self.process is not None and self.process.poll() is None:
+            return False
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping())
+        except redis.RedisError:
+            return False
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+def terminate_connections(database: str) -> int:
+    """End every backend of the bench database (and of no other), but this session's own;
+    returns how many."""
+    import psycopg
+
+    with psycopg.connect(common.ADMIN_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            [database],
+        ).fetchall()
+    return sum(1 for row in rows if row[0])
 
 
 class Chaos:
@@ -86,16 +132,23 @@ class Chaos:
         redis_server: ThrowawayRedis,
         *,
         kills: int,
+        terminations: int,
+        redis_down: float,
+        database: str,
         duration: float,
         seed: int,
     ) -> None:
         self.workers = workers
         self.redis = redis_server
+        self.database = database
+        self.redis_down = redis_down
         rng = random.Random(seed)
         self.moments = sorted(rng.uniform(0.05, 0.95) * duration for _ in range(kills))
-        self.redis_moment = rng.uniform(0.3, 0.7) * duration
+        self.cuts = sorted(rng.uniform(0.05, 0.95) * duration for _ in range(terminations))
+        self.redis_moment = rng.uniform(0.3, 0.6) * duration
         self.rng = rng
         self.log: list[str] = []
+        self.terminated = 0
         self.redis_restarted_at = 0.0
         self.finished = threading.Event()  # every fault injected
         self.release = threading.Event()  # set by main at the end
@@ -121,15 +174,24 @@ class Chaos:
 
     def _inject(self) -> None:
         events = [(moment, "kill", index) for index, moment in enumerate(self.moments)]
+        events += [(moment, "cut", index) for index, moment in enumerate(self.cuts)]
         events.append((self.redis_moment, "redis", -1))
         for moment, what, index in sorted(events):
             self._at(moment)
             if what == "redis":
                 self.redis.kill()
-                time.sleep(1.0)
+                time.sleep(self.redis_down)
                 self.redis.start()
                 self.redis_restarted_at = time.perf_counter()
-                self.log.append(f"{moment:5.1f} s: Redis killed, started again empty after 1 s")
+                self.log.append(
+                    f"{moment:5.1f} s: Redis stopped, started again empty after "
+                    f"{self.redis_down:g} s"
+                )
+                continue
+            if what == "cut":
+                ended = terminate_connections(self.database)
+                self.terminated += ended
+                self.log.append(f"{moment:5.1f} s: terminated {ended} database connections")
                 continue
             # A worker still booting holds no task: wait (a few seconds at most) for one whose
             # pool is up, so that each kill can hit work in flight.
@@ -171,7 +233,13 @@ def main() -> None:
     parser.add_argument("--per-post", type=int, default=5, help="ratings per request")
     parser.add_argument("--teachers", type=int, default=20, help="teachers posting")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn sync workers")
-    parser.add_argument("--redis-port", type=int, default=6390, help="the throwaway Redis")
+    parser.add_argument(
+        "--redis-port", type=int, default=0, help="the throwaway Redis (0: a free port)"
+    )
+    parser.add_argument(
+        "--terminations", type=int, default=6, help="times every database connection is cut"
+    )
+    parser.add_argument("--redis-down", type=float, default=5.0, help="seconds Redis stays stopped")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed to converge")
     args = parser.parse_args()
     size = common.size_from(args)
@@ -191,6 +259,7 @@ def main() -> None:
         stream = common.RatingStream(
             port=0, database=size.name, size=size, teachers=args.teachers, seed=size.seed + 1
         )
+        stream.retry_unavailable = 20
         posts = stream.plan(args.ratings, per_post=args.per_post)
         web = common.Gunicorn(env, workers=args.web_workers)
         stream.port = web.port
@@ -198,7 +267,8 @@ def main() -> None:
         workers.start(args.workers)
         beat = common.start_beat(env)
         chaos = Chaos(
-            workers, redis_server, kills=args.kills, duration=args.ratings / args.rate,
+            workers, redis_server, kills=args.kills, terminations=args.terminations,
+            redis_down=args.redis_down, database=size.name, duration=args.ratings / args.rate,
             seed=size.seed,
         )  # fmt: skip
         print(f"load average before the stream: {common.load_average()}")
@@ -225,7 +295,11 @@ def main() -> None:
             web.stop()
         redis_server.kill()
 
+    from django.db import connections
+
     from mastery.selectors import verify_mastery
+
+    connections.close_all()  # this process's own connection was cut with the others
 
     for line in chaos.log:
         print(line)
@@ -240,9 +314,13 @@ def main() -> None:
     figures = [
         ("command", " ".join(["bench/chaos.py", *sys.argv[1:]])),
         ("stream", f"{len(posts):,} ratings in {seconds:.1f} s, {len(accepted):,} accepted"),
-        ("faults", f"{sum('killed' in line for line in chaos.log) - 1} worker kills"
+        ("faults", f"{sum('killed' in line for line in chaos.log)} worker kills"
                    f" ({sum('pool process' in line for line in chaos.log)} of a pool process),"
-                   " Redis restarted empty once"),
+                   f" Redis stopped {args.redis_down:g} s and restarted empty once,"
+                   f" {args.terminations} cuts of every database connection"
+                   f" ({chaos.terminated} connections ended)"),
+        ("503 answers", f"{len(stream.unavailable)} (sent again after 0.2 s;"
+                        f" {sum(stream.unavailable)} with Retry-After)"),
         ("servers", f"{args.workers} workers x {args.concurrency}, beat, gunicorn"
                     f" {args.web_workers}"),
         ("converged", f"{converged:.1f} s after the stream ended"
@@ -260,6 +338,9 @@ def main() -> None:
                      report.stale == 0 and report.wrong == 0),
         common.Check("POST errors", str(len(posts) - len(accepted)), "0",
                      len(accepted) == len(posts)),
+        common.Check("503 without Retry-After",
+                     str(len(stream.unavailable) - sum(stream.unavailable)), "0",
+                     all(stream.unavailable)),
     ]  # fmt: skip
     common.print_summary("bench/chaos", figures, checks)
 

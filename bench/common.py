@@ -1132,6 +1132,11 @@ class RatingStream:
         self.requests: list[list[Posted]] = []
         self._stop = False
         self.errors: list[str] = []
+        # 503 answers (the database briefly unreachable): sent again after a short pause, as a
+        # client honouring Retry-After would (sooner, to keep the run short), at most this many
+        # times; each one is noted with whether it carried Retry-After.
+        self.retry_unavailable = 0
+        self.unavailable: list[bool] = []
 
     def counted(self) -> dict[tuple[int, int], int]:
         """The counted ratings of every pair of the chosen sections, from the ratings table."""
@@ -1193,12 +1198,18 @@ class RatingStream:
             "Authorization": f"Token {self.tokens[first.section]}",
         }
         sent = time.perf_counter()
-        try:
-            status, _, data = request(
-                "POST", self.port, "/api/v1/ratings/", body=body, headers=headers, timeout=60
-            )
-        except OSError as exc:
-            status, data = 0, str(exc).encode()
+        for attempt in range(self.retry_unavailable + 1):
+            try:
+                status, answer_headers, data = request(
+                    "POST", self.port, "/api/v1/ratings/", body=body, headers=headers, timeout=60
+                )
+            except OSError as exc:
+                status, answer_headers, data = 0, {}, str(exc).encode()
+            if status == 503:
+                self.unavailable.append("retry-after" in answer_headers)
+            if status != 503 or attempt == self.retry_unavailable:
+                break
+            time.sleep(0.2)
         answered = time.perf_counter()
         for post in group:
             post.sent, post.answered, post.status = sent, answered, status
