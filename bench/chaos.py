@@ -275,6 +275,9 @@ def main() -> None:
         chaos.start()
         seconds = stream.run(args.rate)
         chaos.finished.wait()
+        from django.db import connections
+
+        connections.close_all()  # this process's own connection was cut with the others
         stream_end = time.perf_counter()
         waited = stream.wait_fresh(timeout=args.timeout)
         common.wait_until(
@@ -295,11 +298,7 @@ def main() -> None:
             web.stop()
         redis_server.kill()
 
-    from django.db import connections
-
     from mastery.selectors import verify_mastery
-
-    connections.close_all()  # this process's own connection was cut with the others
 
     for line in chaos.log:
         print(line)

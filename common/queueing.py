@@ -7,7 +7,7 @@ whether it went; the caller's row stays for the sweep when it did not. Results a
 no task that nobody reads (``CELERY_TASK_IGNORE_RESULT``): the Redis result backend's reconnect
 loop held report requests for about 19 s when Redis was down.
 
-After a failure, :func:`send` answers False at once for ``BROKER_BACKOFF_SECONDS`` without
+After a failure, :func:`send` answers False at once for ``BROKER_BACKOFF_SECONDS`` (3 s) without
 trying again: with the broker unreachable every request would otherwise pay the attempt.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, Final
 
 logger = logging.getLogger(__name__)
 
-BROKER_BACKOFF_SECONDS: Final = 10.0
+BROKER_BACKOFF_SECONDS: Final = 3.0
 
 _lock = threading.Lock()
 _down_until = 0.0

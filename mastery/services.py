@@ -13,14 +13,14 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any, Final
 
 import numpy as np
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import OperationalError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 from numpy.typing import NDArray
 
@@ -136,7 +136,26 @@ def enqueue_recomputes(pairs: Sequence[tuple[int, int]]) -> None:
                 "could not queue mastery recomputes; the sweep will queue them",
                 extra={"pairs": len(pairs)},
             )
+            _mark_unsent(pairs)
             return
+
+
+UNSENT: Final = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _mark_unsent(pairs: Sequence[tuple[int, int]]) -> None:
+    """Date the markers whose message the broker did not take as queued long ago, so the next
+    sweep (within a minute) sends them instead of waiting ``SWEEP_GRACE`` for a lost message
+    (the database is the outbox). Never raises: the grace still catches them."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {sql.STALE} SET enqueued_at = %s WHERE (learner_id, standard_id) IN"  # noqa: S608
+                " (SELECT * FROM unnest(%s::bigint[], %s::bigint[]))",
+                [UNSENT, [p[0] for p in pairs], [p[1] for p in pairs]],
+            )
+    except DatabaseError:
+        logger.warning("could not date unsent markers", extra={"pairs": len(pairs)})
 
 
 # --- the recompute ------------------------------------------------------------------------------

@@ -119,3 +119,32 @@ def test_bad_pairs_are_refused_and_nothing_is_marked(
     with pytest.raises(ValueError, match=re.escape(message)):
         services.mark_stale(pairs=[(learner.pk, world.a.pk), *pairs])
     assert not StaleMastery.objects.exists()
+
+
+def test_a_mark_the_broker_missed_is_sent_by_the_next_sweep_without_the_grace(
+    world: World,
+    queues: Queues,
+    django_capture_on_commit_callbacks: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from common import queueing
+    from mastery import tasks
+
+    def refuse(*_: object, **__: object) -> None:
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+
+    learner = world.learners[0]
+    monkeypatch.setattr(tasks.recompute_mastery, "apply_async", refuse)
+    queueing.forget_failures()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.mark_stale(pairs=[(learner.pk, world.a.pk)])  # the request still succeeds
+    marker = StaleMastery.objects.get()
+    assert marker.enqueued_at == services.UNSENT  # the outbox says: never sent
+    monkeypatch.undo()
+    queueing.forget_failures()
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = services.sweep_stale_mastery()  # now, not SWEEP_GRACE later
+    assert outcome.requeued == 1
+    assert queues.waiting() == 1
