@@ -21,6 +21,8 @@ def score_number(value: object) -> Decimal:
         raise ValueError(f"{value!r} is not a number") from exc
     if not score.is_finite():
         raise ValueError(f"{value!r} is not a number")
+    if score.adjusted() > 12:  # no scale reaches a trillion points; quantize would overflow
+        raise ValueError(f"{value} is far outside any scale")
     if score != score.quantize(HUNDREDTH):
         raise ValueError(f"{value} has more than 2 decimals")
     return score.quantize(HUNDREDTH)

@@ -206,13 +206,24 @@ def import_framework(
             for name in changed:
                 setattr(framework, name, document_values[name])
             framework_updated = True
-        framework.source_format = parsed.source_format
-        framework.imported_by = _user_or_none(actor)
-        framework.save()
+        importer = _user_or_none(actor)
+        if (
+            changed
+            or framework.source_format != parsed.source_format
+            or framework.imported_by_id != getattr(importer, "pk", None)
+        ):
+            framework.source_format = parsed.source_format
+            framework.imported_by = importer
+            framework.save()
 
-    tree_before = _tree_of(framework)
+    # A new framework has no records to make stale; a re-import compares its tree before and
+    # after only when standards were added, changed or retired.
+    tree_before = {} if framework_created else _tree_of(framework)
     standard_counts, pk_by_identifier = _write_standards(framework, parsed, tree.places, now)
-    _mark_changed_groupings(tree_before, _tree_of(framework))
+    if not framework_created and any(
+        standard_counts[kind] for kind in ("created", "updated", "retired")
+    ):
+        _mark_changed_groupings(tree_before, _tree_of(framework))
     association_counts = _write_associations(framework, parsed, pk_by_identifier, now)
 
     report = ImportReport(
