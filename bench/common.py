@@ -4,7 +4,9 @@ tables, Celery workers and gunicorn as subprocesses with the right environment, 
 block every script prints.
 
 Never a test database, never the shared Redis' other databases: the bench databases are
-``mastery_bench_state*`` and the broker is Redis database 5 (``BENCH_REDIS_URL`` to change it).
+``mastery_bench_state*`` and the broker is Redis database 5 (``BENCH_REDIS_URL`` to change it;
+``BENCH_DB_PREFIX`` replaces ``mastery_bench`` in every bench database's name, so engineers
+sharing one server keep their bench databases apart).
 
 The synthetic state (``StateSize``, defaults: 100,000 learners x 40 standards x 2.5 ratings):
 a state, districts of 10 schools, schools of 1,000 grade-5 learners, sections of 25 learners
@@ -44,6 +46,7 @@ OUT = ROOT / "bench" / "out"  # logs of the subprocesses (ignored by git)
 DATA_DIR = ROOT / "data" / "bench"  # static files, media and reports of the bench servers
 ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "mastery_bench")  # every bench database's name
 SECRET_KEY = "bench-only-secret-key-not-for-production-0123456789abcdef"  # noqa: S105
 PASSWORD = "bench-password-2026"  # noqa: S105  (synthetic bench logins only)
 
@@ -228,8 +231,8 @@ class StateSize:
         if self.database:
             return self.database
         if (self.learners, self.standards, self.ratings_per_pair) == (100_000, 40, 2.5):
-            return "mastery_bench_state"
-        return f"mastery_bench_state_{self.learners}x{self.standards}"
+            return f"{DB_PREFIX}_state"
+        return f"{DB_PREFIX}_state_{self.learners}x{self.standards}"
 
     @property
     def sections(self) -> int:

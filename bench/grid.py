@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Run as ``python bench/grid.py``: import the project from the repository root.
 sys.path.insert(0, str(ROOT))
 
-DB = "mastery_bench_grid"
+DB = os.environ.get("BENCH_DB_PREFIX", "mastery_bench") + "_grid"
 ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BENCH_URL = os.environ.get("BENCH_GRID_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{DB}")
 LEARNERS = 35

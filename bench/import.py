@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import common  # noqa: E402
 
-WORKING = "mastery_bench_import"
+WORKING = f"{common.DB_PREFIX}_import"
 STANDARDS = 40
 RATING_COLUMNS = (
     "evidence_id, learner_id, demonstrated_at, standard_id, score, source, rater_id, comment,"
@@ -55,7 +55,9 @@ TITLES = {"quarter": "Bench assessment A", "full": "Bench assessment B"}
 def _base(rows: int) -> common.StateSize:
     learners = max(common.SECTION_SIZE, rows // STANDARDS)
     return common.StateSize(
-        learners=learners, standards=STANDARDS, database=f"mastery_bench_import_base_{learners}"
+        learners=learners,
+        standards=STANDARDS,
+        database=f"{common.DB_PREFIX}_import_base_{learners}",
     )
 
 

@@ -270,6 +270,10 @@ def main() -> None:
             "ratio (c)/((a)+(b))", f"{ratio:.2f}", "<= 2", ratio <= 2,
             f"{ratio / 2 - 1:.0%} ({c.seconds - 2 * floor:.0f} s)",
         ),
+        common.Check(
+            "verify_mastery / (c)", f"{verify_seconds / c.seconds:.2f}", "<= 1",
+            verify_seconds <= c.seconds, f"{verify_seconds - c.seconds:.0f} s",
+        ),
         common.Check("stale records", str(report.stale), "0", report.stale == 0),
         common.Check("wrong records", str(report.wrong), "0", report.wrong == 0),
         common.Check("bulk job", c.status, "done", c.status == "done"),

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Run as a script: import the project (and bench.common) from the repository root.
 sys.path.insert(0, str(ROOT))
 
-DB = "mastery_bench_report"
+DB = os.environ.get("BENCH_DB_PREFIX", "mastery_bench") + "_report"
 ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BENCH_URL = os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{DB}")
 STANDARDS = 40
