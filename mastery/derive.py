@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -50,6 +50,19 @@ class Rules:
     policy: rules.Policy
     scale: rules.Scale
     rollup: RollupRule = RollupRule()
+    overrides_end_with_new_evidence: bool = False
+
+
+@dataclass(frozen=True)
+class Override:
+    """A teacher's override in force on one pair (``mastery.MasteryOverride``, ADR 8)."""
+
+    id: int
+    score: Decimal
+    set_at: datetime
+    set_by_id: int
+    set_by_name: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -149,6 +162,79 @@ def derive_record(ratings: Sequence[rules.Rating], settings: Rules) -> Derived:
         level_points=None if result.level is None else result.level.points,
         level_label="" if result.level is None else result.level.label,
         mastered=result.mastered,
+        first_mastered_at=first,
+        evidence_count=result.evidence_count,
+        explanation=explanation,
+    )
+
+
+OVERRIDE: Final = "override"
+
+
+def override_applies(override: Override | None, settings: Rules, newest: datetime | None) -> bool:
+    """Whether ``override`` sets the record: it is in force, and unless the policy ends
+    overrides with newer evidence, whatever the ratings; else only while no counted rating was
+    demonstrated after it was set (``newest``: the latest counted ``demonstrated_at``)."""
+    if override is None:
+        return False
+    if not settings.overrides_end_with_new_evidence or newest is None:
+        return True
+    return newest <= override.set_at
+
+
+def apply_override(
+    result: Derived, override: Override | None, settings: Rules, newest: datetime | None
+) -> Derived:
+    """The record of a leaf with ``override`` in force, from ``result`` (what the counted ratings
+    give): the override's score, the scale's level for it and mastered when it reaches the
+    mastery threshold; the evidence count stays the counted ratings'. ``first_mastered_at`` is
+    the earlier of the evidence's and the override's ``set_at`` when the override masters. The
+    explanation says override, who, why, when, and what the evidence alone gives. ``result``
+    unchanged when the override does not apply (:func:`override_applies`).
+    """
+    if override is None:
+        return result
+    if not override_applies(override, settings, newest):
+        ended = dict(result.explanation)
+        ended["override_ended"] = {
+            "id": override.id,
+            "set_at": override.set_at.isoformat(),
+            "note": "ended by evidence demonstrated after it (the policy says so)",
+        }
+        return replace(result, explanation=ended)
+    scale = settings.scale
+    level = scale.level_for(override.score)
+    mastered = override.score >= scale.mastery_threshold
+    first = result.first_mastered_at
+    if mastered and (first is None or override.set_at < first):
+        first = override.set_at
+    explanation: dict[str, Any] = {
+        "calculation_version": rules.CALCULATION_VERSION,
+        "method": OVERRIDE,
+        "override": {
+            "id": override.id,
+            "score": str(override.score),
+            "level": level.label,
+            "set_by_id": override.set_by_id,
+            "set_by": override.set_by_name,
+            "set_at": override.set_at.isoformat(),
+            "reason": override.reason,
+        },
+        "evidence_alone": {
+            "state": result.state,
+            "score": None if result.score is None else str(result.score),
+            "level": result.level_label,
+            "mastered": result.mastered,
+            "method": result.explanation.get("method"),
+        },
+        "first_mastered_at": None if first is None else first.isoformat(),
+    }
+    return Derived(
+        state=rules.SCORED,
+        score=override.score,
+        level_points=level.points,
+        level_label=level.label,
+        mastered=mastered,
         first_mastered_at=first,
         evidence_count=result.evidence_count,
         explanation=explanation,
@@ -315,25 +401,29 @@ def derive_bulk(groups: BulkGroups, settings: Rules) -> list[Derived]:
     """:func:`derive_bulk_columns` as one ``Derived`` per pair (explanation: the summary)."""
     columns = derive_bulk_columns(groups, settings)
     summary = bulk_summary(settings)
-    out: list[Derived] = []
-    for row in range(int(columns.state.shape[0])):
-        level_index = int(columns.level_index[row])
-        level = None if level_index < 0 else settings.scale.levels[level_index]
-        hundredths = int(columns.score_hundredths[row])
-        first_us = int(columns.first_us[row])
-        out.append(
-            Derived(
-                state=rules.STATES[int(columns.state[row])],
-                score=None if hundredths < 0 else Decimal(hundredths).scaleb(-2),
-                level_points=None if level is None else level.points,
-                level_label="" if level is None else level.label,
-                mastered=bool(columns.mastered[row]),
-                first_mastered_at=None if first_us < 0 else from_epoch_us(first_us),
-                evidence_count=int(columns.evidence_count[row]),
-                explanation=summary,
-            )
-        )
-    return out
+    return [
+        derived_at(columns, row, settings, summary) for row in range(int(columns.state.shape[0]))
+    ]
+
+
+def derived_at(
+    columns: BulkColumns, row: int, settings: Rules, explanation: dict[str, Any]
+) -> Derived:
+    """Row ``row`` of ``columns`` as a ``Derived`` (with ``explanation``)."""
+    level_index = int(columns.level_index[row])
+    level = None if level_index < 0 else settings.scale.levels[level_index]
+    hundredths = int(columns.score_hundredths[row])
+    first_us = int(columns.first_us[row])
+    return Derived(
+        state=rules.STATES[int(columns.state[row])],
+        score=None if hundredths < 0 else Decimal(hundredths).scaleb(-2),
+        level_points=None if level is None else level.points,
+        level_label="" if level is None else level.label,
+        mastered=bool(columns.mastered[row]),
+        first_mastered_at=None if first_us < 0 else from_epoch_us(first_us),
+        evidence_count=int(columns.evidence_count[row]),
+        explanation=explanation,
+    )
 
 
 def pair_bounds(

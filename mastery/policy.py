@@ -47,6 +47,7 @@ def engine_rules(policy: EffectivePolicy, scale: EffectiveScale) -> Rules:
         policy=rules.Policy(policy.method, dict(policy.params), policy.min_evidence),
         scale=engine_scale(scale),
         rollup=engine_rollup(policy),
+        overrides_end_with_new_evidence=policy.overrides_end_with_new_evidence,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,21 +168,33 @@ def mastery_as_of_many(
     at: datetime.datetime,
     *,
     cache: RulesCache | None = None,
+    overrides: Mapping[tuple[int, int], derive.Override] | None = None,
 ) -> dict[int, Derived]:
     """:func:`mastery_as_of` for many learners on one standard: two queries per level of the
-    standard's subtree, whatever the number of learners (for reports)."""
+    standard's subtree and one for the overrides in force at ``at``, whatever the number of
+    learners (for reports)."""
     cache = cache or RulesCache()
+    if overrides is None:
+        overrides = sql.overrides_in_force(learner_ids=[lr.pk for lr in learners], at=at)
     if not standard.is_grouping:
         ratings = sql.counted_ratings_of_learners([lr.pk for lr in learners], standard.pk, at)
-        return {
-            lr.pk: derive.derive_record(ratings[lr.pk], _chain_rules(lr, standard, cache))
-            for lr in learners
-        }
+        out_: dict[int, Derived] = {}
+        for lr in learners:
+            rules_ = _chain_rules(lr, standard, cache)
+            counted = ratings[lr.pk]
+            out_[lr.pk] = derive.apply_override(
+                derive.derive_record(counted, rules_),
+                overrides.get((lr.pk, standard.pk)),
+                rules_,
+                max((r.demonstrated_at for r in counted if r.demonstrated_at), default=None),
+            )
+        return out_
     children = list(
         Standard.objects.filter(parent_id=standard.pk, status=StandardStatus.ACTIVE).order_by("pk")
     )
     by_child = {
-        child.pk: mastery_as_of_many(learners, child, at, cache=cache) for child in children
+        child.pk: mastery_as_of_many(learners, child, at, cache=cache, overrides=overrides)
+        for child in children
     }
     out: dict[int, Derived] = {}
     for lr in learners:
@@ -229,7 +241,7 @@ def explain_record(record: MasteryRecord) -> dict[str, Any]:
     """The full explanation of a record: the stored one, or (for a record written by a bulk
     recompute, which stores a summary) the engine's, recomputed from the ratings counted as of
     the record's ``computed_at``."""
-    if "inputs" in record.explanation or "children" in record.explanation:
+    if {"inputs", "children", "override"} & set(record.explanation):
         return dict(record.explanation)
     return mastery_as_of(record.learner, record.standard, record.computed_at).explanation
 
@@ -349,9 +361,18 @@ def _verify_range(
     }
     ratings: dict[tuple[int, int], list[Any]] = defaultdict(list)
     leaves: dict[tuple[int, int], Derived] = {}
+    overrides = sql.overrides_in_force(low=low, high=high)
+    newest: dict[tuple[int, int], datetime.datetime] = {}
     try:
         # The engine's numpy path, proven equal to the per-record one (test_bulk_recompute.py).
         arrays = sql.read_counted_ratings(sql.BulkScope(low, high, None, None))
+        if overrides:
+            starts, counts = derive.pair_bounds(arrays.learner, arrays.standard)
+            for start, count in zip(starts.tolist(), counts.tolist(), strict=True):
+                pair = (int(arrays.learner[start]), int(arrays.standard[start]))
+                if pair in overrides:
+                    last = int(arrays.demonstrated_us[start + count - 1])
+                    newest[pair] = derive.from_epoch_us(last)
         leaves = derive.derive_pairs(
             arrays.learner,
             arrays.standard,
@@ -371,7 +392,12 @@ def _verify_range(
             [low, high],
         ):
             ratings[(int(row[4]), int(row[5]))].append(sql.rating_of(row))
+        for pair, items in ratings.items():
+            latest = max((r.demonstrated_at for r in items if r.demonstrated_at), default=None)
+            if latest is not None:
+                newest[pair] = latest
     rated = set(leaves) | {pair for pair in ratings if not standards[pair[1]].is_grouping}
+    rated |= {pair for pair in overrides if pair[1] in standards and pair[0] in schools}
     pairs = set(stored) | rated
     # A rated statement's grouping ancestors must have records too.
     for learner_id, standard_id in rated:
@@ -398,10 +424,15 @@ def _verify_range(
                         for c in sorted(children_of.get(standard_id, []))
                     ]
                     result = derive.derive_rollup(kids, rules_)
-                elif pair in leaves:
-                    result = leaves[pair]
                 else:
-                    result = derive.derive_record(ratings.get(pair, []), rules_)
+                    result = derive.apply_override(
+                        leaves[pair]
+                        if pair in leaves
+                        else derive.derive_record(ratings.get(pair, []), rules_),
+                        overrides.get(pair),
+                        rules_,
+                        newest.get(pair),
+                    )
             except RulesError:
                 result = None
         derived[pair] = result

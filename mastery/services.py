@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -312,7 +312,12 @@ def _derive_leaf(
 ) -> tuple[Derived, datetime | None]:
     ratings = sql.counted_ratings(learner_id, standard_id)
     newest = max((r.demonstrated_at for r in ratings if r.demonstrated_at), default=None)
-    return derive.derive_record(ratings, rules_), newest
+    override = sql.overrides_in_force(learner_ids=[learner_id], standard_ids=[standard_id]).get(
+        (learner_id, standard_id)
+    )
+    return derive.apply_override(
+        derive.derive_record(ratings, rules_), override, rules_, newest
+    ), newest
 
 
 def recompute_mastery(
@@ -658,6 +663,7 @@ def _leaf_lines(
     children: dict[tuple[int, int], ChildRecord] | None,
     rated: set[tuple[int, int]],
     summaries: dict[int, str],
+    overrides: Mapping[tuple[int, int], derive.Override] | None = None,
 ) -> list[str]:
     """COPY rows of every rated pair: one engine call per distinct rules (school x framework),
     never a Python loop over ratings; the rows are formatted from whole columns (numpy, then one
@@ -711,6 +717,7 @@ def _leaf_lines(
         level_index = columns.level_index.tolist()
         mastered = columns.mastered.tolist()
         counts_ = columns.evidence_count.tolist()
+        first_line = len(lines)
         lines.extend(
             f"{learner}\t{standard}\t{state}\t{score}\t{level_cells[level]}\t"
             f"{'t' if is_mastered else 'f'}\t{first}\t{count}{tail}"
@@ -720,9 +727,27 @@ def _leaf_lines(
             )
         )  # fmt: skip
         rated.update(zip(learners, standards, strict=True))
+        overridden: dict[int, Derived] = {}
+        for position, pair in enumerate(zip(learners, standards, strict=True)):
+            override = (overrides or {}).get(pair)
+            if override is None:
+                continue
+            newest = derive.from_epoch_us(
+                int(arrays.demonstrated_us[rows[int(new_starts[position] + lengths[position]) - 1]])
+            )
+            if not derive.override_applies(override, rules_, newest):
+                continue
+            result = derive.apply_override(
+                derive.derived_at(columns, position, rules_, shared), override, rules_, newest
+            )
+            overridden[position] = result
+            lines[first_line + position] = _line(*pair, result, json.dumps(result.explanation))
         if children is None:
             continue
         for position, (learner, standard) in enumerate(zip(learners, standards, strict=True)):
+            if position in overridden:
+                children[(learner, standard)] = _child(standard, overridden[position])
+                continue
             level_ = (
                 None if level_index[position] < 0 else rules_.scale.levels[level_index[position]]
             )
@@ -752,6 +777,13 @@ def _compute_bulk(
     children: dict[tuple[int, int], ChildRecord] = {}
     rated: set[tuple[int, int]] = set()
     summaries: dict[int, str] = {}
+    overrides = {
+        pair: override
+        for pair, override in sql.overrides_in_force(
+            low=scope.low, high=scope.high, learner_ids=scope.learner_ids
+        ).items()
+        if pair[0] in schools and pair[1] in standards
+    }
     lines = _leaf_lines(
         sql.read_counted_ratings(scope),
         schools,
@@ -760,9 +792,12 @@ def _compute_bulk(
         children if rolls_up else None,
         rated,
         summaries,
+        overrides,
     )
-    # Records in scope without a counted rating any more go back to not assessed.
-    for learner_id, standard_id in sql.record_pairs(scope.low, scope.high):
+    # Records in scope without a counted rating (any more) go back to not assessed, or take
+    # the override in force.
+    unrated = set(sql.record_pairs(scope.low, scope.high)) | set(overrides)
+    for learner_id, standard_id in sorted(unrated):
         standard = standards.get(standard_id)
         if (
             learner_id in schools
@@ -771,7 +806,12 @@ def _compute_bulk(
             and ((learner_id, standard_id) not in rated)
         ):
             rules_ = cache.get(schools[learner_id], frameworks[standard_id])
-            result = derive.derive_record([], rules_)
+            result = derive.apply_override(
+                derive.derive_record([], rules_),
+                overrides.get((learner_id, standard_id)),
+                rules_,
+                None,
+            )
             children[(learner_id, standard_id)] = _child(standard_id, result)
             lines.append(_line(learner_id, standard_id, result, json.dumps(result.explanation)))
     if rolls_up:

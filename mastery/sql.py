@@ -25,11 +25,13 @@ from numpy.typing import NDArray
 from evidence.models import Rating, RatingRemoval
 from learners.models import Learner, Organisation
 from mastery import rules
+from mastery.derive import Override
 from mastery.models import (
     BulkRecompute,
     BulkRecomputeBatch,
     ExplanationSummary,
     MasteryEvent,
+    MasteryOverride,
     MasteryRecord,
     StaleMastery,
 )
@@ -602,3 +604,45 @@ def copy_text(value: object) -> str:
     if isinstance(value, bool):
         return "t" if value else "f"
     return str(value).translate(_COPY_ESCAPES)
+
+
+def overrides_in_force(
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    learner_ids: Iterable[int] | None = None,
+    standard_ids: Iterable[int] | None = None,
+    at: datetime | None = None,
+) -> dict[tuple[int, int], Override]:
+    """The overrides in force (now, or at ``at``: set at or before it and not cleared by then)
+    of the learners with ids in ``low``..``high`` (and/or among ``learner_ids``), on
+    ``standard_ids`` when given, by pair; one query with who set them."""
+    from django.db.models import Q
+
+    query = MasteryOverride.objects.select_related("set_by")
+    if at is None:
+        query = query.filter(cleared_at__isnull=True)
+    else:
+        query = query.filter(set_at__lte=at).filter(
+            Q(cleared_at__isnull=True) | Q(cleared_at__gt=at)
+        )
+    if low is not None:
+        query = query.filter(learner_id__gte=low)
+    if high is not None:
+        query = query.filter(learner_id__lte=high)
+    if learner_ids is not None:
+        query = query.filter(learner_id__in=list(learner_ids))
+    if standard_ids is not None:
+        query = query.filter(standard_id__in=list(standard_ids))
+    out: dict[tuple[int, int], Override] = {}
+    for row in query.order_by("set_at", "id"):
+        person = row.set_by
+        out[(row.learner_id, row.standard_id)] = Override(
+            id=row.pk,
+            score=row.score,
+            set_at=row.set_at,
+            set_by_id=row.set_by_id,
+            set_by_name=str(person.get_full_name() or person.get_username()),
+            reason=row.reason,
+        )
+    return out
