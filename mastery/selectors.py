@@ -9,13 +9,15 @@ administrators of the organisation they cover.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
+import multiprocessing
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -292,16 +294,30 @@ def _fetch(query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall())
 
 
-def verify_mastery(*, batch: int = 500, learner_ids: Iterable[int] | None = None) -> VerifyReport:
+def verify_mastery(
+    *, batch: int = 500, learner_ids: Iterable[int] | None = None, processes: int = 1
+) -> VerifyReport:
     """Recompute every record in memory with the engine and compare it with what is stored.
 
     Reads in learner-id ranges (a few queries per range, whatever its size). Every pair with a
     record or a counted rating is checked; groupings are rolled up from the recomputed
     children. Writes nothing.
+
+    ``processes`` > 1: the ranges are shared out, in order, between that many forked processes
+    (each range is checked exactly as in one process, on its own connection: the cores the bulk
+    recompute uses), and their reports joined in range order. Inside a transaction (a test, a
+    caller's ``atomic``) it runs in this process: another connection could not see its rows.
     """
+    wanted = None if learner_ids is None else set(learner_ids)
+    ranges = list(_learner_ranges(batch, wanted))
+    if processes > 1 and len(ranges) > 1 and not connection.in_atomic_block:
+        return _verify_in_processes(ranges, wanted, processes)
+    return _verify_ranges(ranges, wanted)
+
+
+def _verify_ranges(ranges: Sequence[tuple[int, int]], wanted: set[int] | None) -> VerifyReport:
     report = VerifyReport()
     cache = RulesCache()
-    wanted = None if learner_ids is None else set(learner_ids)
     standards = {
         s.pk: s
         for s in Standard.objects.only("id", "framework_id", "parent_id", "is_grouping", "status")
@@ -310,8 +326,37 @@ def verify_mastery(*, batch: int = 500, learner_ids: Iterable[int] | None = None
     for s in standards.values():
         if s.parent_id is not None and s.status == StandardStatus.ACTIVE:
             children_of[s.parent_id].append(s.pk)
-    for low, high in _learner_ranges(batch, wanted):
+    for low, high in ranges:
         _verify_range(low, high, wanted, standards, children_of, cache, report)
+    return report
+
+
+def _verify_in_child(ranges: Sequence[tuple[int, int]], wanted: set[int] | None) -> VerifyReport:
+    try:
+        return _verify_ranges(ranges, wanted)
+    finally:
+        connections.close_all()
+
+
+def _verify_in_processes(
+    ranges: Sequence[tuple[int, int]], wanted: set[int] | None, processes: int
+) -> VerifyReport:
+    """:func:`_verify_ranges` over contiguous shares of ``ranges`` in forked processes."""
+    processes = min(processes, len(ranges))
+    # Contiguous shares of about equal size, in order, so the joined pair lists stay sorted.
+    bounds = [round(i * len(ranges) / processes) for i in range(processes + 1)]
+    shares = [ranges[bounds[i] : bounds[i + 1]] for i in range(processes)]
+    connections.close_all()  # a forked child must never use the parent's socket
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
+        parts = list(pool.map(_verify_in_child, shares, [wanted] * processes))
+    report = VerifyReport()
+    for part in parts:
+        report.checked += part.checked
+        report.stale += part.stale
+        report.wrong += part.wrong
+        report.stale_pairs += part.stale_pairs
+        report.wrong_pairs += part.wrong_pairs
     return report
 
 

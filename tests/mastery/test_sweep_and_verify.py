@@ -115,11 +115,33 @@ def test_verify_finds_a_tampered_record_wrong(world: World) -> None:
     ]
 
 
+@pytest.mark.django_db(transaction=True)  # forked processes read committed rows only
+def test_verify_in_two_processes_finds_what_one_process_finds(world: World) -> None:
+    from mastery.selectors import verify_mastery
+
+    first, second = world.learners
+    for learner in world.learners:
+        rate(learner, world.a, "3", rater=world.teacher)
+    _settle(world)
+    MasteryRecord.objects.filter(learner=second, standard=world.a).update(score=Decimal("3.1"))
+    rate(first, world.b, "1", rater=world.teacher)  # marked, not yet recomputed
+    one = verify_mastery(batch=1)
+    two = verify_mastery(batch=1, processes=2)
+    assert (one.checked, one.stale, one.wrong) == (two.checked, two.stale, two.wrong) == (5, 2, 1)
+    assert two.wrong_pairs == one.wrong_pairs == [(second.pk, world.a.pk)]
+    assert two.stale_pairs == one.stale_pairs
+    assert _verify("--json", "--batch", "1", "--processes", "2")[1] == (
+        json.dumps({"checked": 5, "stale": 2, "wrong": 1}) + "\n"
+    )
+
+
 def test_verify_refuses_a_bad_batch_size(db: None) -> None:
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="--batch must be at least 1"):
         call_command("verify_mastery", "--batch", "0")
+    with pytest.raises(CommandError, match="--processes must be at least 1"):
+        call_command("verify_mastery", "--processes", "0")
 
 
 def test_a_sweep_checks_a_bounded_window_of_new_ratings(

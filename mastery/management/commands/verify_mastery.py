@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -22,11 +23,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch", type=int, default=500, help="learners read per batch (default 500)"
         )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="processes sharing the learner ranges (default: one per core)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch"] < 1:
             raise CommandError("--batch must be at least 1")
-        report = verify_mastery(batch=options["batch"])
+        if options["processes"] < 1:
+            raise CommandError("--processes must be at least 1")
+        report = verify_mastery(batch=options["batch"], processes=options["processes"])
         if options["json"]:
             self.stdout.write(json.dumps(report.as_json()))
         else:
