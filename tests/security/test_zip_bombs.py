@@ -5,8 +5,13 @@ import's upload path (``learners.services.import_roster`` with an uploaded file,
 calls it) and the artifact check (``evidence.uploads.check_upload``) through four bombs: the
 reviewer's (a 300 kB zip whose one member inflates to 100 MB), the same with the zip's sizes
 lying (declared 1 kB), and both as Word documents. It resets its peak resident size after set-up
-(``/proc/self/clear_refs``) and reports how far the peak rose while refusing them. Reading one
-such member whole, as the reader did before, costs its 100 MB at least.
+(``/proc/self/clear_refs``) and reports how far the peak (``VmHWM``) rose while refusing them.
+
+The peak is read from ``/proc/self/status``, not ``getrusage``: a child started with vfork
+inherits its parent's high-water mark in ``ru_maxrss`` (this test process's, often larger than
+any bomb), so that figure could not rise and the test could not fail. A control child reads one
+member whole, as the reader did before, and must be seen to rise by its 100 MB: the measurement
+can fail.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ INFLATED = 100 * MB
 ALLOWED_GROWTH_KB = 24 * 1024
 
 CHILD = r"""
-import json, resource, sys
+import json, sys, zipfile
 import django
 django.setup()
 from django.core.exceptions import ValidationError
@@ -39,22 +44,22 @@ from evidence import uploads
 from learners import services
 from learners.oneroster import RosterInvalid
 
-def peak_kb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-def current_kb():
+def status_kb(field):
     with open("/proc/self/status") as status:
-        return next(int(l.split()[1]) for l in status if l.startswith("VmRSS:"))
+        return next(int(l.split()[1]) for l in status if l.startswith(field + ":"))
 
 outcomes = []
 try:
     with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")  # the peak restarts from the current size
-    baseline = peak_kb()
+        handle.write("5")  # the peak (VmHWM) restarts from the current size
+    baseline = status_kb("VmHWM")
 except OSError:
-    baseline = current_kb()
+    baseline = status_kb("VmRSS")
 for kind, path in zip(sys.argv[1::2], sys.argv[2::2]):
-    if kind == "roster":
+    if kind == "whole":  # the control: a member read whole, as before S15
+        with zipfile.ZipFile(path) as archive:
+            outcomes.append(len(archive.read(archive.namelist()[-1])))
+    elif kind == "roster":
         upload = TemporaryUploadedFile("roster.zip", "application/zip", 0, None)
         with open(path, "rb") as source:
             while block := source.read(1 << 16):
@@ -73,7 +78,7 @@ for kind, path in zip(sys.argv[1::2], sys.argv[2::2]):
             outcomes.append("stored")
         except ValidationError as exc:
             outcomes.append(" / ".join(exc.messages))
-print(json.dumps({"baseline_kb": baseline, "peak_kb": peak_kb(), "outcomes": outcomes}))
+print(json.dumps({"baseline_kb": baseline, "peak_kb": status_kb("VmHWM"), "outcomes": outcomes}))
 """
 
 
@@ -99,6 +104,24 @@ def _lying(path: Path, target: Path) -> Path:
     return target
 
 
+def _peak_growth_kb(bombs: list[tuple[str, Path]]) -> tuple[int, list[object]]:
+    """Runs the child on the bombs; returns how far its peak rose (kB) and the outcomes."""
+    env = {**os.environ, "DATABASE_URL": _database_url_for_worker()}
+    arguments = [str(part) for kind, path in bombs for part in (kind, path)]
+    finished = subprocess.run(
+        [sys.executable, "-c", CHILD, *arguments],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    result = json.loads(finished.stdout.strip().splitlines()[-1])
+    return result["peak_kb"] - result["baseline_kb"], result["outcomes"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_zip_bombs_are_refused_in_bounded_memory(tmp_path: Path) -> None:
     roster = _write_bomb(tmp_path / "roster.zip", "users.csv", extra={"orgs.csv": b"x\n"})
@@ -114,24 +137,19 @@ def test_zip_bombs_are_refused_in_bounded_memory(tmp_path: Path) -> None:
         ("artifact", docx),
         ("artifact", _lying(docx, tmp_path / "lying.docx")),
     ]
-    env = {**os.environ, "DATABASE_URL": _database_url_for_worker()}
-    arguments = [str(part) for kind, path in bombs for part in (kind, path)]
-    finished = subprocess.run(
-        [sys.executable, "-c", CHILD, *arguments],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    result = json.loads(finished.stdout.strip().splitlines()[-1])
-    grown = result["peak_kb"] - result["baseline_kb"]
+    grown, outcomes = _peak_growth_kb(bombs)
+    print(f"\nzip bombs refused: the peak rose by {grown / 1024:.1f} MB")
     assert grown < ALLOWED_GROWTH_KB, f"the peak rose by {grown / 1024:.0f} MB"
-    roster_refusal, lying_roster, docx_refusal, lying_docx = result["outcomes"]
+    roster_refusal, lying_roster, docx_refusal, lying_docx = outcomes
+    assert isinstance(roster_refusal, str)
     assert "users.csv" in roster_refusal
     assert "unpacks to more than 20 MB" in roster_refusal
     assert "damaged" in lying_roster
     assert "unpacks to more than 20 MB" in docx_refusal
     assert "damaged" in lying_docx
+
+    # The control: the same measurement sees a member read whole (the reader before S15).
+    grown, [size] = _peak_growth_kb([("whole", roster)])
+    print(f"one member read whole: the peak rose by {grown / 1024:.1f} MB")
+    assert size == INFLATED
+    assert grown > (INFLATED // 1024) * 0.9, f"the control rose by {grown / 1024:.0f} MB only"
