@@ -320,6 +320,22 @@ def _derive_leaf(
     ), newest
 
 
+def _tell_mastered(learner_id: int, standard_id: int) -> None:
+    """The learner and their guardians are told the standard is mastered, in the recompute's
+    transaction (told once per standard: the notification's key), in a savepoint: a failure to
+    tell never holds back the record."""
+    from notifications.services import notify_standard_mastered
+
+    try:
+        with transaction.atomic():
+            notify_standard_mastered(learner_id=learner_id, standard_id=standard_id)
+    except DatabaseError:
+        logger.exception(
+            "mastered notification failed",
+            extra={"learner_id": learner_id, "standard_id": standard_id},
+        )
+
+
 def recompute_mastery(
     *,
     learner_id: int,
@@ -364,6 +380,8 @@ def recompute_mastery(
         else:
             result, newest = _derive_leaf(learner_id, standard_id, rules_)
         changed, events = _write(record, result, now, newest)
+        if result.mastered and not record.mastered and not head.is_grouping:
+            _tell_mastered(learner_id, standard_id)
         for link in context.chain[1:]:
             if not link.is_grouping:
                 break

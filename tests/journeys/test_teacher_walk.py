@@ -157,6 +157,14 @@ def test_a_teachers_day_on_a_laptop_and_a_phone(
 
     page.keyboard.press("Escape")
 
+    # The same cell without JavaScript: its own page.
+    visit(
+        page,
+        site_url,
+        f"/mastery/learners/{learners[0].pk}/standards/{standards[0].pk}/",
+        "grid-cell",
+    )
+
     # Quick entry: a level per learner.
     page.set_viewport_size(LAPTOP)
     visit(page, site_url, f"/evidence/record/{cast.section.pk}/", "quick-entry")

@@ -9,10 +9,11 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from mastery.models import MasteryRecord
 from notifications import services
 from notifications.models import EmailState, Notification, NotificationKind
 from privacy import services as privacy
-from tests.journeys.helpers import make_tree
+from tests.journeys.helpers import make_tree, quick_entry, run_worker
 from tests.personas import Cast
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +41,36 @@ def test_a_mastered_standard_is_told_once_to_the_learner_and_their_guardian(
     assert by_user[cast.student.pk].email_state == EmailState.PENDING
     assert by_user[cast.guardian.pk].email_state == EmailState.SKIPPED  # guardians: app only
     assert len(callbacks) == 1  # one e-mail queued after commit, none before
+
+
+def test_a_recompute_that_masters_a_standard_tells_it_once(cast: Cast) -> None:
+    tree = make_tree(domains=1, per_domain=2)
+    quick_entry(cast.teacher, cast.section, [cast.own], tree.standards[:1], "1")
+    run_worker()
+    assert not Notification.objects.filter(kind=NotificationKind.STANDARD_MASTERED).exists()
+    quick_entry(cast.teacher, cast.section, [cast.own], tree.standards, "4")
+    quick_entry(cast.teacher, cast.section, [cast.own], tree.standards, "4")
+    run_worker()
+    told = Notification.objects.filter(kind=NotificationKind.STANDARD_MASTERED)
+    assert sorted((n.recipient_id, n.params["code"]) for n in told) == sorted(
+        (user.pk, str(standard.human_code))
+        for user in (cast.student, cast.guardian)
+        for standard in tree.standards
+    )
+    # Mastered again, lost and mastered again: never told twice.
+    quick_entry(cast.teacher, cast.section, [cast.own], tree.standards, "4")
+    run_worker()
+    for _ in range(4):
+        quick_entry(cast.teacher, cast.section, [cast.own], tree.standards[:1], "1")
+    run_worker()
+    record = MasteryRecord.objects.get(learner=cast.own, standard=tree.standards[0])
+    assert not record.mastered
+    for _ in range(6):
+        quick_entry(cast.teacher, cast.section, [cast.own], tree.standards[:1], "4")
+    run_worker()
+    record.refresh_from_db()
+    assert record.mastered
+    assert told.count() == 4
 
 
 def test_nothing_is_sent_to_a_deactivated_login(cast: Cast) -> None:
