@@ -15,16 +15,17 @@ from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from common.api_fields import TextField
 from common.importing import SEVERITIES, ImportRefused, Problem, problems_payload
 
 
 class ProblemSerializer(serializers.Serializer[Any]):
-    file = serializers.CharField(allow_blank=True)
+    file = TextField(allow_blank=True)
     row = serializers.IntegerField(allow_null=True)
-    column = serializers.CharField(allow_blank=True)
-    reason = serializers.CharField()
+    column = TextField(allow_blank=True)
+    reason = TextField()
     severity = serializers.ChoiceField(choices=SEVERITIES)
-    record = serializers.CharField(allow_blank=True)
+    record = TextField(allow_blank=True)
 
 
 class ProblemsSerializer(serializers.Serializer[Any]):

@@ -26,7 +26,7 @@ from standards.models import Standard
 class MasteryRecordOut(serializers.ModelSerializer[MasteryRecord]):
     """A record and how fresh it is: ``computed_at``, and ``stale`` while a recompute is due."""
 
-    standard_code = serializers.CharField(source="standard.human_code", read_only=True)
+    standard_code = TextField(source="standard.human_code", read_only=True)
     stale = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -172,14 +172,14 @@ class AsOfOut(serializers.Serializer[dict[str, Any]]):
     learner = serializers.IntegerField()
     standard = serializers.IntegerField()
     at = serializers.DateTimeField()
-    state = serializers.CharField()
+    state = TextField()
     score = serializers.DecimalField(max_digits=8, decimal_places=2, allow_null=True)
     level_points = serializers.DecimalField(max_digits=8, decimal_places=2, allow_null=True)
-    level_label = serializers.CharField(allow_blank=True)
+    level_label = TextField(allow_blank=True)
     mastered = serializers.BooleanField()
     first_mastered_at = serializers.DateTimeField(allow_null=True)
     evidence_count = serializers.IntegerField()
-    calculation_version = serializers.CharField()
+    calculation_version = TextField()
     explanation = serializers.DictField()
 
 
@@ -194,7 +194,7 @@ class MasteryOverrideOut(serializers.ModelSerializer[MasteryOverride]):
     """An override (professional judgement): the score set, who set it, why, and whether it is
     still in force (cleared ones stay, with who cleared them and why)."""
 
-    standard_code = serializers.CharField(source="standard.human_code", read_only=True)
+    standard_code = TextField(source="standard.human_code", read_only=True)
     set_by_name = serializers.SerializerMethodField()
     cleared_by_name = serializers.SerializerMethodField()
     in_force = serializers.SerializerMethodField()

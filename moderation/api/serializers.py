@@ -44,7 +44,7 @@ class AgreementOut(serializers.Serializer[Agreement]):
 
 
 class AgreementRowOut(serializers.Serializer[Any]):
-    name = serializers.CharField(help_text="The standard, school or pair of raters.")
+    name = TextField(help_text="The standard, school or pair of raters.")
     agreement = AgreementOut()
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
@@ -56,9 +56,9 @@ class DisagreementOut(serializers.Serializer[Any]):
     evidence = serializers.IntegerField(source="evidence_id")
     standard = serializers.IntegerField(source="standard_id")
     first_score = serializers.DecimalField(max_digits=5, decimal_places=2)
-    first_level = serializers.CharField(source="first_label")
+    first_level = TextField(source="first_label")
     second_score = serializers.DecimalField(max_digits=5, decimal_places=2)
-    second_level = serializers.CharField(source="second_label")
+    second_level = TextField(source="second_label")
 
 
 class RoundAgreementOut(serializers.Serializer[RoundAgreement]):
@@ -119,11 +119,11 @@ class RoundDetailOut(RoundOut):
 
 
 class RoundIn(serializers.Serializer[None]):
-    title = serializers.CharField(max_length=200)
+    title = TextField(max_length=200)
     organisation = serializers.IntegerField(min_value=1)
     term = serializers.IntegerField(min_value=1)
     standards = serializers.ListField(
-        child=serializers.CharField(max_length=255),
+        child=TextField(max_length=255),
         min_length=1,
         max_length=50,
         help_text="Codes or CASE identifiers of the standards to moderate.",
@@ -166,7 +166,7 @@ class CloseOut(serializers.Serializer[Any]):
 class PieceOut(serializers.ModelSerializer[ModerationItem]):
     """A piece in the reviewer's list: where it is, never whose it is."""
 
-    round_title = serializers.CharField(source="round.title", read_only=True)
+    round_title = TextField(source="round.title", read_only=True)
     round_open = serializers.SerializerMethodField()
     standard_code = serializers.SerializerMethodField()
     rated = serializers.SerializerMethodField()
@@ -188,10 +188,10 @@ class PieceOut(serializers.ModelSerializer[ModerationItem]):
 
 class BlindArtifactOut(serializers.Serializer[Any]):
     number = serializers.IntegerField()
-    kind = serializers.CharField()
+    kind = TextField()
     size = serializers.IntegerField(allow_null=True)
-    content_type = serializers.CharField()
-    url = serializers.CharField(help_text="A link's address; blank for a file or a withheld link.")
+    content_type = TextField()
+    url = TextField(help_text="A link's address; blank for a file or a withheld link.")
     withheld = serializers.BooleanField(help_text="A link whose address names the learner.")
     download_url = serializers.SerializerMethodField()
 
@@ -205,13 +205,13 @@ class BlindArtifactOut(serializers.Serializer[Any]):
 class BlindPieceOut(serializers.Serializer[BlindPiece]):
     id = serializers.IntegerField(source="item_id")
     position = serializers.IntegerField()
-    round_title = serializers.CharField()
+    round_title = TextField()
     round_open = serializers.BooleanField()
-    standard_code = serializers.CharField()
-    standard_statement = serializers.CharField()
-    kind = serializers.CharField()
-    title = serializers.CharField()
-    description = serializers.CharField()
+    standard_code = TextField()
+    standard_statement = TextField()
+    kind = TextField()
+    title = TextField()
+    description = TextField()
     demonstrated_on = serializers.DateField()
     artifacts = serializers.SerializerMethodField()
     reflection = serializers.SerializerMethodField()
@@ -253,7 +253,7 @@ class BlindPieceOut(serializers.Serializer[BlindPiece]):
 
 class RateIn(serializers.Serializer[None]):
     score = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=Decimal(0))
-    comment = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    comment = TextField(max_length=5000, required=False, allow_blank=True, default="")
 
 
 class TeacherAgreementOut(serializers.Serializer[TeacherAgreement]):
@@ -300,16 +300,14 @@ class TaskOut(serializers.ModelSerializer[CommonTask]):
 
 
 class TaskIn(serializers.Serializer[None]):
-    title = serializers.CharField(max_length=200)
+    title = TextField(max_length=200)
     organisation = serializers.IntegerField(min_value=1)
-    prompt = serializers.CharField(max_length=20000)
-    standards = serializers.ListField(
-        child=serializers.CharField(max_length=255), min_length=1, max_length=20
-    )
+    prompt = TextField(max_length=20000)
+    standards = serializers.ListField(child=TextField(max_length=255), min_length=1, max_length=20)
     opens_on = serializers.DateField()
     closes_on = serializers.DateField()
     levels = serializers.DictField(
-        child=serializers.CharField(max_length=5000, allow_blank=True),
+        child=TextField(max_length=5000, allow_blank=True),
         required=False,
         default=dict,
         help_text="What the work looks like at each level: points -> description.",
@@ -333,7 +331,7 @@ class ResultOut(serializers.Serializer[Any]):
 
     id = serializers.IntegerField(source="pk")
     learner = serializers.IntegerField(source="learner_id")
-    title = serializers.CharField()
+    title = TextField()
 
 
 # --- the equity audit's subgroups ---------------------------------------------------------------
@@ -341,7 +339,7 @@ class ResultOut(serializers.Serializer[Any]):
 
 class DemographicsChoiceOut(serializers.Serializer[Any]):
     organisation = serializers.IntegerField(source="organisation.pk")
-    name = serializers.CharField(source="organisation.name")
+    name = TextField(source="organisation.name")
     enabled = serializers.BooleanField(help_text="Kept here by this organisation's choice.")
     inherited = serializers.BooleanField(help_text="Kept here by an organisation above it.")
     stored = serializers.IntegerField(help_text="Learners below it with demographics kept.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from common.api_fields import TextField
 from reports import selectors
 from reports.models import ReportFormat, ReportKind, ReportRequest
 
@@ -19,7 +20,7 @@ class ReportRequestInputSerializer(serializers.Serializer[None]):
 
 
 class ReportRequestSerializer(serializers.ModelSerializer[ReportRequest]):
-    format = serializers.CharField(source="file_format", read_only=True)
+    format = TextField(source="file_format", read_only=True)
     percent = serializers.IntegerField(read_only=True)
     download_url = serializers.SerializerMethodField()
     waiting_for_workers = serializers.BooleanField(

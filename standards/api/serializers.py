@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from common.api import CountsSerializer, ProblemSerializer
+from common.api_fields import TextField
 from standards.models import (
     Association,
     CalculationPolicy,
@@ -108,10 +109,10 @@ class EffectiveLevelSerializer(serializers.Serializer[Any]):
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         return {
             "points": serializers.DecimalField(max_digits=5, decimal_places=2),
-            "label": serializers.CharField(),
-            "colour": serializers.CharField(),
+            "label": TextField(),
+            "colour": TextField(),
             "cut_point": serializers.DecimalField(max_digits=5, decimal_places=2),
-            "description": serializers.CharField(),
+            "description": TextField(),
         }
 
 
@@ -141,10 +142,10 @@ class PolicySerializer(serializers.ModelSerializer[CalculationPolicy]):
 
 
 class EffectivePolicySerializer(serializers.Serializer[Any]):
-    method = serializers.CharField()
+    method = TextField()
     params = serializers.DictField()
     min_evidence = serializers.IntegerField()
-    rollup_rule = serializers.CharField()
+    rollup_rule = TextField()
     rollup_params = serializers.DictField()
     organisation_id = serializers.IntegerField(allow_null=True)
     framework_id = serializers.IntegerField(allow_null=True)
@@ -153,7 +154,7 @@ class EffectivePolicySerializer(serializers.Serializer[Any]):
 
 
 class RequirementSerializer(serializers.ModelSerializer[Requirement]):
-    human_code = serializers.CharField(source="standard.human_code", read_only=True)
+    human_code = TextField(source="standard.human_code", read_only=True)
 
     class Meta:
         model = Requirement
@@ -172,19 +173,19 @@ class RequirementSerializer(serializers.ModelSerializer[Requirement]):
 
 class RequiredStandardSerializer(serializers.Serializer[Any]):
     standard_id = serializers.IntegerField()
-    identifier = serializers.CharField()
-    human_code = serializers.CharField()
+    identifier = TextField()
+    human_code = TextField()
     framework_id = serializers.IntegerField()
-    priority = serializers.CharField()
+    priority = TextField()
     organisation_id = serializers.IntegerField()
     requirement_id = serializers.IntegerField()
 
 
 class ElectiveGroupInfoSerializer(serializers.Serializer[Any]):
     group_id = serializers.IntegerField()
-    title = serializers.CharField()
+    title = TextField()
     choose = serializers.IntegerField()
-    priority = serializers.CharField()
+    priority = TextField()
     organisation_id = serializers.IntegerField()
     standard_ids = serializers.ListField(child=serializers.IntegerField())
 
@@ -235,8 +236,8 @@ class ElectiveChoiceSerializer(serializers.ModelSerializer[ElectiveChoice]):
 
 
 class ImportReportSerializer(serializers.Serializer[Any]):
-    framework = serializers.CharField()
-    title = serializers.CharField()
+    framework = TextField()
+    title = TextField()
     framework_id = serializers.IntegerField()
     framework_created = serializers.BooleanField()
     framework_updated = serializers.BooleanField()
@@ -281,8 +282,8 @@ class FrameworkImportInput(serializers.Serializer[Any]):
         help_text="CASE only, instead of a file: a provider's .../ims/case/v1p1/CFPackages/{id}.",
     )
     organisation = _id(required=False, allow_null=True)
-    identifier = serializers.CharField(max_length=255, required=False, default="")
-    title = serializers.CharField(max_length=500, required=False, default="")
+    identifier = TextField(max_length=255, required=False, default="")
+    title = TextField(max_length=500, required=False, default="")
     allow_missing_parents = serializers.BooleanField(default=False)
     dry_run = serializers.BooleanField(default=False)
 
@@ -292,20 +293,18 @@ class LevelInputSerializer(serializers.Serializer[Any]):
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         return {
             "points": serializers.DecimalField(max_digits=5, decimal_places=2),
-            "label": serializers.CharField(max_length=50, allow_blank=True),
-            "colour": serializers.CharField(max_length=7, allow_blank=True),
+            "label": TextField(max_length=50, allow_blank=True),
+            "colour": TextField(max_length=7, allow_blank=True),
             "cut_point": serializers.DecimalField(
                 max_digits=5, decimal_places=2, required=False, allow_null=True, default=None
             ),
-            "description": serializers.CharField(
-                max_length=200, required=False, default="", allow_blank=True
-            ),
+            "description": TextField(max_length=200, required=False, default="", allow_blank=True),
         }
 
 
 class ScaleInput(serializers.Serializer[Any]):
     organisation = _id()
-    name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+    name = TextField(max_length=100, required=False, default="", allow_blank=True)
     mastery_threshold = serializers.DecimalField(max_digits=5, decimal_places=2)
     levels = LevelInputSerializer(many=True)
 
@@ -313,10 +312,10 @@ class ScaleInput(serializers.Serializer[Any]):
 class PolicyInput(serializers.Serializer[Any]):
     organisation = _id()
     framework = _id(required=False, allow_null=True, default=None)
-    method = serializers.CharField(max_length=40)
+    method = TextField(max_length=40)
     params = serializers.DictField(required=False, default=dict)
     min_evidence = serializers.IntegerField(default=1, min_value=-(2**31), max_value=2**31)
-    rollup_rule = serializers.CharField(max_length=40, default="all_mastered")
+    rollup_rule = TextField(max_length=40, default="all_mastered")
     rollup_params = serializers.DictField(required=False, default=dict)
     overrides_end_with_new_evidence = serializers.BooleanField(required=False, default=False)
 
@@ -324,19 +323,19 @@ class PolicyInput(serializers.Serializer[Any]):
 class RequirementInput(serializers.Serializer[Any]):
     organisation = _id()
     term = _id()
-    grade_level = serializers.CharField(max_length=20)
+    grade_level = TextField(max_length=20)
     standards = serializers.ListField(child=_id(), min_length=1, max_length=500)
-    priority = serializers.CharField(max_length=20)
+    priority = TextField(max_length=20)
 
 
 class ElectiveGroupInput(serializers.Serializer[Any]):
     organisation = _id()
     term = _id()
-    grade_level = serializers.CharField(max_length=20)
-    title = serializers.CharField(max_length=200)
+    grade_level = TextField(max_length=20)
+    title = TextField(max_length=200)
     choose = serializers.IntegerField(min_value=-(2**31), max_value=2**31)
     standards = serializers.ListField(child=_id(), min_length=1, max_length=500)
-    priority = serializers.CharField(max_length=20, default="supporting")
+    priority = TextField(max_length=20, default="supporting")
 
 
 class ElectiveChoiceInput(serializers.Serializer[Any]):
@@ -346,4 +345,4 @@ class ElectiveChoiceInput(serializers.Serializer[Any]):
 
 class DecisionInput(serializers.Serializer[Any]):
     approve = serializers.BooleanField()
-    note = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+    note = TextField(max_length=500, required=False, default="", allow_blank=True)

@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import datetime
 import stat
+from collections.abc import Iterator
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import pytest
 import time_machine
+from django.apps import apps
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework import serializers
 from rest_framework.test import APIClient
 
+from common.api_fields import TextField
 from common.files import create_private
 from common.security import PERMISSIONS_POLICY
 from evidence import services as evidence_services
 from evidence.models import Artifact, Evidence, Rating
+from tests.conftest import ROOT
 from tests.evidence import files
 from tests.evidence.conftest import make_standards
 from tests.personas import Cast, cast
@@ -152,3 +159,46 @@ def test_a_removal_reason_must_be_text(cast: Cast, evidence: Evidence) -> None:
         f"/api/v1/ratings/{rating.pk}/remove/", {"reason": "recorded twice"}, format="json"
     )
     assert response.status_code == 204, response.content
+
+
+def _serializer_classes() -> list[type[serializers.BaseSerializer[Any]]]:
+    """Every serializer class of the platform's apps (the URLconf imports every API)."""
+    import_module(django_settings.ROOT_URLCONF)
+    found: set[type[serializers.BaseSerializer[Any]]] = set()
+    stack: list[type[serializers.BaseSerializer[Any]]] = [serializers.BaseSerializer]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in found:
+                found.add(sub)
+                stack.append(sub)
+    ours = {app.name for app in apps.get_app_configs() if Path(app.path).is_relative_to(ROOT)}
+    return sorted(
+        (c for c in found if c.__module__.split(".")[0] in ours and c.__module__ != __name__),
+        key=lambda c: f"{c.__module__}.{c.__qualname__}",
+    )
+
+
+def _plain_char_fields(name: str, field: Any) -> Iterator[str]:
+    if type(field) is serializers.CharField:
+        yield name
+    child = getattr(field, "child", None)
+    if child is not None and not isinstance(child, serializers.BaseSerializer):
+        yield from _plain_char_fields(f"{name}[]", child)  # a nested serializer is walked itself
+
+
+def test_every_api_text_field_refuses_numbers() -> None:
+    """One rule for every API (common.api_fields.TextField): DRF's own CharField turns a number
+    into text (the removal reason 1.4e-303 was stored), so no serializer of ours declares one,
+    in or out, alone or in a list. (The fields ModelSerializers derive from models are DRF's;
+    every ModelSerializer here is an answer, never read from a request.)"""
+    classes = _serializer_classes()
+    assert len(classes) > 50
+    plain = [
+        name
+        for cls in classes
+        for key, field in getattr(cls, "_declared_fields", {}).items()
+        for name in _plain_char_fields(f"{cls.__module__}.{cls.__qualname__}.{key}", field)
+    ]
+    assert plain == [], "use common.api_fields.TextField for: " + ", ".join(plain)
+    with pytest.raises(serializers.ValidationError):
+        TextField().run_validation(1.4e-303)
