@@ -3,8 +3,8 @@
 The worker process reads ``EMAIL_HOST``/``EMAIL_PORT`` from its environment like production
 (config/settings.py MAILERS), pointed here at an SMTP server the test starts on a free loopback
 port. One worker for one test (starting a worker costs more than the rest): scoring sends one
-message, a retried task none more; the weekly digest reaches only opted-in guardians, about
-their own children.
+message (and the recompute one more when it masters a standard), a retried task none more; the
+weekly digest reaches only opted-in guardians, about their own children.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from evidence import services as evidence_services
+from mastery import services as mastery_services
 from notifications import services
 from notifications.models import EmailState, Notification, NotificationKind
 from notifications.tasks import deliver_notification_email, queue_weekly_digests
@@ -94,28 +95,46 @@ def test_scoring_emails_the_learner_once_and_the_digest_reaches_only_opted_in_gu
         scores={tree.standards[0].pk: 3},
         comment="Strong triangles.",
     )
-    wait_for(lambda: len(inbox.messages) >= 1, "the learner's e-mail")
-    notification = Notification.objects.get(recipient=cast.student)
-    assert notification.kind == NotificationKind.WORK_SCORED
-    wait_for(
-        lambda: Notification.objects.get(pk=notification.pk).email_state == EmailState.SENT,
-        "the notification marked sent",
+    # The worker scores and recomputes: the level of 3 masters the standard, a second event.
+    wait_for(lambda: len(inbox.messages) >= 2, "the learner's two e-mails")
+    notification = Notification.objects.get(
+        recipient=cast.student, kind=NotificationKind.WORK_SCORED
     )
-    # The task delivered again (a retry, a duplicate message): nothing more is sent.
-    assert (
-        deliver_notification_email.apply_async((notification.pk,), ignore_result=False).get(
-            timeout=30
+    mastered = Notification.objects.get(
+        recipient=cast.student, kind=NotificationKind.STANDARD_MASTERED
+    )
+    for told in (notification, mastered):
+        wait_for(
+            lambda told=told: Notification.objects.get(pk=told.pk).email_state == EmailState.SENT,
+            "the notifications marked sent",
         )
-        is False
+    # The task delivered again (a retry, a duplicate message): nothing more is sent.
+    for told in (notification, mastered):
+        assert (
+            deliver_notification_email.apply_async((told.pk,), ignore_result=False).get(timeout=30)
+            is False
+        )
+        assert services.send_notification_email(notification_id=told.pk) is False
+    # Another recompute of the same record tells nothing again.
+    mastery_services.recompute_mastery(
+        learner_id=cast.own.pk, standard_id=tree.standards[0].pk, force=True
     )
-    assert services.send_notification_email(notification_id=notification.pk) is False
-    assert len(inbox.messages) == 1
-    message = inbox.messages[0]
+    assert len(inbox.messages) == 2
+    assert Notification.objects.filter(recipient=cast.student).count() == 2
+    by_subject = {message["Subject"]: message for message in inbox.messages}
+    assert set(by_subject) == {
+        "Your work was scored: Bridge of straws",
+        f"You mastered {tree.standards[0].human_code}",
+    }
+    message = by_subject["Your work was scored: Bridge of straws"]
     assert message["To"] == cast.student.email
-    assert message["Subject"] == "Your work was scored: Bridge of straws"
     assert f"https://mastery.example.org/evidence/{submitted.pk}/" in body_of(message)
-    # The guardian sees it in the app; they get no e-mail unless they choose it.
-    assert Notification.objects.get(recipient=cast.guardian).email_state == EmailState.SKIPPED
+    assert by_subject[f"You mastered {tree.standards[0].human_code}"]["To"] == cast.student.email
+    # The guardian sees both in the app; they get no e-mail unless they choose it.
+    assert {n.email_state for n in Notification.objects.filter(recipient=cast.guardian)} == {
+        EmailState.SKIPPED
+    }
+    assert Notification.objects.filter(recipient=cast.guardian).count() == 2
 
     # --- the weekly digest (same worker: starting one costs more than the rest of the test) ---
     inbox.messages.clear()
