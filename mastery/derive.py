@@ -22,7 +22,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from mastery import bulk, rules
+from mastery import bulk, estimators, rules
 
 ALL_MASTERED: Final = "all_mastered"
 SHARE_MASTERED: Final = "share_mastered"
@@ -78,6 +78,9 @@ class Derived:
     evidence_count: int
     explanation: dict[str, Any]
     calculation_version: str = rules.CALCULATION_VERSION
+    # The field's estimators disagree by a level or more (``mastery.estimators``): "the
+    # evidence is inconsistent: look again". Always False for a grouping.
+    inconsistent: bool = False
 
     def key(self) -> tuple[object, ...]:
         """What must match for a stored record to equal this result (not the explanation)."""
@@ -90,6 +93,7 @@ class Derived:
             self.first_mastered_at,
             self.evidence_count,
             self.calculation_version,
+            self.inconsistent,
         )
 
 
@@ -116,6 +120,7 @@ def record_key(
     first_mastered_at: datetime | None,
     evidence_count: int,
     calculation_version: str,
+    inconsistent: bool,
 ) -> tuple[object, ...]:
     """The same tuple as :meth:`Derived.key`, from stored fields."""
     return (
@@ -127,6 +132,7 @@ def record_key(
         first_mastered_at,
         evidence_count,
         calculation_version,
+        inconsistent,
     )
 
 
@@ -165,6 +171,9 @@ def derive_record(ratings: Sequence[rules.Rating], settings: Rules) -> Derived:
         first_mastered_at=first,
         evidence_count=result.evidence_count,
         explanation=explanation,
+        inconsistent=estimators.compare_estimators(
+            ordered, settings.policy, settings.scale
+        ).flagged,
     )
 
 
@@ -238,6 +247,8 @@ def apply_override(
         first_mastered_at=first,
         evidence_count=result.evidence_count,
         explanation=explanation,
+        # The evidence's own estimators still disagree (or not): the override does not hide it.
+        inconsistent=result.inconsistent,
     )
 
 
@@ -353,6 +364,7 @@ class BulkColumns:
     mastered: NDArray[np.bool_]
     evidence_count: NDArray[np.int64]
     first_us: NDArray[np.int64]
+    inconsistent: NDArray[np.bool_]
 
 
 def derive_bulk_columns(groups: BulkGroups, settings: Rules) -> BulkColumns:
@@ -367,7 +379,13 @@ def derive_bulk_columns(groups: BulkGroups, settings: Rules) -> BulkColumns:
     if size == 0:
         empty = np.zeros(0, np.int64)
         return BulkColumns(
-            np.zeros(0, np.int8), empty, np.zeros(0, np.int16), np.zeros(0, bool), empty, empty
+            np.zeros(0, np.int8),
+            empty,
+            np.zeros(0, np.int16),
+            np.zeros(0, bool),
+            empty,
+            empty,
+            np.zeros(0, bool),
         )
     # Prefix p of pair g has length k (1..n_g) and covers rows starts[g] .. starts[g] + k - 1.
     prefix_pair = np.repeat(np.arange(size, dtype=np.int64), counts)
@@ -383,6 +401,11 @@ def derive_bulk_columns(groups: BulkGroups, settings: Rules) -> BulkColumns:
     first_len = np.minimum.reduceat(np.where(result.mastered, prefix_len, never), prefix_start)
     reached = first_len != never
     first_row = groups.starts + np.where(reached, first_len, 1) - 1
+    pair_rows = np.repeat(np.arange(size, dtype=np.int64), counts)
+    whole = groups.starts[pair_rows] + np.arange(pair_rows.shape[0]) - prefix_start[pair_rows]
+    inconsistent = estimators.disagree_bulk(
+        pair_rows, groups.scores[whole], settings.policy, settings.scale
+    )
     return BulkColumns(
         state=result.state[last],
         score_hundredths=result.score_hundredths[last],
@@ -390,6 +413,7 @@ def derive_bulk_columns(groups: BulkGroups, settings: Rules) -> BulkColumns:
         mastered=result.mastered[last],
         evidence_count=counts.copy(),
         first_us=np.where(reached, groups.demonstrated_us[first_row], -1),
+        inconsistent=inconsistent,
     )
 
 
@@ -423,6 +447,7 @@ def derived_at(
         first_mastered_at=None if first_us < 0 else from_epoch_us(first_us),
         evidence_count=int(columns.evidence_count[row]),
         explanation=explanation,
+        inconsistent=bool(columns.inconsistent[row]),
     )
 
 

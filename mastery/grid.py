@@ -49,18 +49,26 @@ STALE_TABLE: Final = StaleMastery._meta.db_table
 RATING_TABLE: Final = Rating._meta.db_table
 
 # The states a grid cell can be filtered by (PRODUCT.md "Reports": mastered / not yet /
-# insufficient evidence / not assessed), plus cells waiting for a recompute.
+# insufficient evidence / not assessed), plus cells waiting for a recompute and cells whose
+# estimators disagree (``MasteryRecord.inconsistent``).
 MASTERED: Final = "mastered"
 NOT_YET: Final = "not_yet"
 INSUFFICIENT: Final = "insufficient_evidence"
 NOT_ASSESSED: Final = "not_assessed"
 PENDING: Final = "pending"
+INCONSISTENT: Final = "inconsistent"
 STATE_FILTERS: Final = (
     (MASTERED, "Mastered"),
     (NOT_YET, "Not yet mastered"),
     (INSUFFICIENT, "Insufficient evidence"),
     (NOT_ASSESSED, "Not assessed"),
     (PENDING, "Recompute pending"),
+    (INCONSISTENT, "Evidence inconsistent"),
+)
+INCONSISTENT_TITLE: Final = "The estimators disagree: the evidence is inconsistent, look again"
+_INCONSISTENT_HTML: Final = (
+    '<span class="flag" aria-hidden="true">!</span>'
+    '<span class="visually-hidden"> (evidence inconsistent)</span>'
 )
 STATE_LABELS: Final = dict(STATE_FILTERS)
 
@@ -124,12 +132,22 @@ class GridCell(NamedTuple):
     text: str
     css: str
     dimmed: bool = False
+    inconsistent: bool = False
 
     def matches(self, state: str) -> bool:
-        return self.pending if state == PENDING else self.state == state
+        return _matches(self, state)
 
 
-type _Stored = tuple[str, str | None, str, bool]  # state, level points as text, label, mastered
+# state, level points as text, label, mastered, inconsistent
+type _Stored = tuple[str, str | None, str, bool, bool]
+
+
+def _matches(cell: GridCell | CellLook, state: str) -> bool:
+    if state == PENDING:
+        return cell.pending
+    if state == INCONSISTENT:
+        return cell.inconsistent
+    return cell.state == state
 
 
 class CellLook(NamedTuple):
@@ -144,9 +162,10 @@ class CellLook(NamedTuple):
     dimmed: bool
     opening: str
     closing: str
+    inconsistent: bool = False
 
     def matches(self, state: str) -> bool:
-        return self.pending if state == PENDING else self.state == state
+        return _matches(self, state)
 
 
 @dataclass(frozen=True)
@@ -165,7 +184,7 @@ class GridRow:
         start = self.cell_start
         return [
             GridCell(look.state, look.level, look.pending, start + end, look.text, look.css,
-                     look.dimmed)
+                     look.dimmed, look.inconsistent)
             for look, end in zip(self.looks, self.cell_ends, strict=True)
         ]  # fmt: skip
 
@@ -661,6 +680,7 @@ def list_section_grid(
             for look in own.values():
                 counts[look.state] += 1
                 counts[PENDING] += look.pending
+                counts[INCONSISTENT] += look.inconsistent
         else:
             row_looks = [blank] * len(standard_ids)
         rows.append(
@@ -718,10 +738,11 @@ class _Looks:
         return dimmed
 
     def _make(self, stored: _Stored | None, pending: bool) -> CellLook:
+        inconsistent = False
         if stored is None:
             state, level = NOT_ASSESSED, None
         else:
-            raw_state, points, label, mastered = stored
+            raw_state, points, label, mastered, inconsistent = stored
             state = _state_of(raw_state, mastered, label)
             level = _level(
                 self.level_by_key, self.levels, None if points is None else Decimal(points), label
@@ -739,10 +760,16 @@ class _Looks:
             classes.append("m")
         if pending:
             classes.append("pending")
+        if inconsistent:
+            classes.append("flagged")
         css = " ".join(classes)
         # The class names are fixed words and the link is made of integer ids; the text (a
         # level label an administrator set) is escaped.
-        title = ' title="A recompute is pending"' if pending else ""
+        titles = ["A recompute is pending"] if pending else []
+        if inconsistent:
+            titles.append(INCONSISTENT_TITLE)
+        title = f' title="{". ".join(titles)}"' if titles else ""
+        mark = _INCONSISTENT_HTML if inconsistent else ""
         return CellLook(
             state=state,
             level=level,
@@ -751,7 +778,8 @@ class _Looks:
             css=css,
             dimmed=False,
             opening=f'<td class="{css}"><a href="',
-            closing=f'"{title}>{escape(text)}</a></td>',
+            closing=f'"{title}>{escape(text)}{mark}</a></td>',
+            inconsistent=inconsistent,
         )
 
 
@@ -784,13 +812,14 @@ def _read_cells(
                 pending.add((learner_id, standard_id))
         cursor.execute(
             f"SELECT learner_id, standard_id, state, CAST(level_points AS TEXT), level_label,"
-            f" mastered FROM {RECORD_TABLE} WHERE {where}",
+            f" mastered, inconsistent FROM {RECORD_TABLE} WHERE {where}",
             params,
         )
         get = looks.get
-        for learner_id, standard_id, state, points, label, mastered in cursor.fetchall():
+        for learner_id, standard_id, state, points, label, mastered, flag in cursor.fetchall():
             out.setdefault(learner_id, {})[standard_id] = get(
-                (state, points, label, bool(mastered)), (learner_id, standard_id) in pending
+                (state, points, label, bool(mastered), bool(flag)),
+                (learner_id, standard_id) in pending,
             )
     for learner_id, standard_id in pending:
         own = out.setdefault(learner_id, {})

@@ -75,6 +75,12 @@ class MasteryRecord(models.Model):
         "wrote under one policy; such a record's own explanation is empty.",
     )
     calculation_version = models.CharField(max_length=20, blank=True, default="")
+    inconsistent = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="The field's estimators (mastery.estimators) disagree on these ratings by a "
+        "level or more: the evidence is inconsistent, look again. Never on a grouping.",
+    )
     computed_at = models.DateTimeField()
 
     class Meta:

@@ -375,7 +375,7 @@ def _verify_range(
     stored: dict[tuple[int, int], _Stored] = {}
     for row in _fetch(
         "SELECT learner_id, standard_id, state, score, level_points, level_label, mastered,"
-        f" first_mastered_at, evidence_count, calculation_version FROM {sql.RECORD}"
+        f" first_mastered_at, evidence_count, calculation_version, inconsistent FROM {sql.RECORD}"
         " WHERE learner_id BETWEEN %s AND %s",
         [low, high],
     ):
@@ -393,6 +393,7 @@ def _verify_range(
             first_mastered_at=first,
             evidence_count=row[8],
             calculation_version=row[9],
+            inconsistent=bool(row[10]),
         )
         stored[(int(row[0]), int(row[1]))] = _Stored(
             key, ChildRecord(int(row[1]), row[2], bool(row[6]), points, row[5], first, row[8])

@@ -198,6 +198,7 @@ def _record_of(learner_id: int, standard_id: int, row: Sequence[object]) -> Mast
         first_mastered_at=sql.to_datetime(row[6]),
         evidence_count=int(str(row[7])),
         calculation_version=str(row[8]),
+        inconsistent=bool(row[9]),
     )
 
 
@@ -235,6 +236,7 @@ def _stored_key(record: MasteryRecord) -> tuple[object, ...]:
         first_mastered_at=record.first_mastered_at,
         evidence_count=record.evidence_count,
         calculation_version=record.calculation_version,
+        inconsistent=record.inconsistent,
     )
 
 
@@ -259,6 +261,7 @@ def _write(
         evidence_count=result.evidence_count,
         explanation=result.explanation,
         calculation_version=result.calculation_version,
+        inconsistent=result.inconsistent,
         computed_at=now,
     )
     if not level_changed:
@@ -655,7 +658,8 @@ def _line(learner_id: int, standard_id: int, r: Derived, explanation: str) -> st
     )  # fmt: skip
     return (
         "\t".join(sql.copy_text(f) for f in fields)
-        + f"\t{sql.copy_text(explanation)}\t{sql.copy_text(r.calculation_version)}\t\\N\n"
+        + f"\t{sql.copy_text(explanation)}\t{sql.copy_text(r.calculation_version)}\t\\N"
+        + f"\t{sql.copy_text(r.inconsistent)}\n"
     )
 
 
@@ -713,7 +717,7 @@ def _leaf_lines(
         shared = derive.bulk_summary(rules_)
         summary = derive.summary_key(shared)
         summaries[summary] = json.dumps(shared)
-        tail = f"\t{{}}\t{sql.copy_text(rules.CALCULATION_VERSION)}\t{summary}\n"
+        tail = f"\t{{}}\t{sql.copy_text(rules.CALCULATION_VERSION)}\t{summary}"
         # Level index -> its COPY cells; index -1 (no level) is the last entry.
         level_cells = [
             f"{level.points}\t{sql.copy_text(level.label)}" for level in rules_.scale.levels
@@ -735,13 +739,14 @@ def _leaf_lines(
         level_index = columns.level_index.tolist()
         mastered = columns.mastered.tolist()
         counts_ = columns.evidence_count.tolist()
+        inconsistent = columns.inconsistent.tolist()
         first_line = len(lines)
         lines.extend(
             f"{learner}\t{standard}\t{state}\t{score}\t{level_cells[level]}\t"
-            f"{'t' if is_mastered else 'f'}\t{first}\t{count}{tail}"
-            for learner, standard, state, score, level, is_mastered, first, count in zip(
+            f"{'t' if is_mastered else 'f'}\t{first}\t{count}{tail}\t{'t' if flag else 'f'}\n"
+            for learner, standard, state, score, level, is_mastered, first, count, flag in zip(
                 learners, standards, states, scores, level_index, mastered, first_cells,
-                counts_, strict=True,
+                counts_, inconsistent, strict=True,
             )
         )  # fmt: skip
         rated.update(zip(learners, standards, strict=True))

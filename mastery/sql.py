@@ -292,7 +292,8 @@ def lock_record_and_clear_marker(
     """Delete the pair's dirty marker and lock its record row, in one statement.
 
     Returns (the record's row: id, state, score, level_points, level_label, mastered,
-    first_mastered_at, evidence_count, calculation_version; or None when there is none yet,
+    first_mastered_at, evidence_count, calculation_version, inconsistent; or None when there is
+    none yet,
     the number of markers deleted). The delete waits for a rating transaction that still holds
     the marker (``upsert_stale``), so the ratings read by the *next* statement include its
     ratings. The caller holds the learner's advisory lock, so the order of the two locks taken
@@ -304,15 +305,16 @@ def lock_record_and_clear_marker(
             f" AND standard_id = %(standard)s RETURNING 1)"
             f" SELECT rec.*, (SELECT count(*) FROM gone) FROM (SELECT 1) AS one LEFT JOIN"
             f" (SELECT m.id, m.state, m.score, m.level_points, m.level_label, m.mastered,"
-            f" m.first_mastered_at, m.evidence_count, m.calculation_version FROM {RECORD} m"
+            f" m.first_mastered_at, m.evidence_count, m.calculation_version, m.inconsistent"
+            f" FROM {RECORD} m"
             f" WHERE m.learner_id = %(learner)s AND m.standard_id = %(standard)s FOR UPDATE)"
             f" AS rec ON true",
             {"learner": learner_id, "standard": standard_id},
         )
         row = cursor.fetchone()
     assert row is not None
-    deleted = int(row[9])
-    return (None if row[0] is None else tuple(row[:9])), deleted
+    deleted = int(row[10])
+    return (None if row[0] is None else tuple(row[:10])), deleted
 
 
 def requeue_lost_markers(
@@ -499,6 +501,7 @@ BULK_COLUMNS: Final = (
     "explanation",
     "calculation_version",
     "explanation_key",
+    "inconsistent",
 )
 
 
@@ -533,7 +536,8 @@ def write_bulk(
             " learner_id bigint, standard_id bigint, state varchar(24), score numeric(8,4),"
             " level_points numeric(8,4), level_label varchar(100), mastered boolean,"
             " first_mastered_at timestamptz, evidence_count integer, explanation jsonb,"
-            " calculation_version varchar(20), explanation_key bigint) ON COMMIT DELETE ROWS"
+            " calculation_version varchar(20), explanation_key bigint, inconsistent boolean)"
+            " ON COMMIT DELETE ROWS"
         )
         # Emptied at commit; emptied here too for several batches in one transaction.
         cursor.execute("TRUNCATE mastery_bulk_in")
@@ -559,13 +563,14 @@ def write_bulk(
             + ", computed_at = EXCLUDED.computed_at"
             " WHERE (m.state, m.score, m.level_points, m.level_label, m.mastered,"
             " m.first_mastered_at, m.evidence_count, m.calculation_version, m.explanation_key,"
-            " m.explanation->'method', m.explanation->'params', m.explanation->'scale',"
-            " m.explanation->'rule')"
+            " m.inconsistent, m.explanation->'method', m.explanation->'params',"
+            " m.explanation->'scale', m.explanation->'rule')"
             " IS DISTINCT FROM (EXCLUDED.state, EXCLUDED.score, EXCLUDED.level_points,"
             " EXCLUDED.level_label, EXCLUDED.mastered, EXCLUDED.first_mastered_at,"
             " EXCLUDED.evidence_count, EXCLUDED.calculation_version, EXCLUDED.explanation_key,"
-            " EXCLUDED.explanation->'method', EXCLUDED.explanation->'params',"
-            " EXCLUDED.explanation->'scale', EXCLUDED.explanation->'rule')"
+            " EXCLUDED.inconsistent, EXCLUDED.explanation->'method',"
+            " EXCLUDED.explanation->'params', EXCLUDED.explanation->'scale',"
+            " EXCLUDED.explanation->'rule')"
             " RETURNING m.learner_id, m.standard_id, m.state, m.score, m.level_points,"
             " m.level_label, m.mastered, m.calculation_version),"
             f" ev AS (INSERT INTO {EVENT} (learner_id, standard_id, from_state, to_state,"

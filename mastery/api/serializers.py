@@ -24,7 +24,9 @@ from standards.models import Standard
 
 
 class MasteryRecordOut(serializers.ModelSerializer[MasteryRecord]):
-    """A record and how fresh it is: ``computed_at``, and ``stale`` while a recompute is due."""
+    """A record and how fresh it is: ``computed_at``, and ``stale`` while a recompute is due;
+    ``inconsistent`` when the field's estimators disagree on its ratings by a level or more
+    (the evidence is inconsistent: look again; the detail lists them side by side)."""
 
     standard_code = TextField(source="standard.human_code", read_only=True)
     stale = serializers.BooleanField(read_only=True)
@@ -44,6 +46,7 @@ class MasteryRecordOut(serializers.ModelSerializer[MasteryRecord]):
             "first_mastered_at",
             "evidence_count",
             "calculation_version",
+            "inconsistent",
             "computed_at",
             "stale",
         ]

@@ -59,7 +59,7 @@ class MasteryRecordViewSet(viewsets.ReadOnlyModelViewSet[MasteryRecord]):
     """Mastery records of the learners the user may see (student: own; guardian: linked;
     teacher: current sections; admin: organisation and below)."""
 
-    filterset_fields = ["learner", "standard", "state", "mastered"]
+    filterset_fields = ["learner", "standard", "state", "mastered", "inconsistent"]
 
     def get_queryset(self) -> QuerySet[MasteryRecord]:
         return _with_stale(selectors.visible_records(self.request.user)).order_by("pk")

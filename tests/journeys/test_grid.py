@@ -68,6 +68,7 @@ def test_the_grid_shows_required_and_rated_standards_with_each_learners_level(
     assert section_grid.pending == 0
     assert section_grid.counts == {
         "mastered": 1, "not_yet": 1, "insufficient_evidence": 0, "not_assessed": 6, "pending": 0,
+        "inconsistent": 0,
     }  # fmt: skip
 
 

@@ -103,18 +103,20 @@ def test_a_bulk_recompute_from_nothing_equals_the_per_pair_recompute(world: Worl
     assert not StaleMastery.objects.exists()
     bulk = {
         (r.learner_id, r.standard_id): (r.state, r.score, r.level_label, r.mastered,
-                                        r.first_mastered_at, r.evidence_count)
+                                        r.first_mastered_at, r.evidence_count, r.inconsistent)
         for r in MasteryRecord.objects.all()
     }  # fmt: skip
     for learner_id, standard_id in bulk:
         services.recompute_mastery(learner_id=learner_id, standard_id=standard_id, force=True)
     single = {
         (r.learner_id, r.standard_id): (r.state, r.score, r.level_label, r.mastered,
-                                        r.first_mastered_at, r.evidence_count)
+                                        r.first_mastered_at, r.evidence_count, r.inconsistent)
         for r in MasteryRecord.objects.all()
     }  # fmt: skip
     assert bulk == single
     assert len(bulk) == 6
+    # 2 then 4 on A: the average 3.00 beside the latest 4.00, flagged on both paths.
+    assert {pair[1] for pair, values in bulk.items() if values[-1]} == {world.a.pk}
 
 
 def test_a_second_bulk_recompute_writes_nothing(world: World) -> None:

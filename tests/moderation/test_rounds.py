@@ -322,3 +322,42 @@ def test_the_lists_read_a_fixed_number_of_queries_whatever_the_pieces(district: 
         _round(district, size=24, seed=seed)
     assert ModerationItem.objects.filter(reviewer=reviewer).count() > 6
     assert counts() == before
+
+
+def test_a_teacher_reads_only_their_own_agreement_on_the_page_and_the_api(
+    district: District,
+) -> None:
+    """The teacher's page and API answer show their own figures beside the group's and name no
+    other teacher; the round itself (pairs of raters by name) is the administrators' only."""
+    import json
+
+    from django.test import Client
+
+    round_ = _round(district, size=24)
+    for item in round_.items.all():
+        services.record_second_rating(actor=item.reviewer, item=item, score=item.rating.score)
+    teacher = district.t_b1
+    client = Client()
+    client.force_login(teacher)
+    page = client.get("/moderation/").content.decode()
+    answer = client.get("/api/v1/moderation/agreement/")
+    assert answer.status_code == 200
+    body = json.loads(answer.content)
+    mine = selectors.teacher_agreement(teacher)
+    assert (body["rounds"], body["own"]["pairs"], body["group"]["pairs"]) == (
+        1,
+        mine.own.pairs,
+        24,
+    )
+    assert "Everyone in these rounds" in page
+    others = [user for user in district.teachers() if user.pk != teacher.pk]
+    for text, where in ((page, "the page"), (answer.content.decode(), "the API")):
+        for other in others:
+            for name in (other.first_name, other.get_full_name(), other.username):
+                assert name not in text, f"{where} names {name}"
+    for url in (f"/moderation/rounds/{round_.pk}/", f"/api/v1/moderation/rounds/{round_.pk}/"):
+        assert client.get(url).status_code in (403, 404), url
+    admin = Client()
+    admin.force_login(district.district_admin)
+    detail = admin.get(f"/moderation/rounds/{round_.pk}/").content.decode()
+    assert any(other.get_full_name() in detail for other in others)
