@@ -27,12 +27,12 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from badges.models import Credential
-from evidence.selectors import counted_ratings
 from identity import keys
 from identity.models import KeyPurpose
 from identity.services import signing_key_for
 from learners.models import Learner, Organisation
 from learners.selectors import AnyUser, visible_learners
+from mastery.core import counted_ratings
 from mastery.models import MasteryRecord
 from standards.models import Standard
 

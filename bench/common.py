@@ -1145,7 +1145,7 @@ class RatingStream:
         """The counted ratings of every pair of the chosen sections, from the ratings table."""
         from django.db import connection
 
-        from mastery.sql import counted_filter
+        from mastery.sql import counted_predicate
 
         learners = [
             learner for s in self.sections for learner in section_learners(s, self.size.learners)
@@ -1153,7 +1153,7 @@ class RatingStream:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT r.learner_id, r.standard_id, count(*) FROM evidence_rating r"
-                f" WHERE r.learner_id = ANY(%s) AND {counted_filter('r', as_of=False)}"
+                f" WHERE r.learner_id = ANY(%s) AND {counted_predicate('r')}"
                 " GROUP BY 1, 2",
                 [learners],
             )

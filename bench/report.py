@@ -347,7 +347,7 @@ def _reference(organisation_id: int, *, ratings_too: bool = True) -> dict[str, A
     """Bare ``COPY (SELECT ...) TO STDOUT`` runs with psql (no Python per row), to a file:
     the same rows from the stored records (learner x required standard with codes), and the
     counted ratings the export reads, in the engine's order."""
-    from reports.asof import end_of_day
+    from mastery.core import end_of_day
 
     at = end_of_day(AS_OF).isoformat()
     schools = (

@@ -66,11 +66,11 @@ from evidence.models import (
     EvidenceStatusChange,
     LearningSetting,
     Rating,
-    RatingSource,
 )
 from evidence.scores import outside_scale, score_number
 from learners import write_scope
 from learners.models import Learner
+from mastery import core
 from standards import selectors as standard_selectors
 
 FILE: Final = "ratings.csv"
@@ -657,8 +657,7 @@ class RatingImport:
         )
         if existing:
             current = (
-                selectors.current_ratings()
-                .exclude(source=RatingSource.SELF)
+                core.counted_ratings()
                 .filter(
                     evidence_id__in=RawSQL(  # noqa: S611  (a constant: our temporary table)
                         f"SELECT evidence_id FROM {KEYS} WHERE evidence_id IS NOT NULL", ()

@@ -224,7 +224,7 @@ class Rating(models.Model):
     ``(learner_id, standard_id, demonstrated_at, recorded_at, id) INCLUDE (score, source)``
     serves the ordered read of a learner's ratings. A rating *counts toward mastery* when its
     source is not ``self``, no rating supersedes it and it has no removal
-    (``evidence.selectors.counted_ratings``).
+    (``mastery.core.counted_ratings``).
     """
 
     evidence = models.ForeignKey(Evidence, on_delete=models.PROTECT, related_name="ratings")

@@ -1,4 +1,6 @@
-"""Reads of the evidence app: the counted-ratings rule, and evidence scoped by who may see it.
+"""Reads of the evidence app: evidence scoped by who may see it, current ratings.
+
+Which ratings *count toward mastery* is the mastery core's rule (``mastery.core.counted_ratings``).
 
 Scoping goes through ``learners.selectors`` only: evidence, artifacts, reflections and ratings
 are visible to whoever may see the learner (teachers of the learner's current sections, admins
@@ -8,7 +10,6 @@ as staff. Removed evidence is left out of lists unless asked for; its history st
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,36 +39,7 @@ from standards.selectors import StandardMatch as StandardMatch
 from standards.selectors import find_standards as find_standards
 from standards.selectors import standard_problem as standard_problem
 
-# --- the counted-ratings rule (ADR 5) -------------------------------------------------------------
-
-
-def counted_ratings(
-    *,
-    as_of: datetime.datetime | None = None,
-    learner_ids: Iterable[int] | None = None,
-    standard_ids: Iterable[int] | None = None,
-) -> QuerySet[Rating]:
-    """Ratings that count toward mastery, ordered by ``demonstrated_at``, ``recorded_at``, id.
-
-    A rating counts when its source is not ``self``, no rating supersedes it and it has no
-    removal. With ``as_of`` T: recorded at or before T, and neither superseded by a rating
-    recorded at or before T nor removed at or before T, so the result for a past moment never
-    changes. ``mastery``'s bulk SQL implements the same rule; a test keeps the two equal.
-    """
-    superseding = Rating.objects.filter(supersedes_id=OuterRef("pk"))
-    removals = RatingRemoval.objects.filter(rating_id=OuterRef("pk"))
-    ratings = Rating.objects.exclude(source=RatingSource.SELF)
-    if as_of is not None:
-        ratings = ratings.filter(recorded_at__lte=as_of)
-        superseding = superseding.filter(recorded_at__lte=as_of)
-        removals = removals.filter(removed_at__lte=as_of)
-    if learner_ids is not None:
-        ratings = ratings.filter(learner_id__in=list(learner_ids))
-    if standard_ids is not None:
-        ratings = ratings.filter(standard_id__in=list(standard_ids))
-    return ratings.filter(~Exists(superseding), ~Exists(removals)).order_by(
-        "demonstrated_at", "recorded_at", "id"
-    )
+# --- current ratings ------------------------------------------------------------------------
 
 
 def current_ratings() -> QuerySet[Rating]:

@@ -40,6 +40,7 @@ from evidence.models import (
 from learners import selectors as learner_selectors
 from learners.models import Learner, Organisation, Section
 from learners.selectors import AnyUser
+from mastery import core
 from mastery.grid import ids_from, standards_for_quick_entry
 from mastery.progress import learner_standard_options
 from standards.models import Standard
@@ -519,7 +520,8 @@ def evidence_detail(request: HttpRequest, evidence_id: int) -> HttpResponse:
         "can_remove": can_change or (own and status != EvidenceStatus.SCORED),
         # Learners and families read levels by name, never bare scores.
         "level_names": {
-            rating.pk: scale.level_for(rating.score).label for rating in detail.current_ratings
+            rating.pk: core.level_for(scale, rating.score).label
+            for rating in detail.current_ratings
         },
         "previewable": thumbnails.PREVIEWABLE,
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -136,16 +136,129 @@ def record_key(
     )
 
 
+def first_mastered_length(
+    ordered: Sequence[rules.Rating], params: rules.MethodParams, scale: rules.Scale
+) -> int:
+    """**The** first-mastered rule: the length of the shortest prefix of ``ordered`` (the
+    engine's order) that is mastered, 0 when none is."""
+    for end in range(max(1, params.min_evidence), len(ordered) + 1):
+        result = rules.calculate_with(params, ordered[:end])
+        _, mastered = rules.level_and_mastery(result.score, result.p_known, params, scale)
+        if mastered:
+            return end
+    return 0
+
+
 def first_mastered_at(
     ordered: Sequence[rules.Rating], params: rules.MethodParams, scale: rules.Scale
 ) -> datetime | None:
     """The ``demonstrated_at`` of the first prefix of ``ordered`` that is mastered, or None."""
-    for end in range(params.min_evidence, len(ordered) + 1):
-        result = rules.calculate_with(params, ordered[:end])
-        _, mastered = rules.level_and_mastery(result.score, result.p_known, params, scale)
-        if mastered:
-            return ordered[end - 1].demonstrated_at
-    return None
+    end = first_mastered_length(ordered, params, scale)
+    return ordered[end - 1].demonstrated_at if end else None
+
+
+# A group longer than this finds its first mastered prefix with the per-record rule (quadratic,
+# but such groups are rare); shorter ones are expanded into prefixes for numpy.
+LONG_GROUP: Final = 200
+# Methods whose value never exceeds the highest score it was computed from.
+BOUNDED_BY_MAX: Final = frozenset(
+    {"highest", "latest", "average", "mode", "n_times", "weighted_average", "decaying_average"}
+)
+
+
+def first_mastered_lengths(
+    scores: NDArray[np.float64],
+    starts: NDArray[np.int64],
+    counts: NDArray[np.int64],
+    final_mastered: NDArray[np.bool_],
+    engine: Rules,
+) -> NDArray[np.int64]:
+    """:func:`first_mastered_length` of many groups at once (the bulk form): per group of
+    ``scores`` (rows ``starts[g]`` .. ``+ counts[g]``, in the engine's order), the length of the
+    shortest mastered prefix (0: none), given whether the whole group is mastered.
+
+    Prefixes from the policy's minimum evidence up to one short of the group are evaluated
+    together in one bulk call, skipping those that cannot be mastered (``BOUNDED_BY_MAX``
+    methods before the first score at the threshold); groups longer than ``LONG_GROUP`` go
+    through :func:`first_mastered_length` itself, so memory stays bounded."""
+    params = engine.policy.resolve(engine.scale)
+    first = np.where(final_mastered, counts, 0).astype(np.int64)
+    long_group = counts > LONG_GROUP
+    shortest = np.full(counts.shape[0], max(1, params.min_evidence), np.int64)
+    if params.method in BOUNDED_BY_MAX:
+        # These give a value no higher than the best score so far, and scores and the threshold
+        # are whole hundredths: no prefix ending before the first score at the threshold can
+        # be mastered. (power_law extrapolates and bkt is a probability: no such bound.)
+        reaches = scores * 100 >= float(engine.scale.mastery_threshold * 100) - 1e-6
+        position = np.arange(scores.shape[0], dtype=np.int64) - np.repeat(starts, counts) + 1
+        first_reach = np.minimum.reduceat(np.where(reaches, position, LONG_GROUP + 1), starts)
+        shortest = np.maximum(shortest, first_reach)
+    prefixes = np.where(long_group, 0, np.maximum(counts - shortest, 0))
+    total = int(prefixes.sum())
+    if total:
+        owner = np.repeat(np.arange(counts.shape[0], dtype=np.int64), prefixes)
+        offsets = np.repeat(np.cumsum(prefixes) - prefixes, prefixes)
+        length = shortest[owner] + np.arange(total, dtype=np.int64) - offsets
+        row_prefix = np.repeat(np.arange(total, dtype=np.int64), length)
+        position = np.arange(int(length.sum()), dtype=np.int64) - np.repeat(
+            np.cumsum(length) - length, length
+        )
+        source = starts[owner][row_prefix] + position
+        result = bulk.evaluate_bulk(row_prefix, scores[source], engine.policy, engine.scale)
+        hits = np.flatnonzero(result.mastered)
+        if hits.shape[0]:
+            # Prefixes run by group, then by length: the first hit per group is the shortest.
+            winners, where = np.unique(owner[hits], return_index=True)
+            first[winners] = length[hits[where]]
+    for group in np.flatnonzero(long_group & final_mastered).tolist():
+        start, count = int(starts[group]), int(counts[group])
+        ordered = [
+            rules.Rating(score=Decimal(repr(float(x))), id=i)
+            for i, x in enumerate(scores[start : start + count])
+        ]
+        first[group] = first_mastered_length(ordered, params, engine.scale)
+    return first
+
+
+# --- provenance ---------------------------------------------------------------------------------
+
+_MASK64: Final = (1 << 64) - 1
+
+
+def splitmix64(value: int) -> int:
+    """The SplitMix64 finaliser of ``value`` (mod 2**64): a well-mixed 64-bit number."""
+    z = (value + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def ratings_digest(ratings: Iterable[tuple[int, Decimal | int]]) -> str:
+    """The digest of a record's counted ratings (ADR 8, provenance): the 64-bit sum, wrapping,
+    of ``splitmix64(rating_id * 2**20 + score in hundredths)`` over ``(rating id, score)``
+    pairs, as 16 hex digits. Order-free, so an auditor recomputes it from the ratings alone;
+    ``"0000000000000000"`` for none. :func:`ratings_digests` is the same for many groups."""
+    total = 0
+    for rating_id, score in ratings:
+        hundredths = int((Decimal(score) * 100).to_integral_value())
+        total = (total + splitmix64(((int(rating_id) << 20) + hundredths) & _MASK64)) & _MASK64
+    return f"{total:016x}"
+
+
+def ratings_digests(
+    ids: NDArray[np.int64], score_hundredths: NDArray[np.int64], starts: NDArray[np.int64]
+) -> NDArray[np.uint64]:
+    """:func:`ratings_digest` of each group of rows beginning at ``starts`` (non-empty groups,
+    in row order), with numpy's wrapping unsigned arithmetic; format with ``f"{x:016x}"``."""
+    if ids.shape[0] == 0:
+        return np.zeros(0, np.uint64)
+    with np.errstate(over="ignore"):
+        z = (ids.astype(np.uint64) << np.uint64(20)) + score_hundredths.astype(np.uint64)
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        return np.add.reduceat(z, starts).astype(np.uint64)
 
 
 def derive_record(ratings: Sequence[rules.Rating], settings: Rules) -> Derived:

@@ -35,7 +35,8 @@ from evidence.models import Rating, RatingSource
 from evidence.selectors import current_ratings
 from learners.models import KIND_RANK, Learner, Organisation, OrganisationKind, Section
 from learners.selectors import AnyUser, section_roster
-from mastery.estimators import EstimatorComparison
+from mastery import core
+from mastery.core import EstimatorComparison
 from mastery.models import MasteryRecord, MasteryState, StaleMastery
 from mastery.selectors import estimators_of, explain_record
 from standards.models import Requirement, Standard, StandardStatus
@@ -289,7 +290,7 @@ def grid_levels(scale: EffectiveScale) -> list[GridLevel]:
             label=level.label,
             colour=level.colour if _HEX.match(level.colour) else "#ffffff",
             text_colour=text_colour_for(level.colour),
-            mastered=scale.is_mastered(level.cut_point),
+            mastered=core.is_mastered(scale, level.cut_point),
         )
         for index, level in enumerate(scale.levels)
     ]

@@ -12,6 +12,7 @@ policy or scale is applied by the first recompute that can see the edit.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -51,9 +52,10 @@ def engine_rules(policy: EffectivePolicy, scale: EffectiveScale) -> Rules:
     )
 
 
-def load_rules(school_id: int, framework_id: int) -> Rules:
-    """The policy, scale and roll-up in force for learners of ``school_id`` on a framework."""
-    return engine_rules(policy_for(school_id, framework_id), scale_for(school_id))
+def load_rules(school_id: int, framework_id: int, *, at: datetime.datetime | None = None) -> Rules:
+    """The policy, scale and roll-up in force for learners of ``school_id`` on a framework
+    (``at``: as they stood then)."""
+    return engine_rules(policy_for(school_id, framework_id, at=at), scale_for(school_id, at=at))
 
 
 class RulesCache:

@@ -21,7 +21,7 @@ from evidence.models import RatingSource
 from evidence.selectors import current_ratings
 from learners.models import Learner, Term
 from learners.selectors import current_sections_of_learner
-from mastery import charts
+from mastery import charts, core
 from mastery.grid import (
     INSUFFICIENT,
     MASTERED,
@@ -216,7 +216,9 @@ def learner_progress(learner: Learner, *, today: datetime.date | None = None) ->
                 pending=pk in pending_ids,
                 method=_method(explanations[record.pk]) if record else "",
                 self_score=self_score,
-                self_label=scale.level_for(self_score).label if self_score is not None else "",
+                self_label=core.level_for(scale, self_score).label
+                if self_score is not None
+                else "",
                 sparkline=charts.level_sparkline(
                     events, low=scale.min_points, high=scale.max_points
                 ),

@@ -22,10 +22,10 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from evidence.models import Rating, RatingSource
-from evidence.selectors import counted_ratings
 from learners.models import Learner
 from learners.selectors import AnyUser, administered_organisations, visible_learners
 from mastery import derive, rules, sql
+from mastery.core import counted_ratings
 from mastery.derive import ChildRecord, Derived
 from mastery.estimators import EstimatorComparison, compare_estimators
 from mastery.models import (
@@ -433,7 +433,7 @@ def _verify_range(
         for row in _fetch(
             f"SELECT r.id, r.score, r.demonstrated_at, r.recorded_at, r.learner_id,"
             f" r.standard_id FROM {sql.RATING} r WHERE r.learner_id BETWEEN %s AND %s"
-            f" AND {sql.counted_filter('r', as_of=False)}"
+            f" AND {sql.counted_predicate('r')}"
             " ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id",
             [low, high],
         ):

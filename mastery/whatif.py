@@ -24,10 +24,8 @@ from django.core.exceptions import PermissionDenied
 
 from learners.models import KIND_RANK, Learner, Organisation, OrganisationKind
 from learners.selectors import AnyUser, administered_organisations, descendants_of
-from mastery import bulk, sql
-from mastery.derive import Rules
-from mastery.policy import engine_rules
-from mastery.rules import RulesError, Scale
+from mastery import core
+from mastery.core import BulkScope, Rules, RulesError, Scale, engine_rules
 from standards.models import Framework, Standard
 from standards.selectors import EffectivePolicy, EffectiveScale, policy_for, scale_for
 
@@ -138,13 +136,13 @@ def _stream(
 ) -> Iterator[tuple[int, int, float]]:
     """(learner, standard, score) of every counted rating in scope, by pair then in the engine's
     order."""
-    scope = sql.BulkScope(low, high, organisation_ids, framework_id)
-    for learner_id, standard_id, score, _micros in sql.stream_counted_ratings(scope):
+    scope = BulkScope(low, high, organisation_ids, framework_id)
+    for learner_id, standard_id, score, _micros in core.stream_counted_ratings(scope):
         yield learner_id, standard_id, score
 
 
 def _levels_of(groups: np.ndarray, scores: np.ndarray, rules: Rules) -> list[_Level]:
-    result = bulk.evaluate_bulk(groups, scores, rules.policy, rules.scale)
+    result = core.evaluate_groups(groups, scores, rules)
     out: list[_Level] = []
     for row in range(len(result)):
         index = int(result.level_index[row])

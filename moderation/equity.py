@@ -13,7 +13,7 @@ organisation, school, section, teacher and, where the roster carries them (OneRo
   weeks from the start of the term to the day first mastered (before the term, weeks 1-4, 5-8,
   9-12, week 13 or later, not yet mastered).
 
-Figures are computed as the other reports compute them (``reports.asof``: the ratings counted
+Figures are computed as the other reports compute them (``mastery.core``: the ratings counted
 as of the day, the rules in force, required standards and electives of the learner's school and
 grade), so they agree with the school report and the state export.
 
@@ -46,7 +46,6 @@ from django.contrib.auth.models import User
 from django.db.models import Q
 
 from evidence.models import RatingSource
-from evidence.selectors import counted_ratings
 from learners.models import (
     Enrollment,
     Learner,
@@ -58,9 +57,10 @@ from learners.models import (
     Term,
 )
 from learners.selectors import descendants_of
+from mastery import core
+from mastery.core import Mastery, RulesBook, counted_ratings
 from mastery.models import MasteryOverride
-from reports import asof, outputs
-from reports.asof import Mastery, RulesBook
+from reports import outputs
 from reports.plan import LearnerRow, Required, RequirementPlan, learner_pages
 
 MIN_CELL: Final = 10
@@ -326,7 +326,7 @@ def equity_audit(
     progress: Progress | None = None,
 ) -> Audit:
     """The audit's tallies for the active learners at schools at or below ``organisation``."""
-    at = asof.end_of_day(as_of)
+    at = core.end_of_day(as_of)
     plan = RequirementPlan(term_id=term.pk, at=at)
     book = RulesBook()
     audit = Audit(organisation=organisation, term=term, as_of=as_of)
@@ -342,7 +342,7 @@ def equity_audit(
     for page in learner_pages(learners):
         electives = plan.electives(page)
         needs = {row.id: plan.learner_requirements(row, electives) for row in page}
-        results = asof.mastery_of(
+        results = core.mastery_of(
             {lid: [r.standard_id for r in items] for lid, items in needs.items() if items},
             school_of={row.id: row.school_id for row in page},
             framework_of={sid: info.framework_id for sid, info in plan.standards.items()},

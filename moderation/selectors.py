@@ -49,9 +49,8 @@ from learners.selectors import (
     descendants_of,
     taught_sections,
 )
-from mastery import rules
-from mastery.agreement import Agreement, agreement, level_position
-from mastery.policy import engine_scale
+from mastery import core
+from mastery.core import Agreement, Scale, agreement, engine_scale, level_position
 from moderation.blind import LearnerNames
 from moderation.models import (
     CommonTask,
@@ -393,9 +392,9 @@ class _Scales:
     """Engine scales per school, each read once."""
 
     def __init__(self) -> None:
-        self._scales: dict[int, rules.Scale] = {}
+        self._scales: dict[int, Scale] = {}
 
-    def of(self, school_id: int) -> rules.Scale:
+    def of(self, school_id: int) -> Scale:
         if school_id not in self._scales:
             self._scales[school_id] = engine_scale(scale_for(school_id))
         return self._scales[school_id]
@@ -440,8 +439,8 @@ def rated_pairs(items: QuerySet[ModerationItem]) -> list[RatedPair]:
                 first=level_position(scale, a),
                 second=level_position(scale, b),
                 categories=len(scale.levels),
-                first_label=scale.level_for(a).label,
-                second_label=scale.level_for(b).label,
+                first_label=core.engine_level(scale, a).label,
+                second_label=core.engine_level(scale, b).label,
             )
         )
     return out
@@ -616,9 +615,8 @@ def rating_for_adoption(item: ModerationItem) -> Rating | None:
     """The newest current staff rating of the item's standard on its evidence (the first
     rating, or the correction that replaced it since): what an adoption supersedes."""
     return (
-        current_ratings()
+        core.counted_ratings()
         .filter(evidence_id=item.evidence_id, standard_id=item.standard_id)
-        .exclude(source=RatingSource.SELF)
         .order_by("-recorded_at", "-pk")
         .first()
     )

@@ -20,8 +20,9 @@ from typing import Final
 from evidence.models import Evidence, Rating
 from learners.models import Enrollment, Learner, Section
 from learners.selectors import current_q
-from reports import asof, outputs
-from reports.asof import Mastery, RulesBook
+from mastery import core
+from mastery.core import Mastery, RulesBook
+from reports import outputs
 from reports.plan import POWER, LearnerRow, RequirementPlan, StandardInfo, learner_pages
 from standards.models import StandardStatus
 
@@ -57,7 +58,7 @@ class Grid:
 
 def gradebook(*, section: Section, as_of: datetime.date, progress: Progress | None = None) -> Grid:
     """The roster on the day, the standard columns and every cell's mastery."""
-    at = asof.end_of_day(as_of)
+    at = core.end_of_day(as_of)
     plan = RequirementPlan(term_id=section.term_id, at=at)
     roster = roster_on(section, as_of)
     electives = plan.electives(roster)
@@ -86,7 +87,7 @@ def gradebook(*, section: Section, as_of: datetime.date, progress: Progress | No
         priority,
         key=lambda sid: (priority[sid] != POWER, plan.standards[sid].human_code, sid),
     )
-    results = asof.mastery_of(
+    results = core.mastery_of(
         {row.id: columns for row in roster},
         school_of={row.id: row.school_id for row in roster},
         framework_of={sid: info.framework_id for sid, info in plan.standards.items()},

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from common.spreadsheet import neutralise
-from reports.asof import DAY0, NO_DAY
+from mastery.core import DAY0, NO_DAY
 
 type ObjectArray = NDArray[np.object_]
 

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Final
 
 from learners.models import Learner, Organisation, Term
-from reports import asof, outputs
-from reports.asof import Mastery, RulesBook
+from mastery import core
+from mastery.core import Mastery, RulesBook
+from reports import outputs
 from reports.plan import LearnerRow, Required, RequirementPlan, learner_pages
 
 LEARNER_COLUMNS: Final = (
@@ -107,7 +108,7 @@ def school_rows(
     *, school: Organisation, term: Term, as_of: datetime.date, progress: Progress | None = None
 ) -> tuple[list[LearnerLine], Tally, RequirementPlan]:
     """The learner lines and the per standard tally, computed page by page."""
-    at = asof.end_of_day(as_of)
+    at = core.end_of_day(as_of)
     plan = RequirementPlan(term_id=term.pk, at=at)
     book = RulesBook()
     share = elapsed_share(term, as_of)
@@ -118,7 +119,7 @@ def school_rows(
     for page in learner_pages(learners):
         electives = plan.electives(page)
         needs = {row.id: plan.learner_requirements(row, electives) for row in page}
-        results = asof.mastery_of(
+        results = core.mastery_of(
             {lid: [r.standard_id for r in items] for lid, items in needs.items() if items},
             school_of={row.id: row.school_id for row in page},
             framework_of={sid: info.framework_id for sid, info in plan.standards.items()},

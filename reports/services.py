@@ -45,10 +45,10 @@ from django.utils import timezone
 from audit import services as audit
 from common import queueing
 from common.files import DIRECTORY_MODE, create_private
+from mastery.core import ReportDataError
 from moderation.equity import write_equity_audit
 from notifications.services import language_of
 from reports import selectors
-from reports.asof import ReportDataError
 from reports.gradebook import write_gradebook
 from reports.models import ReportKind, ReportRequest, ReportStatus
 from reports.school_report import write_school_report

@@ -7,7 +7,7 @@ level, score, date first mastered, evidence count, method. JSON: an array of Ed-
 platform's fields under ``_ext.mastery`` (Ed-Fi's extension convention).
 
 Streams: learners are read in id-ordered pages; each page's counted ratings are evaluated with
-the engine's bulk path (``reports.asof``) and its rows written at once; nothing grows with the
+the engine's bulk path (``mastery.core``) and its rows written at once; nothing grows with the
 number of learners. Rows are assembled from pre-formatted pieces (per learner, per standard,
 per result) concatenated as numpy object arrays: formatting runs once per distinct value.
 """
@@ -27,8 +27,9 @@ from django.db.models import Count, QuerySet
 
 from learners.models import Learner, Organisation, Term
 from learners.selectors import descendants_of
-from reports import asof, edfi, outputs
-from reports.asof import INSUFFICIENT, SCORED, Results, RulesBook
+from mastery import core
+from mastery.core import INSUFFICIENT, SCORED, Results, RulesBook
+from reports import edfi, outputs
 from reports.outputs import ObjectArray, Pieces, csv_field, json_value, objects
 from reports.plan import LearnerRow, Required, RequirementPlan, StandardInfo, learner_pages
 
@@ -305,7 +306,7 @@ def write_state_export(
     its own connection, while this one evaluates and writes the current page."""
     if file_format not in LAYOUTS:
         raise ValueError(f"format: one of {', '.join(LAYOUTS)}, got {file_format!r}")
-    at = asof.end_of_day(as_of)
+    at = core.end_of_day(as_of)
     book = RulesBook()
     plan = RequirementPlan(term_id=term.pk, at=at)
     layout = LAYOUTS[file_format](term, book)
@@ -390,7 +391,7 @@ def _pages(
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-read") as pool:
         try:
-            pending: deque[tuple[_Prepared, Future[asof.Ratings]]] = deque()
+            pending: deque[tuple[_Prepared, Future[core.Ratings]]] = deque()
             for page in pages:
                 prepared = writer.prepare(page)
                 pending.append((prepared, pool.submit(writer.read, prepared)))
@@ -468,21 +469,21 @@ class _Writer:
             standard_ids |= self._leaves(learner, items, learner.id in electives)
         return _Prepared(wanted, sorted(standard_ids), frozenset(electives))
 
-    def read(self, prepared: _Prepared) -> asof.Ratings:
+    def read(self, prepared: _Prepared) -> core.Ratings:
         """The page's counted ratings (the slow part: a separate thread may run it)."""
         learner_ids = [learner.id for learner, _ in prepared.wanted]
-        return asof.fetch_counted_ratings(
+        return core.counted_rating_columns(
             learner_ids, prepared.standard_ids, self.at, packed=self.packed
         )
 
-    def finish(self, prepared: _Prepared, ratings: asof.Ratings) -> tuple[str, int, list[int]]:
+    def finish(self, prepared: _Prepared, ratings: core.Ratings) -> tuple[str, int, list[int]]:
         """The page's text, its number of rows and the ids of the learners it includes."""
         plan, wanted = self.plan, prepared.wanted
         if not wanted:
             return "", 0, []
         school_of = {learner.id: learner.school_id for learner, _ in wanted}
         framework_of = {sid: info.framework_id for sid, info in plan.standards.items()}
-        results = asof.evaluate(
+        results = core.evaluate_many(
             ratings, school_of=school_of, framework_of=framework_of, book=self.book
         )
         groupings = [
@@ -491,7 +492,7 @@ class _Writer:
             for r in items
             if r.standard_id in plan.children_of
         ]
-        results = asof.add_rollups(
+        results = core.add_rollups(
             results,
             pairs=groupings,
             children_of=plan.children_of,
@@ -576,7 +577,7 @@ class _Writer:
             state=pick(state, NOT_ASSESSED),
             label=pick(results.label, -1),
             score=pick(results.score_hundredths, -1),
-            day=pick(results.first_day, asof.NO_DAY),
+            day=pick(results.first_day, core.NO_DAY),
             count=pick(results.evidence_count, 0),
             method=pick(
                 results.rules_id * 2 + results.rollup,

@@ -29,10 +29,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from evidence.models import Evidence, EvidenceRemoval, Rating, Reflection
-from evidence.selectors import counted_ratings
 from learners.models import Learner, Term
-from reports import asof
-from reports.asof import Mastery, RulesBook
+from mastery import core
+from mastery.core import Mastery, RulesBook, counted_ratings
 from reports.plan import LearnerRow, RequirementPlan, StandardInfo
 from standards.models import Framework
 
@@ -86,7 +85,7 @@ def plain(value: str) -> str:
 
 
 def transcript(*, learner: Learner, term: Term | None, as_of: datetime.date) -> Transcript:
-    at = asof.end_of_day(as_of)
+    at = core.end_of_day(as_of)
     plan = RequirementPlan(term_id=term.pk if term is not None else 0, at=at)
     counted = counted_ratings(as_of=at, learner_ids=[learner.pk]).order_by()
     wanted: list[int] = sorted(set(counted.values_list("standard_id", flat=True)))
@@ -97,7 +96,7 @@ def transcript(*, learner: Learner, term: Term | None, as_of: datetime.date) -> 
             r.standard_id for r in required}]  # fmt: skip
     plan.load_standards(wanted)
     _load_ancestors(plan, wanted)
-    results = asof.mastery_of(
+    results = core.mastery_of(
         {learner.pk: wanted},
         school_of={learner.pk: learner.school_id},
         framework_of={sid: info.framework_id for sid, info in plan.standards.items()},

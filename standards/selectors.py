@@ -76,16 +76,6 @@ class EffectiveScale:
     organisation_id: int | None = None
     scale_id: int | None = None
 
-    def level_for(self, score: Decimal) -> EffectiveLevel:
-        """The highest level whose cut point is at or below ``score``, else the lowest level."""
-        for level in sorted(self.levels, key=lambda level: level.cut_point, reverse=True):
-            if level.cut_point <= score:
-                return level
-        return min(self.levels, key=lambda level: level.cut_point)
-
-    def is_mastered(self, score: Decimal) -> bool:
-        return score >= self.mastery_threshold
-
     @property
     def min_points(self) -> Decimal:
         return min(level.points for level in self.levels)

@@ -11,7 +11,7 @@ from rest_framework import serializers
 from common.api_fields import TextField
 from learners.models import Learner
 from learners.selectors import changeable_learners
-from mastery.estimators import EstimatorComparison
+from mastery.core import EstimatorComparison
 from mastery.models import (
     BulkReason,
     BulkRecompute,

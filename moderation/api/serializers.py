@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.api_fields import TextField
-from mastery.agreement import Agreement
+from mastery.core import Agreement
 from moderation.models import CommonTask, ModerationItem, ModerationRound, RoundDecision
 from moderation.selectors import BlindPiece, RoundAgreement, TeacherAgreement
 

@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditEntry
-from evidence import csv_import, selectors, services
+from evidence import csv_import, services
 from evidence.csv_import import RatingImportRefused
 from evidence.models import Evidence, Rating, RatingSource
+from mastery import core
 from mastery.models import BulkRecompute, StaleMastery
 from tests.evidence.conftest import Standards
 from tests.factories import EnrollmentFactory, LearnerFactory
@@ -106,7 +107,7 @@ def test_a_changed_score_supersedes_the_earlier_import(cast: Cast, standards: St
         ),
     )
     assert (report.created, report.updated, report.unchanged) == (1, 1, 0)
-    counted = selectors.counted_ratings().values_list("standard_id", "score", "supersedes_id")
+    counted = core.counted_ratings().values_list("standard_id", "score", "supersedes_id")
     old = Rating.objects.get(score=3)
     assert set(counted) == {
         (standards.counting.pk, Decimal("2.00"), old.pk),

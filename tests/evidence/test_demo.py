@@ -10,6 +10,7 @@ from django.db.models import Count, F
 
 from evidence import demo, selectors
 from evidence.models import Artifact, Evidence, EvidenceStatus, Rating, RatingSource, Reflection
+from mastery import core
 from mastery.models import StaleMastery
 from standards.models import Framework
 from tests.personas import Cast
@@ -66,7 +67,7 @@ def test_demo_rows_keep_the_invariants_the_services_keep(cast: Cast) -> None:
 @pytest.mark.usefixtures("local_framework")
 def test_learners_grow_over_the_term(cast: Cast) -> None:
     demo.seed_evidence()
-    ratings = list(selectors.counted_ratings().filter(source=RatingSource.TEACHER))
+    ratings = list(core.counted_ratings().filter(source=RatingSource.TEACHER))
     cut = (
         min(r.demonstrated_at for r in ratings)
         + (max(r.demonstrated_at for r in ratings) - min(r.demonstrated_at for r in ratings)) / 2

@@ -16,6 +16,7 @@ from django.utils import timezone
 from evidence import selectors, services
 from evidence.models import Artifact, Evidence, EvidenceKind, Rating, RatingSource
 from evidence.services import ReflectionInput, ReviewDecision
+from mastery import core
 from tests.evidence import files
 from tests.evidence.conftest import Standards
 from tests.personas import PERSONA_NAMES, Cast
@@ -264,7 +265,7 @@ def test_teacher_scores_a_submission_from_its_page(
         },
     )
     assert response.status_code == 302
-    assert set(selectors.counted_ratings().values_list("standard_id", "score")) == {
+    assert set(core.counted_ratings().values_list("standard_id", "score")) == {
         (standards.fractions.pk, Decimal("2.00")),
         (standards.counting.pk, Decimal("3.00")),
     }
@@ -336,7 +337,7 @@ def test_teacher_corrects_and_removes_ratings_from_the_evidence_page(
         reverse("evidence:supersede_rating", args=[first.pk]), {"score": "3", "comment": "Typo"}
     )
     client.post(reverse("evidence:remove_rating", args=[second.pk]), {"reason": "Wrong quiz"})
-    assert [r.score for r in selectors.counted_ratings()] == [Decimal("3.00")]
+    assert [r.score for r in core.counted_ratings()] == [Decimal("3.00")]
     page = client.get(reverse("evidence:detail", args=[evidence.pk])).content.decode()
     assert f"Corrected (by rating {first.pk + 2})" in page
     assert "Removed: <p>Wrong quiz</p>" in page

@@ -23,6 +23,7 @@ from evidence.models import (
     RatingSource,
 )
 from evidence.services import ReflectionInput
+from mastery import core
 from mastery import sql as mastery_sql
 from tests.evidence.conftest import Standards, make_standards
 from tests.personas import Cast
@@ -89,7 +90,7 @@ def test_self_ratings_corrected_and_removed_ratings_do_not_count(
     RatingRemoval.objects.create(rating=removed, reason="x", removed_by=cast.teacher)
     imported = _rating(evidence, sid, "2", hours(1), source=RatingSource.IMPORT)
     override = _rating(evidence, sid, "4", hours(1), source=RatingSource.OVERRIDE)
-    assert set(selectors.counted_ratings()) == {kept, correction, imported, override}
+    assert set(core.counted_ratings()) == {kept, correction, imported, override}
 
 
 def test_counted_ratings_as_of_a_moment_see_the_history_as_it_stood(
@@ -102,11 +103,11 @@ def test_counted_ratings_as_of_a_moment_see_the_history_as_it_stood(
     RatingRemoval.objects.create(
         rating=second, reason="x", removed_by=cast.teacher, removed_at=hours(3)
     )
-    assert list(selectors.counted_ratings(as_of=hours(0.5))) == []
-    assert list(selectors.counted_ratings(as_of=hours(1))) == [first]
-    assert list(selectors.counted_ratings(as_of=hours(2.5))) == [second]
-    assert list(selectors.counted_ratings(as_of=hours(3))) == []
-    assert list(selectors.counted_ratings()) == []
+    assert list(core.counted_ratings(as_of=hours(0.5))) == []
+    assert list(core.counted_ratings(as_of=hours(1))) == [first]
+    assert list(core.counted_ratings(as_of=hours(2.5))) == [second]
+    assert list(core.counted_ratings(as_of=hours(3))) == []
+    assert list(core.counted_ratings()) == []
 
 
 def test_counted_ratings_are_ordered_by_demonstration_then_recording_then_id(
@@ -118,16 +119,14 @@ def test_counted_ratings_are_ordered_by_demonstration_then_recording_then_id(
     early_b = _rating(evidence, sid, "2", hours(2), demonstrated=hours(-5))
     early_a = _rating(evidence, sid, "3", hours(1), demonstrated=hours(-5))
     tie = _rating(evidence, sid, "4", hours(1), demonstrated=hours(-5))
-    assert list(selectors.counted_ratings()) == [early_a, tie, early_b, late]
+    assert list(core.counted_ratings()) == [early_a, tie, early_b, late]
 
 
 def test_counted_ratings_filter_by_learner_and_standard(cast: Cast, standards: Standards) -> None:
     mine = _rating(_evidence(cast), standards.counting.pk, "2", hours(1))
     _rating(_evidence(cast), standards.adding.pk, "2", hours(1))
     _rating(_evidence(cast, cast.same_section.pk), standards.counting.pk, "2", hours(1))
-    found = selectors.counted_ratings(
-        learner_ids=[cast.own.pk], standard_ids=[standards.counting.pk]
-    )
+    found = core.counted_ratings(learner_ids=[cast.own.pk], standard_ids=[standards.counting.pk])
     assert list(found) == [mine]
 
 
@@ -182,7 +181,7 @@ def test_counted_ratings_equal_the_mastery_apps_sql_as_of_any_moment(
                 )
         for moment in moments:
             at = None if moment is None else hours(moment)
-            ours = [r.pk for r in selectors.counted_ratings(as_of=at, learner_ids=[cast.own.pk])]
+            ours = [r.pk for r in core.counted_ratings(as_of=at, learner_ids=[cast.own.pk])]
             theirs = [r.id for r in mastery_sql.counted_ratings(cast.own.pk, sid, at)]
             assert ours == theirs
         transaction.set_rollback(True)

@@ -29,6 +29,7 @@ from evidence.models import (
 )
 from evidence.services import RatingEntry, ReflectionInput, ReviewDecision
 from learners.models import Learner
+from mastery import core
 from mastery.models import StaleMastery
 from tests.evidence.conftest import Standards, make_standards
 from tests.factories import EnrollmentFactory, LearnerFactory
@@ -490,7 +491,7 @@ def test_student_submits_evidence_with_reflection_and_self_ratings(
         cast.student.pk,
     )
     assert sorted(Artifact.objects.values_list("kind", flat=True)) == ["file", "link"]
-    assert list(selectors.counted_ratings()) == []
+    assert list(core.counted_ratings()) == []
     assert list(selectors.review_queue(cast.teacher)) == [evidence]
     assert list(selectors.review_queue(cast.teacher_elsewhere)) == []
 
@@ -547,7 +548,7 @@ def test_teacher_scores_a_submission_and_the_ratings_count(
         comment="Good start",
     )
     assert _status(evidence) == EvidenceStatus.SCORED
-    counted = selectors.counted_ratings().values_list("standard_id", "score", "source")
+    counted = core.counted_ratings().values_list("standard_id", "score", "source")
     assert set(counted) == {
         (standards.fractions.pk, Decimal("2.00"), "teacher"),
         (standards.adding.pk, Decimal("3.00"), "teacher"),
@@ -601,7 +602,7 @@ def test_a_returned_submission_is_revised_and_scored_again_without_doubling_rati
         decision=ReviewDecision.SCORE,
         scores={standards.fractions.pk: 3},
     )
-    assert [r.score for r in selectors.counted_ratings()] == [Decimal("3.00")]
+    assert [r.score for r in core.counted_ratings()] == [Decimal("3.00")]
 
 
 def test_only_returned_evidence_is_revised_and_only_by_its_learner(
@@ -680,7 +681,7 @@ def test_a_correction_supersedes_and_keeps_the_old_rating(cast: Cast, standards:
     assert new.demonstrated_at == old.demonstrated_at
     old.refresh_from_db()
     assert old.score == Decimal("2.00")
-    assert list(selectors.counted_ratings()) == [new]
+    assert list(core.counted_ratings()) == [new]
     assert selectors.rating_chain(old) == [old, new]
     assert _stale_pairs() == {(cast.own.pk, standards.counting.pk)}
 
@@ -738,7 +739,7 @@ def test_removing_a_rating_needs_a_reason_and_keeps_its_history(
     removal = services.remove_rating(actor=cast.teacher, rating=rating, reason="Wrong learner")
     assert removal.reason == "<p>Wrong learner</p>"
     assert Rating.objects.filter(pk=rating.pk).exists()
-    assert list(selectors.counted_ratings()) == []
+    assert list(core.counted_ratings()) == []
     with pytest.raises(ValidationError):
         services.remove_rating(actor=cast.teacher, rating=rating, reason="again")
 
@@ -756,7 +757,7 @@ def test_removing_evidence_removes_its_current_ratings(cast: Cast, standards: St
     services.remove_evidence(actor=cast.teacher, evidence=evidence, reason="Duplicate entry")
     assert EvidenceRemoval.objects.filter(evidence=evidence).exists()
     assert RatingRemoval.objects.count() == 2
-    assert list(selectors.counted_ratings()) == []
+    assert list(core.counted_ratings()) == []
     assert list(selectors.visible_evidence(cast.teacher)) == []
     assert list(selectors.visible_evidence(cast.teacher, include_removed=True)) == [evidence]
     assert _stale_pairs() == {

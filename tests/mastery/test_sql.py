@@ -1,5 +1,5 @@
 """The mastery SQL implements ADR 0005's "counts toward mastery" exactly as
-``evidence.selectors.counted_ratings`` does, now and as of any moment."""
+``mastery.core.counted_ratings`` does, now and as of any moment."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import datetime
 import random
 
 from evidence.models import Rating
-from evidence.selectors import counted_ratings
 from mastery import rules, sql
+from mastery.core import counted_ratings
 from mastery.models import MasteryState
 from tests.mastery.helpers import T0, World, rate, remove
 

@@ -26,8 +26,8 @@ from hypothesis.stateful import (
 )
 
 from evidence.models import Rating
-from evidence.selectors import counted_ratings
 from mastery import services
+from mastery.core import counted_ratings
 from mastery.models import MasteryRecord, StaleMastery
 from mastery.selectors import verify_mastery
 from tests.mastery.chaos import sessions_waiting_on_a_lock, wait_until

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from audit.models import AuditEntry
 from evidence.models import Rating
-from evidence.selectors import counted_ratings
+from mastery.core import counted_ratings
 from mastery.models import MasteryRecord, StaleMastery
 from mastery.selectors import verify_mastery
 from moderation import selectors, services

@@ -10,12 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evidence.selectors import counted_ratings
-from mastery import rules
+from mastery import asof, rules
+from mastery.asof import Ratings, ReportDataError, RulesBook
+from mastery.core import counted_ratings
 from mastery.policy import load_rules
 from mastery.selectors import mastery_as_of
-from reports import asof
-from reports.asof import Ratings, ReportDataError, RulesBook
 from standards.models import CalculationPolicy, Framework, Standard
 from tests.factories import SchoolFactory
 from tests.reports.world import World, end_of

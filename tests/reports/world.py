@@ -22,10 +22,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from evidence.models import Evidence, Rating, RatingRemoval
-from evidence.selectors import counted_ratings
 from learners.models import Learner, Organisation, Term
 from learners.selectors import descendants_of
 from mastery import rules
+from mastery.core import counted_ratings
 from mastery.policy import load_rules
 from standards.models import (
     CalculationPolicy,

@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from pytest_django import DjangoAssertNumQueries
 
+from mastery import core
 from standards.models import (
     CalculationPolicy,
     ChoiceStatus,
@@ -87,8 +88,8 @@ def test_school_inherits_the_district_scale_until_it_sets_its_own(cast: Cast) ->
     inherited = scale_for(cast.school)
     assert inherited.organisation_id == cast.district.pk
     assert [level.label for level in inherited.levels][:3] == ["Exceeds", "Meets", "Approaching"]
-    assert inherited.level_for(Decimal("2.7")).label == "Approaching"
-    assert inherited.level_for(Decimal("0.5")).label == "Beginning"
+    assert core.level_for(inherited, Decimal("2.7")).label == "Approaching"
+    assert core.level_for(inherited, Decimal("0.5")).label == "Beginning"
     assert scale_for(cast.other_district.pk) == DEFAULT_SCALE
 
     update_scale(

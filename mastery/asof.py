@@ -2,10 +2,11 @@
 # ruff: noqa: S608
 """Mastery as it stood at the end of a day, for many learners at once, streamed in chunks.
 
-The reports never read stored mastery records (they move on): every figure is computed from the
-ratings counted as of the end of the as-of day (ADR 5: ``mastery.sql.counted_filter``), with the
-policy and scale in force, by the engine's bulk path (``mastery.bulk.evaluate_bulk``). So a
-report for a past day gives the same rows whenever it is regenerated.
+Part of the mastery core (ADR 8; other apps reach it through ``mastery.core``). Every figure is
+computed from the ratings counted as of the end of the as-of day (``mastery.sql.
+counted_predicate``), with the policy and scale in force, by the engine's bulk path
+(``mastery.bulk.evaluate_bulk``), the first mastered day by ``mastery.derive``'s prefix rule. So
+a report for a past day gives the same rows whenever it is regenerated.
 
 Per chunk of learners (a few thousand), one query reads their counted ratings ordered by
 learner, standard and the engine's order: packed into one ``int8[]`` per learner and read
@@ -15,13 +16,10 @@ row per rating. Memory is bounded by the chunk, not by the report.
 Why not ``mastery.selectors.mastery_as_of_many``: it reads one standard for a list of learners
 and derives each record in Python (right for a page, 4 M records would take an hour); the bulk
 path here evaluates a chunk's every (learner, standard) pair in a few numpy passes and gives the
-same results (``tests/reports/test_asof.py`` compares them). The counted-ratings SQL itself is
-mastery's (``mastery.sql.counted_filter``), not a copy.
+same results (``tests/reports/test_asof.py`` compares them).
 
-``first_mastered``: as ``mastery.derive.first_mastered_at`` defines it (the demonstrated day of
-the rating that closes the first mastered prefix of the ordered ratings), computed by evaluating
-every prefix of every group in one more bulk call (groups longer than ``LONG_GROUP`` ratings go
-through ``derive.first_mastered_at`` itself, so memory stays bounded).
+``first_mastered``: ``mastery.derive.first_mastered_lengths`` (the demonstrated day of the rating
+that closes the first mastered prefix of the ordered ratings, as ``derive.first_mastered_at``).
 """
 
 from __future__ import annotations
@@ -40,9 +38,9 @@ from numpy.typing import NDArray
 
 from mastery import derive, rules
 from mastery.bulk import evaluate_bulk
-from mastery.derive import ChildRecord, Rules
+from mastery.derive import ChildRecord, Rules, first_mastered_lengths
 from mastery.policy import engine_rules
-from mastery.sql import RATING, REMOVAL, SELF_SOURCE, counted_filter
+from mastery.sql import RATING, counted_predicate
 from standards.selectors import policy_for, scale_for
 
 type IntArray = NDArray[np.int64]
@@ -51,13 +49,6 @@ type BoolArray = NDArray[np.bool_]
 DAY0: Final = datetime.date(2000, 1, 1)
 # No day (never mastered); dates before 2000 are negative, so the sentinel is far below them.
 NO_DAY: Final = -1_000_000_000
-# A group longer than this finds its first mastered prefix with the exact per-record code
-# (quadratic, but such groups are rare); shorter ones are expanded into prefixes for numpy.
-LONG_GROUP: Final = 200
-# Methods whose value never exceeds the highest score it was computed from.
-BOUNDED_BY_MAX: Final = frozenset(
-    {"highest", "latest", "average", "mode", "n_times", "weighted_average", "decaying_average"}
-)
 NOT_ASSESSED: Final = rules.STATES.index(rules.NOT_ASSESSED)
 INSUFFICIENT: Final = rules.STATES.index(rules.INSUFFICIENT_EVIDENCE)
 SCORED: Final = rules.STATES.index(rules.SCORED)
@@ -167,12 +158,10 @@ def _packed_sql() -> str:
     """The fast read (PostgreSQL): one row per learner, their counted ratings packed in one
     ``int8[]`` (sent as raw bytes), in the engine's order.
 
-    The counted rule is ADR 5's, written with hashed ``NOT IN`` subplans instead of
-    ``mastery.sql.counted_filter``'s ``NOT EXISTS``: both anti-joins cost about 1.3 us per rating
-    as nested loops (2.6 s on 2 M ratings, measured), a hash probe costs a few ns, and the
-    superseding side is reached through its unique index by the redundant ``IS NOT NULL``. The
-    two are equal by construction (no NULL on either side); ``tests/reports/test_asof.py`` checks
-    them against ``evidence.selectors.counted_ratings``. The aggregate reads the ordered subquery
+    The counted rule is ``mastery.sql.counted_predicate`` in its hashed ``NOT IN`` form (a hash
+    probe costs a few ns per rating, a nested-loop anti-join about 1.3 us: 2.6 s on 2 M
+    ratings, measured); ``tests/reports/test_asof.py`` checks the result against
+    ``mastery.core.counted_ratings``. The aggregate reads the ordered subquery
     row by row (no parallel plan: see ``_read_packed``); ``_unpack`` checks the order anyway.
     """
     day = "((r.demonstrated_at AT TIME ZONE %(tz)s)::date - DATE '1800-01-01')"
@@ -186,10 +175,7 @@ def _packed_sql() -> str:
         " WHERE r.learner_id BETWEEN %(low)s AND %(high)s"
         " AND r.learner_id = ANY(%(ids)s::bigint[])"
         " AND r.standard_id = ANY(%(standards)s::bigint[])"
-        f" AND r.source <> '{SELF_SOURCE}' AND r.recorded_at <= %(at)s"
-        f" AND r.id NOT IN (SELECT sup.supersedes_id FROM {RATING} sup"
-        " WHERE sup.supersedes_id IS NOT NULL AND sup.recorded_at <= %(at)s)"
-        f" AND r.id NOT IN (SELECT rem.rating_id FROM {REMOVAL} rem WHERE rem.removed_at <= %(at)s)"
+        f" AND {counted_predicate('r', at='%(at)s', form='in')}"
         " ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id"
         ") AS ordered GROUP BY ordered.learner_id ORDER BY ordered.learner_id"
     )
@@ -203,7 +189,7 @@ def _rows_sql() -> str:
         " WHERE r.learner_id BETWEEN %(low)s AND %(high)s"
         " AND r.learner_id = ANY(%(ids)s::bigint[])"
         " AND r.standard_id = ANY(%(standards)s::bigint[])"
-        f" AND {counted_filter('r', as_of=True)}"
+        f" AND {counted_predicate('r', at='%(at)s')}"
         " ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id"
     )
 
@@ -408,7 +394,7 @@ def evaluate(
         label[chosen] = np.where(level >= 0, book.level_labels(rules_id)[level], -1)
         mastered[chosen] = result.mastered
         sub_starts = local_starts if chosen.shape[0] == groups else _local_starts(counts[chosen])
-        first = _first_mastered_end(
+        first = first_mastered_lengths(
             scores[rows], sub_starts, counts[chosen], result.mastered, engine
         )
         days = ratings.day[rows]
@@ -466,67 +452,6 @@ def _rules_of_groups(
     rows = school_index.reshape(-1)[np.searchsorted(learner_ids, group_learner)]
     columns = framework_index.reshape(-1)[np.searchsorted(standard_ids, group_standard)]
     return table[rows, columns]
-
-
-def _first_mastered_end(
-    scores: NDArray[np.float64],
-    starts: IntArray,
-    counts: IntArray,
-    final_mastered: BoolArray,
-    engine: Rules,
-) -> IntArray:
-    """Per group, the length of the shortest mastered prefix of its ordered ratings (0: none).
-
-    The full group's result is known; prefixes of every length from the policy's minimum
-    evidence up to one short of the group are evaluated together in one bulk call."""
-    params = engine.policy.resolve(engine.scale)
-    first = np.where(final_mastered, counts, 0).astype(np.int64)
-    long_group = counts > LONG_GROUP
-    shortest = np.full(counts.shape[0], max(1, params.min_evidence), np.int64)
-    if params.method in BOUNDED_BY_MAX:
-        # These give a value no higher than the best score so far, and scores and the threshold
-        # are whole hundredths: no prefix ending before the first score at the threshold can
-        # be mastered. (power_law extrapolates and bkt is a probability: no such bound.)
-        reaches = scores * 100 >= float(engine.scale.mastery_threshold * 100) - 1e-6
-        position = np.arange(scores.shape[0], dtype=np.int64) - np.repeat(starts, counts) + 1
-        first_reach = np.minimum.reduceat(np.where(reaches, position, LONG_GROUP + 1), starts)
-        shortest = np.maximum(shortest, first_reach)
-    prefixes = np.where(long_group, 0, np.maximum(counts - shortest, 0))
-    total = int(prefixes.sum())
-    if total:
-        owner = np.repeat(np.arange(counts.shape[0], dtype=np.int64), prefixes)
-        offsets = np.repeat(np.cumsum(prefixes) - prefixes, prefixes)
-        length = shortest[owner] + np.arange(total, dtype=np.int64) - offsets
-        row_prefix = np.repeat(np.arange(total, dtype=np.int64), length)
-        position = np.arange(int(length.sum()), dtype=np.int64) - np.repeat(
-            np.cumsum(length) - length, length
-        )
-        source = starts[owner][row_prefix] + position
-        result = evaluate_bulk(row_prefix, scores[source], engine.policy, engine.scale)
-        hits = np.flatnonzero(result.mastered)
-        if hits.shape[0]:
-            # Prefixes run by group, then by length: the first hit per group is the shortest.
-            winners, where = np.unique(owner[hits], return_index=True)
-            first[winners] = length[hits[where]]
-    for group in np.flatnonzero(long_group & final_mastered).tolist():
-        start, count = int(starts[group]), int(counts[group])
-        ordered = [
-            rules.Rating(score=Decimal(repr(float(x))), id=i)
-            for i, x in enumerate(scores[start : start + count])
-        ]
-        first[group] = _first_mastered_exact(ordered, params, engine.scale)
-    return first
-
-
-def _first_mastered_exact(
-    ordered: Sequence[rules.Rating], params: rules.MethodParams, scale: rules.Scale
-) -> int:
-    for end in range(params.min_evidence, len(ordered) + 1):
-        result = rules.calculate_with(params, ordered[:end])
-        _, mastered = rules.level_and_mastery(result.score, result.p_known, params, scale)
-        if mastered:
-            return end
-    return 0
 
 
 # --- groupings ----------------------------------------------------------------------------------
