@@ -34,6 +34,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from common import history
+from common.logging import request_id_var
 from common.models import RowVersion
 from learners.models import (
     ADMIN_ROLES,
@@ -147,11 +148,24 @@ def roles_of(user: AnyUser | None) -> frozenset[str]:
     if user is None or not _is_active(user):
         return frozenset()
     # Plain SQL: every page asks (navigation, audit, the views' checks), and building the same
-    # union through the ORM cost ~5 ms of CPU each time (bench/http_load.py).
+    # union through the ORM cost ~5 ms of CPU each time (bench/http_load.py). Within one
+    # request (or task) the answer is kept on the user object, keyed by the request's id and the
+    # day: a page asked two or three times (view, navigation, audit) for one statement.
     uid, day = _uid(user), today()
+    request_id = request_id_var.get()
+    key = (request_id, day)
+    if request_id != "-":
+        memo: tuple[tuple[str, datetime.date], frozenset[str]] | None = getattr(
+            user, "_roles_memo", None
+        )
+        if memo is not None and memo[0] == key:
+            return memo[1]
     with connection.cursor() as cursor:
         cursor.execute(_ROLES_SQL, [uid, day, day, uid, day, day, uid])
-        return frozenset(kind for (kind,) in cursor.fetchall())
+        roles = frozenset(kind for (kind,) in cursor.fetchall())
+    if request_id != "-":
+        user._roles_memo = (key, roles)  # type: ignore[union-attr]
+    return roles
 
 
 def _current_sql(alias: str) -> str:

@@ -7,7 +7,8 @@ pairs or ancestors it touches; it is never shared between tasks, so the next tas
 ``VersionedRulesCache`` (one per process, ``SHARED``) keeps them across tasks, each with the
 version of the rows it was read from (``mastery.sql.rules_version_sql``): the recompute reads that
 version in a query it makes anyway and gets cached rules only when it is the same, so an edited
-policy or scale is applied by the first recompute that can see the edit.
+policy or scale is applied by the first recompute that can see the edit. ``VersionedScaleCache``
+(``SCALES``, :func:`page_scale`) does the same for the pages' effective scale.
 """
 
 from __future__ import annotations
@@ -110,3 +111,43 @@ class VersionedRulesCache(RulesCache):
 
 # The process's cache, used by the recompute (safe to share: entries are checked on every use).
 SHARED = VersionedRulesCache()
+
+
+class VersionedScaleCache:
+    """The effective scale per school across requests, valid while the version of the rows it
+    is read from is unchanged (:func:`mastery.sql.rules_version`, as :class:`VersionedRulesCache`
+    checks it): a page asks the version, one short plain statement, instead of reading the
+    levels through the organisation tree with the ORM (``scale_for``). An entry is kept only
+    when the version read again after the scale is still the one before it. At most ``LIMIT``
+    schools."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._scales: dict[int, tuple[str, EffectiveScale]] = {}
+
+    def get(self, school_id: int) -> EffectiveScale:
+        version = sql.rules_version(school_id)
+        if version is None:  # no such organisation: the selector says what it is
+            return scale_for(school_id)
+        hit = self._scales.get(school_id)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        scale = scale_for(school_id)
+        if sql.rules_version(school_id) == version:
+            if len(self._scales) >= self.LIMIT:
+                self._scales.clear()
+            self._scales[school_id] = (version, scale)
+        return scale
+
+    def clear(self) -> None:
+        self._scales.clear()
+
+
+# The pages' cache of scales (the section grid, a cell, the learner page).
+SCALES = VersionedScaleCache()
+
+
+def page_scale(school_id: int) -> EffectiveScale:
+    """The effective scale of a school for a page: ``scale_for``, from :data:`SCALES`."""
+    return SCALES.get(school_id)

@@ -34,9 +34,10 @@ from mastery.grid import (
     grid_levels,
 )
 from mastery.models import MasteryEvent, MasteryRecord, MasteryState, StaleMastery
+from mastery.policy import page_scale
 from mastery.selectors import stored_explanations
 from standards.models import Standard, StandardStatus
-from standards.selectors import EffectiveScale, learner_requirement_ids, scale_for
+from standards.selectors import EffectiveScale, learner_requirement_ids
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ def learner_progress(learner: Learner, *, today: datetime.date | None = None) ->
         .values_list("pk", "human_code", "statement", "framework_id")
     )
     chains = ancestry([pk for pk, *_ in standards])
-    scale = scale_for(learner.school_id)
+    scale = page_scale(learner.school_id)
     levels = grid_levels(scale)
     self_scores: dict[int, Decimal] = {}
     for standard_id, score in (

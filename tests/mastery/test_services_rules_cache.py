@@ -100,3 +100,33 @@ def test_the_version_changes_with_every_write_in_one_transaction(world: World) -
     after = sql.rules_version(world.school.pk)
     CalculationPolicy.objects.filter(organisation=world.school).update(min_evidence=1)
     assert len({before, after, sql.rules_version(world.school.pk)}) == 3
+
+
+def test_the_pages_scale_comes_from_the_cache_and_every_edit_is_seen_at_once(
+    world: World,
+) -> None:
+    from mastery.policy import SCALES, page_scale
+    from standards.selectors import scale_for
+
+    school = world.school.pk
+    SCALES.clear()
+    assert page_scale(school) == scale_for(school)
+    with CaptureQueriesContext(connection) as queries:
+        cached = page_scale(school)
+    assert len(queries) == 1, "served from the cache: the version only"
+    assert cached == scale_for(school)
+    scale = ProficiencyScale.objects.create(organisation=world.school, mastery_threshold=3)
+    for points, label in ((1, "Starting"), (2, "Growing"), (3, "Secure"), (4, "Deep")):
+        ScaleLevel.objects.create(scale=scale, points=points, label=label, cut_point=points)
+    assert [level.label for level in page_scale(school).levels][:2] == ["Deep", "Secure"]
+    ScaleLevel.objects.filter(scale=scale, points=3).update(label="Solid")  # no updated_at
+    assert [level.label for level in page_scale(school).levels][:2] == ["Deep", "Solid"]
+    ProficiencyScale.objects.filter(pk=scale.pk).update(mastery_threshold=4)
+    assert page_scale(school).mastery_threshold == 4
+    district = DistrictFactory()
+    Organisation.objects.filter(pk=school).update(parent=district)
+    ProficiencyScale.objects.filter(pk=scale.pk).delete()
+    assert page_scale(school) == scale_for(school)
+    with CaptureQueriesContext(connection) as queries:
+        page_scale(school)
+    assert len(queries) == 1, "served from the cache: the version only"
