@@ -538,8 +538,32 @@ def derive_bulk(groups: BulkGroups, settings: Rules) -> list[Derived]:
     """:func:`derive_bulk_columns` as one ``Derived`` per pair (explanation: the summary)."""
     columns = derive_bulk_columns(groups, settings)
     summary = bulk_summary(settings)
+    # derived_at for every row, with each column made a list of Python values once (indexing
+    # numpy arrays one scalar at a time cost most of verify_mastery's CPU).
+    levels = settings.scale.levels
+    states = [rules.STATES[index] for index in columns.state.tolist()]
     return [
-        derived_at(columns, row, settings, summary) for row in range(int(columns.state.shape[0]))
+        Derived(
+            state=state,
+            score=None if hundredths < 0 else Decimal(hundredths).scaleb(-2),
+            level_points=None if level_index < 0 else levels[level_index].points,
+            level_label="" if level_index < 0 else levels[level_index].label,
+            mastered=bool(mastered),
+            first_mastered_at=None if first_us < 0 else EPOCH + timedelta(microseconds=first_us),
+            evidence_count=count,
+            explanation=summary,
+            inconsistent=bool(inconsistent),
+        )
+        for state, hundredths, level_index, mastered, first_us, count, inconsistent in zip(
+            states,
+            columns.score_hundredths.tolist(),
+            columns.level_index.tolist(),
+            columns.mastered.tolist(),
+            columns.first_us.tolist(),
+            columns.evidence_count.tolist(),
+            columns.inconsistent.tolist(),
+            strict=True,
+        )
     ]
 
 

@@ -373,16 +373,18 @@ def _verify_range(
         _fetch(f"SELECT id, school_id FROM {sql.LEARNER} WHERE id BETWEEN %s AND %s", [low, high])
     )
     stored: dict[tuple[int, int], _Stored] = {}
+    # first_mastered_at as microseconds since the epoch (exact: extract gives a numeric), made a
+    # UTC datetime as the engine's are: a third of the cost of the driver's timestamptz loader.
     for row in _fetch(
         "SELECT learner_id, standard_id, state, score, level_points, level_label, mastered,"
-        f" first_mastered_at, evidence_count, calculation_version, inconsistent FROM {sql.RECORD}"
-        " WHERE learner_id BETWEEN %s AND %s",
+        " (extract(epoch FROM first_mastered_at) * 1000000)::bigint, evidence_count,"
+        f" calculation_version, inconsistent FROM {sql.RECORD} WHERE learner_id BETWEEN %s AND %s",
         [low, high],
     ):
         score, points, first = (
             sql.to_decimal(row[3]),
             sql.to_decimal(row[4]),
-            sql.to_datetime(row[7]),
+            None if row[7] is None else derive.from_epoch_us(int(row[7])),
         )
         key = derive.record_key(
             state=row[2],

@@ -40,7 +40,7 @@ from mastery.forms import BulkRecomputeForm, GridFilterForm
 from mastery.models import StaleMastery
 from portal.selectors import calibration_of, learner_page_context
 from reports.models import FORMATS_OF, ReportFormat, ReportKind
-from standards.selectors import EffectiveScale, scale_for, visible_elective_choices
+from standards.selectors import EffectiveScale, elective_choices_of, scale_for
 
 
 @never_cache
@@ -244,9 +244,8 @@ def _learner_page(request: HttpRequest, learner: Learner) -> HttpResponse:
         )
         if own
         else [],
-        "choices": list(
-            visible_elective_choices(user).filter(learner_id=learner.pk).order_by("-chosen_at")
-        ),
+        # The learner is visible (checked above): their choices, without the scope again.
+        "choices": list(elective_choices_of(learner)),
         "quick_entry_sections": list(changeable.order_by("title", "pk")),
         # How well the learner judges their own work (self-ratings beside teachers' scores).
         "calibration": calibration_of(learner),

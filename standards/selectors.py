@@ -710,6 +710,17 @@ def visible_elective_choices(user: AnyUser | None) -> QuerySet[ElectiveChoice]:
     )
 
 
+def elective_choices_of(learner: Learner) -> QuerySet[ElectiveChoice]:
+    """One learner's choices, newest first, for a page that has checked the user may see the
+    learner (``get_visible_learner_or_404``): :func:`visible_elective_choices` narrowed to that
+    learner is the same rows, without composing the user's scope a second time."""
+    return (
+        ElectiveChoice.objects.filter(learner_id=learner.pk)
+        .select_related("standard", "group")
+        .order_by("-chosen_at")
+    )
+
+
 # --- As of a moment (ADR 8) -------------------------------------------------------------------
 
 
