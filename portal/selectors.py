@@ -213,17 +213,21 @@ def calibration_of(
 
 
 def _next_steps(
-    cards: list[StandardCard], mastered_ids: set[int], limit: int = 5
+    cards: list[StandardCard], mastered_ids: set[int], name: str | None, limit: int = 5
 ) -> list[NextStep]:
+    """Power standards not mastered, then what the framework's ``precedes`` links lead to;
+    worded for the learner (``name`` None) or about them (their given name, for families)."""
     steps: list[NextStep] = []
+    if name is None:
+        not_yet = _("A power standard you have not mastered yet.")
+    else:
+        not_yet = _("A power standard %(name)s has not mastered yet.") % {"name": name}
     order = {NOT_YET: 0, INSUFFICIENT: 1, NOT_ASSESSED: 2}
     for card in sorted(
         (c for c in cards if c.power and c.state != MASTERED),
         key=lambda c: (order.get(c.state, 3), c.code),
     ):
-        steps.append(
-            NextStep(card.code, card.statement, _("A power standard you have not mastered yet."))
-        )
+        steps.append(NextStep(card.code, card.statement, not_yet))
     seen = {card.standard_id for card in cards if card.power}
     following = (
         Association.objects.filter(
@@ -240,12 +244,19 @@ def _next_steps(
         if link.destination is None or link.origin is None or link.destination.pk in seen:
             continue
         seen.add(link.destination.pk)
+        code = link.origin.human_code or link.origin.statement[:40]
+        if name is None:
+            why = _("Comes next after %(code)s, which you mastered.") % {"code": code}
+        else:
+            why = _("Comes next after %(code)s, which %(name)s mastered.") % {
+                "code": code,
+                "name": name,
+            }
         steps.append(
             NextStep(
                 link.destination.human_code or link.destination.statement[:40],
                 link.destination.statement,
-                _("Comes next after %(code)s, which you mastered.")
-                % {"code": link.origin.human_code or link.origin.statement[:40]},
+                why,
             )
         )
     return steps[: limit * 2]
@@ -309,7 +320,7 @@ def learner_view(
         cards=cards,
         required=_projection(progress.required, progress.mastered_required, term, day),
         power=_projection(progress.power, progress.mastered_power, term, day),
-        next_steps=_next_steps(cards, mastered_ids),
+        next_steps=_next_steps(cards, mastered_ids, None if own else learner.given_name),
         calibration=overall,
         calibration_by_month=by_month,
         goals=list(Goal.objects.filter(learner_id=learner.pk)),

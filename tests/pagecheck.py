@@ -7,6 +7,7 @@ injected from ``node_modules``: nothing is fetched at run time.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,11 @@ from typing import Any
 import pytest
 
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+# Where browser tests keep their screenshots: ``screenshots/`` (ignored by git), or the folder
+# SCREENSHOTS_DIR names (e.g. to attach a walk's screenshots to a note outside the repository).
+SCREENSHOTS = Path(
+    os.environ.get("SCREENSHOTS_DIR") or Path(__file__).resolve().parent.parent / "screenshots"
+)
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 768}
 SIZES = {"phone": PHONE, "laptop": LAPTOP}

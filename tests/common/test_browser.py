@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 
-from tests.pagecheck import SIZES, check_page
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+from tests.pagecheck import SCREENSHOTS, SIZES, check_page
 
 
 @pytest.mark.browser
@@ -21,7 +18,7 @@ def test_a_user_signs_in_through_the_login_page(site_url: str, browser_page: Any
         page.set_viewport_size(size)
         check_page(page, what="the login page")
     page.set_viewport_size(SIZES["laptop"])
-    SCREENSHOTS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "login.png"))
     page.get_by_label("Username").fill("browser-user")
     page.get_by_label("Password").fill("Browser-pass-2026")

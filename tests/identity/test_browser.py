@@ -7,7 +7,6 @@ Every page of ours is checked at phone and laptop sizes. One browser for the mod
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,7 +18,7 @@ from identity.sealing import seal
 from learners.models import RosterIdentity
 from tests.identity.platform import CLIENT_ID, DEPLOYMENT, ISSUER, MEMBERSHIP, running_platform
 from tests.identity.provider import running_provider
-from tests.pagecheck import SIZES, check_page
+from tests.pagecheck import SCREENSHOTS, SIZES, check_page
 from tests.personas import build_cast
 
 ACCOUNTS = {
@@ -30,15 +29,12 @@ ACCOUNTS = {
 }
 
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
-
-
 def _check_both_sizes(page: Any, what: str, shot: str = "") -> None:
     for name, size in SIZES.items():
         page.set_viewport_size(size)
         check_page(page, what=what)
         if shot:
-            SCREENSHOTS.mkdir(exist_ok=True)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / f"{shot}-{name}.png"))
 
 

@@ -7,14 +7,12 @@ kept in ``screenshots/`` (ignored by git).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import User
 
-from tests.pagecheck import LAPTOP, PHONE, check_page
+from tests.pagecheck import LAPTOP, PHONE, SCREENSHOTS, check_page
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 PASSWORD = "Journey-pass-2026"
 
 
@@ -64,7 +62,7 @@ def look(page: Any, what: str, *, shots: bool = False) -> None:
         wide = too_wide(page)
         check_page(page, what=f"{what} ({name}; wider than the page: {wide})")
         if shots:
-            SCREENSHOTS.mkdir(exist_ok=True)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / f"{what}-{name}.png"), full_page=True)
     page.set_viewport_size(LAPTOP)
 

@@ -24,9 +24,9 @@ from django.utils.timezone import now
 from mastery.models import MasteryRecord
 from standards.models import Priority
 from tests.journeys.helpers import Tree, make_tree, quick_entry, require, run_worker
+from tests.pagecheck import SCREENSHOTS
 from tests.personas import Cast, build_cast
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 PASSWORD = "Journey-pass-2026"
 
 pytestmark = pytest.mark.browser
@@ -47,7 +47,7 @@ def world(site_url: str, settings: Any) -> tuple[Cast, Tree]:
     tree = make_tree(domains=2, per_domain=3)
     require(cast.school, cast.term, tree.of_domain(0), priority=Priority.POWER)
     require(cast.school, cast.term, tree.of_domain(1))
-    SCREENSHOTS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return cast, tree
 
 

@@ -28,11 +28,10 @@ from notifications import services as notification_services
 from portal import services as portal_services
 from standards.models import Association, ElectiveGroup, Priority
 from tests.journeys.helpers import make_tree, quick_entry, require, run_worker
-from tests.pagecheck import LAPTOP, PHONE, check_page
+from tests.pagecheck import LAPTOP, PHONE, SCREENSHOTS, check_page
 from tests.personas import build_cast
 from tests.portal.test_pages import CODE_WORDS, ISO_MOMENT
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 PASSWORD = "Portal-walk-2026"
 
 pytestmark = pytest.mark.browser
@@ -123,7 +122,7 @@ def world(site_url: str, settings: Any, tmp_path: Path) -> dict[str, Any]:
         organisation=cast.school, term=cast.term, grade_level="05", title="Geometry", choose=1
     )
     electives.standards.set(tree.standards[4:6])
-    SCREENSHOTS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     teacher_note = Evidence.objects.filter(learner=cast.own).exclude(pk=submitted.pk).first()
     assert teacher_note is not None
     return {"cast": cast, "submitted": submitted, "teacher_note": teacher_note}

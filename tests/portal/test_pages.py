@@ -128,6 +128,12 @@ def test_the_guardian_reads_the_same_in_spanish_without_any_form(
     assert '<html lang="es">' in page
     text = visible_text(page)
     assert "Esta página es de solo lectura." in text
+    # About the child, never "you": the guardian did not master anything.
+    name = cast.own.given_name
+    assert f"Un estándar prioritario que {name} todavía no domina." in text
+    assert f"Viene después de {_standards[0].human_code}, que {name} ya domina." in text  # type: ignore[attr-defined]
+    assert "dominas" not in text
+    assert "(comparaciones: 1)" in text
     assert re.findall(r'<form method="post" action="([^"]+)"', page) == [reverse("logout")]
 
 

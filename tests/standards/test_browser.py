@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from standards.models import Framework
 from tests.factories import AdminAssignmentFactory, StateFactory, UserFactory
+from tests.pagecheck import SCREENSHOTS
 from tests.standards.conftest import FIXTURES, SMALL_IDENTIFIER
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 PASSWORD = "Browser-pass-2026"
 
 
@@ -37,7 +36,7 @@ def test_state_admin_imports_a_package_then_searches_its_tree(
     page.get_by_role("button", name="Check and import").click()
     page.get_by_role("heading", name="Imported : Example Local Mathematics").wait_for()
     assert Framework.objects.get(identifier=SMALL_IDENTIFIER).organisation_id == state.pk
-    SCREENSHOTS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "standards-import.png"), full_page=True)
 
     page.get_by_role("link", name="Browse the framework").click()
