@@ -2,7 +2,8 @@
 sideways scrolling, 0 serious axe violations): a district administrator shares a common task
 and starts a round; the reviewer rates a piece blind; the administrator reads the agreement,
 closes the round adopting the moderated rating, keeps demographics and queues the equity
-audit; a teacher records a task's results."""
+audit; a teacher records a task's results, reads their own agreement beside the group's, and
+finds a record whose estimators disagree marked on the grid and side by side on its cell."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
+from evidence import services as evidence_services
+from mastery import services as mastery_services
+from mastery.models import MasteryRecord
 from moderation.models import ModerationItem, ModerationRound
 from tests.moderation.world import CANARY_GIVEN, District, build_district
 from tests.pagecheck import SIZES, check_page
@@ -120,3 +125,22 @@ def test_a_round_from_start_to_adoption_and_a_common_task(
     page.get_by_role("button", name="Record the results").click()
     page.wait_for_load_state()
     assert "Choose a level for at least one learner." in page.content()
+
+    page.goto(f"{site_url}/moderation/")
+    assert "Everyone in these rounds" in page.content()
+    checked(page, "the moderation index (teacher: own agreement beside the group's)")
+
+    # 4 then 1 on adding: the average 2.50 beside the latest 1.00, a level apart: flagged.
+    learner, adding = district.learners[8], district.standards.adding
+    evidence_services.record_evidence(
+        actor=teacher, learner=learner, kind="observation", title="Adding again",
+        demonstrated_at=timezone.now(), scores={adding.pk: "1"},
+    )  # fmt: skip
+    mastery_services.recompute_mastery(learner_id=learner.pk, standard_id=adding.pk)
+    assert MasteryRecord.objects.get(learner=learner, standard=adding).inconsistent
+    page.goto(f"{site_url}/mastery/sections/{district.b1.pk}/grid/")
+    assert page.locator("td.flagged").count() == 1
+    checked(page, "the grid with a flagged cell")
+    page.goto(f"{site_url}/mastery/learners/{learner.pk}/standards/{adding.pk}/")
+    assert "the evidence is inconsistent: look again" in page.content()
+    checked(page, "a flagged cell's page (the estimators side by side)")
