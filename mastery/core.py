@@ -107,6 +107,7 @@ __all__ = [
     "level_index",
     "level_position",
     "mastery_of",
+    "page_scale",
     "percent",
     "ratings_digest",
     "required_standards",
@@ -159,6 +160,12 @@ def rules_for(school_id: int, framework_id: int, *, at: datetime.datetime | None
     """The policy, scale and roll-up in force for learners of ``school_id`` on a framework
     (``at``: as they stood then)."""
     return policy.load_rules(school_id, framework_id, at=at)
+
+
+def page_scale(school_id: int) -> EffectiveScale:
+    """The effective scale of a school for a page (the process's cache, checked against the
+    version of its rows: ``policy.page_scale``)."""
+    return policy.page_scale(school_id)
 
 
 def engine_scale(scale: EffectiveScale) -> rules.Scale:

@@ -38,7 +38,6 @@ from learners.selectors import AnyUser, section_roster
 from mastery import core
 from mastery.core import EstimatorComparison
 from mastery.models import MasteryRecord, MasteryState, StaleMastery
-from mastery.policy import page_scale
 from mastery.selectors import estimators_of, explain_record
 from standards.models import Requirement, Standard, StandardStatus
 from standards.selectors import EffectiveScale
@@ -658,7 +657,7 @@ def list_section_grid(
     ]
     learner_ids = [learner.pk for learner in roster]
     standard_ids = [column.standard_id for column in columns]
-    scale = page_scale(section.school_id)
+    scale = core.page_scale(section.school_id)
     levels = grid_levels(scale)
     looks = _Looks(levels)
     by_learner: dict[int, dict[int, CellLook]] = {}
@@ -939,7 +938,7 @@ def cell_detail(learner: Learner, standard: Standard) -> CellDetail:
         .select_related("evidence")
         .order_by("-demonstrated_at", "-recorded_at", "-id")
     )
-    scale = page_scale(learner.school_id)
+    scale = core.page_scale(learner.school_id)
     levels = grid_levels(scale)
     by_key = {(level.points, level.label): level for level in levels}
     state = NOT_ASSESSED

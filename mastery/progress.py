@@ -34,10 +34,9 @@ from mastery.grid import (
     grid_levels,
 )
 from mastery.models import MasteryEvent, MasteryRecord, MasteryState, StaleMastery
-from mastery.policy import page_scale
 from mastery.selectors import stored_explanations
 from standards.models import Standard, StandardStatus
-from standards.selectors import EffectiveScale, learner_requirement_ids
+from standards.selectors import EffectiveScale
 
 
 @dataclass(frozen=True)
@@ -104,6 +103,9 @@ class LearnerProgress:
     pending: int
     oldest_computed_at: datetime.datetime | None
     newest_computed_at: datetime.datetime | None
+    # The learner's required standards counted by the core (what the chart, the school report
+    # and the state export count too).
+    counts: core.RequirementCounts
 
     @property
     def standards(self) -> list[StandardProgress]:
@@ -111,19 +113,19 @@ class LearnerProgress:
 
     @property
     def required(self) -> int:
-        return sum(domain.required for domain in self.domains)
+        return self.counts.required
 
     @property
     def mastered_required(self) -> int:
-        return sum(domain.mastered_required for domain in self.domains)
+        return self.counts.mastered
 
     @property
     def power(self) -> int:
-        return sum(domain.power for domain in self.domains)
+        return self.counts.power_required
 
     @property
     def mastered_power(self) -> int:
-        return sum(domain.mastered_power for domain in self.domains)
+        return self.counts.power_mastered
 
     @property
     def mastered(self) -> int:
@@ -131,7 +133,8 @@ class LearnerProgress:
 
     @property
     def percent_required(self) -> int:
-        return 0 if not self.required else (100 * self.mastered_required) // self.required
+        """Rounded, not truncated (1 of 6: 17%)."""
+        return self.counts.percent
 
 
 def current_term(learner: Learner) -> Term | None:
@@ -153,30 +156,40 @@ def _method(explanation: dict[str, Any]) -> str:
     return method
 
 
+def required_of(learner: Learner, term: Term | None) -> tuple[core.Required, ...]:
+    """The learner's required standards in ``term`` (the core's rule; none without a term)."""
+    if term is None:
+        return ()
+    return core.required_standards([learner], term)[learner.pk]
+
+
 def learner_progress(learner: Learner, *, today: datetime.date | None = None) -> LearnerProgress:
     """The learner's progress (see the module docstring). Standards shown: every requirement
-    of the learner's current term (with approved electives) and every assessable standard the
-    learner has a record or a pending recompute on."""
+    of the learner's current term (with approved electives; a required grouping with its
+    rolled-up record) and every assessable standard the learner has a record or a pending
+    recompute on."""
     day = today or timezone.localdate()
     term = current_term(learner)
-    priorities = learner_requirement_ids(learner, term) if term is not None else {}
+    required = required_of(learner, term)
+    priorities = {item.standard_id: item.priority for item in required}
     pending_ids = set(
         StaleMastery.objects.filter(learner_id=learner.pk).values_list("standard_id", flat=True)
     )
     records = {
         record.standard_id: record
-        for record in MasteryRecord.objects.filter(
-            learner_id=learner.pk, standard__is_grouping=False
+        for record in MasteryRecord.objects.filter(learner_id=learner.pk).filter(
+            Q(standard__is_grouping=False) | Q(standard_id__in=list(priorities))
         )
     }
     explanations = stored_explanations(records.values())
+    assessable = Q(is_grouping=False) & (Q(pk__in=list(records)) | Q(pk__in=list(pending_ids)))
     standards = list(
-        Standard.objects.filter(status=StandardStatus.ACTIVE, is_grouping=False)
-        .filter(Q(pk__in=list(priorities)) | Q(pk__in=list(records)) | Q(pk__in=list(pending_ids)))
+        Standard.objects.filter(status=StandardStatus.ACTIVE)
+        .filter(Q(pk__in=list(priorities)) | assessable)
         .values_list("pk", "human_code", "statement", "framework_id")
     )
     chains = ancestry([pk for pk, *_ in standards])
-    scale = page_scale(learner.school_id)
+    scale = core.page_scale(learner.school_id)
     levels = grid_levels(scale)
     self_scores: dict[int, Decimal] = {}
     for standard_id, score in (
@@ -233,6 +246,8 @@ def learner_progress(learner: Learner, *, today: datetime.date | None = None) ->
     for item in items:
         grouped[item.domain].append(item)
     domains = [DomainProgress(domain, grouped[domain]) for domain in grouped]
+    states = {item.standard_id: item.state for item in items}
+    counts = core.requirement_counts(required, lambda sid: states.get(sid) == MASTERED)
     computed = [record.computed_at for record in records.values()]
     counted = [item for item in items if item.state == MASTERED and item.first_mastered_at]
     if priorities:
@@ -247,7 +262,7 @@ def learner_progress(learner: Learner, *, today: datetime.date | None = None) ->
         if priorities
         else "Standards mastered over time",
         what="mastered",
-        target=len(priorities) or None,
+        target=counts.required or None,
         target_label="required",
     )
     return LearnerProgress(
@@ -260,6 +275,7 @@ def learner_progress(learner: Learner, *, today: datetime.date | None = None) ->
         pending=len(pending_ids),
         oldest_computed_at=min(computed, default=None),
         newest_computed_at=max(computed, default=None),
+        counts=counts,
     )
 
 
@@ -292,7 +308,7 @@ def learner_standard_options(learner: Learner, limit: int = 300) -> list[tuple[s
     requirements of their current term and the standards they already have a record on. For
     the submit form's suggestions; three or four queries."""
     term = current_term(learner)
-    required = list(learner_requirement_ids(learner, term)) if term is not None else []
+    required = [item.standard_id for item in required_of(learner, term)]
     recorded = MasteryRecord.objects.filter(learner_id=learner.pk).values("standard_id")
     return list(
         Standard.objects.filter(status=StandardStatus.ACTIVE, is_grouping=False)

@@ -142,26 +142,24 @@ def _line(
     share: float,
     tally: Tally,
 ) -> LearnerLine:
-    mastered = power_mastered = 0
     not_yet: list[str] = []
     for item in items:
         result = results[(row.id, item.standard_id)]
         tally.priority.setdefault(item.standard_id, item.priority)
         tally.required[item.standard_id] += 1
         if result.mastered:
-            mastered += 1
-            power_mastered += int(item.power)
             tally.mastered[item.standard_id].append((row.id, result.first_mastered))
         else:
             not_yet.append(plan.standards[item.standard_id].human_code or str(item.standard_id))
-    required = len(items)
-    pace = "-" if not required else ("yes" if on_pace(mastered, required, share) else "no")
+    counts = core.requirement_counts(items, lambda sid: results[(row.id, sid)].mastered)
+    share_met = on_pace(counts.mastered, counts.required, share)
+    pace = "-" if not counts.required else ("yes" if share_met else "no")
     return LearnerLine(
         learner=row,
-        power_mastered=power_mastered,
-        power_required=sum(1 for item in items if item.power),
-        mastered=mastered,
-        required=required,
+        power_mastered=counts.power_mastered,
+        power_required=counts.power_required,
+        mastered=counts.mastered,
+        required=counts.required,
         on_pace=pace,
         not_yet=tuple(not_yet),
     )

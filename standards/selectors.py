@@ -363,21 +363,6 @@ def _requirement_set(
     return RequirementSet(required=required, electives=tuple(electives))
 
 
-def learner_requirement_ids(learner: Learner, term: Term | int) -> dict[int, str]:
-    """Standard id -> priority for everything ``learner`` must master in ``term``: the
-    requirements of their school and grade plus their approved elective choices. Three
-    queries. The caller checks that the learner is visible."""
-    requirements = requirements_for(learner.school_id, learner.grade_level, term)
-    result = {item.standard_id: item.priority for item in requirements.required}
-    group_priority = {group.group_id: group.priority for group in requirements.electives}
-    approved = ElectiveChoice.objects.filter(
-        learner_id=learner.pk, status=ChoiceStatus.APPROVED, group_id__in=list(group_priority)
-    ).values_list("standard_id", "group_id")
-    for standard_id, group_id in approved:
-        result.setdefault(standard_id, group_priority[group_id])
-    return result
-
-
 # --- Frameworks and the tree ----------------------------------------------------------------------
 
 

@@ -1,0 +1,105 @@
+"""The learner page, its chart, the school report and the state export count a learner's
+required standards with the same function (``mastery.core.required_standards`` and
+``requirement_counts``), so they agree: power and supporting requirements, a required grouping
+(rolled up) and an approved elective; percentages rounded, not truncated (1 of 6: 17%)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from mastery import core
+from mastery.progress import learner_progress
+from reports.school_report import school_rows
+from reports.state_export import write_state_export
+from standards.models import Priority
+from standards.services import choose_elective, create_elective_group, decide_elective_choice
+from tests.journeys.helpers import make_tree, quick_entry, require, run_worker
+from tests.personas import Cast
+
+pytestmark = pytest.mark.django_db
+
+
+def _world(cast: Cast) -> None:
+    """Six required standards, one mastered: s0 (power, mastered), s1 (power, not yet), s2 (not
+    assessed), s4 (not yet), the second domain as a grouping (s3 mastered, s4 not, s5 none: not
+    mastered) and the elective s5 the learner chose and the teacher approved."""
+    tree = make_tree(domains=3, per_domain=3)
+    s = tree.standards
+    require(cast.school, cast.term, s[0:2], priority=Priority.POWER)
+    require(cast.school, cast.term, [s[2], s[4], tree.domains[1]])
+    group = create_elective_group(
+        actor=cast.district_admin,
+        organisation=cast.district,
+        term=cast.term,
+        grade_level="05",
+        title="Choose one",
+        choose=1,
+        standards=[s[5], s[6]],
+    )
+    choice = choose_elective(actor=cast.student, group=group, standard=s[5])
+    decide_elective_choice(actor=cast.teacher, choice=choice, approve=True, note="Yes")
+    quick_entry(cast.teacher, cast.section, [cast.own], [s[0]], "3")
+    quick_entry(cast.teacher, cast.section, [cast.own], [s[1], s[4]], "2")
+    quick_entry(cast.teacher, cast.section, [cast.own], [s[3]], "4")
+    run_worker()
+
+
+def test_the_page_its_chart_the_school_report_and_the_state_export_agree(cast: Cast) -> None:
+    _world(cast)
+    today = timezone.localdate()
+
+    required = core.required_standards([cast.own], cast.term)[cast.own.pk]
+    assert len(required) == 6
+
+    progress = learner_progress(cast.own)
+    page_counts = (progress.mastered_required, progress.required)
+    power_counts = (progress.mastered_power, progress.power)
+    assert (page_counts, power_counts, progress.percent_required) == ((1, 6), (1, 2), 17)
+    assert ", of 6 required" in progress.chart.description
+
+    client = Client()
+    client.force_login(cast.teacher)
+    page = client.get(reverse("mastery:learner_page", args=[cast.own.pk])).content.decode()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    assert "1 of 6 (17%)" in text
+    assert "of 6 required" in text  # the chart's description
+
+    lines, _tally, _plan = school_rows(school=cast.school, term=cast.term, as_of=today)
+    [line] = [line for line in lines if line.learner.id == cast.own.pk]
+    assert (line.mastered, line.required) == page_counts
+    assert (line.power_mastered, line.power_required) == power_counts
+
+    out = io.StringIO()
+    write_state_export(
+        organisation=cast.school, term=cast.term, as_of=today, file_format="csv", out=out
+    )
+    rows = [
+        row
+        for row in csv.DictReader(io.StringIO(out.getvalue()))
+        if row["state_student_id"] == cast.own.state_student_id
+    ]
+    assert (sum(row["state"] == "mastered" for row in rows), len(rows)) == page_counts
+
+
+@pytest.mark.parametrize(
+    ("part", "whole", "shown"),
+    [
+        (1, 6, 17),
+        (1, 8, 13),
+        (1, 7, 14),
+        (5, 6, 83),
+        (1, 200, 1),
+        (1, 201, 0),
+        (0, 0, 0),
+        (3, 3, 100),
+    ],
+)
+def test_percentages_are_rounded_not_truncated(part: int, whole: int, shown: int) -> None:
+    assert core.percent(part, whole) == shown
