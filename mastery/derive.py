@@ -51,6 +51,13 @@ class Rules:
     scale: rules.Scale
     rollup: RollupRule = RollupRule()
     overrides_end_with_new_evidence: bool = False
+    # rules_key() of these rules for a statement and for a grouping, computed once.
+    leaf_key: int = field(init=False, compare=False, repr=False, default=0)
+    grouping_key: int = field(init=False, compare=False, repr=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "leaf_key", rules_key(self, grouping=False))
+        object.__setattr__(self, "grouping_key", rules_key(self, grouping=True))
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,7 @@ class Derived:
     # The field's estimators disagree by a level or more (``mastery.estimators``): "the
     # evidence is inconsistent: look again". Always False for a grouping.
     inconsistent: bool = False
+    rules_key: int | None = None  # the key of the rules it was computed under (rules_key())
 
     def key(self) -> tuple[object, ...]:
         """What must match for a stored record to equal this result (not the explanation)."""
@@ -287,6 +295,7 @@ def derive_record(ratings: Sequence[rules.Rating], settings: Rules) -> Derived:
         inconsistent=estimators.compare_estimators(
             ordered, settings.policy, settings.scale
         ).flagged,
+        rules_key=settings.leaf_key,
     )
 
 
@@ -362,6 +371,7 @@ def apply_override(
         explanation=explanation,
         # The evidence's own estimators still disagree (or not): the override does not hide it.
         inconsistent=result.inconsistent,
+        rules_key=settings.leaf_key,
     )
 
 
@@ -389,7 +399,10 @@ def derive_rollup(children: Sequence[ChildRecord], settings: Rules) -> Derived:
             "children": [],
             "notes": ["the grouping has no child standards"],
         }
-        return Derived(rules.NOT_ASSESSED, None, None, "", False, None, 0, explanation)
+        return Derived(
+            rules.NOT_ASSESSED, None, None, "", False, None, 0, explanation,
+            rules_key=settings.grouping_key,
+        )  # fmt: skip
     engine_children = [
         rules.ChildMastery(c.standard_id, c.state, c.mastered, _level_of(c, scale))
         for c in children
@@ -422,6 +435,7 @@ def derive_rollup(children: Sequence[ChildRecord], settings: Rules) -> Derived:
         first_mastered_at=first,
         evidence_count=sum(c.evidence_count for c in children),
         explanation=explanation,
+        rules_key=settings.grouping_key,
     )
 
 
@@ -460,6 +474,35 @@ def summary_key(summary: Mapping[str, Any]) -> int:
     canonical JSON, as a signed 64-bit integer (equal summaries, equal keys)."""
     text = json.dumps(summary, sort_keys=True, separators=(",", ":"))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+def rules_key(settings: Rules, *, grouping: bool) -> int:
+    """The digest of the rules a record is computed under (ADR 8, "freshness"), signed 64-bit:
+    for a statement the method with its resolved parameters (minimum evidence included), the
+    scale, whether newer evidence ends an override and the calculation version; for a grouping
+    the roll-up rule with its parameters, the scale and the calculation version. A record whose
+    stored key differs from the key of the rules in force is stale."""
+    payload: dict[str, Any] = {
+        "calculation_version": rules.CALCULATION_VERSION,
+        "scale": settings.scale.as_json(),
+    }
+    if grouping:
+        rollup = settings.rollup
+        payload["rollup"] = {
+            "rule": rollup.rule,
+            "share": str(rollup.share),
+            "points": sorted((int(k), int(v)) for k, v in rollup.points.items()),
+            "required": sorted(rollup.required),
+            "points_required": rollup.points_required,
+        }
+    else:
+        payload["method"] = settings.policy.method
+        try:
+            payload["params"] = settings.policy.resolve(settings.scale).as_json()
+        except rules.RulesError as exc:  # parameters the engine refuses: a key of their own
+            payload["params"] = {"refused": str(exc), **dict(settings.policy.params)}
+        payload["overrides_end_with_new_evidence"] = settings.overrides_end_with_new_evidence
+    return summary_key(payload)
 
 
 @dataclass(frozen=True)
@@ -585,6 +628,7 @@ def derived_at(
         evidence_count=int(columns.evidence_count[row]),
         explanation=explanation,
         inconsistent=bool(columns.inconsistent[row]),
+        rules_key=settings.leaf_key,
     )
 
 

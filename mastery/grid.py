@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
@@ -38,6 +38,7 @@ from learners.selectors import AnyUser, section_roster
 from mastery import core
 from mastery.core import EstimatorComparison
 from mastery.models import MasteryRecord, MasteryState, StaleMastery
+from mastery.policy import RulesKeys
 from mastery.selectors import estimators_of, explain_record
 from standards.models import Requirement, Standard, StandardStatus
 from standards.selectors import EffectiveScale
@@ -664,7 +665,18 @@ def list_section_grid(
     pending = 0
     oldest = newest = None
     if learner_ids and standard_ids:
-        by_learner, pending, oldest, newest = _read_cells(learner_ids, standard_ids, looks)
+        keys = RulesKeys()
+        school_of = {learner.pk: learner.school_id for learner in roster}
+        framework_of = {column.standard_id: column.framework_id for column in columns}
+        for school_id in set(school_of.values()):
+            keys.cache.load_many(school_id, framework_of.values())
+
+        def current_key(learner_id: int, standard_id: int) -> int | None:
+            return keys.current(school_of[learner_id], framework_of[standard_id], False)
+
+        by_learner, pending, oldest, newest = _read_cells(
+            learner_ids, standard_ids, looks, current_key
+        )
     head, middle, tail = cell_url_parts()
     learner_page = reverse("mastery:learner_page", args=[1111111111]).replace(
         "1111111111", "{learner}"
@@ -785,13 +797,17 @@ class _Looks:
 
 
 def _read_cells(
-    learner_ids: list[int], standard_ids: list[int], looks: _Looks
+    learner_ids: list[int],
+    standard_ids: list[int],
+    looks: _Looks,
+    current_key: Callable[[int, int], int | None],
 ) -> tuple[dict[int, dict[int, CellLook]], int, datetime.datetime | None, datetime.datetime | None]:
     """The looks of the cells with a record or a pending recompute (learner -> standard ->
     look), how many are pending, and the oldest and newest computation among the cells. Two
     queries in plain SQL, reading only what a cell shows: building querysets, or converting a
     score or a timestamp per row, would cost more than every other read of the page
-    (bench/grid.py)."""
+    (bench/grid.py). A record computed under other rules than those in force (``current_key``
+    of its learner and standard: the key of the rules in force) is pending too (ADR 8)."""
     by_learner, learner_params = _in("learner_id", learner_ids)
     by_standard, standard_params = _in("standard_id", standard_ids)
     where = f"{by_learner} AND {by_standard}"
@@ -813,11 +829,14 @@ def _read_cells(
                 pending.add((learner_id, standard_id))
         cursor.execute(
             f"SELECT learner_id, standard_id, state, CAST(level_points AS TEXT), level_label,"
-            f" mastered, inconsistent FROM {RECORD_TABLE} WHERE {where}",
+            f" mastered, inconsistent, rules_key FROM {RECORD_TABLE} WHERE {where}",
             params,
         )
         get = looks.get
-        for learner_id, standard_id, state, points, label, mastered, flag in cursor.fetchall():
+        for row in cursor.fetchall():
+            learner_id, standard_id, state, points, label, mastered, flag, key = row
+            if key is None or key != current_key(learner_id, standard_id):
+                pending.add((learner_id, standard_id))
             out.setdefault(learner_id, {})[standard_id] = get(
                 (state, points, label, bool(mastered), bool(flag)),
                 (learner_id, standard_id) in pending,
@@ -931,7 +950,14 @@ def cell_detail(learner: Learner, standard: Standard) -> CellDetail:
         .filter(learner_id=learner.pk, standard_id=standard.pk)
         .first()
     )
-    pending = StaleMastery.objects.filter(learner_id=learner.pk, standard_id=standard.pk).exists()
+    pending = StaleMastery.objects.filter(
+        learner_id=learner.pk, standard_id=standard.pk
+    ).exists() or (
+        record is not None
+        and RulesKeys().is_stale(
+            learner.school_id, standard.framework_id, standard.is_grouping, record.rules_key
+        )
+    )
     ratings = list(
         current_ratings()
         .filter(learner_id=learner.pk, standard_id=standard.pk)

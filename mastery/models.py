@@ -81,6 +81,18 @@ class MasteryRecord(models.Model):
         help_text="The field's estimators (mastery.estimators) disagree on these ratings by a "
         "level or more: the evidence is inconsistent, look again. Never on a grouping.",
     )
+    rules_key = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The digest of the rules that computed the record (mastery.derive.rules_key); "
+        "a record whose key is not the key of the rules in force is stale (ADR 8).",
+    )
+    ratings_digest = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="A digest of the counted ratings the record was computed from (ADR 8, "
+        "provenance).",
+    )
     computed_at = models.DateTimeField()
 
     class Meta:

@@ -14,13 +14,19 @@ policy or scale is applied by the first recompute that can see the edit. ``Versi
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from mastery import rules, sql
 from mastery.derive import RollupRule, Rules
-from standards.selectors import EffectivePolicy, EffectiveScale, policy_for, scale_for
+from standards.selectors import (
+    EffectivePolicy,
+    EffectiveScale,
+    policies_for,
+    policy_for,
+    scale_for,
+)
 
 
 def engine_scale(scale: EffectiveScale) -> rules.Scale:
@@ -71,6 +77,16 @@ class RulesCache:
         if key not in self._rules:
             self._rules[key] = load_rules(school_id, framework_id)
         return self._rules[key]
+
+    def load_many(self, school_id: int, framework_ids: Iterable[int]) -> None:
+        """Read the rules of the school on each of ``framework_ids`` not read yet: two
+        queries whatever their number (a page's columns)."""
+        missing = {f for f in framework_ids if (school_id, f) not in self._rules}
+        if not missing:
+            return
+        scale = scale_for(school_id)
+        for framework_id, policy in policies_for(school_id, missing).items():
+            self._rules[(school_id, framework_id)] = engine_rules(policy, scale)
 
 
 class VersionedRulesCache(RulesCache):
@@ -151,3 +167,25 @@ SCALES = VersionedScaleCache()
 def page_scale(school_id: int) -> EffectiveScale:
     """The effective scale of a school for a page: ``scale_for``, from :data:`SCALES`."""
     return SCALES.get(school_id)
+
+
+class RulesKeys:
+    """The key (``derive.rules_key``) of the rules in force per school, framework and kind of
+    standard, each read once: a record whose stored ``rules_key`` differs is stale (ADR 8)."""
+
+    def __init__(self, cache: RulesCache | None = None) -> None:
+        self.cache = cache or RulesCache()
+
+    def current(self, school_id: int, framework_id: int, grouping: bool) -> int | None:
+        try:
+            settings = self.cache.get(school_id, framework_id)
+        except rules.RulesError:
+            return None  # rules that cannot be built: nothing is fresh under them
+        return settings.grouping_key if grouping else settings.leaf_key
+
+    def is_stale(
+        self, school_id: int, framework_id: int, grouping: bool, stored: int | None
+    ) -> bool:
+        """Whether a record with key ``stored`` was computed under other rules than those in
+        force (a record never keyed, from before keys, is stale too)."""
+        return stored is None or stored != self.current(school_id, framework_id, grouping)

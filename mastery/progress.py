@@ -34,6 +34,7 @@ from mastery.grid import (
     grid_levels,
 )
 from mastery.models import MasteryEvent, MasteryRecord, MasteryState, StaleMastery
+from mastery.policy import RulesKeys
 from mastery.selectors import stored_explanations
 from standards.models import Standard, StandardStatus
 from standards.selectors import EffectiveScale
@@ -180,6 +181,16 @@ def learner_progress(learner: Learner, *, today: datetime.date | None = None) ->
         for record in MasteryRecord.objects.filter(learner_id=learner.pk).filter(
             Q(standard__is_grouping=False) | Q(standard_id__in=list(priorities))
         )
+    }
+    keys = RulesKeys()
+    framework_of = dict(
+        Standard.objects.filter(pk__in=list(records)).values_list("pk", "framework_id")
+    )
+    keys.cache.load_many(learner.school_id, framework_of.values())
+    pending_ids |= {
+        pk
+        for pk, record in records.items()
+        if keys.is_stale(learner.school_id, framework_of[pk], False, record.rules_key)
     }
     explanations = stored_explanations(records.values())
     assessable = Q(is_grouping=False) & (Q(pk__in=list(records)) | Q(pk__in=list(pending_ids)))

@@ -34,8 +34,9 @@ from mastery.models import (
     MasteryEvent,
     MasteryOverride,
     MasteryRecord,
+    StaleMastery,
 )
-from mastery.policy import RulesCache, load_rules
+from mastery.policy import RulesCache, RulesKeys, load_rules
 from mastery.rules import RulesError
 from standards.models import Standard, StandardStatus
 
@@ -57,6 +58,44 @@ def visible_records(user: AnyUser | None) -> QuerySet[MasteryRecord]:
     return MasteryRecord.objects.filter(
         learner_id__in=visible_learners(user).values("pk")
     ).select_related("learner", "standard")
+
+
+def record_pending(record: MasteryRecord, keys: RulesKeys | None = None) -> bool:
+    """Whether a recompute of ``record`` is due: its pair is marked, or it was computed under
+    other rules than those in force (ADR 8). Pages say "recomputing" then, never "up to date"."""
+    stale = getattr(record, "stale", None)
+    if stale is None:
+        stale = StaleMastery.objects.filter(
+            learner_id=record.learner_id, standard_id=record.standard_id
+        ).exists()
+    if stale:
+        return True
+    keys = keys or RulesKeys()
+    school_id = record.learner.school_id
+    if keys.is_stale(
+        school_id, record.standard.framework_id, record.standard.is_grouping, record.rules_key
+    ):
+        return True
+    if not record.standard.is_grouping:
+        return False
+    # A grouping is due when anything below it is (verify_mastery's rule).
+    below: list[int] = []
+    frontier = [record.standard_id]
+    while frontier:
+        frontier = list(
+            Standard.objects.filter(
+                parent_id__in=frontier, status=StandardStatus.ACTIVE
+            ).values_list("pk", flat=True)
+        )
+        below += frontier
+    if StaleMastery.objects.filter(learner_id=record.learner_id, standard_id__in=below).exists():
+        return True
+    return any(
+        keys.is_stale(school_id, framework_id, grouping, key)
+        for framework_id, grouping, key in MasteryRecord.objects.filter(
+            learner_id=record.learner_id, standard_id__in=below
+        ).values_list("standard__framework_id", "standard__is_grouping", "rules_key")
+    )
 
 
 def get_visible_record_or_404(user: AnyUser | None, pk: object) -> MasteryRecord:
@@ -270,6 +309,7 @@ class VerifyReport:
 class _Stored:
     key: tuple[object, ...]
     child: ChildRecord
+    rules_key: int | None = None
 
 
 def _learner_ranges(batch: int, wanted: set[int] | None) -> Iterator[tuple[int, int]]:
@@ -378,7 +418,8 @@ def _verify_range(
     for row in _fetch(
         "SELECT learner_id, standard_id, state, score, level_points, level_label, mastered,"
         " (extract(epoch FROM first_mastered_at) * 1000000)::bigint, evidence_count,"
-        f" calculation_version, inconsistent FROM {sql.RECORD} WHERE learner_id BETWEEN %s AND %s",
+        f" calculation_version, inconsistent, rules_key FROM {sql.RECORD}"
+        " WHERE learner_id BETWEEN %s AND %s",
         [low, high],
     ):
         score, points, first = (
@@ -398,7 +439,9 @@ def _verify_range(
             inconsistent=bool(row[10]),
         )
         stored[(int(row[0]), int(row[1]))] = _Stored(
-            key, ChildRecord(int(row[1]), row[2], bool(row[6]), points, row[5], first, row[8])
+            key,
+            ChildRecord(int(row[1]), row[2], bool(row[6]), points, row[5], first, row[8]),
+            row[11],
         )
     marked = {
         (int(r[0]), int(r[1]))
@@ -486,12 +529,21 @@ def _verify_range(
         derived[pair] = result
         return result
 
+    keys = RulesKeys(cache)
+
     def dirty(pair: tuple[int, int]) -> bool:
-        """Marked, missing, or a grouping over a dirty child: a recompute is due."""
+        """Marked, missing, computed under other rules than those in force, or a grouping over
+        a dirty child: a recompute is due."""
         if pair in marked or pair not in stored:
             return pair in marked or pair in pairs
         standard = standards.get(pair[1])
-        if standard is None or not standard.is_grouping:
+        if standard is None:
+            return False
+        if pair[0] in schools and keys.is_stale(
+            schools[pair[0]], standard.framework_id, standard.is_grouping, stored[pair].rules_key
+        ):
+            return True
+        if not standard.is_grouping:
             return False
         return any(dirty((pair[0], child)) for child in children_of.get(pair[1], []))
 

@@ -46,7 +46,7 @@ from mastery.models import (
     SweepCursor,
 )
 from mastery.policy import SHARED as SHARED_RULES
-from mastery.policy import RulesCache, engine_scale
+from mastery.policy import RulesCache, RulesKeys, engine_scale
 from mastery.rules import RulesError
 from standards.models import Framework, Standard, StandardStatus
 from standards.selectors import scale_for
@@ -68,6 +68,9 @@ BULK_GRACE: Final = timedelta(hours=1)
 SWEEP_ID_WINDOW: Final = 500_000
 RATING_CURSOR: Final = "rating"
 REMOVAL_CURSOR: Final = "rating_removal"
+# The digest of every rules key in force when the sweep last found no record computed under
+# other rules (``SweepCursor.last_id``): while it holds, the records are not scanned again.
+RULES_CURSOR: Final = "rules_keys"
 
 
 def _validated_pairs(pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -262,6 +265,7 @@ def _write(
         explanation=result.explanation,
         calculation_version=result.calculation_version,
         inconsistent=result.inconsistent,
+        rules_key=result.rules_key,
         computed_at=now,
     )
     if not level_changed:
@@ -473,11 +477,52 @@ def sweep_stale_mastery(*, now: datetime | None = None) -> SweepOutcome:
         f" AND (m.id IS NULL OR m.computed_at < x.removed_at)",
         now,
     )
+    marked += _mark_under_other_rules(now)
     lost = sql.requeue_lost_markers(now - SWEEP_GRACE, now, SWEEP_LIMIT, now - BULK_GRACE)
     if lost:
         transaction.on_commit(partial(enqueue_recomputes, lost), robust=True)
         logger.info("sweep re-queued stale mastery", extra={"requeued": len(lost)})
     return SweepOutcome(marked=marked, requeued=len(lost))
+
+
+def _mark_under_other_rules(now: datetime) -> int:
+    """Step 3 of the sweep (ADR 8): mark up to ``SWEEP_LIMIT`` records computed under other
+    rules than those in force (a policy or scale changed without a bulk recompute, one whose
+    batches were lost, an edit made in SQL, a new calculation version). Skipped while a bulk
+    recompute younger than ``BULK_GRACE`` is on its way (it rewrites them), and while the rules
+    in force are those of the last sweep that found none (so the records are scanned only after
+    a change)."""
+    if BulkRecompute.objects.filter(
+        status__in=[BulkStatus.QUEUED, BulkStatus.RUNNING], created_at__gte=now - BULK_GRACE
+    ).exists():
+        return 0
+    keys = RulesKeys(RulesCache())
+    rows: list[tuple[int, int, int | None, int | None]] = []
+    schools = sorted(set(Learner.objects.values_list("school_id", flat=True).distinct()))
+    frameworks = list(Framework.objects.order_by("pk").values_list("pk", flat=True))
+    for school_id in schools:
+        for framework_id in frameworks:
+            rows.append(
+                (
+                    school_id,
+                    framework_id,
+                    keys.current(school_id, framework_id, False),
+                    keys.current(school_id, framework_id, True),
+                )
+            )
+    digest = derive.summary_key({"keys": rows})
+    SweepCursor.objects.bulk_create([SweepCursor(name=RULES_CURSOR)], ignore_conflicts=True)
+    state = SweepCursor.objects.select_for_update().get(name=RULES_CURSOR)
+    if state.last_id == digest:
+        return 0
+    pairs = sql.records_under_other_rules(rows, SWEEP_LIMIT)
+    if len(pairs) < SWEEP_LIMIT:
+        SweepCursor.objects.filter(name=RULES_CURSOR).update(last_id=digest, updated_at=now)
+    new = sql.upsert_stale(pairs, now)
+    if new:
+        transaction.on_commit(partial(enqueue_recomputes, new), robust=True)
+        logger.info("sweep marked records computed under other rules", extra={"marked": len(new)})
+    return len(new)
 
 
 # --- bulk recompute -----------------------------------------------------------------------------
@@ -659,7 +704,7 @@ def _line(learner_id: int, standard_id: int, r: Derived, explanation: str) -> st
     return (
         "\t".join(sql.copy_text(f) for f in fields)
         + f"\t{sql.copy_text(explanation)}\t{sql.copy_text(r.calculation_version)}\t\\N"
-        + f"\t{sql.copy_text(r.inconsistent)}\n"
+        + f"\t{sql.copy_text(r.inconsistent)}\t{sql.copy_text(r.rules_key)}\n"
     )
 
 
@@ -743,7 +788,8 @@ def _leaf_lines(
         first_line = len(lines)
         lines.extend(
             f"{learner}\t{standard}\t{state}\t{score}\t{level_cells[level]}\t"
-            f"{'t' if is_mastered else 'f'}\t{first}\t{count}{tail}\t{'t' if flag else 'f'}\n"
+            f"{'t' if is_mastered else 'f'}\t{first}\t{count}{tail}\t{'t' if flag else 'f'}"
+            f"\t{rules_.leaf_key}\n"
             for learner, standard, state, score, level, is_mastered, first, count, flag in zip(
                 learners, standards, states, scores, level_index, mastered, first_cells,
                 counts_, inconsistent, strict=True,

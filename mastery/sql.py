@@ -519,6 +519,7 @@ BULK_COLUMNS: Final = (
     "calculation_version",
     "explanation_key",
     "inconsistent",
+    "rules_key",
 )
 
 
@@ -553,7 +554,8 @@ def write_bulk(
             " learner_id bigint, standard_id bigint, state varchar(24), score numeric(8,4),"
             " level_points numeric(8,4), level_label varchar(100), mastered boolean,"
             " first_mastered_at timestamptz, evidence_count integer, explanation jsonb,"
-            " calculation_version varchar(20), explanation_key bigint, inconsistent boolean)"
+            " calculation_version varchar(20), explanation_key bigint, inconsistent boolean,"
+            " rules_key bigint)"
             " ON COMMIT DELETE ROWS"
         )
         # Emptied at commit; emptied here too for several batches in one transaction.
@@ -580,12 +582,12 @@ def write_bulk(
             + ", computed_at = EXCLUDED.computed_at"
             " WHERE (m.state, m.score, m.level_points, m.level_label, m.mastered,"
             " m.first_mastered_at, m.evidence_count, m.calculation_version, m.explanation_key,"
-            " m.inconsistent, m.explanation->'method', m.explanation->'params',"
+            " m.inconsistent, m.rules_key, m.explanation->'method', m.explanation->'params',"
             " m.explanation->'scale', m.explanation->'rule')"
             " IS DISTINCT FROM (EXCLUDED.state, EXCLUDED.score, EXCLUDED.level_points,"
             " EXCLUDED.level_label, EXCLUDED.mastered, EXCLUDED.first_mastered_at,"
             " EXCLUDED.evidence_count, EXCLUDED.calculation_version, EXCLUDED.explanation_key,"
-            " EXCLUDED.inconsistent, EXCLUDED.explanation->'method',"
+            " EXCLUDED.inconsistent, EXCLUDED.rules_key, EXCLUDED.explanation->'method',"
             " EXCLUDED.explanation->'params', EXCLUDED.explanation->'scale',"
             " EXCLUDED.explanation->'rule')"
             " RETURNING m.learner_id, m.standard_id, m.state, m.score, m.level_points,"
@@ -668,3 +670,34 @@ def overrides_in_force(
             reason=row.reason,
         )
     return out
+
+
+def records_under_other_rules(
+    keys: Sequence[tuple[int, int, int | None, int | None]], limit: int
+) -> list[tuple[int, int]]:
+    """Up to ``limit`` (learner, standard) pairs with a record whose ``rules_key`` is not the
+    key in force (``keys``: school, framework, a statement's key, a grouping's key) and no
+    marker yet. One statement."""
+    if not keys:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT m.learner_id, m.standard_id FROM {RECORD} m"
+            f" JOIN {LEARNER} l ON l.id = m.learner_id JOIN {STANDARD} s ON s.id = m.standard_id"
+            " JOIN unnest(%(schools)s::bigint[], %(frameworks)s::bigint[], %(leaf)s::bigint[],"
+            " %(grouping)s::bigint[]) AS k(school_id, framework_id, leaf, grouping)"
+            " ON k.school_id = l.school_id AND k.framework_id = s.framework_id"
+            " WHERE m.rules_key IS DISTINCT FROM"
+            " (CASE WHEN s.is_grouping THEN k.grouping ELSE k.leaf END)"
+            f" AND NOT EXISTS (SELECT 1 FROM {STALE} x WHERE x.learner_id = m.learner_id"
+            " AND x.standard_id = m.standard_id)"
+            " ORDER BY m.learner_id, m.standard_id LIMIT %(limit)s",
+            {
+                "schools": [k[0] for k in keys],
+                "frameworks": [k[1] for k in keys],
+                "leaf": [k[2] for k in keys],
+                "grouping": [k[3] for k in keys],
+                "limit": limit,
+            },
+        )
+        return [(int(row[0]), int(row[1])) for row in cursor.fetchall()]

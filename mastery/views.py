@@ -37,7 +37,6 @@ from learners.selectors import (
 )
 from mastery import grid, progress, selectors, services
 from mastery.forms import BulkRecomputeForm, GridFilterForm
-from mastery.models import StaleMastery
 from portal.selectors import calibration_of, learner_page_context
 from reports.models import FORMATS_OF, ReportFormat, ReportKind
 from standards.selectors import EffectiveScale, elective_choices_of, scale_for
@@ -82,9 +81,7 @@ def bulk_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One mastery record, how fresh it is, and how it was computed."""
     record = selectors.get_visible_record_or_404(request.user, pk)
-    stale = StaleMastery.objects.filter(
-        learner_id=record.learner_id, standard_id=record.standard_id
-    ).exists()
+    stale = selectors.record_pending(record)
     explanation = selectors.explain_record(record)
     context = {
         "record": record,

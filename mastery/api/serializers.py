@@ -19,6 +19,8 @@ from mastery.models import (
     MasteryOverride,
     MasteryRecord,
 )
+from mastery.policy import RulesKeys
+from mastery.selectors import record_pending
 from mastery.services import MAX_BATCH_SIZE, OVERRIDE_REASON_MAX
 from standards.models import Standard
 
@@ -29,7 +31,10 @@ class MasteryRecordOut(serializers.ModelSerializer[MasteryRecord]):
     (the evidence is inconsistent: look again; the detail lists them side by side)."""
 
     standard_code = TextField(source="standard.human_code", read_only=True)
-    stale = serializers.BooleanField(read_only=True)
+    stale = serializers.SerializerMethodField(
+        help_text="A recompute is due: the pair is marked, or the record was computed under "
+        "other rules than those in force."
+    )
 
     class Meta:
         model = MasteryRecord
@@ -51,6 +56,13 @@ class MasteryRecordOut(serializers.ModelSerializer[MasteryRecord]):
             "stale",
         ]
         read_only_fields = fields
+
+    _keys: RulesKeys | None = None
+
+    def get_stale(self, record: MasteryRecord) -> bool:
+        if self._keys is None:
+            self._keys = RulesKeys()  # one per response: the rules read once per school
+        return record_pending(record, self._keys)
 
 
 class MasteryRecordDetailOut(MasteryRecordOut):

@@ -48,7 +48,7 @@ def test_the_record_page_explains_the_number_and_says_how_fresh_it_is(
     assert "<code>decaying_average</code>" in page  # the platform default policy
     services.mark_stale(pairs=[(record.learner_id, record.standard_id)])
     page = client_for(cast.guardian).get(f"/mastery/records/{record.pk}/").content.decode()
-    assert "Newer evidence is waiting" in page
+    assert "Recomputing: newer evidence or changed rules" in page
 
 
 def test_the_bulk_page_is_for_administrators_only(cast: Cast) -> None:
