@@ -52,6 +52,7 @@ from mastery.asof import evaluate as evaluate_many
 from mastery.asof import fetch_counted_ratings as counted_rating_columns
 from mastery.derive import Derived, Rules, ratings_digest
 from mastery.estimators import EstimatorComparison
+from mastery.policy import RulesKeys
 from mastery.requirements import (
     POWER,
     Required,
@@ -87,6 +88,7 @@ __all__ = [
     "Rules",
     "RulesBook",
     "RulesError",
+    "RulesKeys",
     "Scale",
     "StandardInfo",
     "add_rollups",

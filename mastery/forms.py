@@ -57,3 +57,46 @@ class GridFilterForm(forms.Form):
         widget = self.fields["domain"].widget
         assert isinstance(widget, forms.Select)
         widget.choices = [("", "All domains"), *[(str(pk), label) for pk, label in domains]]
+
+
+class OverrideForm(forms.Form):
+    """Set an override (ADR 8): a level of the learner's scale (or a score) and a written
+    reason. The service checks the rest (scale, standard, who may) and names the field."""
+
+    standard = forms.TypedChoiceField(coerce=int, label="Standard")
+    level = forms.ChoiceField(label="Level", required=False)
+    score = forms.CharField(
+        label="Score (optional)",
+        required=False,
+        max_length=12,
+        help_text="A score on the scale within the level; blank: the level's points.",
+    )
+    reason = forms.CharField(
+        label="Why (the learner and their family read it)",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+    )
+    next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(
+        self,
+        *args: Any,
+        standards: list[tuple[int, str]],
+        levels: list[tuple[str, str]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["standard"].choices = standards  # type: ignore[attr-defined]
+        self.fields["level"].choices = [("", "Choose a level"), *levels]  # type: ignore[attr-defined]
+        if len(standards) == 1:
+            self.fields["standard"].widget = forms.HiddenInput()
+
+
+class ClearOverrideForm(forms.Form):
+    reason = forms.CharField(
+        label="Why clear it (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    next = forms.CharField(required=False, widget=forms.HiddenInput)

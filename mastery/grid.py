@@ -36,9 +36,8 @@ from evidence.selectors import current_ratings
 from learners.models import KIND_RANK, Learner, Organisation, OrganisationKind, Section
 from learners.selectors import AnyUser, section_roster
 from mastery import core
-from mastery.core import EstimatorComparison
-from mastery.models import MasteryRecord, MasteryState, StaleMastery
-from mastery.policy import RulesKeys
+from mastery.core import EstimatorComparison, RulesKeys
+from mastery.models import MasteryOverride, MasteryRecord, MasteryState, StaleMastery
 from mastery.selectors import estimators_of, explain_record
 from standards.models import Requirement, Standard, StandardStatus
 from standards.selectors import EffectiveScale
@@ -48,6 +47,7 @@ REQUIREMENT_TABLE: Final = Requirement._meta.db_table
 ORGANISATION_TABLE: Final = Organisation._meta.db_table
 RECORD_TABLE: Final = MasteryRecord._meta.db_table
 STALE_TABLE: Final = StaleMastery._meta.db_table
+OVERRIDE_TABLE: Final = MasteryOverride._meta.db_table
 RATING_TABLE: Final = Rating._meta.db_table
 
 # The states a grid cell can be filtered by (PRODUCT.md "Reports": mastered / not yet /
@@ -71,6 +71,11 @@ INCONSISTENT_TITLE: Final = "The estimators disagree: the evidence is inconsiste
 _INCONSISTENT_HTML: Final = (
     '<span class="flag" aria-hidden="true">!</span>'
     '<span class="visually-hidden"> (evidence inconsistent)</span>'
+)
+OVERRIDE_TITLE: Final = "Override: a teacher set this level (the cell says who and why)"
+_OVERRIDE_HTML: Final = (
+    '<span class="override-mark" aria-hidden="true">✎</span>'
+    '<span class="visually-hidden"> (override)</span>'
 )
 STATE_LABELS: Final = dict(STATE_FILTERS)
 
@@ -165,6 +170,7 @@ class CellLook(NamedTuple):
     opening: str
     closing: str
     inconsistent: bool = False
+    overridden: bool = False
 
     def matches(self, state: str) -> bool:
         return _matches(self, state)
@@ -732,13 +738,15 @@ class _Looks:
     def __init__(self, levels: Sequence[GridLevel]) -> None:
         self.levels = levels
         self.level_by_key = {(level.points, level.label): level for level in levels}
-        self.made: dict[tuple[_Stored | None, bool], CellLook] = {}
+        self.made: dict[tuple[_Stored | None, bool, bool], CellLook] = {}
         self.dimmed: dict[CellLook, CellLook] = {}
 
-    def get(self, stored: _Stored | None, pending: bool) -> CellLook:
-        look = self.made.get((stored, pending))
+    def get(self, stored: _Stored | None, pending: bool, overridden: bool = False) -> CellLook:
+        look = self.made.get((stored, pending, overridden))
         if look is None:
-            look = self.made[(stored, pending)] = self._make(stored, pending)
+            look = self.made[(stored, pending, overridden)] = self._make(
+                stored, pending, overridden
+            )
         return look
 
     def dim(self, look: CellLook) -> CellLook:
@@ -750,7 +758,7 @@ class _Looks:
             )
         return dimmed
 
-    def _make(self, stored: _Stored | None, pending: bool) -> CellLook:
+    def _make(self, stored: _Stored | None, pending: bool, overridden: bool = False) -> CellLook:
         inconsistent = False
         if stored is None:
             state, level = NOT_ASSESSED, None
@@ -775,14 +783,18 @@ class _Looks:
             classes.append("pending")
         if inconsistent:
             classes.append("flagged")
+        if overridden:
+            classes.append("overridden")
         css = " ".join(classes)
         # The class names are fixed words and the link is made of integer ids; the text (a
         # level label an administrator set) is escaped.
         titles = ["A recompute is pending"] if pending else []
         if inconsistent:
             titles.append(INCONSISTENT_TITLE)
+        if overridden:
+            titles.append(OVERRIDE_TITLE)
         title = f' title="{". ".join(titles)}"' if titles else ""
-        mark = _INCONSISTENT_HTML if inconsistent else ""
+        mark = (_INCONSISTENT_HTML if inconsistent else "") + (_OVERRIDE_HTML if overridden else "")
         return CellLook(
             state=state,
             level=level,
@@ -793,6 +805,7 @@ class _Looks:
             opening=f'<td class="{css}"><a href="',
             closing=f'"{title}>{escape(text)}{mark}</a></td>',
             inconsistent=inconsistent,
+            overridden=overridden,
         )
 
 
@@ -813,17 +826,22 @@ def _read_cells(
     where = f"{by_learner} AND {by_standard}"
     params = learner_params + standard_params
     pending: set[tuple[int, int]] = set()
+    overridden: set[tuple[int, int]] = set()
     oldest = newest = None
     out: dict[int, dict[int, CellLook]] = {}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT learner_id, standard_id, NULL, NULL FROM {STALE_TABLE} WHERE {where}"
-            f" UNION ALL SELECT NULL, NULL, MIN(computed_at), MAX(computed_at)"
-            f" FROM {RECORD_TABLE} WHERE {where}",
-            params + params,
+            f"SELECT learner_id, standard_id, NULL, NULL, false FROM {STALE_TABLE} WHERE {where}"
+            f" UNION ALL SELECT NULL, NULL, MIN(computed_at), MAX(computed_at), false"
+            f" FROM {RECORD_TABLE} WHERE {where}"
+            f" UNION ALL SELECT learner_id, standard_id, NULL, NULL, true FROM {OVERRIDE_TABLE}"
+            f" WHERE {where} AND cleared_at IS NULL",
+            params + params + params,
         )
-        for learner_id, standard_id, first, last in cursor.fetchall():
-            if learner_id is None:
+        for learner_id, standard_id, first, last, override in cursor.fetchall():
+            if override:
+                overridden.add((learner_id, standard_id))
+            elif learner_id is None:
                 oldest, newest = first, last  # aware datetimes (timestamptz)
             else:
                 pending.add((learner_id, standard_id))
@@ -840,6 +858,7 @@ def _read_cells(
             out.setdefault(learner_id, {})[standard_id] = get(
                 (state, points, label, bool(mastered), bool(flag)),
                 (learner_id, standard_id) in pending,
+                (learner_id, standard_id) in overridden,
             )
     for learner_id, standard_id in pending:
         own = out.setdefault(learner_id, {})
@@ -927,6 +946,8 @@ class CellDetail:
     scale: EffectiveScale
     # The field's estimators on the same ratings beside the policy (None for a grouping).
     estimators: EstimatorComparison | None = None
+    # The teacher's override in force on the pair (ADR 8), with who set it.
+    override: MasteryOverride | None = None
 
 
 def get_standard_or_404(pk: object) -> Standard:
@@ -985,4 +1006,7 @@ def cell_detail(learner: Learner, standard: Standard) -> CellDetail:
         self_ratings=[rating for rating in ratings if rating.source == RatingSource.SELF],
         scale=scale,
         estimators=estimators_of(learner, standard, counted) if counted else None,
+        override=MasteryOverride.objects.select_related("set_by")
+        .filter(learner_id=learner.pk, standard_id=standard.pk, cleared_at__isnull=True)
+        .first(),
     )

@@ -22,6 +22,7 @@ from evidence.selectors import current_ratings
 from learners.models import Learner, Term
 from learners.selectors import current_sections_of_learner
 from mastery import charts, core
+from mastery.core import RulesKeys
 from mastery.grid import (
     INSUFFICIENT,
     MASTERED,
@@ -34,10 +35,35 @@ from mastery.grid import (
     grid_levels,
 )
 from mastery.models import MasteryEvent, MasteryRecord, MasteryState, StaleMastery
-from mastery.policy import RulesKeys
 from mastery.selectors import stored_explanations
 from standards.models import Standard, StandardStatus
 from standards.selectors import EffectiveScale
+
+
+@dataclass(frozen=True)
+class OverrideNote:
+    """A teacher's override that sets a record's level (ADR 8): who, when, why (the reason is
+    the sanitised HTML the service stored), and what the evidence alone gives."""
+
+    set_by: str
+    set_at: datetime.datetime | None
+    reason: str
+    evidence_level: str
+
+
+def override_note(explanation: dict[str, Any]) -> OverrideNote | None:
+    """The override a record's explanation names (None when the record is not overridden)."""
+    told = explanation.get("override")
+    if explanation.get("method") != "override" or not isinstance(told, dict):
+        return None
+    when = told.get("set_at")
+    alone = explanation.get("evidence_alone") or {}
+    return OverrideNote(
+        set_by=str(told.get("set_by", "")),
+        set_at=datetime.datetime.fromisoformat(when) if when else None,
+        reason=str(told.get("reason", "")),
+        evidence_level=str(alone.get("level") or ""),
+    )
 
 
 @dataclass(frozen=True)
@@ -60,6 +86,7 @@ class StandardProgress:
     self_score: Decimal | None
     self_label: str
     sparkline: charts.Sparkline | None
+    override: OverrideNote | None = None
 
     @property
     def state_label(self) -> str:
@@ -247,6 +274,7 @@ def learner_progress(learner: Learner, *, today: datetime.date | None = None) ->
                 sparkline=charts.level_sparkline(
                     events, low=scale.min_points, high=scale.max_points
                 ),
+                override=override_note(explanations[record.pk]) if record else None,
             )
         )
     order = {

@@ -16,6 +16,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.cell_detail,
         name="cell_detail",
     ),
+    path("learners/<int:learner_pk>/override/", views.override_set, name="override_set"),
+    path("overrides/<int:pk>/clear/", views.override_clear, name="override_clear"),
     path("me/", views.my_mastery, name="my_mastery"),
     path("organisations/<int:organisation_pk>/scale.css", views.scale_css, name="scale_css"),
 ]

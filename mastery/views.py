@@ -8,14 +8,17 @@ mastery number says when it was computed and whether a recompute is pending.
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 from functools import lru_cache
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -25,6 +28,7 @@ from learners.models import Learner
 from learners.selectors import (
     AnyUser,
     administered_organisations,
+    changeable_learners,
     changeable_sections,
     current_sections_of_learner,
     get_section_access_or_404,
@@ -36,9 +40,10 @@ from learners.selectors import (
     roster_of,
 )
 from mastery import grid, progress, selectors, services
-from mastery.forms import BulkRecomputeForm, GridFilterForm
+from mastery.forms import BulkRecomputeForm, ClearOverrideForm, GridFilterForm, OverrideForm
 from portal.selectors import calibration_of, learner_page_context
 from reports.models import FORMATS_OF, ReportFormat, ReportKind
+from standards.models import Standard, StandardStatus
 from standards.selectors import EffectiveScale, elective_choices_of, scale_for
 
 
@@ -206,19 +211,123 @@ def scale_css(request: HttpRequest, organisation_pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def cell_detail(request: HttpRequest, learner_pk: int, standard_pk: int) -> HttpResponse:
-    """One learner on one standard: level, freshness, explanation and the evidence behind it.
-    With ``?panel=1`` only the panel the grid shows in place (a template partial)."""
+    """One learner on one standard: level, freshness, explanation and the evidence behind it,
+    and for staff who may change the learner the override form (set or clear). With
+    ``?panel=1`` only the panel the grid shows in place (a template partial)."""
     learner = get_visible_learner_or_404(request.user, learner_pk)
     standard = grid.get_standard_or_404(standard_pk)
+    return _render_cell(request, learner, standard)
+
+
+def _levels(scale: EffectiveScale) -> list[tuple[str, str]]:
+    out = []
+    for level in scale.levels:
+        points = f"{Decimal(level.points).normalize():f}"
+        out.append((points, f"{level.label} ({points})"))
+    return out
+
+
+def _may_override(user: AnyUser, learner: Learner) -> bool:
+    return _is_staff(user) and changeable_learners(user).filter(pk=learner.pk).exists()
+
+
+def _render_cell(
+    request: HttpRequest,
+    learner: Learner,
+    standard: Standard,
+    form: OverrideForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     cell = grid.cell_detail(learner, standard)
+    here = reverse("mastery:cell_detail", args=[learner.pk, standard.pk])
+    may_override = (
+        not standard.is_grouping
+        and standard.status == StandardStatus.ACTIVE
+        and _may_override(request.user, learner)
+    )
+    if may_override and form is None:
+        form = OverrideForm(
+            initial={"standard": standard.pk, "next": here},
+            standards=[(standard.pk, standard.human_code or standard.identifier)],
+            levels=_levels(cell.scale),
+        )
     context = {
         "cell": cell,
         "learner": learner,
         "scale_css": _scale_css_url(learner.school_id, cell.scale),
+        "override_form": form if may_override else None,
+        "clear_form": ClearOverrideForm(initial={"next": here}) if may_override else None,
     }
     if request.GET.get("panel") == "1":
-        return render(request, "mastery/cell_detail.html#panel", context)
-    return render(request, "mastery/cell_detail.html", context)
+        return render(request, "mastery/cell_detail.html#panel", context, status=status)
+    return render(request, "mastery/cell_detail.html", context, status=status)
+
+
+def _next_or(request: HttpRequest, value: str, fallback: str) -> str:
+    if value and url_has_allowed_host_and_scheme(
+        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return value
+    return fallback
+
+
+@login_required
+@require_http_methods(["POST"])
+def override_set(request: HttpRequest, learner_pk: int) -> HttpResponse:
+    """Set an override from the cell panel or the learner page (``mastery.services``): staff who
+    may change the learner (403 otherwise); problems are shown on the cell page (400)."""
+    _require_staff(request.user)
+    learner = get_visible_learner_or_404(request.user, learner_pk)
+    if not _may_override(request.user, learner):
+        raise PermissionDenied("Only the learner's teachers and administrators set overrides.")
+    standard = grid.get_standard_or_404(request.POST.get("standard"))
+    form = OverrideForm(
+        request.POST,
+        standards=[(standard.pk, standard.human_code or standard.identifier)],
+        levels=_levels(scale_for(learner.school_id)),
+    )
+    if form.is_valid():
+        values = form.cleaned_data
+        try:
+            services.set_override(
+                actor=request.user,
+                learner=learner,
+                standard=standard,
+                level=values["level"] or None,
+                score=values["score"] or None,
+                reason=values["reason"],
+            )
+        except ValidationError as exc:
+            for field, problems in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, problems)
+        else:
+            messages.success(
+                request,
+                f"Override saved for {learner.display_name} on "
+                f"{standard.human_code or standard.identifier}: the level is being recomputed.",
+            )
+            here = reverse("mastery:cell_detail", args=[learner.pk, standard.pk])
+            return redirect(_next_or(request, values.get("next") or "", here))
+    return _render_cell(request, learner, standard, form, status=400)
+
+
+@login_required
+@require_http_methods(["POST"])
+def override_clear(request: HttpRequest, pk: int) -> HttpResponse:
+    """Clear an override in force (the level goes back to what the evidence gives)."""
+    override = get_object_or_404(selectors.visible_overrides(request.user), pk=pk)
+    form = ClearOverrideForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    here = reverse("mastery:cell_detail", args=[override.learner_id, override.standard_id])
+    try:
+        services.clear_override(actor=request.user, override=override, reason=reason)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, "Override cleared: the level is being recomputed from the evidence."
+        )
+    return redirect(_next_or(request, form.data.get("next") or "", here))
 
 
 def _learner_page(request: HttpRequest, learner: Learner) -> HttpResponse:
@@ -246,6 +355,17 @@ def _learner_page(request: HttpRequest, learner: Learner) -> HttpResponse:
         "quick_entry_sections": list(changeable.order_by("title", "pk")),
         # How well the learner judges their own work (self-ratings beside teachers' scores).
         "calibration": calibration_of(learner),
+        "override_form": OverrideForm(
+            initial={"next": request.get_full_path()},
+            standards=[
+                (item.standard_id, f"{item.code} {item.statement}"[:90])
+                for domain in learner_progress.domains
+                for item in domain.standards
+            ],
+            levels=_levels(learner_progress.scale),
+        )
+        if _may_override(user, learner)
+        else None,
     }
     return render(request, "mastery/learner.html", context)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.utils import formats, timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -232,6 +233,17 @@ def explain(
             _arithmetic(explanation, method, params, threshold),
         )
     headline = level_label or (_("Mastered") if state == MASTERED else _("Not yet"))
+    told = explanation.get("override")
+    if method == "override" and isinstance(told, dict):
+        # A teacher's override (ADR 8): who set it, when and why, in the reader's words.
+        reason = strip_tags(str(told.get("reason") or "")).strip()
+        sentence = _("%(level)s: set by %(name)s on %(day)s, who wrote: %(reason)s") % {
+            "level": headline,
+            "name": told.get("set_by") or _("a teacher"),
+            "day": day(str(told.get("set_at") or "")),
+            "reason": reason,
+        }
+        return Plain(headline, sentence, [])
     arithmetic = _arithmetic(explanation, method, params, threshold)
     if method == "bkt":
         goal = float(params.get("mastery_probability") or 0.95)

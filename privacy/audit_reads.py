@@ -147,6 +147,8 @@ ROUTES: dict[str, Rule] = {
     "mastery:section_grid": Rule("roster", name="pk"),
     "mastery:learner_page": _obj("learners.Learner"),
     "mastery:cell_detail": _obj("learners.Learner", "learner_pk"),
+    "mastery:override_set": _obj("learners.Learner", "learner_pk"),
+    "mastery:override_clear": _obj("mastery.MasteryOverride"),
     "mastery:my_mastery": OWN,
     # badges: a learner's credentials (the download is an export of their record)
     "badges:learner_credentials": _obj("learners.Learner", "learner_pk"),

@@ -11,7 +11,7 @@ from rest_framework import serializers
 from common.api_fields import TextField
 from learners.models import Learner
 from learners.selectors import changeable_learners
-from mastery.core import EstimatorComparison
+from mastery.core import EstimatorComparison, RulesKeys
 from mastery.models import (
     BulkReason,
     BulkRecompute,
@@ -19,7 +19,6 @@ from mastery.models import (
     MasteryOverride,
     MasteryRecord,
 )
-from mastery.policy import RulesKeys
 from mastery.selectors import record_pending
 from mastery.services import MAX_BATCH_SIZE, OVERRIDE_REASON_MAX
 from standards.models import Standard

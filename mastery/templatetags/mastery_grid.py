@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from django import template
 from django.template.defaultfilters import date, floatformat, pluralize, truncatechars
 from django.utils.formats import localize
-from django.utils.html import conditional_escape
+from django.utils.html import conditional_escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime  # type: ignore[attr-defined]
 
@@ -90,6 +90,14 @@ def standard_rows(learner: Learner, standards: Iterable[StandardProgress]) -> Sa
         else:
             computed = "not yet"
         pending = '<strong class="pending-note">pending</strong>' if item.pending else ""
+        note = item.override
+        if note is not None:
+            when = date(template_localtime(note.set_at), "j M Y") if note.set_at else ""
+            method = (
+                f'<span class="method override-note">Override by {_out(note.set_by)}'
+                f" on {_out(when)}: {_out(strip_tags(note.reason))}"
+                f" (the evidence alone: {_out(note.evidence_level or 'no level')})</span>"
+            )
         href = f"{head}{learner.pk}{middle}{item.standard_id}{tail}"
         rows.append(
             f'<tr>\n<th scope="row">\n<a href="{href}"\n title="{_out(item.statement)}">'

@@ -472,6 +472,14 @@ ROWS: dict[str, Row] = {
     "mastery:section_grid": Row("section", {"GET": P(scope="section", gate="staff")}),
     "mastery:learner_page": Row("learner", {"GET": P(scope="learner")}),
     "mastery:cell_detail": Row("cell", {"GET": P(scope="learner")}),
+    # Overrides from the cell panel and the learner page: staff who may change the learner.
+    "mastery:override_set": Row(
+        "learner",
+        {"POST": P(ok=302, scope="learner_change", seen=403, gate="staff", data=_override_body)},
+    ),
+    "mastery:override_clear": Row(
+        "mastery_override", {"POST": P(ok=302, scope="learner_change", seen=403)}
+    ),
     "mastery:my_mastery": Row("none", {"GET": P(gate="student")}),
     "mastery:scale_css": Row("org", {"GET": P(scope="org")}),
     # --- reports pages ---------------------------------------------------------------------
