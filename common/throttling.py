@@ -4,12 +4,16 @@
 or token. Rates come from ``settings.API_THROTTLE_RATES`` when a request is throttled (so a
 test or an operator's change applies without re-importing DRF). When the cache (Redis) is down
 the request is served: losing Redis must never turn an API call into a 500 (RELIABILITY.md R4).
+After such a failure the throttles leave the cache alone for ``CACHE_BACKOFF_SECONDS`` (every
+request is served at once meanwhile): a Redis that hangs rather than refuses would otherwise cost
+every API request the cache's read timeout (R11: the web tier answers in under a second).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Final
 
 from django.conf import settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
@@ -19,6 +23,20 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
+
+CACHE_BACKOFF_SECONDS: Final = 3.0
+_cache_down_until = 0.0
+
+
+def cache_recently_down() -> bool:
+    """True while the throttles are leaving the cache alone after it failed."""
+    return time.monotonic() < _cache_down_until
+
+
+def forget_cache_failures() -> None:
+    """Use the cache again at the next request (tests; a process that knows it is back)."""
+    global _cache_down_until
+    _cache_down_until = 0.0
 
 
 class _SettingsRate:
@@ -32,9 +50,13 @@ class _SettingsRate:
         return rates.get(self.scope)
 
     def allow_request(self, request: Request, view: APIView) -> bool:
+        global _cache_down_until
+        if cache_recently_down():
+            return True
         try:
             return bool(super().allow_request(request, view))  # type: ignore[misc]
         except Exception:  # the cache is down: serve the request rather than fail it
+            _cache_down_until = time.monotonic() + CACHE_BACKOFF_SECONDS
             logger.warning("throttle.cache_unavailable", extra={"scope": self.scope})
             return True
 

@@ -239,9 +239,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND: str | None = REDIS_URL
-    # A request never waits on the broker (R11): connecting gives up after half a second (a
-    # refused connection fails at once) and a publish is tried twice at most, 0.1 s apart. Work
-    # that could not be sent stays in the database for the periodic sweeps (common/queueing.py).
+    # A request never waits on the broker (R11): common/queueing.send publishes through its own
+    # connection with 0.2 s connect and read timeouts (a refused connection fails at once, a
+    # hanging broker after 0.2 s). Work that could not be sent stays in the database for the
+    # periodic sweeps. These options are the workers' and beat's (a read timeout here would
+    # break the consumer's one-second BRPOP).
     CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = 0.5
     CELERY_BROKER_CONNECTION_TIMEOUT = 0.5
 else:
@@ -330,14 +332,15 @@ REST_FRAMEWORK = {
     ],
 }
 # The throttles count in the cache: Redis when configured (shared by every process), else this
-# process's memory. They fail open when Redis is down (RELIABILITY.md R4).
+# process's memory. They fail open when Redis is down (RELIABILITY.md R4); short timeouts and the
+# throttles' back-off (common/throttling.py) keep a hanging Redis from slowing requests (R11).
 CACHES = {
     "default": (
         {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "mastery-cache",
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}

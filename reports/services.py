@@ -38,7 +38,7 @@ from django.db import (
     transaction,
 )
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
-from django.db.models.functions import Now
+from django.db.models.functions import Coalesce, Now
 from django.http import Http404
 from django.utils import timezone
 
@@ -391,6 +391,10 @@ def _claim(report_id: int, task_id: str = "") -> tuple[ReportRequest, str] | Non
             status=ReportStatus.RUNNING,
             attempt=attempt,
             task_id=task_id,
+            # A message reached a worker, so it was sent after all: a send that timed out on a
+            # hanging broker may still have been taken when the broker resumed.
+            sent_at=Coalesce(F("sent_at"), Now()),
+            send_failed_at=None,
             attempts=F("attempts") + 1,
             lease_expires_at=_lease_until(),
             started_at=timezone.now(),

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from common import queueing
 from reports import services, tasks
@@ -120,18 +121,31 @@ def test_a_report_the_broker_missed_waits_with_a_word_and_is_sent_when_it_is_bac
     assert services.requeue_reports() == 0  # sent a moment ago: not sent twice
 
 
+def _timed_out() -> None:
+    try:
+        raise RedisTimeout("Timeout reading from socket")
+    except RedisTimeout as exc:  # as kombu re-raises redis' errors
+        raise BrokerError("Timeout reading from socket") from exc
+
+
+@pytest.mark.parametrize(("failure", "tries"), [("refused", 2), ("timed out", 1)])
 def test_after_a_failed_send_the_broker_is_not_tried_again_for_a_while(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, monkeypatch: pytest.MonkeyPatch, failure: str, tries: int
 ) -> None:
+    """A broken connection is tried once more on a new one (the broker may have restarted
+    since it was made); a broker that did not answer in time is not; then no send tries the
+    broker until the back-off has passed."""
     calls: list[object] = []
 
     def refuse(*args: object, **kwargs: object) -> None:
         calls.append(args)
-        raise BrokerError("refused")
+        if failure == "timed out":
+            _timed_out()
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
 
     monkeypatch.setattr(tasks.generate_report, "apply_async", refuse)
     report = _report(world)
     assert services.enqueue_generation(report.pk) is False
     assert services.enqueue_generation(report.pk) is False
-    assert len(calls) == 1
+    assert len(calls) == tries
     assert queueing.broker_recently_down()

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from common import throttling
 from tests.personas import Cast, cast
 
 __all__ = ["cast"]
 
 
 @pytest.fixture
-def rates(settings: Any) -> dict[str, str]:
+def rates(settings: Any) -> Iterator[dict[str, str]]:
     cache.clear()
+    throttling.forget_cache_failures()
     settings.API_THROTTLE_RATES = {"anon": "2/minute", "user": "3/minute"}
-    return settings.API_THROTTLE_RATES  # type: ignore[no-any-return]
+    yield settings.API_THROTTLE_RATES
+    throttling.forget_cache_failures()
 
 
 def test_a_user_beyond_the_rate_gets_429_with_retry_after(cast: Cast, rates: object) -> None:
@@ -54,4 +58,8 @@ def test_the_throttle_fails_open_when_the_cache_is_down(
     }
     client = APIClient()
     client.force_authenticate(cast.teacher)
+    assert not throttling.cache_recently_down()
     assert [client.get("/api/v1/learners/").status_code for _ in range(5)] == [200] * 5
+    # After the first failure the throttles leave the cache alone for a while: a Redis that
+    # hangs instead of refusing costs one request its timeout, not every request.
+    assert throttling.cache_recently_down()
