@@ -147,9 +147,9 @@ def _load(learners: int) -> dict[str, Any]:
         cursor.execute(
             "INSERT INTO standards_framework (id, identifier, uri, title, creator, publisher,"
             " description, subjects, language, version, adoption_status, official_source_url,"
-            " notes, extra, source_format, organisation_id, imported_by_id, created_at,"
-            " updated_at) VALUES (1, 'bench-framework', '', 'Bench maths', '', '', '', '[]',"
-            " 'en', '', '', '', '', '{}', 'csv', NULL, NULL, now(), now())"
+            " notes, extra, package_parts, source_format, organisation_id, imported_by_id,"
+            " created_at, updated_at) VALUES (1, 'bench-framework', '', 'Bench maths', '', '',"
+            " '', '[]', 'en', '', '', '', '', '{}', '{}', 'csv', NULL, NULL, now(), now())"
         )
         cursor.execute(
             "INSERT INTO standards_standard (id, framework_id, identifier, uri, parent_id,"

@@ -36,7 +36,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from numpy.typing import NDArray
 
-from mastery import derive, rules
+from mastery import derive, rules, sql
 from mastery.bulk import evaluate_bulk
 from mastery.derive import ChildRecord, Rules, first_mastered_lengths
 from mastery.policy import engine_rules
@@ -95,6 +95,8 @@ class RulesBook:
     """
 
     rules: list[Rules] = field(default_factory=list)
+    # (policy id, scale id) of each rules number (None: the platform's default).
+    sources: list[tuple[int | None, int | None]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     _by_pair: dict[tuple[int, int], int] = field(default_factory=dict)
     _by_key: dict[tuple[int | None, int | None], int] = field(default_factory=dict)
@@ -114,6 +116,7 @@ class RulesBook:
             number = len(self.rules)
             engine = engine_rules(policy, scale)
             self.rules.append(engine)
+            self.sources.append(key)
             self._by_key[key] = number
             self._level_labels.append(
                 np.array([self.label_id(level.label) for level in engine.scale.levels], np.int64)
@@ -149,9 +152,16 @@ class Ratings:
     standard: IntArray
     score_hundredths: IntArray
     day: IntArray
+    # The ratings' ids (for the digest of the counted ratings, ADR 8 provenance).
+    ids: IntArray
 
     def __len__(self) -> int:
         return int(self.learner.shape[0])
+
+
+def _no_ratings() -> Ratings:
+    empty = np.zeros(0, np.int64)
+    return Ratings(empty, empty, empty, empty, empty)
 
 
 def _packed_sql() -> str:
@@ -170,8 +180,9 @@ def _packed_sql() -> str:
         f" | GREATEST({day}, 0)"
     )
     return (
-        f"SELECT ordered.learner_id, array_send(array_agg(ordered.packed)) FROM ("
-        f"SELECT r.learner_id, {packed} AS packed FROM {RATING} r"
+        "SELECT ordered.learner_id, array_send(array_agg(ordered.packed)),"
+        f" array_send(array_agg(ordered.id)) FROM (SELECT r.learner_id, r.id, {packed} AS packed"
+        f" FROM {RATING} r"
         " WHERE r.learner_id BETWEEN %(low)s AND %(high)s"
         " AND r.learner_id = ANY(%(ids)s::bigint[])"
         " AND r.standard_id = ANY(%(standards)s::bigint[])"
@@ -185,7 +196,7 @@ def _rows_sql() -> str:
     """The plain read (standard ids too large to pack): one row per rating, by mastery's own
     counted-ratings SQL."""
     return (
-        f"SELECT r.learner_id, r.standard_id, r.score, r.demonstrated_at FROM {RATING} r"
+        f"SELECT r.learner_id, r.standard_id, r.score, r.demonstrated_at, r.id FROM {RATING} r"
         " WHERE r.learner_id BETWEEN %(low)s AND %(high)s"
         " AND r.learner_id = ANY(%(ids)s::bigint[])"
         " AND r.standard_id = ANY(%(standards)s::bigint[])"
@@ -205,8 +216,7 @@ def fetch_counted_ratings(
     one query. ``packed`` (default: when the standard ids fit) reads them packed into one array
     per learner; otherwise one row per rating. Both give the same ratings."""
     if not learner_ids or not standard_ids:
-        empty = np.zeros(0, np.int64)
-        return Ratings(empty, empty, empty, empty)
+        return _no_ratings()
     fits = max(standard_ids) <= _MAX_PACKED_STANDARD
     params: dict[str, Any] = {
         "low": learner_ids[0],
@@ -232,8 +242,7 @@ def _read_packed(params: dict[str, Any]) -> Ratings:
 
 def _unpack(rows: Sequence[tuple[Any, ...]]) -> Ratings:
     if not rows:
-        empty = np.zeros(0, np.int64)
-        return Ratings(empty, empty, empty, empty)
+        return _no_ratings()
     learners = np.array([row[0] for row in rows], np.int64)
     blobs = [memoryview(row[1])[_ARRAY_HEADER:] for row in rows]
     counts = np.array([len(blob) // _ARRAY_ITEM.itemsize for blob in blobs], np.int64)
@@ -241,9 +250,11 @@ def _unpack(rows: Sequence[tuple[Any, ...]]) -> Ratings:
     standard = values >> _STANDARD_SHIFT
     score = (values >> _SCORE_SHIFT) & ((1 << (_STANDARD_SHIFT - _SCORE_SHIFT)) - 1)
     day = (values & ((1 << _SCORE_SHIFT) - 1)) - _PACK_OFFSET
+    id_blobs = b"".join(bytes(memoryview(row[2])[_ARRAY_HEADER:]) for row in rows)
+    ids = np.frombuffer(id_blobs, dtype=_ARRAY_ITEM)["value"].astype(np.int64)
     learner = np.repeat(learners, counts)
     _check_order(learner, standard, day)
-    return Ratings(learner, standard, score, day)
+    return Ratings(learner, standard, score, day, ids)
 
 
 def _check_order(learner: IntArray, standard: IntArray, day: IntArray) -> None:
@@ -269,7 +280,8 @@ def _read_rows(sql: str, params: dict[str, Any]) -> Ratings:
     standard = np.array([row[1] for row in rows], np.int64)
     score = np.array([int(Decimal(row[2]) * 100) for row in rows], np.int64)
     day = np.array([day_number(row[3]) for row in rows], np.int64)
-    return Ratings(learner, standard, score, day)
+    ids = np.array([row[4] for row in rows], np.int64)
+    return Ratings(learner, standard, score, day, ids)
 
 
 # --- evaluating -----------------------------------------------------------------------------
@@ -295,6 +307,11 @@ class Results:
     first_day: IntArray
     rules_id: IntArray
     rollup: BoolArray
+    # A teacher's override in force set the row (``apply_overrides``; its method: override).
+    overridden: BoolArray
+    # ``derive.ratings_digest`` of the counted ratings behind the row (a grouping: of its
+    # children's), as signed 64-bit integers (format with ``digest_text``).
+    digest: IntArray
 
     def __len__(self) -> int:
         return int(self.learner.shape[0])
@@ -341,7 +358,7 @@ def _concat(parts: Sequence[Results]) -> Results:
 def empty_results() -> Results:
     i = np.zeros(0, np.int64)
     b = np.zeros(0, bool)
-    return Results(i, i, i, i, i, b, i, i, i, b)
+    return Results(i, i, i, i, i, b, i, i, i, b, b, i)
 
 
 def evaluate(
@@ -410,6 +427,8 @@ def evaluate(
         first_day=first_day,
         rules_id=group_rules,
         rollup=np.zeros(groups, bool),
+        overridden=np.zeros(groups, bool),
+        digest=derive.ratings_digests(ratings.ids, ratings.score_hundredths, starts).view(np.int64),
     )
 
 
@@ -454,6 +473,88 @@ def _rules_of_groups(
     return table[rows, columns]
 
 
+# --- overrides ----------------------------------------------------------------------------------
+
+
+def apply_overrides(
+    results: Results,
+    *,
+    learner_ids: Sequence[int],
+    standard_ids: Sequence[int],
+    at: datetime.datetime,
+    school_of: Mapping[int, int],
+    framework_of: Mapping[int, int],
+    book: RulesBook,
+) -> Results:
+    """``results`` with the teachers' overrides in force at ``at`` (ADR 8) on pairs of
+    ``learner_ids`` x ``standard_ids`` applied, as the recompute applies them
+    (``derive.apply_override`` on ``derive.derive_record`` of the pair's counted ratings as of
+    ``at``): an overridden pair without ratings gets a row too. Two queries (the overrides, the
+    overridden pairs' ratings); overrides are few, so the exact path costs nothing per rating.
+    Apply before ``add_rollups`` so groupings roll up the overridden children."""
+    if not learner_ids or not standard_ids:
+        return results
+    overrides = sql.overrides_in_force(learner_ids=learner_ids, standard_ids=standard_ids, at=at)
+    if not overrides:
+        return results
+    pairs = sorted(overrides)
+    ratings = sql.counted_ratings_of_pairs(pairs, at)
+    values: list[tuple[int, ...]] = []
+    for learner_id, standard_id in pairs:
+        rid = book.rules_id(school_of[learner_id], framework_of[standard_id])
+        settings = book.rules[rid]
+        counted = ratings.get((learner_id, standard_id), [])
+        newest = max((r.demonstrated_at for r in counted if r.demonstrated_at), default=None)
+        try:
+            evidence = derive.derive_record(counted, settings)
+        except rules.RulesError as error:
+            raise ReportDataError(
+                f"learner {learner_id}, standard {standard_id}: {error}"
+            ) from error
+        override = overrides[(learner_id, standard_id)]
+        out = derive.apply_override(evidence, override, settings, newest)
+        values.append(
+            (
+                learner_id,
+                standard_id,
+                rules.STATES.index(out.state),
+                -1 if out.score is None else int(out.score * 100),
+                book.label_id(out.level_label) if out.level_points is not None else -1,
+                int(out.mastered),
+                out.evidence_count,
+                NO_DAY if out.first_mastered_at is None else day_number(out.first_mastered_at),
+                rid,
+                int(derive.override_applies(override, settings, newest)),
+                _signed(int(derive.ratings_digest((r.id, r.score) for r in counted), 16)),
+            )
+        )
+    table = np.array(values, np.int64).reshape(len(values), 11)
+    more = Results(
+        learner=table[:, 0],
+        standard=table[:, 1],
+        state=table[:, 2],
+        score_hundredths=table[:, 3],
+        label=table[:, 4],
+        mastered=table[:, 5].astype(bool),
+        evidence_count=table[:, 6],
+        first_day=table[:, 7],
+        rules_id=table[:, 8],
+        rollup=np.zeros(len(values), bool),
+        overridden=table[:, 9].astype(bool),
+        digest=table[:, 10],
+    )
+    if len(results):
+        replaced = results.find(more.learner, more.standard)
+        keep = np.ones(len(results), bool)
+        keep[replaced[replaced >= 0]] = False
+        results = Results(
+            **{name: getattr(results, name)[keep] for name in Results.__dataclass_fields__}
+        )
+    merged = _concat([results, more])
+    order = np.lexsort((merged.standard, merged.learner))
+    return Results(**{name: getattr(merged, name)[order] for name in Results.__dataclass_fields__})
+
+
 # --- groupings ----------------------------------------------------------------------------------
 
 
@@ -477,7 +578,7 @@ def add_rollups(
     def child(learner_id: int, standard_id: int) -> ChildRecord:
         if standard_id in children_of:
             row = rolled(learner_id, standard_id)
-            state, _score, label, flag, count, first, _rid = row
+            state, _score, label, flag, count, first, _rid, _digest = row
             mastered = bool(flag)
         else:
             index = found.get((learner_id, standard_id))
@@ -500,6 +601,12 @@ def add_rollups(
             evidence_count=count,
         )
 
+    def digest_of(learner_id: int, standard_id: int) -> int:
+        if standard_id in children_of:
+            return rolled(learner_id, standard_id)[7]
+        index = found.get((learner_id, standard_id))
+        return 0 if index is None else int(results.digest[index])
+
     def rolled(learner_id: int, grouping_id: int) -> tuple[int, ...]:
         key = (learner_id, grouping_id)
         if key not in extra:
@@ -519,13 +626,15 @@ def add_rollups(
                 out.evidence_count,
                 NO_DAY if out.first_mastered_at is None else day_number(out.first_mastered_at),
                 rid,
+                # The digest is a sum: a grouping's is its children's, summed (wrapping).
+                _signed(sum(digest_of(learner_id, c) for c in children_of.get(grouping_id, ()))),
             )
         return extra[key]
 
     for learner_id, grouping_id in pairs:
         rolled(learner_id, grouping_id)
     keys = list(extra)
-    values = np.array([extra[key] for key in keys], np.int64).reshape(len(keys), 7)
+    values = np.array([extra[key] for key in keys], np.int64).reshape(len(keys), 8)
     more = Results(
         learner=np.array([k[0] for k in keys], np.int64),
         standard=np.array([k[1] for k in keys], np.int64),
@@ -537,10 +646,29 @@ def add_rollups(
         first_day=values[:, 5],
         rules_id=values[:, 6],
         rollup=np.ones(len(keys), bool),
+        overridden=np.zeros(len(keys), bool),
+        digest=values[:, 7],
     )
     merged = _concat([results, more])
     order = np.lexsort((merged.standard, merged.learner))
     return Results(**{name: getattr(merged, name)[order] for name in Results.__dataclass_fields__})
+
+
+def _signed(value: int) -> int:
+    """A 64-bit pattern (any integer, taken mod 2**64) as a signed 64-bit integer."""
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def digest_text(digest: int) -> str:
+    """A digest (signed 64-bit) as 16 hex digits, as ``derive.ratings_digest`` writes it."""
+    return f"{digest & ((1 << 64) - 1):016x}"
+
+
+def digest_texts(digests: IntArray) -> NDArray[np.str_]:
+    """:func:`digest_text` of many digests at once (vectorised)."""
+    raw = digests.astype(np.int64).astype(">i8").tobytes().hex().encode()
+    return np.frombuffer(raw, dtype="S16").astype(str)
 
 
 def _points_of(engine: Rules, label: str) -> Decimal | None:
@@ -583,6 +711,13 @@ def row_state(state: int, mastered: bool) -> str:
     return "insufficient_evidence" if state == INSUFFICIENT else "not_assessed"
 
 
+def _method_of(results: Results, row: int, book: RulesBook) -> str:
+    if results.overridden[row]:
+        return derive.OVERRIDE
+    rid = int(results.rules_id[row])
+    return book.rollup_method(rid) if results.rollup[row] else book.method(rid)
+
+
 def mastery_of(
     wanted: Mapping[int, Sequence[int]],
     *,
@@ -606,6 +741,15 @@ def mastery_of(
     standard_ids = sorted({leaf for ids in wanted.values() for s in ids for leaf in leaves(s)})
     ratings = fetch_counted_ratings(learner_ids, standard_ids, at)
     results = evaluate(ratings, school_of=school_of, framework_of=framework_of, book=book)
+    results = apply_overrides(
+        results,
+        learner_ids=learner_ids,
+        standard_ids=standard_ids,
+        at=at,
+        school_of=school_of,
+        framework_of=framework_of,
+        book=book,
+    )
     pairs = [(lr, s) for lr in learner_ids for s in wanted[lr] if s in children_of]
     results = add_rollups(
         results,
@@ -636,6 +780,6 @@ def mastery_of(
                 score="" if hundredths < 0 else f"{hundredths // 100}.{hundredths % 100:02d}",
                 first_mastered=None if day == NO_DAY else day_of(day),
                 evidence_count=int(results.evidence_count[row]),
-                method=book.rollup_method(rid) if results.rollup[row] else book.method(rid),
+                method=_method_of(results, row, book),
             )
     return out

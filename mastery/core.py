@@ -44,13 +44,16 @@ from mastery.asof import (
     Results,
     RulesBook,
     add_rollups,
+    apply_overrides,
     day_of,
+    digest_text,
+    digest_texts,
     end_of_day,
     mastery_of,
 )
 from mastery.asof import evaluate as evaluate_many
 from mastery.asof import fetch_counted_ratings as counted_rating_columns
-from mastery.derive import Derived, Rules, ratings_digest
+from mastery.derive import OVERRIDE, Derived, Rules, ratings_digest
 from mastery.estimators import EstimatorComparison
 from mastery.policy import RulesKeys
 from mastery.requirements import (
@@ -72,6 +75,7 @@ __all__ = [
     "DAY0",
     "INSUFFICIENT",
     "NO_DAY",
+    "OVERRIDE",
     "POWER",
     "SCORED",
     "Agreement",
@@ -93,9 +97,12 @@ __all__ = [
     "StandardInfo",
     "add_rollups",
     "agreement",
+    "apply_overrides",
     "counted_rating_columns",
     "counted_ratings",
     "day_of",
+    "digest_text",
+    "digest_texts",
     "end_of_day",
     "engine_level",
     "engine_rules",

@@ -241,15 +241,15 @@ def splitmix64(value: int) -> int:
     return z ^ (z >> 31)
 
 
-def ratings_digest(ratings: Iterable[tuple[int, Decimal | int]]) -> str:
+def ratings_digest(ratings: Iterable[tuple[int | None, Decimal | float | int]]) -> str:
     """The digest of a record's counted ratings (ADR 8, provenance): the 64-bit sum, wrapping,
     of ``splitmix64(rating_id * 2**20 + score in hundredths)`` over ``(rating id, score)``
     pairs, as 16 hex digits. Order-free, so an auditor recomputes it from the ratings alone;
     ``"0000000000000000"`` for none. :func:`ratings_digests` is the same for many groups."""
     total = 0
     for rating_id, score in ratings:
-        hundredths = int((Decimal(score) * 100).to_integral_value())
-        total = (total + splitmix64(((int(rating_id) << 20) + hundredths) & _MASK64)) & _MASK64
+        hundredths = int((Decimal(str(score)) * 100).to_integral_value())
+        total = (total + splitmix64(((int(rating_id or 0) << 20) + hundredths) & _MASK64)) & _MASK64
     return f"{total:016x}"
 
 

@@ -210,6 +210,31 @@ def counted_ratings_of_learners(
     return out
 
 
+def counted_ratings_of_pairs(
+    pairs: Sequence[tuple[int, int]], at: datetime | None = None
+) -> dict[tuple[int, int], list[rules.Rating]]:
+    """The counted ratings (as of ``at`` when given) of each (learner, standard) pair, in the
+    engine's order, in one query; pairs without any are left out."""
+    if not pairs:
+        return {}
+    sql = (
+        f"SELECT r.id, r.score, r.demonstrated_at, r.recorded_at, r.learner_id, r.standard_id"
+        f" FROM {RATING} r JOIN unnest(%s::bigint[], %s::bigint[]) AS p(learner_id, standard_id)"
+        f" ON r.learner_id = p.learner_id AND r.standard_id = p.standard_id"
+        f" WHERE {counted_predicate('r', at=None if at is None else '%s')}"
+        f" ORDER BY r.learner_id, r.standard_id, r.demonstrated_at, r.recorded_at, r.id"
+    )
+    params: list[Any] = [[p[0] for p in pairs], [p[1] for p in pairs]]
+    if at is not None:
+        params += [at, at, at]
+    out: dict[tuple[int, int], list[rules.Rating]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            out.setdefault((int(row[4]), int(row[5])), []).append(rating_of(row))
+    return out
+
+
 @dataclass(frozen=True)
 class ChainLink:
     """The standard being recomputed (depth 0) or one of its ancestors."""

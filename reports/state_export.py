@@ -2,9 +2,13 @@
 
 Columns (CSV): state student id, school id, grade, term, the standard's CASE identifier and
 human code, state (``mastered`` / ``not_yet`` / ``insufficient_evidence`` / ``not_assessed``),
-level, score, date first mastered, evidence count, method. JSON: an array of Ed-Fi
-``StudentCompetencyObjective`` records keyed by the CASE identifier (``objective``), with the
-platform's fields under ``_ext.mastery`` (Ed-Fi's extension convention).
+level, score, date first mastered, evidence count, method (``override`` where a teacher's
+override in force set the record), and the provenance an auditor recomputes a row from (ADR 8):
+calculation version, policy id and scale id in force (blank: the platform's default) and the
+digest of the counted ratings (``mastery.derive.ratings_digest``; a grouping's is the sum of its
+children's). JSON: an array of Ed-Fi ``StudentCompetencyObjective`` records keyed by the CASE
+identifier (``objective``), with the platform's fields under ``_ext.mastery`` (Ed-Fi's
+extension convention: ``calculationVersion``, ``policyId``, ``scaleId``, ``ratingsDigest``).
 
 Streams: learners are read in id-ordered pages; each page's counted ratings are evaluated with
 the engine's bulk path (``mastery.core``) and its rows written at once; nothing grows with the
@@ -46,6 +50,10 @@ COLUMNS: Final = (
     "date_first_mastered",
     "evidence_count",
     "method",
+    "calculation_version",
+    "policy_id",
+    "scale_id",
+    "ratings_digest",
 )
 STATES: Final = ("mastered", "not_yet", "insufficient_evidence", "not_assessed")
 MASTERED, NOT_YET, INSUFFICIENT_EVIDENCE, NOT_ASSESSED = range(4)
@@ -122,11 +130,18 @@ class _Layout:
         raise NotImplementedError
 
     def method_names(self) -> list[str]:
-        """Method per (rules id * 2 + roll-up flag)."""
+        """Method per (rules id * 2 + roll-up flag); the last: an override's."""
         names = []
         for rid in range(len(self.book.rules)):
             names += [self.book.method(rid), self.book.rollup_method(rid)]
-        return names
+        return [*names, core.OVERRIDE]
+
+    def sources(self) -> list[tuple[str, str, str]]:
+        """Provenance per rules id: calculation version, policy id, scale id ("": default)."""
+        return [
+            (core.CALCULATION_VERSION, str(policy or ""), str(scale or ""))
+            for policy, scale in self.book.sources
+        ]
 
     def keep(self, columns: _Columns) -> np.ndarray | None:
         """Which rows this format writes (None: all of them)."""
@@ -148,10 +163,14 @@ class _Columns:
     day: np.ndarray
     count: np.ndarray
     method: np.ndarray
+    rules: np.ndarray
+    digest: np.ndarray
 
 
 class _Csv(_Layout):
-    order = (("l", 0), ("s", 0), ("r", 0), ("r", 1), ("r", 2), ("r", 3), ("r", 4))
+    order = (
+        ("l", 0), ("s", 0), ("r", 0), ("r", 1), ("r", 2), ("r", 3), ("r", 4), ("r", 5), ("r", 6),
+    )  # fmt: skip
     header = outputs.csv_line(COLUMNS)
     footer = ""
     separator = ""
@@ -172,13 +191,18 @@ class _Csv(_Layout):
         return (csv_field(info.identifier) + "," + csv_field(info.human_code) + ",",)
 
     def result_columns(self, columns: _Columns) -> dict[str, ObjectArray]:
-        methods = objects([csv_field(name) + "\r\n" for name in self.method_names()])
+        methods = objects([csv_field(name) + "," for name in self.method_names()])
+        sources = objects(
+            ["".join(csv_field(v) + "," for v in source) for source in self.sources()]
+        )
         return {
             "0": self.state_level(columns, lambda s, label: f"{s},{csv_field(label)},"),
             "1": self.pieces.scores(columns.score),
             "2": self.pieces.dates(columns.day),
             "3": self.pieces.counts(columns.count),
             "4": methods[columns.method],
+            "5": sources[columns.rules],
+            "6": np.char.add(core.digest_texts(columns.digest), "\r\n").astype(object),
         }
 
 
@@ -189,7 +213,7 @@ class _EdFi(_Layout):
 
     order = (
         ("l", 0), ("s", 0), ("l", 1), ("r", 0), ("s", 1),
-        ("r", 1), ("r", 2), ("r", 3), ("r", 4), ("r", 5),
+        ("r", 1), ("r", 2), ("r", 3), ("r", 4), ("r", 5), ("r", 6), ("r", 7),
     )  # fmt: skip
     header = "[\n"
     footer = "\n]}\n"
@@ -254,9 +278,18 @@ class _EdFi(_Layout):
         def state_level(state: str, label: str) -> str:
             return f',"state":{json_value(state)},"level":{json_value(label or None)},"score":'
 
-        methods = objects(
-            [f',"method":{json_value(name)}}}}}}}{self.suffix}' for name in self.method_names()]
+        methods = objects([f',"method":{json_value(name)}' for name in self.method_names()])
+        sources = objects(
+            [
+                f',"calculationVersion":{json_value(version)},"policyId":{policy or "null"}'
+                f',"scaleId":{scale or "null"}'
+                for version, policy, scale in self.sources()
+            ]
         )
+        closing = f'"}}}}}}{self.suffix}'
+        digests = np.char.add(
+            np.char.add(',"ratingsDigest":"', core.digest_texts(columns.digest)), closing
+        ).astype(object)
         return {
             "0": self.state_level(columns, level),
             "1": self.state_level(columns, state_level),
@@ -264,6 +297,8 @@ class _EdFi(_Layout):
             "3": self.pieces.dates(columns.day),
             "4": self.pieces.counts(columns.count),
             "5": methods[columns.method],
+            "6": sources[columns.rules],
+            "7": digests,
         }
 
 
@@ -486,6 +521,15 @@ class _Writer:
         results = core.evaluate_many(
             ratings, school_of=school_of, framework_of=framework_of, book=self.book
         )
+        results = core.apply_overrides(
+            results,
+            learner_ids=list(school_of),
+            standard_ids=prepared.standard_ids,
+            at=self.at,
+            school_of=school_of,
+            framework_of=framework_of,
+            book=self.book,
+        )
         groupings = [
             (learner.id, r.standard_id)
             for learner, items in wanted
@@ -573,6 +617,8 @@ class _Writer:
             np.where(results.mastered, MASTERED, NOT_YET),
             np.where(results.state == INSUFFICIENT, INSUFFICIENT_EVIDENCE, NOT_ASSESSED),
         )
+        template_methods = np.concatenate([t.methods for t in templates])
+        override_method = 2 * len(self.book.rules)
         columns = _Columns(
             state=pick(state, NOT_ASSESSED),
             label=pick(results.label, -1),
@@ -580,9 +626,13 @@ class _Writer:
             day=pick(results.first_day, core.NO_DAY),
             count=pick(results.evidence_count, 0),
             method=pick(
-                results.rules_id * 2 + results.rollup,
-                np.concatenate([t.methods for t in templates]),
+                np.where(
+                    results.overridden, override_method, results.rules_id * 2 + results.rollup
+                ),
+                template_methods,
             ),
+            rules=pick(results.rules_id, template_methods // 2),
+            digest=pick(results.digest, 0),
         )
         mask = layout.keep(columns)
         if mask is not None:

@@ -217,7 +217,10 @@ SELECT l.id, l.school_id, st.id,
             AT TIME ZONE %(tz)s)::date,
        EXISTS (SELECT 1 FROM mastery_masteryoverride v
                WHERE v.learner_id = l.id AND v.standard_id = st.id AND v.set_at <= %(at)s
-                 AND (v.cleared_at IS NULL OR v.cleared_at > %(at)s))
+                 AND (v.cleared_at IS NULL OR v.cleared_at > %(at)s)),
+       (SELECT (max(v.set_at) AT TIME ZONE %(tz)s)::date FROM mastery_masteryoverride v
+        WHERE v.learner_id = l.id AND v.standard_id = st.id AND v.set_at <= %(at)s
+          AND (v.cleared_at IS NULL OR v.cleared_at > %(at)s))
 FROM learners_learner l
 JOIN learners_organisation sc ON sc.id = l.school_id
 CROSS JOIN standards_standard st
@@ -278,28 +281,32 @@ def _sql_counts(seeded: Seeded, day: datetime.date) -> dict[tuple[str, object], 
         keys += [("Teacher", t) for t in teachers[learner_id]]
         keys += [("Subgroup", g) for g in subgroups[learner_id]]
         fewest = min(row[3] for row in rows)
-        mastered = [row[3] >= 2 and row[4] >= 3 for row in rows]
+        # An override in force (level 4 here) sets the record, as in every report (ADR 8): it
+        # masters, and the record is not "insufficient evidence" whatever the ratings.
+        mastered = [row[6] or (row[3] >= 2 and row[4] >= 3) for row in rows]
+        insufficient = [row[3] == 1 and not row[6] for row in rows]
         for key in keys:
             learners, standards = out.setdefault(key, ([0] * 8, {}))
             learners[0] += 1
             learners[1 + min(fewest, 3)] += 1
-            learners[5] += any(row[3] == 1 for row in rows)
+            learners[5] += any(insufficient)
             learners[6] += any(row[6] for row in rows)
             learners[7] += any(mastered)
-            for row, is_mastered in zip(rows, mastered, strict=True):
+            for row, is_mastered, short in zip(rows, mastered, insufficient, strict=True):
                 counts = standards.setdefault(row[2], [0] * 15)
                 n = row[3]
                 counts[0] += 1
                 counts[
                     1 + (0 if n == 0 else 1 if n == 1 else 2 if n == 2 else 3 if n <= 4 else 4)
                 ] += 1
-                counts[6] += n == 1
+                counts[6] += short
                 counts[7] += row[6]
                 counts[8] += is_mastered
                 if not is_mastered:
                     counts[14] += 1
                 else:
-                    days = (row[5] - start).days
+                    firsts = [day for day in (row[5], row[7] if row[6] else None) if day]
+                    days = (min(firsts) - start).days
                     counts[9 + (0 if days < 0 else 1 + min(days // 28, 3))] += 1
     return out
 

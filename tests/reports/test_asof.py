@@ -17,7 +17,7 @@ from mastery.policy import load_rules
 from mastery.selectors import mastery_as_of
 from standards.models import CalculationPolicy, Framework, Standard
 from tests.factories import SchoolFactory
-from tests.reports.world import World, end_of
+from tests.reports.world import World, end_of, expected_digest
 
 
 def _all_pairs(world: World) -> tuple[list[int], list[int]]:
@@ -133,12 +133,20 @@ def test_bulk_evaluation_equals_the_engine_per_record_for_every_method() -> None
             standard=np.full(learner.shape[0], standard.pk, np.int64),
             score_hundredths=np.array([s for g in groups for s in g], np.int64),
             day=days.astype(np.int64),
+            ids=np.arange(1, learner.shape[0] + 1, dtype=np.int64),
         )
         school_of = {i + 1: schools[i % len(schools)] for i in range(len(groups))}
         got = asof.evaluate(
             ratings, school_of=school_of, framework_of={standard.pk: framework.pk}, book=book
         )
+        first_id = 1
         for index, scores in enumerate(groups):
+            ids = range(first_id, first_id + len(scores))
+            first_id += len(scores)
+            digest = expected_digest(
+                [(i, Decimal(s) / 100) for i, s in zip(ids, scores, strict=True)]
+            )
+            assert asof.digest_text(int(got.digest[index])) == f"{digest:016x}"
             engine = engines[index % len(schools)]
             ordered = [rules.Rating(score=Decimal(s) / 100, id=i) for i, s in enumerate(scores)]
             result = rules.evaluate(ordered, engine.policy, engine.scale)
@@ -170,6 +178,7 @@ def test_a_score_off_the_scale_names_the_learner_and_standard(world: World) -> N
         standard=np.array([world.a.pk], np.int64),
         score_hundredths=np.array([900], np.int64),
         day=np.array([0], np.int64),
+        ids=np.array([1], np.int64),
     )
     with pytest.raises(
         ReportDataError, match=f"learner {world.cast.own.pk}, standard {world.a.pk}"

@@ -9,8 +9,11 @@ import json
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from learners.models import Organisation
+from mastery import core
+from mastery import services as mastery_services
 from reports import plan
 from reports.state_export import COLUMNS, write_state_export
 from standards.exporters import mint_identifier
@@ -143,6 +146,10 @@ def test_json_records_are_ed_fi_student_competency_objectives(world: World) -> N
         assert (mastery["dateFirstMastered"] or "") == line["date_first_mastered"]
         assert str(mastery["evidenceCount"]) == line["evidence_count"]
         assert mastery["method"] == line["method"]
+        assert mastery["calculationVersion"] == line["calculation_version"]
+        assert str(mastery["policyId"] or "") == line["policy_id"]
+        assert str(mastery["scaleId"] or "") == line["scale_id"]
+        assert mastery["ratingsDigest"] == line["ratings_digest"]
         # A roll-up without a level of its own: mastered or not, in Ed-Fi's words.
         fallback = "Proficient" if line["state"] == "mastered" else "Basic"
         assert record["competencyLevelDescriptor"] == (
@@ -255,3 +262,34 @@ def test_reading_the_next_page_in_a_second_thread_gives_the_same_export(
     serial = export(world, world.cast.state, prefetch=False)
     assert export(world, world.cast.state, prefetch=True) == serial
     assert rows_of(serial) == expected_state_rows(world, world.cast.state)
+
+
+def test_an_override_in_force_reads_as_the_override_in_the_export_and_not_before_it(
+    world: World,
+) -> None:
+    """ADR 8: an override of 4 reads 4 (method override, its evidence count the counted
+    ratings'), from the moment it was set; an export as of an earlier day is unchanged."""
+    before = export(world, world.cast.school)
+    mastery_services.set_override(
+        actor=world.cast.teacher,
+        learner=world.cast.own,
+        standard=world.a,
+        score="4",
+        reason="Observed it in the lab",
+    )
+    assert export(world, world.cast.school) == before
+    today = timezone.localdate()
+    rows = {
+        (row["state_student_id"], row["human_code"]): row
+        for row in rows_of(export(world, world.cast.school, as_of=today))
+    }
+    row = rows[(world.cast.own.state_student_id, world.a.human_code)]
+    assert (row["score"], row["level"], row["state"], row["method"]) == (
+        "4.00",
+        "Advanced",
+        "mastered",
+        "override",
+    )
+    assert int(row["evidence_count"]) == len(
+        core.counted_ratings(learner_ids=[world.cast.own.pk], standard_ids=[world.a.pk])
+    )

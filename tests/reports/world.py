@@ -36,6 +36,7 @@ from standards.models import (
     Requirement,
     Standard,
 )
+from standards.selectors import policy_for, scale_for
 from tests.factories import LearnerFactory
 from tests.personas import Cast
 
@@ -235,6 +236,33 @@ def _state(result: rules.MasteryResult) -> str:
     return result.state
 
 
+def _splitmix64(value: int) -> int:
+    mask = (1 << 64) - 1
+    z = (value + 0x9E3779B97F4A7C15) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    return z ^ (z >> 31)
+
+
+def expected_digest(ratings: list[tuple[int, Decimal]]) -> int:
+    """ADR 8's digest of counted ratings, written out here independently of the core."""
+    total = 0
+    for rating_id, score in ratings:
+        total += _splitmix64((rating_id << 20) + int(score * 100))
+    return total % (1 << 64)
+
+
+def _provenance(learner: Learner, standard: Standard, digest: int) -> dict[str, str]:
+    policy = policy_for(learner.school_id, standard.framework_id)
+    scale = scale_for(learner.school_id)
+    return {
+        "calculation_version": rules.CALCULATION_VERSION,
+        "policy_id": str(policy.policy_id or ""),
+        "scale_id": str(scale.scale_id or ""),
+        "ratings_digest": f"{digest:016x}",
+    }
+
+
 def expected_cell(learner: Learner, standard: Standard, at: datetime.datetime) -> dict[str, str]:
     """One learner on one standard as of ``at``, by the engine per record."""
     settings = load_rules(learner.school_id, standard.framework_id)
@@ -260,6 +288,11 @@ def expected_cell(learner: Learner, standard: Standard, at: datetime.datetime) -
             "date_first_mastered": max(firsts) if rolled.mastered and firsts else "",
             "evidence_count": str(sum(int(k["evidence_count"]) for k in kids)),
             "method": "all_mastered",
+            **_provenance(
+                learner,
+                standard,
+                sum(int(k["ratings_digest"], 16) for k in kids) % (1 << 64),
+            ),
         }
     ordered = [
         rules.Rating(score=r.score, demonstrated_at=r.demonstrated_at, recorded_at=r.recorded_at,
@@ -282,6 +315,9 @@ def expected_cell(learner: Learner, standard: Standard, at: datetime.datetime) -
         "date_first_mastered": first,
         "evidence_count": str(result.evidence_count),
         "method": settings.policy.method,
+        **_provenance(
+            learner, standard, expected_digest([(int(r.id or 0), r.score) for r in ordered])
+        ),
     }
 
 
