@@ -140,6 +140,12 @@ def test_a_round_from_start_to_adoption_and_a_common_task(
     assert MasteryRecord.objects.get(learner=learner, standard=adding).inconsistent
     page.goto(f"{site_url}/mastery/sections/{district.b1.pk}/grid/")
     assert page.locator("td.flagged").count() == 1
+    # The flag's words for screen readers are clipped by the grid's scrolling region, wherever
+    # the column: positioned against the page, a flag in a far column widened 390 px phones.
+    assert page.evaluate(
+        "() => !!document.querySelector('td.flagged .visually-hidden')"
+        ".offsetParent.closest('.grid-scroll')"
+    )
     checked(page, "the grid with a flagged cell")
     page.goto(f"{site_url}/mastery/learners/{learner.pk}/standards/{adding.pk}/")
     assert "the evidence is inconsistent: look again" in page.content()
