@@ -4,11 +4,13 @@ Columns (CSV): state student id, school id, grade, term, the standard's CASE ide
 human code, state (``mastered`` / ``not_yet`` / ``insufficient_evidence`` / ``not_assessed``),
 level, score, date first mastered, evidence count, method (``override`` where a teacher's
 override in force set the record), and the provenance an auditor recomputes a row from (ADR 8):
-calculation version, policy id and scale id in force (blank: the platform's default) and the
-digest of the counted ratings (``mastery.derive.ratings_digest``; a grouping's is the sum of its
+calculation version, policy id and scale id in force (blank: the platform's default), the
+rules' key (``mastery.derive.rules_key``, as the record stores it) and the digest of the counted
+ratings (``mastery.derive.ratings_digest``; a grouping's is the sum of its
 children's). JSON: an array of Ed-Fi ``StudentCompetencyObjective`` records keyed by the CASE
 identifier (``objective``), with the platform's fields under ``_ext.mastery`` (Ed-Fi's
-extension convention: ``calculationVersion``, ``policyId``, ``scaleId``, ``ratingsDigest``).
+extension convention: ``calculationVersion``, ``policyId``, ``scaleId``, ``rulesKey``,
+``ratingsDigest``).
 
 Streams: learners are read in id-ordered pages; each page's counted ratings are evaluated with
 the engine's bulk path (``mastery.core``) and its rows written at once; nothing grows with the
@@ -53,6 +55,7 @@ COLUMNS: Final = (
     "calculation_version",
     "policy_id",
     "scale_id",
+    "rules_key",
     "ratings_digest",
 )
 STATES: Final = ("mastered", "not_yet", "insufficient_evidence", "not_assessed")
@@ -136,12 +139,22 @@ class _Layout:
             names += [self.book.method(rid), self.book.rollup_method(rid)]
         return [*names, core.OVERRIDE]
 
-    def sources(self) -> list[tuple[str, str, str]]:
-        """Provenance per rules id: calculation version, policy id, scale id ("": default)."""
-        return [
-            (core.CALCULATION_VERSION, str(policy or ""), str(scale or ""))
-            for policy, scale in self.book.sources
-        ]
+    def sources(self) -> list[tuple[str, str, str, str]]:
+        """Provenance per (rules id * 2 + grouping flag): calculation version, policy id and
+        scale id ("": the default), the rules' key (``derive.rules_key``, hex)."""
+        out = []
+        for rid, (policy, scale) in enumerate(self.book.sources):
+            engine = self.book.rules[rid]
+            for key in (engine.leaf_key, engine.grouping_key):
+                out.append(
+                    (
+                        core.CALCULATION_VERSION,
+                        str(policy or ""),
+                        str(scale or ""),
+                        core.digest_text(key),
+                    )
+                )
+        return out
 
     def keep(self, columns: _Columns) -> np.ndarray | None:
         """Which rows this format writes (None: all of them)."""
@@ -163,7 +176,7 @@ class _Columns:
     day: np.ndarray
     count: np.ndarray
     method: np.ndarray
-    rules: np.ndarray
+    rules: np.ndarray  # rules id * 2 + grouping flag
     digest: np.ndarray
 
 
@@ -282,8 +295,8 @@ class _EdFi(_Layout):
         sources = objects(
             [
                 f',"calculationVersion":{json_value(version)},"policyId":{policy or "null"}'
-                f',"scaleId":{scale or "null"}'
-                for version, policy, scale in self.sources()
+                f',"scaleId":{scale or "null"},"rulesKey":{json_value(key)}'
+                for version, policy, scale, key in self.sources()
             ]
         )
         closing = f'"}}}}}}{self.suffix}'
@@ -631,7 +644,8 @@ class _Writer:
                 ),
                 template_methods,
             ),
-            rules=pick(results.rules_id, template_methods // 2),
+            # rules id * 2 + grouping (a template's method number is that too)
+            rules=pick(results.rules_id, template_methods // 2) * 2 + template_methods % 2,
             digest=pick(results.digest, 0),
         )
         mask = layout.keep(columns)

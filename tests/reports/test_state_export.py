@@ -14,6 +14,7 @@ from django.utils import timezone
 from learners.models import Organisation
 from mastery import core
 from mastery import services as mastery_services
+from mastery.models import MasteryRecord
 from reports import plan
 from reports.state_export import COLUMNS, write_state_export
 from standards.exporters import mint_identifier
@@ -150,6 +151,7 @@ def test_json_records_are_ed_fi_student_competency_objectives(world: World) -> N
         assert str(mastery["policyId"] or "") == line["policy_id"]
         assert str(mastery["scaleId"] or "") == line["scale_id"]
         assert mastery["ratingsDigest"] == line["ratings_digest"]
+        assert mastery["rulesKey"] == line["rules_key"]
         # A roll-up without a level of its own: mastered or not, in Ed-Fi's words.
         fallback = "Proficient" if line["state"] == "mastered" else "Basic"
         assert record["competencyLevelDescriptor"] == (
@@ -290,6 +292,11 @@ def test_an_override_in_force_reads_as_the_override_in_the_export_and_not_before
         "mastered",
         "override",
     )
+    # The provenance of an overridden record: the rules it was computed under (as the stored
+    # record keys them) and the digest of the counted ratings behind the evidence alone.
+    mastery_services.recompute_pairs(pairs=[(world.cast.own.pk, world.a.pk)])
+    record = MasteryRecord.objects.get(learner=world.cast.own, standard=world.a)
+    assert row["rules_key"] == core.digest_text(record.rules_key or 0)
     assert int(row["evidence_count"]) == len(
         core.counted_ratings(learner_ids=[world.cast.own.pk], standard_ids=[world.a.pk])
     )

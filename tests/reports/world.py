@@ -255,10 +255,13 @@ def expected_digest(ratings: list[tuple[int, Decimal]]) -> int:
 def _provenance(learner: Learner, standard: Standard, digest: int) -> dict[str, str]:
     policy = policy_for(learner.school_id, standard.framework_id)
     scale = scale_for(learner.school_id)
+    settings = load_rules(learner.school_id, standard.framework_id)
+    key = settings.grouping_key if standard.is_grouping else settings.leaf_key
     return {
         "calculation_version": rules.CALCULATION_VERSION,
         "policy_id": str(policy.policy_id or ""),
         "scale_id": str(scale.scale_id or ""),
+        "rules_key": f"{key % (1 << 64):016x}",
         "ratings_digest": f"{digest:016x}",
     }
 
