@@ -11,12 +11,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from rest_framework import serializers, status
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ErrorDetail, ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler as drf_exception_handler
 
 from common.api_fields import TextField
 from common.importing import SEVERITIES, ImportRefused, Problem, problems_payload
+from common.messages import without_field_name
 
 
 class ProblemSerializer(serializers.Serializer[Any]):
@@ -57,13 +59,13 @@ def request_problems(errors: Any, path: str = "") -> list[Problem]:
         ]
     if isinstance(errors, list):
         if all(not isinstance(value, (dict, list)) for value in errors):
-            return [Problem("request", path, str(value)) for value in errors]
+            return [Problem("request", path, without_field_name(value)) for value in errors]
         return [
             problem
             for index, value in enumerate(errors)
             for problem in request_problems(value, f"{path}[{index}]")
         ]
-    return [Problem("request", path, str(errors))]
+    return [Problem("request", path, without_field_name(errors))]
 
 
 def _join(path: str, key: Any) -> str:
@@ -79,3 +81,23 @@ def request_data(request: Any) -> Any:
         return request.data
     except ParseError as error:
         raise ImportRefused([Problem("request", "", str(error.detail))]) from error
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's answers, with every message of a refused request in plain words: the field is
+    the key it is listed under, never repeated in front of the message (``{"as_of": ["Give a
+    date (YYYY-MM-DD)."]}``, not ``["as_of: give a date"]``)."""
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, ValidationError):
+        response.data = _without_field_names(response.data)
+    return response
+
+
+def _without_field_names(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {key: _without_field_names(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_without_field_names(value) for value in data]
+    if isinstance(data, str):
+        return ErrorDetail(without_field_name(data), code=getattr(data, "code", None))
+    return data

@@ -24,13 +24,23 @@ def score_number(value: object) -> Decimal:
     if score.adjusted() > 12:  # no scale reaches a trillion points; quantize would overflow
         raise ValueError(f"{value} is far outside any scale")
     if score != score.quantize(HUNDREDTH):
-        raise ValueError(f"{value} has more than 2 decimals")
+        raise ValueError(f"{shown(value)} has more than 2 decimals")
     return score.quantize(HUNDREDTH)
+
+
+def shown(value: object) -> str:
+    """A score as people write it: a number without trailing zeros (``9``, ``2.5``; an API
+    client's ``9.0000`` too), any other value as it was given."""
+    if isinstance(value, (Decimal, int, float)) and not isinstance(value, bool):
+        number = Decimal(str(value))
+        if number.is_finite():
+            return f"{number.normalize():f}"
+    return str(value)
 
 
 def outside_scale(value: object, low: Decimal, high: Decimal) -> str:
     """Why a score is refused when it lies outside the scale (``low`` to ``high`` points)."""
-    return f"{value} is outside the scale ({low:g} to {high:g})"
+    return f"{shown(value)} is outside the scale ({low:g} to {high:g})"
 
 
 def parse_score(value: object, *, low: Decimal, high: Decimal) -> Decimal:
