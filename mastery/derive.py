@@ -526,9 +526,10 @@ class BulkColumns:
 def derive_bulk_columns(groups: BulkGroups, settings: Rules) -> BulkColumns:
     """:func:`derive_record` for many pairs at once with the engine's numpy path.
 
-    Every prefix of every pair is evaluated in one ``evaluate_bulk`` call, so the first
-    mastered prefix (``first_mastered_at``) comes out with the result: equal, pair by pair, to
-    ``derive_record`` on the same ratings (``tests/mastery/test_bulk_recompute.py``).
+    One ``evaluate_bulk`` call for the pairs, and the first mastered prefix
+    (``first_mastered_at``) by :func:`first_mastered_lengths` (the one bulk form of the rule,
+    which the reports as of a day use too): equal, pair by pair, to ``derive_record`` on the
+    same ratings (``tests/mastery/test_bulk_recompute.py``).
     """
     counts = groups.counts
     size = int(counts.shape[0])
@@ -543,30 +544,21 @@ def derive_bulk_columns(groups: BulkGroups, settings: Rules) -> BulkColumns:
             empty,
             np.zeros(0, bool),
         )
-    # Prefix p of pair g has length k (1..n_g) and covers rows starts[g] .. starts[g] + k - 1.
-    prefix_pair = np.repeat(np.arange(size, dtype=np.int64), counts)
-    prefix_start = np.cumsum(counts) - counts
-    prefix_len = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(prefix_start, counts) + 1
-    row_prefix = np.repeat(np.arange(prefix_len.shape[0], dtype=np.int64), prefix_len)
-    prefix_first_row = np.cumsum(prefix_len) - prefix_len
-    offset = np.arange(row_prefix.shape[0], dtype=np.int64) - prefix_first_row[row_prefix]
-    rows = groups.starts[prefix_pair][row_prefix] + offset
-    result = bulk.evaluate_bulk(row_prefix, groups.scores[rows], settings.policy, settings.scale)
-    last = prefix_start + counts - 1
-    never = np.iinfo(np.int64).max
-    first_len = np.minimum.reduceat(np.where(result.mastered, prefix_len, never), prefix_start)
-    reached = first_len != never
-    first_row = groups.starts + np.where(reached, first_len, 1) - 1
+    # The pairs' rows, contiguous: pair g covers rows pair_start[g] .. + counts[g] - 1.
     pair_rows = np.repeat(np.arange(size, dtype=np.int64), counts)
-    whole = groups.starts[pair_rows] + np.arange(pair_rows.shape[0]) - prefix_start[pair_rows]
-    inconsistent = estimators.disagree_bulk(
-        pair_rows, groups.scores[whole], settings.policy, settings.scale
-    )
+    pair_start = np.cumsum(counts) - counts
+    whole = groups.starts[pair_rows] + np.arange(pair_rows.shape[0]) - pair_start[pair_rows]
+    scores = groups.scores[whole]
+    result = bulk.evaluate_bulk(pair_rows, scores, settings.policy, settings.scale)
+    first_len = first_mastered_lengths(scores, pair_start, counts, result.mastered, settings)
+    reached = first_len > 0
+    first_row = groups.starts + np.where(reached, first_len, 1) - 1
+    inconsistent = estimators.disagree_bulk(pair_rows, scores, settings.policy, settings.scale)
     return BulkColumns(
-        state=result.state[last],
-        score_hundredths=result.score_hundredths[last],
-        level_index=result.level_index[last],
-        mastered=result.mastered[last],
+        state=result.state,
+        score_hundredths=result.score_hundredths,
+        level_index=result.level_index,
+        mastered=result.mastered,
         evidence_count=counts.copy(),
         first_us=np.where(reached, groups.demonstrated_us[first_row], -1),
         inconsistent=inconsistent,
