@@ -142,7 +142,7 @@ def evidence_detail(evidence: Evidence) -> EvidenceDetail:
     history, and every rating with its standard, supersession and removal."""
     ratings = list(
         Rating.objects.filter(evidence_id=evidence.pk)
-        .select_related("standard", "rater", "removal", "superseded_by")
+        .select_related("standard", "rater", "removal__removed_by", "superseded_by__rater")
         .order_by("standard__human_code", "recorded_at", "id")
     )
     return EvidenceDetail(
@@ -308,7 +308,7 @@ def prefetch_rating_history() -> Prefetch[str]:
     """Prefetches every rating of an evidence with its standard, correction and removal."""
     return Prefetch(
         "ratings",
-        queryset=Rating.objects.select_related("standard", "removal", "superseded_by").order_by(
-            "recorded_at", "id"
-        ),
+        queryset=Rating.objects.select_related(
+            "standard", "rater", "removal__removed_by", "superseded_by__rater"
+        ).order_by("recorded_at", "id"),
     )

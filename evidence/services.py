@@ -307,12 +307,38 @@ def _check_attachment_count(links: Sequence[str], files: Sequence[object]) -> No
         )
 
 
-def _mark_stale(pairs: Iterable[tuple[int, int]]) -> None:
+def _mark_stale(
+    pairs: Iterable[tuple[int, int]],
+    *,
+    actor: AbstractBaseUser,
+    action: str,
+    object_type: str,
+    object_id: object,
+    learner_ids: Iterable[int] = (),
+    detail: Mapping[str, Any] | None = None,
+) -> None:
     """Tells the mastery app which (learner, standard) records our writes made stale, in our
-    transaction (ADR 5): the recomputes are queued only if it commits."""
+    transaction (ADR 5): the recomputes are queued only if it commits; and writes the audit
+    entries of the write (one per learner, one statement), whoever called the service (page,
+    API, command, import, admin): the service, not the HTTP response, is the record of it."""
+    from audit.recording import record_accesses  # the audit app reads evidence's models
+
     unique = sorted(set(pairs))
     if unique:
         mark_stale(pairs=unique)
+    learners = sorted({learner for learner, _ in unique} | set(learner_ids))
+    if not learners:
+        return  # nothing was written
+    record_accesses(
+        actor=actor,
+        action=action,
+        allowed=True,
+        learner_ids_sql="SELECT unnest(%s::bigint[]) AS learner_ref",
+        params=[learners],
+        object_type=object_type,
+        object_id=object_id,
+        detail={"ratings": len(unique), **dict(detail or {})},
+    )
 
 
 # --- writing helpers (only called after validation) ---------------------------------------------
@@ -423,7 +449,11 @@ def record_evidence(
             )
             for sid, score in checked_scores.items()
         )
-        _mark_stale((learner.pk, sid) for sid in checked_scores)
+        _mark_stale(
+            ((learner.pk, sid) for sid in checked_scores),
+            actor=actor, action="evidence.record", object_type="evidence.evidence",
+            object_id=evidence.pk, learner_ids=[learner.pk],
+        )  # fmt: skip
     logger.info("evidence recorded", extra={"evidence_id": evidence.pk, "ratings": rated})
     return evidence
 
@@ -530,7 +560,10 @@ def record_ratings(
         ],
         batch_size=1000,
     )
-    _mark_stale(seen)
+    _mark_stale(
+        seen, actor=actor, action="evidence.ratings.record", object_type="evidence.rating",
+        object_id="", detail={"evidence": len(evidence)},
+    )  # fmt: skip
     logger.info("ratings recorded", extra={"evidence": len(evidence), "ratings": len(ratings)})
     return RecordedRatings(evidence=evidence, ratings=ratings)
 
@@ -588,7 +621,11 @@ def _write_self_ratings(
         )
         for sid, score in scores.items()
     )
-    _mark_stale((evidence.learner_id, sid) for sid in scores)
+    _mark_stale(
+        ((evidence.learner_id, sid) for sid in scores),
+        actor=actor, action="evidence.self_ratings.record", object_type="evidence.evidence",
+        object_id=evidence.pk,
+    )  # fmt: skip
     return created
 
 
@@ -779,7 +816,11 @@ def review_submission(
         for sid, score in checked.items()
     )
     change = _status(evidence, EvidenceStatus.SCORED, actor, comment)
-    _mark_stale((evidence.learner_id, sid) for sid in checked)
+    _mark_stale(
+        ((evidence.learner_id, sid) for sid in checked),
+        actor=actor, action="evidence.review", object_type="evidence.evidence",
+        object_id=evidence.pk, learner_ids=[evidence.learner_id],
+    )  # fmt: skip
     _notify_reviewed(evidence, change, returned=False)
     logger.info("submission scored", extra={"evidence_id": evidence.pk, "ratings": len(checked)})
     return evidence
@@ -849,7 +890,11 @@ def supersede_rating(
         comment=comment,
         supersedes=locked,
     )
-    _mark_stale([(locked.learner_id, locked.standard_id)])
+    _mark_stale(
+        [(locked.learner_id, locked.standard_id)],
+        actor=actor, action="evidence.rating.supersede", object_type="evidence.rating",
+        object_id=created.pk, detail={"supersedes": locked.pk},
+    )  # fmt: skip
     logger.info("rating superseded", extra={"rating_id": locked.pk, "by": created.pk})
     return created
 
@@ -864,7 +909,11 @@ def remove_rating(*, actor: AbstractBaseUser, rating: Rating, reason: str) -> Ra
     removal = RatingRemoval.objects.create(
         rating=locked, reason=_reason(reason), removed_by_id=_user_id(actor)
     )
-    _mark_stale([(locked.learner_id, locked.standard_id)])
+    _mark_stale(
+        [(locked.learner_id, locked.standard_id)],
+        actor=actor, action="evidence.rating.remove", object_type="evidence.rating",
+        object_id=locked.pk,
+    )  # fmt: skip
     logger.info("rating removed", extra={"rating_id": locked.pk})
     return removal
 
@@ -891,7 +940,11 @@ def remove_evidence(*, actor: AbstractBaseUser, evidence: Evidence, reason: str)
         RatingRemoval(rating=rating, reason=reason, removed_by_id=_user_id(actor))
         for rating in live
     )
-    _mark_stale((rating.learner_id, rating.standard_id) for rating in live)
+    _mark_stale(
+        ((rating.learner_id, rating.standard_id) for rating in live),
+        actor=actor, action="evidence.remove", object_type="evidence.evidence",
+        object_id=locked.pk, learner_ids=[locked.learner_id],
+    )  # fmt: skip
     logger.info("evidence removed", extra={"evidence_id": locked.pk, "ratings": len(live)})
     return removal
 

@@ -63,10 +63,25 @@ class ReflectionOut(serializers.ModelSerializer[Reflection]):
         read_only_fields = fields
 
 
+def _name(user: Any) -> str:
+    """How a staff member (or the learner) is named to those who may see the learner."""
+    if user is None:
+        return ""
+    return str(user.get_full_name() or user.get_username())
+
+
 class RatingOut(serializers.ModelSerializer[Rating]):
+    """A rating with who gave it (``rater``), who corrected it (``corrected_by``: the rater of
+    the rating that supersedes it) and who removed it (``removed_by``), ids and names."""
+
     standard_code = TextField(source="standard.human_code", read_only=True)
     superseded_by = serializers.SerializerMethodField()
     removed = serializers.SerializerMethodField()
+    rater_name = serializers.SerializerMethodField()
+    corrected_by = serializers.SerializerMethodField()
+    corrected_by_name = serializers.SerializerMethodField()
+    removed_by = serializers.SerializerMethodField()
+    removed_by_name = serializers.SerializerMethodField()
 
     class Meta:
         model = Rating
@@ -84,6 +99,12 @@ class RatingOut(serializers.ModelSerializer[Rating]):
             "supersedes",
             "superseded_by",
             "removed",
+            "rater",
+            "rater_name",
+            "corrected_by",
+            "corrected_by_name",
+            "removed_by",
+            "removed_by_name",
         ]
         read_only_fields = fields
 
@@ -95,6 +116,33 @@ class RatingOut(serializers.ModelSerializer[Rating]):
 
     def get_removed(self, rating: Rating) -> bool:
         return hasattr(rating, "removal")
+
+    def get_rater_name(self, rating: Rating) -> str:
+        return _name(rating.rater)
+
+    def _corrector(self, rating: Rating) -> Any:
+        try:
+            return rating.superseded_by.rater
+        except Rating.DoesNotExist:
+            return None
+
+    def get_corrected_by(self, rating: Rating) -> int | None:
+        corrector = self._corrector(rating)
+        return None if corrector is None else int(corrector.pk)
+
+    def get_corrected_by_name(self, rating: Rating) -> str:
+        return _name(self._corrector(rating))
+
+    def _remover(self, rating: Rating) -> Any:
+        removal = getattr(rating, "removal", None)
+        return None if removal is None else removal.removed_by
+
+    def get_removed_by(self, rating: Rating) -> int | None:
+        remover = self._remover(rating)
+        return None if remover is None else int(remover.pk)
+
+    def get_removed_by_name(self, rating: Rating) -> str:
+        return _name(self._remover(rating))
 
 
 class EvidenceOut(serializers.ModelSerializer[Evidence]):

@@ -263,7 +263,7 @@ class RatingViewSet(
     def get_queryset(self) -> QuerySet[Rating]:
         ratings = (
             selectors.visible_ratings(self.request.user)
-            .select_related("standard", "removal", "superseded_by")
+            .select_related("standard", "rater", "removal__removed_by", "superseded_by__rater")
             .order_by("-recorded_at", "-id")
         )
         learner = _int_param(self.request, "learner")

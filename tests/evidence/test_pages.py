@@ -339,8 +339,9 @@ def test_teacher_corrects_and_removes_ratings_from_the_evidence_page(
     client.post(reverse("evidence:remove_rating", args=[second.pk]), {"reason": "Wrong quiz"})
     assert [r.score for r in core.counted_ratings()] == [Decimal("3.00")]
     page = client.get(reverse("evidence:detail", args=[evidence.pk])).content.decode()
-    assert f"Corrected (by rating {first.pk + 2})" in page
-    assert "Removed: <p>Wrong quiz</p>" in page
+    name = cast.co_teacher.get_full_name()
+    assert f"Corrected by {name} (rating {first.pk + 2})" in page
+    assert f"Removed by {name}: <p>Wrong quiz</p>" in page
 
 
 @pytest.mark.parametrize("persona", ["guardian", "student", "teacher_elsewhere"])
