@@ -296,7 +296,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # worker died (its lease expired), fails it after REPORT_MAX_ATTEMPTS (reports/README.md).
     "requeue-reports": {"task": "reports.tasks.requeue_reports", "schedule": 60.0},
     # Bulk recompute batches never sent (broker down) or lost (mastery/README.md).
-    "requeue-bulk-batches": {"task": "mastery.tasks.requeue_bulk_batches", "schedule": 600.0},
+    "requeue-bulk-batches": {"task": "mastery.tasks.requeue_bulk_batches", "schedule": 60.0},
     # Notification e-mails still pending after a lost message (notifications/README.md).
     "requeue-pending-emails": {
         "task": "notifications.tasks.requeue_pending_emails",

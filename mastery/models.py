@@ -280,6 +280,9 @@ class BulkRecompute(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the broker refused a batch's message (R11: the request did not wait); cleared once
+    # ``requeue_bulk_batches`` (every minute) has sent them.
+    send_failed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -291,6 +294,14 @@ class BulkRecompute(models.Model):
 
     def __str__(self) -> str:
         return f"bulk recompute {self.pk} of organisation {self.organisation_id} ({self.status})"
+
+    @property
+    def waiting_for_workers(self) -> bool:
+        """Not finished, and some of its batches could not be sent: the broker was unreachable."""
+        return (
+            self.status in (BulkStatus.QUEUED, BulkStatus.RUNNING)
+            and self.send_failed_at is not None
+        )
 
 
 class BulkRecomputeBatch(models.Model):

@@ -21,6 +21,7 @@ from typing import Any, Final
 import numpy as np
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from numpy.typing import NDArray
 
@@ -591,24 +592,27 @@ BULK_LOST_AFTER: Final = timedelta(minutes=10)
 
 
 def requeue_bulk_batches(*, now: datetime | None = None, limit: int = 1000) -> int:
-    """Send again the batches still queued ``BULK_LOST_AFTER`` after their job started (never
-    sent: the broker was down; or their message was lost); beat runs it every 10 minutes.
+    """Send again the queued batches of jobs whose sending failed (the broker was down: the
+    job says it is waiting for the workers) and those still queued ``BULK_LOST_AFTER`` after
+    their job started (their message was lost); beat runs it every minute.
 
     A batch being computed holds its row lock for its whole transaction and is skipped; a
     duplicate of a batch done meanwhile finds it done and does nothing. Returns how many.
     """
     cut = (now or timezone.now()) - BULK_LOST_AFTER
     with transaction.atomic():
-        ids = list(
+        rows = list(
             BulkRecomputeBatch.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=BulkStatus.QUEUED, job__created_at__lt=cut)
+            .filter(status=BulkStatus.QUEUED)
+            .filter(Q(job__created_at__lt=cut) | Q(job__send_failed_at__isnull=False))
             .exclude(job__status=BulkStatus.FAILED)
             .order_by("pk")
-            .values_list("pk", flat=True)[:limit]
+            .values_list("pk", "job_id")[:limit]
         )
-    if ids:
-        _enqueue_batches(ids)
-    return len(ids)
+    if rows and _enqueue_batches([pk for pk, _ in rows]):
+        jobs = {job for _, job in rows}
+        BulkRecompute.objects.filter(pk__in=jobs).update(send_failed_at=None)
+    return len(rows)
 
 
 @transaction.atomic
@@ -685,13 +689,22 @@ def start_learners_recompute(
     return jobs
 
 
-def _enqueue_batches(batch_ids: Sequence[int]) -> None:
+def _enqueue_batches(batch_ids: Sequence[int]) -> bool:
+    """Send the batches; True if the broker took every one. When it did not, their jobs note
+    it (``send_failed_at``: shown as waiting for the workers) for ``requeue_bulk_batches``."""
     from mastery import tasks
 
     for batch_id in batch_ids:
         if not queueing.send(tasks.bulk_recompute_batch, batch_id):
             logger.warning("could not queue bulk batches", extra={"batches": len(batch_ids)})
-            return
+            try:
+                BulkRecompute.objects.filter(
+                    batches__id__in=batch_ids, send_failed_at__isnull=True
+                ).update(send_failed_at=timezone.now())
+            except DatabaseError:  # never raises: the lost-message check still finds them
+                logger.warning("could not note unsent batches", extra={"batches": len(batch_ids)})
+            return False
+    return True
 
 
 def _line(learner_id: int, standard_id: int, r: Derived, explanation: str) -> str:

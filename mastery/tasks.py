@@ -60,5 +60,5 @@ def bulk_recompute_batch(batch_id: int) -> dict[str, int]:
 
 @shared_task(name="mastery.tasks.requeue_bulk_batches", **_RETRY)
 def requeue_bulk_batches() -> int:
-    """Periodic (beat, every 10 minutes): batches never sent or lost are sent again."""
+    """Periodic (beat, every minute): batches never sent or lost are sent again."""
     return services.requeue_bulk_batches()

@@ -141,6 +141,11 @@ class BulkRecomputeOut(serializers.ModelSerializer[BulkRecompute]):
     batches_failed = serializers.IntegerField(read_only=True)
     records_written = serializers.IntegerField(read_only=True, allow_null=True)
     percent = serializers.SerializerMethodField()
+    waiting_for_workers = serializers.BooleanField(
+        read_only=True,
+        help_text="Some batches could not be sent (the workers were unreachable); they are sent "
+        "as soon as the workers are back.",
+    )
 
     class Meta:
         model = BulkRecompute
@@ -156,6 +161,7 @@ class BulkRecomputeOut(serializers.ModelSerializer[BulkRecompute]):
             "batches_failed",
             "percent",
             "records_written",
+            "waiting_for_workers",
             "created_at",
             "started_at",
             "finished_at",

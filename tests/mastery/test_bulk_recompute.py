@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from learners.models import Learner
 from mastery import selectors, services
@@ -251,3 +254,51 @@ def test_batches_never_sent_or_lost_are_sent_again_by_the_sweep(
     assert queues.waiting("bulk") == count
     _run(job)
     assert services.requeue_bulk_batches(now=later) == 0  # done batches are left alone
+
+
+def test_a_job_the_broker_refused_waits_with_a_word_and_is_sent_within_the_minute(
+    world: World,
+    queues: Queues,
+    django_capture_on_commit_callbacks: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """R11: the request that starts a job never waits on the broker; batches it could not send
+    leave the job saying so (page and API), and the next requeue (beat, every minute) sends them
+    without waiting for BULK_LOST_AFTER."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from common import queueing
+    from mastery import tasks
+
+    def refuse(*_: object, **__: object) -> None:
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+
+    monkeypatch.setattr(tasks.bulk_recompute_batch, "apply_async", refuse)
+    queueing.forget_failures()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = _start(world, batch_size=1)
+    job.refresh_from_db()
+    assert job.waiting_for_workers
+    count = job.batches.count()
+    assert queues.waiting("bulk") == 0
+    client = Client()
+    client.force_login(world.teacher)
+    page = client.get(reverse("mastery:bulk_detail", args=[job.pk]))
+    assert "The recompute will start as soon as they are back" in page.content.decode()
+    api = APIClient()
+    api.force_authenticate(world.teacher)
+    assert api.get(f"/api/v1/mastery/bulk-recomputes/{job.pk}/").json()["waiting_for_workers"]
+
+    assert services.requeue_bulk_batches() == count  # still refused: the job keeps its word
+    job.refresh_from_db()
+    assert job.waiting_for_workers
+    monkeypatch.undo()
+    queueing.forget_failures()
+    assert services.requeue_bulk_batches() == count  # within the minute, not BULK_LOST_AFTER
+    assert queues.waiting("bulk") == count
+    job.refresh_from_db()
+    assert not job.waiting_for_workers
+    assert services.requeue_bulk_batches() == 0  # sent a moment ago
+    _run(job)
+    job.refresh_from_db()
+    assert (job.status, job.waiting_for_workers) == ("done", False)
