@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from django.utils import timezone
+
 from learners.models import Learner, Organisation, Term
 from mastery import core
 from mastery.core import Mastery, RulesBook
@@ -105,10 +107,19 @@ class Tally:
 
 
 def school_rows(
-    *, school: Organisation, term: Term, as_of: datetime.date, progress: Progress | None = None
+    *,
+    school: Organisation,
+    term: Term,
+    as_of: datetime.date,
+    progress: Progress | None = None,
+    summary: dict[str, int] | None = None,
 ) -> tuple[list[LearnerLine], Tally, RequirementPlan]:
-    """The learner lines and the per standard tally, computed page by page."""
+    """The learner lines and the per standard tally, page by page. A report of today reads the
+    records the workers keep (``summary`` gets ``pending_recomputes``: the figures of that many
+    still wait for a recompute); a report of a past day computes them as they stood."""
     at = core.end_of_day(as_of)
+    today = as_of >= timezone.localdate()
+    pending = 0
     plan = RequirementPlan(term_id=term.pk, at=at)
     book = RulesBook()
     share = elapsed_share(term, as_of)
@@ -119,18 +130,33 @@ def school_rows(
     for page in learner_pages(learners):
         electives = plan.electives(page)
         needs = {row.id: plan.learner_requirements(row, electives) for row in page}
-        results = core.mastery_of(
-            {lid: [r.standard_id for r in items] for lid, items in needs.items() if items},
-            school_of={row.id: row.school_id for row in page},
-            framework_of={sid: info.framework_id for sid, info in plan.standards.items()},
-            children_of=plan.children_of,
-            at=at,
-            book=book,
-        )
+        wanted = {lid: [r.standard_id for r in items] for lid, items in needs.items() if items}
+        school_of = {row.id: row.school_id for row in page}
+        framework_of = {sid: info.framework_id for sid, info in plan.standards.items()}
+        if today:
+            recorded = core.recorded_mastery(
+                wanted,
+                school_of=school_of,
+                framework_of=framework_of,
+                children_of=plan.children_of,
+                book=book,
+            )
+            results, pending = recorded.results, pending + recorded.pending
+        else:
+            results = core.mastery_of(
+                wanted,
+                school_of=school_of,
+                framework_of=framework_of,
+                children_of=plan.children_of,
+                at=at,
+                book=book,
+            )
         for row in page:
             lines.append(_line(row, needs[row.id], results, plan, share, tally))
         if progress is not None:
             progress(len(lines), total)
+    if summary is not None and today:
+        summary["pending_recomputes"] = pending
     return lines, tally, plan
 
 
@@ -208,8 +234,12 @@ def write_school_report(
     file_format: str,
     path: Path,
     progress: Progress | None = None,
+    summary: dict[str, int] | None = None,
 ) -> int:
-    """Write the report to ``path``; return the number of learner rows."""
-    lines, tally, plan = school_rows(school=school, term=term, as_of=as_of, progress=progress)
+    """Write the report to ``path``; return the number of learner rows (``summary``: see
+    :func:`school_rows`)."""
+    lines, tally, plan = school_rows(
+        school=school, term=term, as_of=as_of, progress=progress, summary=summary
+    )
     outputs.write_tables(path, _tables(lines, tally, plan), file_format)
     return len(lines)

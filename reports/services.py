@@ -293,7 +293,9 @@ def write_report(
     language: str = "",
 ) -> int:
     """Write the report ``scope`` describes to ``path``; return its number of rows.
-    ``summary`` receives what the file leaves out (the Ed-Fi formats' rows without a level);
+    ``summary`` receives what the file leaves out (the Ed-Fi formats' rows without a level) and,
+    for a school report of today (read from the records the workers keep), how many of its
+    figures wait for a recompute (``pending_recomputes``);
     ``language`` is the transcript's (the requester's chosen language; the exports' columns
     are fixed by their formats)."""
     if scope.kind == ReportKind.STATE_EXPORT:
@@ -322,6 +324,7 @@ def write_report(
             file_format=scope.file_format,
             path=path,
             progress=progress,
+            summary=summary,
         )
     if scope.kind == ReportKind.EQUITY_AUDIT:
         assert scope.organisation is not None

@@ -20,13 +20,13 @@ from reports.school_report import school_rows
 from reports.state_export import write_state_export
 from standards.models import Priority
 from standards.services import choose_elective, create_elective_group, decide_elective_choice
-from tests.journeys.helpers import make_tree, quick_entry, require, run_worker
+from tests.journeys.helpers import Tree, make_tree, quick_entry, require, run_worker
 from tests.personas import Cast
 
 pytestmark = pytest.mark.django_db
 
 
-def _world(cast: Cast) -> None:
+def _world(cast: Cast) -> Tree:
     """Six required standards, one mastered: s0 (power, mastered), s1 (power, not yet), s2 (not
     assessed), s4 (not yet), the second domain as a grouping (s3 mastered, s4 not, s5 none: not
     mastered) and the elective s5 the learner chose and the teacher approved."""
@@ -49,6 +49,7 @@ def _world(cast: Cast) -> None:
     quick_entry(cast.teacher, cast.section, [cast.own], [s[1], s[4]], "2")
     quick_entry(cast.teacher, cast.section, [cast.own], [s[3]], "4")
     run_worker()
+    return tree
 
 
 def test_the_page_its_chart_the_school_report_and_the_state_export_agree(cast: Cast) -> None:
@@ -86,6 +87,36 @@ def test_the_page_its_chart_the_school_report_and_the_state_export_agree(cast: C
         if row["state_student_id"] == cast.own.state_student_id
     ]
     assert (sum(row["state"] == "mastered" for row in rows), len(rows)) == page_counts
+
+
+def test_a_school_report_of_today_reads_the_records_and_says_how_fresh_they_are(
+    cast: Cast,
+) -> None:
+    tree = _world(cast)
+    today = timezone.localdate()
+
+    def line_of(summary: dict[str, int]) -> tuple[int, int]:
+        lines, _tally, _plan = school_rows(
+            school=cast.school, term=cast.term, as_of=today, summary=summary
+        )
+        [line] = [line for line in lines if line.learner.id == cast.own.pk]
+        return line.mastered, line.required
+
+    summary: dict[str, int] = {}
+    assert line_of(summary) == (1, 6)
+    assert summary == {"pending_recomputes": 0}
+    # A rating the workers have not taken in yet: today's report shows the record as it is and
+    # says one figure is pending; the recompute brings both to the new figure.
+    quick_entry(cast.teacher, cast.section, [cast.own], [tree.standards[2]], "4")
+    summary = {}
+    assert line_of(summary) == (1, 6)
+    assert summary == {"pending_recomputes": 1}
+    assert learner_progress(cast.own).mastered_required == 1
+    run_worker()
+    summary = {}
+    assert line_of(summary) == (2, 6)
+    assert summary == {"pending_recomputes": 0}
+    assert learner_progress(cast.own).mastered_required == 2
 
 
 @pytest.mark.parametrize(
