@@ -20,6 +20,18 @@ from config.celery import app as celery_app
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Every test starts in the default language: a page served in Spanish leaves Spanish
+    active in the thread (the locale middleware never deactivates it), and a later test in the
+    same process read Spanish dates and words."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 def _database_url_for_worker() -> str:
     """The URL of the database this test process really uses (pytest-django's test database)."""
     params = connection.get_connection_params()
