@@ -229,9 +229,17 @@ def level_for(scale: EffectiveScale, score: Decimal) -> EffectiveLevel:
     return scale.levels[level_index(scale, score)]
 
 
-def evaluate_record(ratings: Sequence[rules.Rating], settings: Rules) -> Derived:
-    """One learner's record on one assessable standard from its counted ratings."""
-    return derive.derive_record(ratings, settings)
+def evaluate_record(
+    ratings: Sequence[rules.Rating], settings: Rules, override: derive.Override | None = None
+) -> Derived:
+    """One learner's record on one assessable standard from its counted ratings, with the
+    teacher's override in force applied as the recompute applies it (``derive.apply_override``:
+    unless the policy ends it with evidence demonstrated after it)."""
+    result = derive.derive_record(ratings, settings)
+    if override is None:
+        return result
+    newest = max((r.demonstrated_at for r in ratings if r.demonstrated_at), default=None)
+    return derive.apply_override(result, override, settings, newest)
 
 
 def first_mastered_at(ratings: Sequence[rules.Rating], settings: Rules) -> datetime.datetime | None:

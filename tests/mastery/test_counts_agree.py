@@ -6,19 +6,23 @@ required standards with the same function (``mastery.core.required_standards`` a
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import re
+from decimal import Decimal
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from mastery import core
+from mastery import core, rules
+from mastery.derive import Override
 from mastery.progress import learner_progress
 from reports.school_report import school_rows
 from reports.state_export import write_state_export
 from standards.models import Priority
+from standards.selectors import DEFAULT_POLICY, DEFAULT_SCALE
 from standards.services import choose_elective, create_elective_group, decide_elective_choice
 from tests.journeys.helpers import Tree, make_tree, quick_entry, require, run_worker
 from tests.personas import Cast
@@ -134,3 +138,28 @@ def test_a_school_report_of_today_reads_the_records_and_says_how_fresh_they_are(
 )
 def test_percentages_are_rounded_not_truncated(part: int, whole: int, shown: int) -> None:
     assert core.percent(part, whole) == shown
+
+
+def test_the_core_evaluates_a_record_with_its_override_applied() -> None:
+    """core.evaluate_record: the counted ratings alone, or with a teacher's override of 4 in
+    force (4.00, mastered, method override, the ratings' evidence count)."""
+    settings = core.engine_rules(DEFAULT_POLICY, DEFAULT_SCALE)
+    moment = datetime.datetime(2026, 10, 1, 12, tzinfo=datetime.UTC)
+    ratings = [
+        rules.Rating(Decimal(score), moment + datetime.timedelta(days=i), moment, i + 1)
+        for i, score in enumerate(["3", "4", "3", "4", "3.5"])
+    ]
+    alone = core.evaluate_record(ratings, settings)
+    assert alone.score != Decimal("4.00")
+    override = Override(
+        id=1,
+        score=Decimal(4),
+        set_at=moment + datetime.timedelta(days=10),
+        set_by_id=1,
+        set_by_name="A teacher",
+        reason="Seen in the lab",
+    )
+    with_override = core.evaluate_record(ratings, settings, override)
+    assert (with_override.score, with_override.mastered) == (Decimal("4.00"), True)
+    assert with_override.explanation["method"] == core.OVERRIDE
+    assert with_override.evidence_count == alone.evidence_count == 5
