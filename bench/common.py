@@ -1004,22 +1004,30 @@ def api_tokens(user_ids: Sequence[int]) -> dict[int, str]:
 def ensure_records(env: dict[str, str], *, concurrency: int = 2) -> dict[str, Any]:
     """Make every loaded pair's record exist and be current before a bench that reads or writes
     them: a full bulk recompute through bulk workers when records are missing or markers are
-    left, then one sweep (so the next sweeps only look at new ratings)."""
+    left, then one sweep (so the next sweeps only look at new ratings). A sweep that marks
+    records (written before the rules they carry changed, e.g. by an older version of the code)
+    means they are not current: one more bulk recompute, then the sweep again, so the bench never
+    measures a backlog of recomputes it did not cause."""
     from mastery.services import sweep_stale_mastery
 
     before = counts()
     result: dict[str, Any] = {"records_before": before["records"]}
-    if before["markers"] or before["records"] < before["ratings"] // 100:
-        workers = Workers(env, queues="bulk", concurrency=concurrency, tag="setup")
-        try:
-            workers.start()
-            result["bulk_recompute_s"] = round(run_bulk_recompute().seconds, 1)
-        finally:
-            workers.stop()
-        analyze_derived_tables()
-    seconds, outcome = timed(lambda: sweep_stale_mastery())
-    result["sweep_s"] = round(seconds, 1)
-    result["sweep_marked"] = outcome.marked
+    needed = bool(before["markers"] or before["records"] < before["ratings"] // 100)
+    for attempt in (1, 2):
+        if needed:
+            workers = Workers(env, queues="bulk", concurrency=concurrency, tag="setup")
+            try:
+                workers.start()
+                result[f"bulk_recompute_{attempt}_s"] = round(run_bulk_recompute().seconds, 1)
+            finally:
+                workers.stop()
+            analyze_derived_tables()
+        seconds, outcome = timed(lambda: sweep_stale_mastery())
+        result[f"sweep_{attempt}_s"] = round(seconds, 1)
+        result[f"sweep_{attempt}_marked"] = outcome.marked
+        if not outcome.marked:
+            break
+        needed = True
     return result
 
 
