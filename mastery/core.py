@@ -58,7 +58,7 @@ from mastery.asof import evaluate as evaluate_many
 from mastery.asof import fetch_counted_ratings as counted_rating_columns
 from mastery.derive import OVERRIDE, Derived, Rules, ratings_digest
 from mastery.estimators import EstimatorComparison
-from mastery.policy import RulesKeys
+from mastery.policy import PageRules, RulesKeys
 from mastery.requirements import (
     POWER,
     Required,
@@ -86,6 +86,7 @@ __all__ = [
     "Derived",
     "EstimatorComparison",
     "Mastery",
+    "PageRules",
     "Ratings",
     "Recorded",
     "ReportDataError",

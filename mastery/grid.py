@@ -664,14 +664,16 @@ def list_section_grid(
     ]
     learner_ids = [learner.pk for learner in roster]
     standard_ids = [column.standard_id for column in columns]
-    scale = core.page_scale(section.school_id)
+    # The scale and the freshness keys' rules from the pages' cache: one version read.
+    page_rules = core.PageRules()
+    scale = page_rules.scale(section.school_id)
     levels = grid_levels(scale)
     looks = _Looks(levels)
     by_learner: dict[int, dict[int, CellLook]] = {}
     pending = 0
     oldest = newest = None
     if learner_ids and standard_ids:
-        keys = RulesKeys()
+        keys = RulesKeys(page_rules)
         school_of = {learner.pk: learner.school_id for learner in roster}
         framework_of = {column.standard_id: column.framework_id for column in columns}
         for school_id in set(school_of.values()):
@@ -971,11 +973,12 @@ def cell_detail(learner: Learner, standard: Standard) -> CellDetail:
         .filter(learner_id=learner.pk, standard_id=standard.pk)
         .first()
     )
+    page_rules = core.PageRules()  # the scale and the freshness key's rules: one version read
     pending = StaleMastery.objects.filter(
         learner_id=learner.pk, standard_id=standard.pk
     ).exists() or (
         record is not None
-        and RulesKeys().is_stale(
+        and RulesKeys(page_rules).is_stale(
             learner.school_id, standard.framework_id, standard.is_grouping, record.rules_key
         )
     )
@@ -985,7 +988,7 @@ def cell_detail(learner: Learner, standard: Standard) -> CellDetail:
         .select_related("evidence")
         .order_by("-demonstrated_at", "-recorded_at", "-id")
     )
-    scale = core.page_scale(learner.school_id)
+    scale = page_rules.scale(learner.school_id)
     levels = grid_levels(scale)
     by_key = {(level.points, level.label): level for level in levels}
     state = NOT_ASSESSED

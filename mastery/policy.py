@@ -130,43 +130,116 @@ SHARED = VersionedRulesCache()
 
 
 class VersionedScaleCache:
-    """The effective scale per school across requests, valid while the version of the rows it
-    is read from is unchanged (:func:`mastery.sql.rules_version`, as :class:`VersionedRulesCache`
-    checks it): a page asks the version, one short plain statement, instead of reading the
-    levels through the organisation tree with the ORM (``scale_for``). An entry is kept only
-    when the version read again after the scale is still the one before it. At most ``LIMIT``
-    schools."""
+    """The effective scale and the rules (per framework) of each school across requests, valid
+    while the version of the rows they are read from is unchanged (``sql.rules_version``, as
+    :class:`VersionedRulesCache` checks it): a page asks the version, one short plain
+    statement, instead of reading the levels and the policies through the organisation tree with
+    the ORM (``scale_for``, ``policies_for``). What a page read is kept only when the version
+    read again after it is still the one before it. At most ``LIMIT`` schools."""
 
     LIMIT = 4096
 
     def __init__(self) -> None:
-        self._scales: dict[int, tuple[str, EffectiveScale]] = {}
+        self._entries: dict[int, tuple[str, EffectiveScale, dict[int, Rules]]] = {}
+
+    def _entry(
+        self, school_id: int, version: str
+    ) -> tuple[str, EffectiveScale, dict[int, Rules]] | None:
+        entry = self._entries.get(school_id)
+        return entry if entry is not None and entry[0] == version else None
+
+    def scale(self, school_id: int, version: str) -> EffectiveScale | None:
+        entry = self._entry(school_id, version)
+        return None if entry is None else entry[1]
+
+    def rules(self, school_id: int, version: str) -> dict[int, Rules]:
+        entry = self._entry(school_id, version)
+        return {} if entry is None else entry[2]
+
+    def keep(
+        self, school_id: int, version: str, scale: EffectiveScale, rules_: Mapping[int, Rules]
+    ) -> None:
+        """Keep ``scale`` and ``rules_`` (framework id -> rules), read at ``version``, if the
+        version is still that one now."""
+        if sql.rules_version(school_id) != version:
+            self._entries.pop(school_id, None)
+            return
+        entry = self._entry(school_id, version)
+        merged = {} if entry is None else dict(entry[2])
+        merged.update(rules_)
+        if school_id not in self._entries and len(self._entries) >= self.LIMIT:
+            self._entries.clear()
+        self._entries[school_id] = (version, scale, merged)
 
     def get(self, school_id: int) -> EffectiveScale:
-        version = sql.rules_version(school_id)
-        if version is None:  # no such organisation: the selector says what it is
-            return scale_for(school_id)
-        hit = self._scales.get(school_id)
-        if hit is not None and hit[0] == version:
-            return hit[1]
-        scale = scale_for(school_id)
-        if sql.rules_version(school_id) == version:
-            if len(self._scales) >= self.LIMIT:
-                self._scales.clear()
-            self._scales[school_id] = (version, scale)
-        return scale
+        return PageRules(self).scale(school_id)
 
     def clear(self) -> None:
-        self._scales.clear()
+        self._entries.clear()
 
 
-# The pages' cache of scales (the section grid, a cell, the learner page).
+# The pages' cache of scales and rules (the section grid, a cell, the learner page).
 SCALES = VersionedScaleCache()
+
+
+class PageRules(RulesCache):
+    """The scale and rules one page needs (its freshness keys, its levels), from :data:`SCALES`
+    while the version of the school's rows this page read once is the kept one: on a hit one
+    statement per school and page, whatever the frameworks."""
+
+    def __init__(self, store: VersionedScaleCache | None = None) -> None:
+        super().__init__()
+        self.store = store or SCALES
+        self._versions: dict[int, str | None] = {}
+        self._scales: dict[int, EffectiveScale] = {}
+
+    def _version(self, school_id: int) -> str | None:
+        if school_id not in self._versions:
+            self._versions[school_id] = sql.rules_version(school_id)
+        return self._versions[school_id]
+
+    def scale(self, school_id: int) -> EffectiveScale:
+        if school_id not in self._scales:
+            version = self._version(school_id)
+            scale = None if version is None else self.store.scale(school_id, version)
+            if scale is None:
+                scale = scale_for(school_id)
+                if version is not None:
+                    self.store.keep(school_id, version, scale, {})
+            self._scales[school_id] = scale
+        return self._scales[school_id]
+
+    def load_many(self, school_id: int, framework_ids: Iterable[int]) -> None:
+        missing = {f for f in framework_ids if (school_id, f) not in self._rules}
+        if not missing:
+            return
+        version = self._version(school_id)
+        if version is not None:
+            for framework_id, kept in self.store.rules(school_id, version).items():
+                if framework_id in missing:
+                    self._rules[(school_id, framework_id)] = kept
+            missing = {f for f in missing if (school_id, f) not in self._rules}
+            if not missing:
+                return
+        scale = self.scale(school_id)
+        read = {
+            framework_id: engine_rules(policy, scale)
+            for framework_id, policy in policies_for(school_id, missing).items()
+        }
+        self._rules.update({(school_id, f): r for f, r in read.items()})
+        if version is not None:
+            self.store.keep(school_id, version, scale, read)
+
+    def get(self, school_id: int, framework_id: int, version: str | None = None) -> Rules:
+        """The rules (``version`` is ignored: this page read its own)."""
+        if (school_id, framework_id) not in self._rules:
+            self.load_many(school_id, [framework_id])
+        return self._rules[(school_id, framework_id)]
 
 
 def page_scale(school_id: int) -> EffectiveScale:
     """The effective scale of a school for a page: ``scale_for``, from :data:`SCALES`."""
-    return SCALES.get(school_id)
+    return PageRules().scale(school_id)
 
 
 class RulesKeys:

@@ -209,7 +209,9 @@ def learner_progress(learner: Learner, *, today: datetime.date | None = None) ->
             Q(standard__is_grouping=False) | Q(standard_id__in=list(priorities))
         )
     }
-    keys = RulesKeys()
+    # The freshness keys' rules and the scale from the pages' cache: one version read.
+    page_rules = core.PageRules()
+    keys = RulesKeys(page_rules)
     framework_of = dict(
         Standard.objects.filter(pk__in=list(records)).values_list("pk", "framework_id")
     )
@@ -227,7 +229,7 @@ def learner_progress(learner: Learner, *, today: datetime.date | None = None) ->
         .values_list("pk", "human_code", "statement", "framework_id")
     )
     chains = ancestry([pk for pk, *_ in standards])
-    scale = core.page_scale(learner.school_id)
+    scale = page_rules.scale(learner.school_id)
     levels = grid_levels(scale)
     self_scores: dict[int, Decimal] = {}
     for standard_id, score in (

@@ -130,3 +130,22 @@ def test_the_pages_scale_comes_from_the_cache_and_every_edit_is_seen_at_once(
     with CaptureQueriesContext(connection) as queries:
         page_scale(school)
     assert len(queries) == 1, "served from the cache: the version only"
+
+
+def test_a_pages_rules_come_from_the_cache_and_an_edited_policy_is_seen_at_once(
+    world: World,
+) -> None:
+    from mastery.policy import SCALES, PageRules, load_rules
+
+    school, framework = world.school.pk, world.framework.pk
+    SCALES.clear()
+    assert PageRules().get(school, framework) == load_rules(school, framework)
+    page = PageRules()
+    with CaptureQueriesContext(connection) as queries:
+        page.scale(school)
+        cached = page.get(school, framework)
+    assert len(queries) == 1, "the version, read once for the page's scale and rules"
+    assert cached == load_rules(school, framework)
+    CalculationPolicy.objects.filter(organisation=world.school).update(method="highest")
+    assert PageRules().get(school, framework).policy.method == "highest"
+    assert PageRules().get(school, framework) == load_rules(school, framework)
