@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 
 from django import template
 from django.template.defaultfilters import date, floatformat, pluralize, truncatechars
+from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.html import conditional_escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince
 from django.utils.timezone import template_localtime  # type: ignore[attr-defined]
 
 from evidence.models import Evidence
@@ -18,6 +21,16 @@ from mastery.grid import GridColumn, GridRow, cell_url_parts, header_html, rows_
 from mastery.progress import StandardProgress
 
 register = template.Library()
+
+
+@register.filter
+def ago(moment: datetime.datetime | None) -> str:
+    """How long ago, in words: "just now" within a minute (never "0 minutes ago")."""
+    if moment is None:
+        return ""
+    if timezone.now() - moment < datetime.timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(moment)} ago"
 
 
 # A 35 x 60 grid has 2,100 cells: rendered cell by cell through the template engine they cost

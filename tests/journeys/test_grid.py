@@ -14,6 +14,7 @@ from django.utils import timezone
 from evidence.models import Evidence, Rating
 from mastery import grid
 from mastery.grid import GridFilters, list_section_grid
+from mastery.templatetags.mastery_grid import ago
 from standards.models import Priority, ProficiencyScale, ScaleLevel
 from tests.factories import EnrollmentFactory, LearnerFactory
 from tests.journeys.helpers import make_tree, quick_entry, require, run_worker
@@ -301,3 +302,10 @@ def test_levels_typed_in_the_grid_make_one_evidence_per_learner_and_refusals_nam
         "One of these learners is not in this section today: reload the page and try again."
     )
     assert not Evidence.objects.filter(title__in=["Later", "X"]).exists()
+
+
+def test_freshness_says_just_now_rather_than_zero_minutes() -> None:
+    now = timezone.now()
+    assert ago(now) == "just now"
+    assert ago(now - datetime.timedelta(minutes=5)) == "5\u00a0minutes ago"  # as timesince
+    assert ago(None) == ""

@@ -153,7 +153,7 @@ def test_a_teachers_day_on_a_laptop_and_a_phone(
     assert box is not None
     assert box["x"] >= 0
     assert box["x"] + box["width"] <= PHONE["width"]
-    look(page, "grid-cell-panel")
+    look(page, "grid-cell-panel", shots=True)
 
     page.keyboard.press("Escape")
 
@@ -163,6 +163,7 @@ def test_a_teachers_day_on_a_laptop_and_a_phone(
         site_url,
         f"/mastery/learners/{learners[0].pk}/standards/{standards[0].pk}/",
         "grid-cell",
+        shots=True,
     )
 
     # Quick entry: a level per learner.
