@@ -11,6 +11,9 @@ at random moments:
 - worker processes are killed with SIGKILL ``--kills`` times (alternately a pool process, which
   the worker replaces and whose task is redelivered, and a whole worker, main process and pool,
   replaced by a new one: its unacknowledged message stays in Redis until the visibility timeout);
+- Redis is frozen (SIGSTOP: connections stay open, nothing answers, as behind a failover or a
+  firewall) for ``--redis-freeze`` seconds, then resumes: posts must still be answered at once
+  (the web tier never waits on the broker or the cache, R11);
 - Redis is stopped for ``--redis-down`` seconds and started again empty (every queued message
   lost): posts must still succeed meanwhile (the database keeps the dirty markers, R4);
 - every connection of the bench database (the web tier's, the workers', the poller's; never
@@ -103,6 +106,16 @@ class ThrowawayRedis:
         except redis.RedisError:
             return False
 
+    def freeze(self, seconds: float) -> None:
+        """SIGSTOP for ``seconds``, then SIGCONT: the server hangs with its connections open."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.kill(self.process.pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            os.kill(self.process.pid, signal.SIGCONT)
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGKILL)
@@ -134,6 +147,7 @@ class Chaos:
         kills: int,
         terminations: int,
         redis_down: float,
+        redis_freeze: float,
         database: str,
         duration: float,
         seed: int,
@@ -142,10 +156,12 @@ class Chaos:
         self.redis = redis_server
         self.database = database
         self.redis_down = redis_down
+        self.redis_freeze = redis_freeze
         rng = random.Random(seed)
         self.moments = sorted(rng.uniform(0.05, 0.95) * duration for _ in range(kills))
         self.cuts = sorted(rng.uniform(0.05, 0.95) * duration for _ in range(terminations))
         self.redis_moment = rng.uniform(0.3, 0.6) * duration
+        self.freeze_moment = rng.uniform(0.1, 0.25) * duration
         self.rng = rng
         self.log: list[str] = []
         self.terminated = 0
@@ -176,8 +192,16 @@ class Chaos:
         events = [(moment, "kill", index) for index, moment in enumerate(self.moments)]
         events += [(moment, "cut", index) for index, moment in enumerate(self.cuts)]
         events.append((self.redis_moment, "redis", -1))
+        if self.redis_freeze > 0:
+            events.append((self.freeze_moment, "freeze", -1))
         for moment, what, index in sorted(events):
             self._at(moment)
+            if what == "freeze":
+                self.redis.freeze(self.redis_freeze)
+                self.log.append(
+                    f"{moment:5.1f} s: Redis frozen (SIGSTOP) for {self.redis_freeze:g} s, resumed"
+                )
+                continue
             if what == "redis":
                 self.redis.kill()
                 time.sleep(self.redis_down)
@@ -240,6 +264,9 @@ def main() -> None:
         "--terminations", type=int, default=6, help="times every database connection is cut"
     )
     parser.add_argument("--redis-down", type=float, default=5.0, help="seconds Redis stays stopped")
+    parser.add_argument(
+        "--redis-freeze", type=float, default=5.0, help="seconds Redis hangs (SIGSTOP; 0: never)"
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed to converge")
     args = parser.parse_args()
     size = common.size_from(args)
@@ -268,8 +295,8 @@ def main() -> None:
         beat = common.start_beat(env)
         chaos = Chaos(
             workers, redis_server, kills=args.kills, terminations=args.terminations,
-            redis_down=args.redis_down, database=size.name, duration=args.ratings / args.rate,
-            seed=size.seed,
+            redis_down=args.redis_down, redis_freeze=args.redis_freeze, database=size.name,
+            duration=args.ratings / args.rate, seed=size.seed,
         )  # fmt: skip
         print(f"load average before the stream: {common.load_average()}")
         chaos.start()
@@ -310,11 +337,20 @@ def main() -> None:
     # Sections are contiguous id ranges: chunks of one section read only that section.
     report = verify_mastery(batch=common.SECTION_SIZE, learner_ids=stream.touched_learners())
     latencies = [p.latency for p in accepted if p.updated == p.updated]
+    # Sent -> answered per request (with any 503 sent again after 0.2 s): the web tier's wait.
+    answered = [
+        (group[0].answered - group[0].sent, group[0].sent - chaos.started)
+        for group in stream.requests
+        if group[0].status
+    ]
+    answers = [seconds for seconds, _ in answered]
+    slowest = ", ".join(f"{s:.1f} s at {at:.1f} s" for s, at in sorted(answered)[::-1][:5])
     figures = [
         ("command", " ".join(["bench/chaos.py", *sys.argv[1:]])),
         ("stream", f"{len(posts):,} ratings in {seconds:.1f} s, {len(accepted):,} accepted"),
         ("faults", f"{sum('killed' in line for line in chaos.log)} worker kills"
                    f" ({sum('pool process' in line for line in chaos.log)} of a pool process),"
+                   f" Redis frozen {args.redis_freeze:g} s once,"
                    f" Redis stopped {args.redis_down:g} s and restarted empty once,"
                    f" {args.terminations} cuts of every database connection"
                    f" ({chaos.terminated} connections ended)"),
@@ -324,6 +360,10 @@ def main() -> None:
                     f" {args.web_workers}"),
         ("converged", f"{converged:.1f} s after the stream ended"
                       f" ({since_redis:.0f} s after Redis came back)"),
+        ("POST answered in", f"p50 {common.percentile(answers, 50):.2f} s,"
+                             f" p95 {common.percentile(answers, 95):.2f} s,"
+                             f" max {common.percentile(answers, 100):.2f} s"),
+        ("slowest POSTs", f"{slowest} (answer, sent at; faults' moments above)"),
         ("posted -> updated", f"p50 {common.percentile(latencies, 50):.2f} s,"
                               f" p95 {common.percentile(latencies, 95):.2f} s,"
                               f" max {common.percentile(latencies, 100):.2f} s"),
