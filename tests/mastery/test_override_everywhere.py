@@ -5,7 +5,9 @@ transcript (method ``override``); only staff who may change the learner set or c
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 from decimal import Decimal
 
 import pytest
@@ -17,7 +19,10 @@ from rest_framework.test import APIClient
 from evidence import services as evidence_services
 from mastery import services
 from mastery.models import MasteryOverride, MasteryRecord, StaleMastery
+from reports.state_export import write_state_export
+from reports.transcript import transcript
 from tests.evidence.conftest import Standards, make_standards
+from tests.journeys.helpers import require
 from tests.personas import Cast
 
 pytestmark = pytest.mark.django_db
@@ -113,6 +118,26 @@ def test_an_override_of_4_reads_4_everywhere_with_its_reason_and_author(
     assert REASON in detail["explanation"]["override"]["reason"]
     listed = api.get(f"/api/v1/mastery/overrides/?learner={cast.own.pk}").json()["results"]
     assert [(o["set_by_name"], REASON in o["reason"]) for o in listed] == [(name, True)]
+    # The state export (as of today, through the core): the learner's row on the standard.
+    require(cast.school, cast.term, [standards.counting], grade=cast.own.grade_level)
+    out = io.StringIO()
+    write_state_export(
+        organisation=cast.school, term=cast.term, as_of=timezone.localdate(), file_format="csv",
+        out=out,
+    )  # fmt: skip
+    rows = [
+        row for row in csv.DictReader(io.StringIO(out.getvalue()))
+        if row["human_code"] == standards.counting.human_code and row["level"]
+    ]  # fmt: skip
+    assert [(r["level"], r["score"], r["method"]) for r in rows] == [
+        ("Advanced", "4.00", "override")
+    ]
+    # The transcript (a report as of today, computed through the core).
+    lines = transcript(learner=cast.own, term=cast.term, as_of=timezone.localdate()).lines
+    line = next(li for li in lines if li.standard.id == standards.counting.pk)
+    assert (line.result.level, line.result.score, line.result.method) == (
+        "Advanced", "4.00", "override"
+    )  # fmt: skip
 
 
 def test_clearing_from_the_cell_page_gives_the_evidence_back(
