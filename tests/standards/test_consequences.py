@@ -7,6 +7,8 @@ import copy
 from typing import Any
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -146,3 +148,21 @@ def test_a_learner_moved_to_another_school_has_every_record_marked(
     assert set(StaleMastery.objects.values_list("learner_id", "standard_id")) == {
         (cast.own.pk, s.pk) for s in standards
     }
+
+
+def test_a_policy_changed_and_removed_on_the_pages_starts_its_recompute(cast: Cast) -> None:
+    client = Client()
+    client.force_login(cast.school_admin)
+    url = reverse("standards:policy_edit", args=[cast.school.pk])
+    saved = client.post(
+        url, {"method": "latest", "min_evidence": "1", "rollup_rule": "all_mastered"}
+    )
+    assert saved.status_code == 302, saved.content.decode()[:3000]
+    changed = client.post(
+        url, {"method": "highest", "min_evidence": "2", "rollup_rule": "all_mastered"}
+    )
+    assert changed.status_code == 302
+    removed = client.post(reverse("standards:policy_remove", args=[cast.school.pk]))
+    assert removed.status_code == 302
+    school, admin = cast.school.pk, cast.school_admin.pk
+    assert _jobs() == [(school, "policy", None, admin)] * 3
