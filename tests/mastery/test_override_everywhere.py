@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from evidence import services as evidence_services
 from mastery import services
 from mastery.models import MasteryOverride, MasteryRecord, StaleMastery
+from reports.school_report import school_rows
 from reports.state_export import write_state_export
 from reports.transcript import transcript
 from tests.evidence.conftest import Standards, make_standards
@@ -132,6 +133,11 @@ def test_an_override_of_4_reads_4_everywhere_with_its_reason_and_author(
     assert [(r["level"], r["score"], r["method"]) for r in rows] == [
         ("Advanced", "4.00", "override")
     ]
+    # The school report of today (it reads the records): the override masters the standard.
+    lines, tally, _ = school_rows(school=cast.school, term=cast.term, as_of=timezone.localdate())
+    own = next(line for line in lines if line.learner.id == cast.own.pk)
+    assert (own.mastered, own.required) == (1, 1)
+    assert [learner for learner, _ in tally.mastered[standards.counting.pk]] == [cast.own.pk]
     # The transcript (a report as of today, computed through the core).
     lines = transcript(learner=cast.own, term=cast.term, as_of=timezone.localdate()).lines
     line = next(li for li in lines if li.standard.id == standards.counting.pk)
