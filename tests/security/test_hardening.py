@@ -171,7 +171,11 @@ def _serializer_classes() -> list[type[serializers.BaseSerializer[Any]]]:
             if sub not in found:
                 found.add(sub)
                 stack.append(sub)
-    ours = {app.name for app in apps.get_app_configs() if Path(app.path).is_relative_to(ROOT)}
+    ours = {  # the project's own apps: not those installed in a virtualenv inside the checkout
+        app.name
+        for app in apps.get_app_configs()
+        if Path(app.path).is_relative_to(ROOT) and "site-packages" not in Path(app.path).parts
+    }
     return sorted(
         (c for c in found if c.__module__.split(".")[0] in ours and c.__module__ != __name__),
         key=lambda c: f"{c.__module__}.{c.__qualname__}",
