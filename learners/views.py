@@ -6,6 +6,7 @@ Every object comes from a scoped selector; anything outside the user's scope ans
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -98,11 +99,8 @@ def learner_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def learner_search(request: HttpRequest) -> JsonResponse:
     """Suggestions of a learner picker: the labels of the visible learners matching ``q``."""
-    found = selectors.search_learners(
-        selectors.visible_learners(request.user), request.GET.get("q", "")[:200]
-    )
-    labels = [selectors.learner_label(lr) for lr in found[: selectors.PICKER_LIMIT]]
-    return JsonResponse({"results": labels})
+    found = selectors.search_learners(selectors.visible_learners(request.user), _typed(request))
+    return _suggestions(found, selectors.learner_label)
 
 
 @never_cache
@@ -110,11 +108,18 @@ def learner_search(request: HttpRequest) -> JsonResponse:
 @require_GET
 def section_search(request: HttpRequest) -> JsonResponse:
     """Suggestions of a section picker: the labels of the visible sections matching ``q``."""
-    found = selectors.search_sections(
-        selectors.visible_sections(request.user), request.GET.get("q", "")[:300]
-    )
-    labels = [selectors.section_label(s) for s in found[: selectors.PICKER_LIMIT]]
-    return JsonResponse({"results": labels})
+    found = selectors.search_sections(selectors.visible_sections(request.user), _typed(request))
+    return _suggestions(found, selectors.section_label)
+
+
+def _typed(request: HttpRequest) -> str:
+    """What the picker's reader typed (``q``), cut to a length no label reaches."""
+    return request.GET.get("q", "")[:300]
+
+
+def _suggestions(found: Any, label: Callable[[Any], str]) -> JsonResponse:
+    """A picker's answer: the labels of the first matches."""
+    return JsonResponse({"results": [label(item) for item in found[: selectors.PICKER_LIMIT]]})
 
 
 @never_cache
