@@ -235,6 +235,7 @@ def _read_packed(params: dict[str, Any]) -> Ratings:
         # A parallel plan would interleave the ordered rows; JIT costs more than it saves here.
         cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql.HASHED_READS)
         cursor.execute(_packed_sql(), params)
         rows = cursor.fetchall()
     return _unpack(rows)
