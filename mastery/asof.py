@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
@@ -102,27 +102,35 @@ class RulesBook:
     _by_key: dict[tuple[int | None, int | None], int] = field(default_factory=dict)
     _label_ids: dict[str, int] = field(default_factory=dict)
     _level_labels: list[IntArray] = field(default_factory=list)
+    # The what-if (``mastery.whatif``): the rules that would replace those in force for a
+    # (school, framework) pair, or None where those in force keep applying.
+    replace: Callable[[int, int], Rules | None] | None = None
 
     def rules_id(self, school_id: int, framework_id: int) -> int:
         pair = (school_id, framework_id)
         found = self._by_pair.get(pair)
         if found is not None:
             return found
-        policy = policy_for(school_id, framework_id)
-        scale = scale_for(school_id)
-        key = (policy.policy_id, scale.scale_id)
-        number = self._by_key.get(key)
-        if number is None:
-            number = len(self.rules)
-            engine = engine_rules(policy, scale)
-            self.rules.append(engine)
-            self.sources.append(key)
+        proposed = None if self.replace is None else self.replace(school_id, framework_id)
+        if proposed is not None:
+            number = self._number(proposed, (None, None))
+        else:
+            policy = policy_for(school_id, framework_id)
+            scale = scale_for(school_id)
+            key = (policy.policy_id, scale.scale_id)
+            known = self._by_key.get(key)
+            number = self._number(engine_rules(policy, scale), key) if known is None else known
             self._by_key[key] = number
-            self._level_labels.append(
-                np.array([self.label_id(level.label) for level in engine.scale.levels], np.int64)
-            )
         self._by_pair[pair] = number
         return number
+
+    def _number(self, engine: Rules, source: tuple[int | None, int | None]) -> int:
+        self.rules.append(engine)
+        self.sources.append(source)
+        self._level_labels.append(
+            np.array([self.label_id(level.label) for level in engine.scale.levels], np.int64)
+        )
+        return len(self.rules) - 1
 
     def label_id(self, label: str) -> int:
         if label not in self._label_ids:

@@ -1,32 +1,35 @@
 """The what-if preview of a calculation policy or proficiency scale change, before it is saved.
 
-For every learner at or below the organisation, every assessable standard they have counted
-ratings on (one framework's standards for a framework override) is evaluated twice with the
-engine's bulk path (``mastery.bulk.evaluate_bulk``): under the rules in force now and under the
-rules that would be in force after the change. The inheritance of settings is respected: a
+For every learner at or below the organisation, every standard they have counted ratings on
+(one framework's standards for a framework override) is evaluated twice by the mastery core,
+as the reports evaluate it (``mastery.core``: the engine's bulk path, the teachers' overrides in
+force, groupings rolled up under each side's roll-up rule): under the rules in force now and
+under the rules that would be in force after the change. The inheritance of settings is respected: a
 school's own policy or scale, or a framework override nearer to the learner than the
 organisation being changed, keeps applying, so those learners do not change. The counted
-ratings are read set-based (PostgreSQL: one ``COPY`` stream, ``mastery.sql``), never per learner.
-
-Only leaf standards are compared (groupings roll up from them). Nothing is written.
+ratings are read a page of learners at a time in one query, never per learner. Every record is
+compared, groupings included. Nothing is written.
 """
 
 from __future__ import annotations
 
+import datetime
+import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
 import numpy as np
 from django.core.exceptions import PermissionDenied
+from django.utils import timezone
 
 from learners.models import KIND_RANK, Learner, Organisation, OrganisationKind
 from learners.selectors import AnyUser, administered_organisations, descendants_of
 from mastery import core
-from mastery.core import BulkScope, Rules, RulesError, Scale, engine_rules
-from standards.models import Framework, Standard
+from mastery.core import Rules, RulesError, engine_rules
+from standards.models import Framework, Standard, StandardStatus
 from standards.selectors import EffectivePolicy, EffectiveScale, policy_for, scale_for
 
 SHOWN_CHANGES_PER_LEARNER: Final = 5
@@ -131,38 +134,61 @@ def _ranks() -> dict[int, int]:
     }
 
 
-def _stream(
-    organisation_ids: tuple[int, ...], low: int, high: int, framework_id: int | None
-) -> Iterator[tuple[int, int, float]]:
-    """(learner, standard, score) of every counted rating in scope, by pair then in the engine's
-    order."""
-    scope = BulkScope(low, high, organisation_ids, framework_id)
-    for learner_id, standard_id, score, _micros in core.stream_counted_ratings(scope):
-        yield learner_id, standard_id, score
+CHUNK_LEARNERS: Final = 2000
 
 
-def _levels_of(groups: np.ndarray, scores: np.ndarray, rules: Rules) -> list[_Level]:
-    result = core.evaluate_groups(groups, scores, rules)
-    out: list[_Level] = []
-    for row in range(len(result)):
-        index = int(result.level_index[row])
-        if index < 0:
-            out.append((None, _STATE_WORDS.get(result.state_name(row), "no level"), False))
-        else:
-            level = rules.scale.levels[index]
-            out.append((level.points, level.label, bool(result.mastered[row])))
-    return out
+@dataclass(frozen=True)
+class _Tree:
+    """The active standards in scope: frameworks, codes, leaves and groupings' children."""
+
+    framework_of: dict[int, int]
+    code_of: dict[int, str]
+    leaves: list[int]
+    children_of: dict[int, tuple[int, ...]]
+    groupings_above: dict[int, tuple[int, ...]]
 
 
-_STATE_WORDS: Final = {
-    "not_assessed": "not assessed",
-    "insufficient_evidence": "insufficient evidence",
-    "scored": "no level",
-}
+def _tree(framework: Framework | None) -> _Tree:
+    rows = Standard.objects.filter(status=StandardStatus.ACTIVE)
+    if framework is not None:
+        rows = rows.filter(framework=framework)
+    found = {
+        pk: (framework_id, parent_id, grouping, code or statement[:40])
+        for pk, framework_id, parent_id, grouping, code, statement in rows.values_list(
+            "pk", "framework_id", "parent_id", "is_grouping", "human_code", "statement"
+        )
+    }
+    children: dict[int, list[int]] = defaultdict(list)
+    for pk, (_framework, parent, _grouping, _code) in found.items():
+        if parent in found and found[parent][2]:
+            children[parent].append(pk)
+
+    def above(pk: int) -> tuple[int, ...]:
+        out: list[int] = []
+        parent = found[pk][1]
+        while parent in found and found[parent][2] and len(out) < 50:
+            out.append(parent)
+            parent = found[parent][1]
+        return tuple(out)
+
+    return _Tree(
+        framework_of={pk: row[0] for pk, row in found.items()},
+        code_of={pk: row[3] for pk, row in found.items()},
+        leaves=sorted(pk for pk, row in found.items() if not row[2]),
+        children_of={pk: tuple(sorted(kids)) for pk, kids in children.items()},
+        groupings_above={pk: above(pk) for pk, row in found.items() if not row[2]},
+    )
 
 
-def _outside(scores: np.ndarray, scale: Scale) -> int:
-    return int(np.count_nonzero((scores < float(scale.low)) | (scores > float(scale.high))))
+@dataclass
+class _Tally:
+    records: int = 0
+    changed_records: int = 0
+    gained: int = 0
+    lost: int = 0
+    rated: set[int] = field(default_factory=set)
+    changes: dict[int, list[LevelChange]] = field(default_factory=lambda: defaultdict(list))
+    problems: set[str] = field(default_factory=set)
 
 
 def _preview(
@@ -171,109 +197,186 @@ def _preview(
     after: Callable[[int, int], Rules | None],
     limit: int,
 ) -> WhatIf:
+    """Every learner at or below ``organisation``, a page of learners at a time, through the
+    mastery core as the reports compute (``core.evaluate_many``, the overrides in force, the
+    groupings rolled up): under the rules in force and under ``after``'s, compared pair by pair
+    (groupings included)."""
     organisation_ids = tuple(descendants_of(organisation).values_list("pk", flat=True))
     schools = dict(
         Learner.objects.filter(school_id__in=organisation_ids).values_list("pk", "school_id")
     )
     if not schools:
         return WhatIf(0, 0, 0, 0, 0, 0, 0, [])
-    pair_learner: list[int] = []
-    pair_standard: list[int] = []
-    counts: list[int] = []
-    scores: list[float] = []
-    for learner_id, standard_id, score in _stream(
-        organisation_ids, min(schools), max(schools), framework.pk if framework else None
-    ):
-        if not pair_learner or (pair_learner[-1], pair_standard[-1]) != (learner_id, standard_id):
-            pair_learner.append(learner_id)
-            pair_standard.append(standard_id)
-            counts.append(0)
-        counts[-1] += 1
-        scores.append(score)
-    standards = {
-        pk: (framework_id, code or statement[:40])
-        for pk, framework_id, code, statement in Standard.objects.filter(
-            pk__in=set(pair_standard)
-        ).values_list("pk", "framework_id", "human_code", "statement")
-    }
-    counts_a = np.array(counts, dtype=np.int64)
-    starts_a = np.cumsum(counts_a) - counts_a
-    scores_a = np.array(scores, dtype=np.float64)
-    by_key: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for index, (learner_id, standard_id) in enumerate(
-        zip(pair_learner, pair_standard, strict=True)
-    ):
-        by_key[(schools[learner_id], standards[standard_id][0])].append(index)
-
-    before_cache: dict[tuple[int, int], Rules] = {}
-    changes: dict[int, list[LevelChange]] = defaultdict(list)
-    gained = lost = changed_records = 0
-    problems: list[str] = []
-    for key, indexes in sorted(by_key.items()):
-        proposed = after(*key)
-        if proposed is None:
-            continue
-        if key not in before_cache:
-            before_cache[key] = engine_rules(policy_for(key[0], key[1]), scale_for(key[0]))
-        chosen = np.array(indexes, dtype=np.int64)
-        lengths = counts_a[chosen]
-        rows = np.concatenate([np.arange(starts_a[i], starts_a[i] + counts_a[i]) for i in chosen])
-        groups = np.repeat(np.arange(chosen.shape[0], dtype=np.int64), lengths)
-        values = scores_a[rows]
-        outside = _outside(values, proposed.scale)
-        if outside:
-            problems.append(
-                f"{outside} counted rating{'s' if outside != 1 else ''} lie outside the proposed "
-                f"scale ({proposed.scale.low:g} to {proposed.scale.high:g}): those learners "
-                "could not be recomputed"
-            )
-            continue
+    tree = _tree(framework)
+    after = functools.cache(after)
+    now = timezone.now()
+    books = (core.RulesBook(), core.RulesBook(replace=after))
+    tally = _Tally()
+    learner_ids = sorted(schools)
+    for start in range(0, len(learner_ids), CHUNK_LEARNERS):
+        chunk = learner_ids[start : start + CHUNK_LEARNERS]
+        ratings = core.counted_rating_columns(chunk, tree.leaves, now)
+        ratings = _within_proposed_scales(ratings, schools, tree, after, tally)
         try:
-            old = _levels_of(groups, values, before_cache[key])
-            new = _levels_of(groups, values, proposed)
-        except RulesError as error:
-            problems.append(str(error))
-            continue
-        for position, index in enumerate(indexes):
-            if old[position] == new[position]:
-                continue
-            changed_records += 1
-            gained += int(new[position][2] and not old[position][2])
-            lost += int(old[position][2] and not new[position][2])
-            changes[pair_learner[index]].append(
-                LevelChange(
-                    standards[pair_standard[index]][1],
-                    _words(old[position]),
-                    _words(new[position]),
-                )
+            before, proposed = (
+                _evaluate(ratings, chunk, schools, tree, book, now) for book in books
             )
+            _compare(before, proposed, books, tree, tally)
+        except (core.ReportDataError, RulesError) as error:
+            tally.problems.add(str(error))
     shown = (
-        Learner.objects.filter(pk__in=list(changes))
+        Learner.objects.filter(pk__in=list(tally.changes))
         .select_related("school")
         .order_by("family_name", "given_name", "pk")[:limit]
     )
     return WhatIf(
         learners=len(schools),
-        rated_learners=len(set(pair_learner)),
-        records=len(pair_learner),
-        changed_records=changed_records,
-        changed_learners=len(changes),
-        mastered_gained=gained,
-        mastered_lost=lost,
+        rated_learners=len(tally.rated),
+        records=tally.records,
+        changed_records=tally.changed_records,
+        changed_learners=len(tally.changes),
+        mastered_gained=tally.gained,
+        mastered_lost=tally.lost,
         changed=[
             ChangedLearner(
                 learner_id=learner.pk,
                 name=learner.display_name,
                 school=learner.school.name,
-                change_count=len(changes[learner.pk]),
-                changes=sorted(changes[learner.pk], key=lambda c: c.code)[
+                change_count=len(tally.changes[learner.pk]),
+                changes=sorted(tally.changes[learner.pk], key=lambda c: c.code)[
                     :SHOWN_CHANGES_PER_LEARNER
                 ],
             )
             for learner in shown
         ],
-        problems=sorted(set(problems)),
+        problems=sorted(tally.problems),
     )
+
+
+def _within_proposed_scales(
+    ratings: core.Ratings,
+    schools: dict[int, int],
+    tree: _Tree,
+    after: Callable[[int, int], Rules | None],
+    tally: _Tally,
+) -> core.Ratings:
+    """``ratings`` without those of (school, framework) pairs where a counted rating lies
+    outside the proposed scale (those learners could not be recomputed: a problem says so)."""
+    if len(ratings) == 0:
+        return ratings
+    school = np.array([schools[int(i)] for i in ratings.learner.tolist()], np.int64)
+    frame = np.array([tree.framework_of[int(i)] for i in ratings.standard.tolist()], np.int64)
+    keep = np.ones(len(ratings), bool)
+    for key_school, key_framework in {(int(a), int(b)) for a, b in zip(school, frame, strict=True)}:
+        proposed = after(key_school, key_framework)
+        if proposed is None:
+            continue
+        rows = (school == key_school) & (frame == key_framework)
+        scores = ratings.score_hundredths[rows] / 100
+        low, high = float(proposed.scale.low), float(proposed.scale.high)
+        outside = int(np.count_nonzero((scores < low) | (scores > high)))
+        if outside:
+            keep &= ~rows
+            tally.problems.add(
+                f"{outside} counted rating{'s' if outside != 1 else ''} lie outside the proposed "
+                f"scale ({low:g} to {high:g}): those learners could not be recomputed"
+            )
+    if keep.all():
+        return ratings
+    return core.Ratings(
+        learner=ratings.learner[keep],
+        standard=ratings.standard[keep],
+        score_hundredths=ratings.score_hundredths[keep],
+        day=ratings.day[keep],
+        ids=ratings.ids[keep],
+    )
+
+
+def _evaluate(
+    ratings: core.Ratings,
+    chunk: list[int],
+    schools: dict[int, int],
+    tree: _Tree,
+    book: core.RulesBook,
+    now: datetime.datetime,
+) -> core.Results:
+    school_of = {learner_id: schools[learner_id] for learner_id in chunk}
+    results = core.evaluate_many(
+        ratings, school_of=school_of, framework_of=tree.framework_of, book=book
+    )
+    results = core.apply_overrides(
+        results,
+        learner_ids=chunk,
+        standard_ids=tree.leaves,
+        at=now,
+        school_of=school_of,
+        framework_of=tree.framework_of,
+        book=book,
+    )
+    pairs = sorted(
+        {
+            (learner_id, grouping)
+            for learner_id, standard_id in zip(
+                results.learner.tolist(), results.standard.tolist(), strict=True
+            )
+            for grouping in tree.groupings_above.get(standard_id, ())
+        }
+    )
+    return core.add_rollups(
+        results,
+        pairs=pairs,
+        children_of=tree.children_of,
+        school_of=school_of,
+        framework_of=tree.framework_of,
+        book=book,
+    )
+
+
+def _compare(
+    before: core.Results,
+    proposed: core.Results,
+    books: tuple[core.RulesBook, core.RulesBook],
+    tree: _Tree,
+    tally: _Tally,
+) -> None:
+    """Counts and lists the pairs whose level, state or mastery differ (the same pairs on both
+    sides: the same ratings, overrides and groupings)."""
+    if not (
+        np.array_equal(before.learner, proposed.learner)
+        and np.array_equal(before.standard, proposed.standard)
+    ):
+        raise RulesError("the two evaluations covered different records")
+    tally.records += len(before)
+    tally.rated.update(before.learner[~before.rollup].tolist())
+    for row in range(len(before)):
+        old = _level(before, row, books[0])
+        new = _level(proposed, row, books[1])
+        if old == new:
+            continue
+        learner_id = int(before.learner[row])
+        tally.changed_records += 1
+        tally.gained += int(new[2] and not old[2])
+        tally.lost += int(old[2] and not new[2])
+        tally.changes[learner_id].append(
+            LevelChange(tree.code_of[int(before.standard[row])], _words(old), _words(new))
+        )
+
+
+def _level(results: core.Results, row: int, book: core.RulesBook) -> _Level:
+    label = int(results.label[row])
+    if label >= 0:
+        rules_id = int(results.rules_id[row])
+        points = next(
+            level.points
+            for level in book.rules[rules_id].scale.levels
+            if level.label == book.labels[label]
+        )
+        return points, book.labels[label], bool(results.mastered[row])
+    state = int(results.state[row])
+    mastered = bool(results.mastered[row])
+    if state == core.SCORED:  # a grouping rolled up without a level
+        return None, "mastered" if mastered else "not mastered", mastered
+    return None, "insufficient evidence" if state == core.INSUFFICIENT else "not assessed", False
 
 
 def _words(level: _Level) -> str:

@@ -70,10 +70,11 @@ def test_a_policy_preview_counts_and_lists_the_learners_whose_levels_would_chang
 
     assert response.status_code == 200
     preview = response.context["preview"]
-    assert (preview.learners, preview.rated_learners, preview.records) == (6, 2, 4)
-    assert (preview.changed_learners, preview.changed_records) == (2, 2)
-    assert (preview.mastered_gained, preview.mastered_lost) == (2, 0)
-    assert [(c.name, c.change_count) for c in preview.changed] == [("Ada Own", 1), ("Ben Same", 1)]
+    # Two learners x (two standards and their domain, rolled up: all children mastered).
+    assert (preview.learners, preview.rated_learners, preview.records) == (6, 2, 6)
+    assert (preview.changed_learners, preview.changed_records) == (2, 4)
+    assert (preview.mastered_gained, preview.mastered_lost) == (4, 0)
+    assert [(c.name, c.change_count) for c in preview.changed] == [("Ada Own", 2), ("Ben Same", 2)]
     change = preview.changed[0].changes[0]
     assert (change.code, change.before, change.after) == (
         tree.standards[0].human_code, "Developing", "Advanced (mastered)",
@@ -84,6 +85,37 @@ def test_a_policy_preview_counts_and_lists_the_learners_whose_levels_would_chang
     # Nothing was written.
     assert not CalculationPolicy.objects.exists()
     assert not BulkRecompute.objects.exists()
+
+
+def test_a_roll_up_change_alone_previews_the_groupings_it_moves(cast: Cast) -> None:
+    """The same method, another roll-up rule: only the domains move (one of two children
+    mastered is half of them), and saving moves exactly those."""
+    tree = _rated(cast)
+    client = _client(cast.school_admin)
+    url = reverse("standards:policy_edit", args=[cast.school.pk])
+    policy = {
+        "method": "decaying_average",
+        "weight": "65",
+        "min_evidence": "1",
+        "rollup_rule": "share_mastered",
+        "share": "0.5",
+    }
+    preview = client.post(url, {**policy, "preview": "1"}).context["preview"]
+
+    assert (preview.records, preview.changed_records, preview.mastered_gained) == (6, 2, 2)
+    domain = tree.standards[0].parent
+    assert {change.code for learner in preview.changed for change in learner.changes} == {
+        domain.statement[:40]
+    }
+    assert client.post(url, policy).status_code == 302
+    job = BulkRecompute.objects.get()
+    for batch in job.batches.all():
+        mastery_services.run_bulk_batch(batch_id=batch.pk)
+    moved = MasteryEvent.objects.filter(bulk_recompute=job)
+    assert sorted(moved.values_list("standard_id", "to_mastered")) == [
+        (domain.pk, True),
+        (domain.pk, True),
+    ]
 
 
 def test_a_school_with_its_own_policy_is_not_moved_by_its_districts_change(cast: Cast) -> None:
@@ -104,7 +136,8 @@ def test_a_framework_override_preview_only_moves_that_frameworks_standards(cast:
     run_worker()
     url = reverse("standards:policy_override", args=[cast.school.pk, other.framework.pk])
     preview = _client(cast.school_admin).post(url, {**POLICY, "preview": "1"}).context["preview"]
-    assert (preview.records, preview.changed_records) == (1, 1)
+    # The other framework's standard and its domain (now all children mastered).
+    assert (preview.records, preview.changed_records) == (2, 2)
     assert preview.changed[0].changes[0].code == other.standards[0].human_code
     assert tree.framework.pk != other.framework.pk
 
@@ -164,8 +197,9 @@ def test_saving_applies_the_policy_and_the_bulk_recompute_moves_exactly_the_prev
     # What the workers do after the commit: run the job's batches.
     for batch in job.batches.all():
         mastery_services.run_bulk_batch(batch_id=batch.pk)
-    moved = MasteryEvent.objects.filter(bulk_recompute=job, standard__is_grouping=False)
-    assert moved.count() == preview.changed_records == 2
+    moved = MasteryEvent.objects.filter(bulk_recompute=job)
+    assert moved.count() == preview.changed_records == 4
+    assert moved.filter(standard__is_grouping=True).count() == 2
     assert MasteryRecord.objects.filter(level_label="Advanced").count() == 2
 
 
