@@ -75,7 +75,7 @@ def test_the_page_says_when_a_recompute_is_pending(cast: Cast) -> None:
     standards = _world(cast)
     quick_entry(cast.teacher, cast.section, [cast.own], standards[3:], "4")
     page = _page(cast.guardian, reverse("mastery:learner_page", args=[cast.own.pk]))
-    assert "Some levels are being updated with newer evidence" in page
+    assert "Some levels are being updated and may change in a moment." in page
     assert '<span class="pending-note">(being updated)</span>' in page
 
 
