@@ -362,6 +362,20 @@ _WHOLE_ROSTER_SQL = (
 )
 
 
+_CURRENT_ROSTER_SQL = (
+    f"SELECT e.learner_id AS learner_ref FROM {Enrollment._meta.db_table} e"  # noqa: S608
+    f" WHERE e.section_id = %s AND {_current_sql('e')}"
+)
+
+
+def current_roster_sql(section_id: int) -> tuple[str, tuple[Any, ...]]:
+    """SQL (and its parameters) selecting ``learner_ref``: the learners currently enrolled in the
+    section (``current_q`` on their enrollments), for set-based writes such as the read audit.
+    Fixed text: nothing to compose per request."""
+    day = today()
+    return _CURRENT_ROSTER_SQL, (section_id, day, day)
+
+
 def taught_sections(user: AnyUser | None) -> QuerySet[Section]:
     """The sections the user currently teaches (their "My sections"), whatever else they are."""
     if user is None or not _is_active(user):

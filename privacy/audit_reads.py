@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.urls import ResolverMatch
 
 from audit.recording import record_accesses
-from learners.models import Enrollment, Learner
-from learners.selectors import current_q
+from learners.models import Learner
+from learners.selectors import current_roster_sql
 from privacy import registry
 
 logger = logging.getLogger(__name__)
@@ -383,6 +382,10 @@ def _object_ids(
     return [pk] if pk is not None else []
 
 
+# The signed-in student's own learner record.
+_OWN_SQL: Final = f"SELECT l.id AS learner_ref FROM {Learner._meta.db_table} l WHERE l.user_id = %s"  # noqa: S608
+
+
 def _learner_source(
     rule: Rule,
     match: ResolverMatch,
@@ -397,18 +400,13 @@ def _learner_source(
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return None, (), ""
-        own = Learner.objects.filter(user_id=user.pk).values(learner_ref=F("pk"))
-        sql, params = own.query.sql_with_params()
-        return sql, tuple(params), ""
+        return _OWN_SQL, (user.pk,), ""
     if rule.source == "roster":
         section_id = _as_id(match.kwargs.get(rule.name))
         if section_id is None or not allowed:
             return None, (), str(section_id or "")
-        roster = Enrollment.objects.filter(current_q(), section_id=section_id).values(
-            learner_ref=F("learner_id")
-        )
-        sql, params = roster.query.sql_with_params()
-        return sql, tuple(params), str(section_id)
+        sql, params = current_roster_sql(section_id)
+        return sql, params, str(section_id)
     ids = _object_ids(rule, match, request, response)
     if not ids:
         return None, (), ""

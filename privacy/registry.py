@@ -12,6 +12,7 @@ Files: ``evidence.Artifact.storage_name`` (under ``MEDIA_ROOT/artifacts/``) and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -39,15 +40,27 @@ class PersonalData:
         return self.model_class._default_manager.filter(**{self.learner_path: learner_id})
 
     def learner_ids_sql(self, pks: list[int]) -> tuple[str, tuple[Any, ...]]:
-        """SQL (and its parameters) selecting ``learner_ref``: the learner of each of ``pks``."""
-        path = "pk" if self.learner_path == "pk" else self.learner_path
-        query = (
-            self.model_class._default_manager.filter(pk__in=pks)
-            .order_by()
-            .values(learner_ref=F(path))
-        )
-        sql, params = query.query.sql_with_params()
-        return sql, tuple(params)
+        """SQL (and its parameters) selecting ``learner_ref``: the learner of each of ``pks``
+        (at least one). The request audit asks on every page: the ORM composes the text once per
+        model and number of ids, and the ids are its parameters, in order."""
+        ids = tuple(dict.fromkeys(pks))
+        return _learner_ids_sql(self.model, self.learner_path, len(ids)), ids
+
+
+@functools.lru_cache(maxsize=1024)
+def _learner_ids_sql(model: str, learner_path: str, count: int) -> str:
+    stand_ins = tuple(range(1, count + 1))
+    query = (
+        apps.get_model(model)
+        ._default_manager.filter(pk__in=stand_ins)
+        .order_by()
+        .values(learner_ref=F(learner_path))
+    )
+    sql: str
+    sql, params = query.query.sql_with_params()
+    if tuple(params) != stand_ins:  # the text must take exactly the ids, in order
+        raise RuntimeError(f"{model}: unexpected parameters in {sql!r}")
+    return sql
 
 
 REGISTRY: tuple[PersonalData, ...] = (
