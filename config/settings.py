@@ -378,6 +378,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- Security (docs/decisions/0007-security-and-privacy.md) -------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# Django's database sessions, read with one plain statement (identity/sessions.py): the database
+# stays the only copy, so signing out or a deactivated login ends the session everywhere at once.
+SESSION_ENGINE = "identity.sessions"
 # Signed out after this many seconds without a request (common.security.IdleTimeoutMiddleware).
 SESSION_IDLE_TIMEOUT = env.integer("SESSION_IDLE_TIMEOUT", 30 * 60, minimum=60)
 SESSION_COOKIE_SAMESITE = "Lax"

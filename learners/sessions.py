@@ -17,14 +17,17 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.backends import db
 from django.contrib.sessions.models import Session
 
 logger = logging.getLogger(__name__)
 
-_STORED_IN_DATABASE = {
-    "django.contrib.sessions.backends.db",
-    "django.contrib.sessions.backends.cached_db",
-}
+
+def stored_in_database() -> bool:
+    """Whether the session engine keeps its sessions in the database (Django's ``db`` and
+    ``cached_db`` stores, ``identity.sessions``): rows that can be found and deleted."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    return issubclass(store, db.SessionStore)
 
 
 def end_sessions(user_ids: Collection[int]) -> int:
@@ -32,7 +35,7 @@ def end_sessions(user_ids: Collection[int]) -> int:
     wanted = {str(pk) for pk in user_ids}
     if not wanted:
         return 0
-    if settings.SESSION_ENGINE not in _STORED_IN_DATABASE:
+    if not stored_in_database():
         # Signed-cookie (or cache-only) sessions keep nothing searchable on the server; the
         # auth backend's refusal of inactive users is then what ends them.
         return 0

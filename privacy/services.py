@@ -47,6 +47,7 @@ from evidence.models import Artifact
 from evidence.uploads import storage_path
 from learners.models import Enrollment, Learner, Organisation
 from learners.selectors import lineage_of
+from learners.sessions import stored_in_database
 from privacy import registry, selectors
 from privacy.models import ErasureRecord
 from reports.models import ReportRequest
@@ -228,7 +229,7 @@ def _school(learner: Learner) -> Organisation:
 
 def _sessions_of(user_id: int) -> list[str]:
     """Keys of the unexpired database sessions signed in as ``user_id``."""
-    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+    if not stored_in_database():
         return []
     keys = []
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():

@@ -257,6 +257,41 @@ def test_a_deactivated_user_is_refused_at_once_and_their_sessions_are_deleted(
     assert colleague.get(page).status_code == 200
 
 
+def test_the_session_and_the_user_are_read_from_the_database_on_every_request(
+    cast: Cast, settings: Any
+) -> None:
+    """The session store and the user read are plain statements (identity.sessions,
+    identity.backends): the database stays the one copy, so whatever another process changes
+    there (a deleted or expired session, a login switched off without its signals, a changed
+    password) decides the very next request."""
+    assert settings.SESSION_ENGINE == "identity.sessions"
+    page = reverse("learners:learner_detail", args=[cast.own.pk])
+    api = f"/api/v1/learners/{cast.own.pk}/"
+    deleted, deleted_key = _signed_in(cast.teacher)
+    expired, expired_key = _signed_in(cast.teacher)
+    kept, _ = _signed_in(cast.co_teacher)
+    for client, user in ((deleted, cast.teacher), (expired, cast.teacher), (kept, cast.co_teacher)):
+        response = client.get(page)
+        assert (response.status_code, response.wsgi_request.user.pk) == (200, user.pk)
+    Session.objects.filter(session_key=deleted_key).delete()
+    Session.objects.filter(session_key=expired_key).update(
+        expire_date=timezone.now() - datetime.timedelta(seconds=1)
+    )
+    _refused_everywhere(deleted, page, api)
+    _refused_everywhere(expired, page, api)
+    assert kept.get(page).wsgi_request.user.pk == cast.co_teacher.pk
+
+    User.objects.filter(pk=cast.co_teacher.pk).update(is_active=False)  # no signal, no clean-up
+    _refused_everywhere(kept, page, api)
+    User.objects.filter(pk=cast.co_teacher.pk).update(is_active=True)
+    again, _ = _signed_in(cast.co_teacher)
+    assert again.get(page).status_code == 200
+    user = User.objects.get(pk=cast.co_teacher.pk)
+    user.set_password("another-long-password-2")  # elsewhere: the session's hash no longer holds
+    User.objects.filter(pk=user.pk).update(password=user.password)
+    _refused_everywhere(again, page, api)
+
+
 def test_an_ended_assignment_grants_nothing_on_the_next_request(cast: Cast) -> None:
     page = reverse("learners:learner_detail", args=[cast.own.pk])
     api = f"/api/v1/learners/{cast.own.pk}/"
