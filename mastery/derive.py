@@ -647,28 +647,89 @@ def gather(
     return rows, new_starts, lengths
 
 
-def derive_pairs(
+def lookup(values: Mapping[int, int], keys: NDArray[np.int64]) -> NDArray[np.int64]:
+    """``values[k]`` for every ``k`` of ``keys``, vectorised; ``KeyError`` for a missing key."""
+    known = np.array(sorted(values), dtype=np.int64)
+    mapped = np.array([values[int(k)] for k in known], dtype=np.int64)
+    place = np.minimum(np.searchsorted(known, keys), max(known.shape[0] - 1, 0))
+    missing = np.flatnonzero(known[place] != keys) if known.shape[0] else np.arange(keys.size)
+    if missing.shape[0]:
+        raise KeyError(int(keys[missing[0]]))
+    return mapped[place]
+
+
+@dataclass(frozen=True)
+class PairResults:
+    """:func:`derive_record` of many pairs as columns: pair ``i`` is ``(learner[i],
+    standard[i])`` (sorted), computed under ``rules[group[i]]``, its fields at row ``row[i]``
+    of ``columns[group[i]]``; ``members[g]``: the pairs of group ``g``, in order;
+    ``last_us``: its newest counted ``demonstrated_us`` (for overrides)."""
+
+    learner: NDArray[np.int64]
+    standard: NDArray[np.int64]
+    last_us: NDArray[np.int64]
+    group: NDArray[np.int64]
+    row: NDArray[np.int64]
+    rules: tuple[Rules, ...]
+    columns: tuple[BulkColumns, ...]
+    members: tuple[NDArray[np.int64], ...]
+
+    def __len__(self) -> int:
+        return int(self.learner.shape[0])
+
+    def derived(self, index: int) -> Derived:
+        """Pair ``index`` as a ``Derived`` (what :func:`derive_record` gives; explanation: the
+        bulk summary)."""
+        group = int(self.group[index])
+        settings = self.rules[group]
+        return derived_at(
+            self.columns[group], int(self.row[index]), settings, bulk_summary(settings)
+        )
+
+
+def derive_pair_results(
     learner: NDArray[np.int64],
     standard: NDArray[np.int64],
     scores: NDArray[np.float64],
     demonstrated_us: NDArray[np.int64],
-    rules_key: Callable[[int, int], tuple[int, int]],
+    schools: Mapping[int, int],
+    frameworks: Mapping[int, int],
     rules_for: Callable[[int, int], Rules],
-) -> dict[tuple[int, int], Derived]:
+) -> PairResults:
     """:func:`derive_record` of every pair of rows sorted by (learner, standard, engine order),
-    one engine call per distinct rules (``rules_key(learner, standard)`` -> a key that
-    ``rules_for`` turns into ``Rules``)."""
+    as :class:`PairResults`: one engine call (:func:`derive_bulk_columns`) per distinct rules
+    (``rules_for(schools[learner], frameworks[standard])``), no Python work per pair."""
     starts, counts = pair_bounds(learner, standard)
-    by_key: dict[tuple[int, int], list[int]] = {}
-    for pair in range(int(starts.shape[0])):
-        key = rules_key(int(learner[starts[pair]]), int(standard[starts[pair]]))
-        by_key.setdefault(key, []).append(pair)
-    out: dict[tuple[int, int], Derived] = {}
-    for key, pairs in by_key.items():
-        chosen = np.array(pairs, dtype=np.int64)
+    size = int(starts.shape[0])
+    pair_learner = learner[starts]
+    pair_standard = standard[starts]
+    school_ids, school_of = np.unique(lookup(schools, pair_learner), return_inverse=True)
+    framework_ids, framework_of = np.unique(lookup(frameworks, pair_standard), return_inverse=True)
+    width = int(framework_ids.shape[0])
+    keys, inverse = np.unique(
+        school_of.reshape(-1) * width + framework_of.reshape(-1), return_inverse=True
+    )
+    inverse = inverse.reshape(-1).astype(np.int64)
+    row = np.zeros(size, np.int64)
+    settings: list[Rules] = []
+    columns: list[BulkColumns] = []
+    members: list[NDArray[np.int64]] = []
+    for k, key in enumerate(keys.tolist()):
+        rules_ = rules_for(int(school_ids[key // width]), int(framework_ids[key % width]))
+        chosen = np.flatnonzero(inverse == k).astype(np.int64)
         rows, new_starts, lengths = gather(starts, counts, chosen)
         groups = BulkGroups(new_starts, lengths, scores[rows], demonstrated_us[rows])
-        for pair, result in zip(pairs, derive_bulk(groups, rules_for(*key)), strict=True):
-            first = int(starts[pair])
-            out[(int(learner[first]), int(standard[first]))] = result
-    return out
+        row[chosen] = np.arange(chosen.shape[0], dtype=np.int64)
+        settings.append(rules_)
+        columns.append(derive_bulk_columns(groups, rules_))
+        members.append(chosen)
+    return PairResults(
+        learner=pair_learner,
+        standard=pair_standard,
+        last_us=demonstrated_us[starts + counts - 1] if size else np.zeros(0, np.int64),
+        group=inverse,
+        row=row,
+        rules=tuple(settings),
+        columns=tuple(columns),
+        members=tuple(members),
+    )

@@ -17,9 +17,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from django.db import connection, connections
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from numpy.typing import NDArray
 
 from evidence.models import Rating, RatingSource
 from learners.models import Learner
@@ -355,19 +357,61 @@ def verify_mastery(
     return _verify_ranges(ranges, wanted)
 
 
+@dataclass(frozen=True)
+class _Catalogue:
+    """The standards as verify reads them, once per process: by id, the active children of
+    each, the framework of each, every id sorted (a pair's array key is the learner and the
+    standard's place here) and the ids of the standards under a grouping."""
+
+    standards: dict[int, Standard]
+    children_of: dict[int, list[int]]
+    frameworks: dict[int, int]
+    ids: NDArray[np.int64]
+    under_grouping: NDArray[np.int64]
+
+    @classmethod
+    def load(cls) -> _Catalogue:
+        standards = {
+            s.pk: s
+            for s in Standard.objects.only(
+                "id", "framework_id", "parent_id", "is_grouping", "status"
+            )
+        }
+        children_of: dict[int, list[int]] = defaultdict(list)
+        for s in standards.values():
+            if s.parent_id is not None and s.status == StandardStatus.ACTIVE:
+                children_of[s.parent_id].append(s.pk)
+        under = [
+            pk
+            for pk, s in standards.items()
+            if s.parent_id in standards and standards[s.parent_id].is_grouping
+        ]
+        return cls(
+            standards,
+            children_of,
+            {pk: s.framework_id for pk, s in standards.items()},
+            np.array(sorted(standards), dtype=np.int64),
+            np.array(sorted(under), dtype=np.int64),
+        )
+
+    def groupings_above(self, standard_id: int) -> Iterator[int]:
+        """The grouping ancestors of a standard, nearest first (a rated statement's need
+        records too)."""
+        standard = self.standards.get(standard_id)
+        parent = None if standard is None else standard.parent_id
+        while parent is not None and parent in self.standards:
+            if not self.standards[parent].is_grouping:
+                return
+            yield parent
+            parent = self.standards[parent].parent_id
+
+
 def _verify_ranges(ranges: Sequence[tuple[int, int]], wanted: set[int] | None) -> VerifyReport:
     report = VerifyReport()
     cache = RulesCache()
-    standards = {
-        s.pk: s
-        for s in Standard.objects.only("id", "framework_id", "parent_id", "is_grouping", "status")
-    }
-    children_of: dict[int, list[int]] = defaultdict(list)
-    for s in standards.values():
-        if s.parent_id is not None and s.status == StandardStatus.ACTIVE:
-            children_of[s.parent_id].append(s.pk)
+    catalogue = _Catalogue.load()
     for low, high in ranges:
-        _verify_range(low, high, wanted, standards, children_of, cache, report)
+        _verify_range(low, high, wanted, catalogue, cache, report)
     return report
 
 
@@ -400,18 +444,18 @@ def _verify_in_processes(
     return report
 
 
-def _verify_range(
-    low: int,
-    high: int,
-    wanted: set[int] | None,
-    standards: dict[int, Standard],
-    children_of: dict[int, list[int]],
-    cache: RulesCache,
-    report: VerifyReport,
-) -> None:
-    schools = dict(
-        _fetch(f"SELECT id, school_id FROM {sql.LEARNER} WHERE id BETWEEN %s AND %s", [low, high])
-    )
+def _stored_rows(
+    low: int, high: int, pairs: Sequence[tuple[int, int]] | None
+) -> dict[tuple[int, int], _Stored]:
+    """The stored records of learners ``low..high`` (only ``pairs`` of them, when given), each
+    with its key (``derive.record_key``), its fields as a roll-up reads them and its rules key."""
+    where = ""
+    params: list[Any] = [low, high]
+    if pairs is not None:
+        where = (
+            " AND (learner_id, standard_id) IN (SELECT * FROM unnest(%s::bigint[], %s::bigint[]))"
+        )
+        params += [[p[0] for p in pairs], [p[1] for p in pairs]]
     stored: dict[tuple[int, int], _Stored] = {}
     # first_mastered_at as microseconds since the epoch (exact: extract gives a numeric), made a
     # UTC datetime as the engine's are: a third of the cost of the driver's timestamptz loader.
@@ -419,8 +463,8 @@ def _verify_range(
         "SELECT learner_id, standard_id, state, score, level_points, level_label, mastered,"
         " (extract(epoch FROM first_mastered_at) * 1000000)::bigint, evidence_count,"
         f" calculation_version, inconsistent, rules_key FROM {sql.RECORD}"
-        " WHERE learner_id BETWEEN %s AND %s",
-        [low, high],
+        f" WHERE learner_id BETWEEN %s AND %s{where}",
+        params,
     ):
         score, points, first = (
             sql.to_decimal(row[3]),
@@ -443,6 +487,116 @@ def _verify_range(
             ChildRecord(int(row[1]), row[2], bool(row[6]), points, row[5], first, row[8]),
             row[11],
         )
+    return stored
+
+
+def _expected(
+    results: derive.PairResults, labels: Mapping[str, int]
+) -> tuple[sql.RecordArrays, NDArray[np.bool_]]:
+    """The engine's result of every pair of ``results`` encoded as ``sql.read_record_arrays``
+    encodes a stored record of it (``labels``: label -> its number there), with whether the
+    encoding is exact (a level whose points have more than 4 decimals cannot be)."""
+    size = len(results)
+    out = {name: np.zeros(size, np.int64) for name in sql.RecordArrays.__dataclass_fields__}
+    out["learner"], out["standard"] = results.learner, results.standard
+    exact = np.ones(size, bool)
+    for settings, columns, members in zip(
+        results.rules, results.columns, results.members, strict=True
+    ):
+        levels = settings.scale.levels
+        units = [level.points * 10000 for level in levels]
+        if any(u != u.to_integral_value() for u in units):
+            exact[members] = False
+            continue
+        none = len(levels)  # the tables' last entry: no level
+        level = np.where(columns.level_index < 0, none, columns.level_index).astype(np.int64)
+        hundredths = columns.score_hundredths
+        out["state"][members] = columns.state.astype(np.int64) + 1
+        out["score"][members] = np.where(hundredths < 0, 0, hundredths * 100)
+        out["points"][members] = np.array([int(u) for u in units] + [0], np.int64)[level]
+        out["label"][members] = np.array(
+            [labels[lv.label] for lv in levels] + [labels[""]], np.int64
+        )[level]
+        out["first_us"][members] = np.maximum(columns.first_us, 0)
+        out["evidence_count"][members] = columns.evidence_count
+        out["rules_key"][members] = settings.leaf_key
+        out["flags"][members] = (
+            columns.mastered.astype(np.int64) * sql.MASTERED_BIT
+            + columns.inconsistent.astype(np.int64) * sql.INCONSISTENT_BIT
+            + sql.VERSION_BIT
+            + (hundredths < 0) * sql.NO_SCORE_BIT
+            + (level == none) * sql.NO_POINTS_BIT
+            + (columns.first_us < 0) * sql.NO_FIRST_BIT
+        )
+    return sql.RecordArrays(**out), exact
+
+
+def _labels(results: derive.PairResults) -> dict[str, int]:
+    """Every level label the rules of ``results`` can give, and none (""), numbered from 1."""
+    every = ["", *(level.label for settings in results.rules for level in settings.scale.levels)]
+    return {label: place + 1 for place, label in enumerate(dict.fromkeys(every))}
+
+
+def _agreement(
+    records: sql.RecordArrays,
+    results: derive.PairResults,
+    labels: Mapping[str, int],
+    excluded: Iterable[tuple[int, int]],
+    low: int,
+    high: int,
+    catalogue: _Catalogue,
+) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+    """Which stored records (rows of ``records``) equal, field by field, the engine's result
+    of their pair (in ``results``) under rules whose key they carry, their pair not among
+    ``excluded``; and, for each, the place of its pair in ``results``. Whole columns at once:
+    no Python work per record."""
+    size = int(records.learner.shape[0])
+    ids = catalogue.ids
+    width = int(ids.shape[0]) + 1
+    if not size or not len(results) or width < 2 or (high - low + 1) * width >= 2**62:
+        return np.zeros(size, bool), np.zeros(size, np.int64)
+
+    def keys(learner: NDArray[np.int64], standard: NDArray[np.int64]) -> NDArray[np.int64]:
+        place = np.minimum(np.searchsorted(ids, standard), width - 2)
+        return np.where(ids[place] == standard, (learner - low) * width + place, -1)
+
+    stored_keys = keys(records.learner, records.standard)
+    result_keys = keys(results.learner, results.standard)  # sorted, as the pairs are
+    place = np.minimum(np.searchsorted(result_keys, stored_keys), len(results) - 1)
+    expected, exact = _expected(results, labels)
+    agree = (stored_keys >= 0) & (result_keys[place] == stored_keys) & exact[place]
+    for name in ("state", "score", "points", "label", "first_us", "evidence_count", "flags"):
+        agree &= getattr(records, name) == getattr(expected, name)[place]
+    agree &= records.rules_key == expected.rules_key[place]
+    out = sorted(excluded)
+    if out:
+        agree &= ~np.isin(
+            stored_keys,
+            keys(
+                np.array([p[0] for p in out], dtype=np.int64),
+                np.array([p[1] for p in out], dtype=np.int64),
+            ),
+        )
+    return agree, place
+
+
+def _verify_range(
+    low: int,
+    high: int,
+    wanted: set[int] | None,
+    catalogue: _Catalogue,
+    cache: RulesCache,
+    report: VerifyReport,
+) -> None:
+    """Check the pairs of learners ``low..high``: those whose record the arrays prove equal to
+    the engine's result (a statement's record, not marked, not overridden, under the rules in
+    force) in whole columns; every other pair (different, missing, marked, overridden, under
+    other rules, a grouping, or any pair of a range whose ratings the scale refuses) one by one
+    with the exact rules below, which find and name what is stale or wrong."""
+    standards, children_of = catalogue.standards, catalogue.children_of
+    schools = dict(
+        _fetch(f"SELECT id, school_id FROM {sql.LEARNER} WHERE id BETWEEN %s AND %s", [low, high])
+    )
     marked = {
         (int(r[0]), int(r[1]))
         for r in _fetch(
@@ -451,30 +605,24 @@ def _verify_range(
         )
     }
     ratings: dict[tuple[int, int], list[Any]] = defaultdict(list)
-    leaves: dict[tuple[int, int], Derived] = {}
     overrides = sql.overrides_in_force(low=low, high=high)
     newest: dict[tuple[int, int], datetime.datetime] = {}
+    results: derive.PairResults | None = None
     try:
         # The engine's numpy path, proven equal to the per-record one (test_bulk_recompute.py).
         arrays = sql.read_counted_ratings(sql.BulkScope(low, high, None, None))
-        if overrides:
-            starts, counts = derive.pair_bounds(arrays.learner, arrays.standard)
-            for start, count in zip(starts.tolist(), counts.tolist(), strict=True):
-                pair = (int(arrays.learner[start]), int(arrays.standard[start]))
-                if pair in overrides:
-                    last = int(arrays.demonstrated_us[start + count - 1])
-                    newest[pair] = derive.from_epoch_us(last)
-        leaves = derive.derive_pairs(
+        results = derive.derive_pair_results(
             arrays.learner,
             arrays.standard,
             arrays.score,
             arrays.demonstrated_us,
-            lambda learner, standard: (schools[learner], standards[standard].framework_id),
+            schools,
+            catalogue.frameworks,
             cache.get,
         )
     except RulesError:
         # A rating the scale refuses is reported pair by pair (wrong) by the exact path.
-        leaves = {}
+        results = None
         for row in _fetch(
             f"SELECT r.id, r.score, r.demonstrated_at, r.recorded_at, r.learner_id,"
             f" r.standard_id FROM {sql.RATING} r WHERE r.learner_id BETWEEN %s AND %s"
@@ -487,15 +635,57 @@ def _verify_range(
             latest = max((r.demonstrated_at for r in items if r.demonstrated_at), default=None)
             if latest is not None:
                 newest[pair] = latest
-    rated = set(leaves) | {pair for pair in ratings if not standards[pair[1]].is_grouping}
-    rated |= {pair for pair in overrides if pair[1] in standards and pair[0] in schools}
-    pairs = set(stored) | rated
+    # Pairs left to the exact path, the place in ``results`` of the rated pairs it may read,
+    # and the pairs under a grouping that the arrays proved (a roll-up's children).
+    pairs: set[tuple[int, int]]
+    leaf_at: dict[tuple[int, int], int] = {}
+    settled: set[tuple[int, int]] = set()
+    rated: set[tuple[int, int]]
+    if results is None:
+        stored = _stored_rows(low, high, None)
+        rated = {pair for pair in ratings if not standards[pair[1]].is_grouping}
+        pairs = set(stored) | rated
+    else:
+        labels = _labels(results)
+        records = sql.read_record_arrays(
+            low, high, rules.STATES, list(labels), rules.CALCULATION_VERSION
+        )
+        agree, place = _agreement(
+            records, results, labels, marked | set(overrides), low, high, catalogue
+        )
+        if wanted is None:
+            report.checked += int(agree.sum())
+        else:
+            report.checked += int(
+                np.isin(records.learner[agree], np.fromiter(wanted, np.int64)).sum()
+            )
+        differ = np.flatnonzero(~agree)
+        left = list(
+            zip(records.learner[differ].tolist(), records.standard[differ].tolist(), strict=True)
+        )
+        stored = _stored_rows(low, high, left) if left else {}
+        proved = np.zeros(len(results), bool)
+        proved[place[agree]] = True
+        under = np.isin(results.standard, catalogue.under_grouping)
+        index = np.flatnonzero(~proved | under)
+        leaf_at = dict(
+            zip(
+                zip(results.learner[index].tolist(), results.standard[index].tolist(), strict=True),
+                index.tolist(),
+                strict=True,
+            )
+        )
+        settled = {pair for pair, at in leaf_at.items() if proved[at]}
+        rated = set(leaf_at)  # every rated pair with a grouping above is among them
+        pairs = set(left) | {pair for pair, at in leaf_at.items() if not proved[at]}
+        for pair in overrides:
+            if pair in leaf_at:
+                newest[pair] = derive.from_epoch_us(int(results.last_us[leaf_at[pair]]))
+    in_force = {pair for pair in overrides if pair[1] in standards and pair[0] in schools}
+    pairs |= in_force
     # A rated statement's grouping ancestors must have records too.
-    for learner_id, standard_id in rated:
-        parent = standards[standard_id].parent_id if standard_id in standards else None
-        while parent is not None and parent in standards and standards[parent].is_grouping:
-            pairs.add((learner_id, parent))
-            parent = standards[parent].parent_id
+    for learner_id, standard_id in rated | in_force:
+        pairs.update((learner_id, parent) for parent in catalogue.groupings_above(standard_id))
     derived: dict[tuple[int, int], Derived | None] = {}
 
     def compute(pair: tuple[int, int]) -> Derived | None:
@@ -517,8 +707,8 @@ def _verify_range(
                     result = derive.derive_rollup(kids, rules_)
                 else:
                     result = derive.apply_override(
-                        leaves[pair]
-                        if pair in leaves
+                        results.derived(leaf_at[pair])
+                        if results is not None and pair in leaf_at
                         else derive.derive_record(ratings.get(pair, []), rules_),
                         overrides.get(pair),
                         rules_,
@@ -534,6 +724,8 @@ def _verify_range(
     def dirty(pair: tuple[int, int]) -> bool:
         """Marked, missing, computed under other rules than those in force, or a grouping over
         a dirty child: a recompute is due."""
+        if pair in settled:
+            return False  # stored, not marked, under the rules in force (the arrays said)
         if pair in marked or pair not in stored:
             return pair in marked or pair in pairs
         standard = standards.get(pair[1])

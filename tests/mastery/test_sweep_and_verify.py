@@ -159,3 +159,89 @@ def test_a_sweep_checks_a_bounded_window_of_new_ratings(
         third = services.sweep_stale_mastery()
     assert [first.marked, second.marked, third.marked] == [1, 1, 0]
     assert StaleMastery.objects.count() == 2
+
+
+# One field of A's record (2 then 4: scored 3.00, mastered on the second rating, the
+# estimators disagree) or B's (1: scored, not mastered) changed at a time; verify compares each.
+TAMPERED: dict[str, tuple[str, dict[str, Any]]] = {
+    "state": ("b", {"state": "insufficient_evidence", "score": None}),
+    "score": ("a", {"score": Decimal("3.01")}),
+    "score emptied": ("a", {"score": None}),
+    "level points": ("a", {"level_points": Decimal("2")}),
+    "level points emptied": ("a", {"level_points": None}),
+    "level label": ("a", {"level_label": "Advanced!"}),
+    "mastered": ("a", {"mastered": False}),
+    "first mastered": ("a", {"first_mastered_at": T0}),
+    "first mastered emptied": ("a", {"first_mastered_at": None}),
+    "first mastered on B": ("b", {"first_mastered_at": T0}),
+    "evidence count": ("a", {"evidence_count": 3}),
+    "calculation version": ("a", {"calculation_version": "0"}),
+    "inconsistent": ("a", {"inconsistent": False}),
+    "inconsistent on B": ("b", {"inconsistent": True}),
+}
+
+
+def _rate_a_and_b(world: World) -> None:
+    learner = world.learners[0]
+    rate(learner, world.a, "2", rater=world.teacher, demonstrated_at=T0)
+    rate(learner, world.a, "4", rater=world.teacher, demonstrated_at=T0 + datetime.timedelta(1))
+    rate(learner, world.b, "1", rater=world.teacher, demonstrated_at=T0)
+    _settle(world)
+
+
+@pytest.mark.parametrize("name", sorted(TAMPERED))
+def test_verify_finds_a_record_wrong_in_any_one_field(world: World, name: str) -> None:
+    from mastery.selectors import verify_mastery
+
+    learner = world.learners[0]
+    _rate_a_and_b(world)
+    assert verify_mastery().as_json() == {"checked": 3, "stale": 0, "wrong": 0}
+    field, change = TAMPERED[name]
+    standard = getattr(world, field)
+    assert MasteryRecord.objects.filter(learner=learner, standard=standard).update(**change) == 1
+    report = verify_mastery()
+    assert (report.checked, report.stale, report.wrong) == (3, 0, 1)
+    assert report.wrong_pairs == [(learner.pk, standard.pk)]
+
+
+@pytest.mark.parametrize("rules_key", [None, 12345])
+def test_verify_finds_a_record_under_other_rules_stale_with_its_grouping(
+    world: World, rules_key: int | None
+) -> None:
+    from mastery.selectors import verify_mastery
+
+    learner = world.learners[0]
+    _rate_a_and_b(world)
+    MasteryRecord.objects.filter(learner=learner, standard=world.b).update(rules_key=rules_key)
+    report = verify_mastery()
+    assert (report.checked, report.stale, report.wrong) == (3, 2, 0)
+    assert report.stale_pairs == sorted([(learner.pk, world.b.pk), (learner.pk, world.domain.pk)])
+
+
+def test_verify_proves_current_statements_in_whole_columns(world: World) -> None:
+    """The statements' current records agree column by column (only the grouping is left to
+    the pair-by-pair path); a changed one does not."""
+    from mastery import derive, rules, sql
+    from mastery.policy import RulesCache
+    from mastery.selectors import _agreement, _Catalogue, _labels
+
+    learner = world.learners[0]
+    _rate_a_and_b(world)
+    catalogue, cache = _Catalogue.load(), RulesCache()
+
+    def agreeing() -> set[int]:
+        arrays = sql.read_counted_ratings(sql.BulkScope(learner.pk, learner.pk, None, None))
+        results = derive.derive_pair_results(
+            arrays.learner, arrays.standard, arrays.score, arrays.demonstrated_us,
+            {learner.pk: world.school.pk}, catalogue.frameworks, cache.get,
+        )  # fmt: skip
+        labels = _labels(results)
+        records = sql.read_record_arrays(
+            learner.pk, learner.pk, rules.STATES, list(labels), rules.CALCULATION_VERSION
+        )
+        agree, _ = _agreement(records, results, labels, set(), learner.pk, learner.pk, catalogue)
+        return set(records.standard[agree].tolist())
+
+    assert agreeing() == {world.a.pk, world.b.pk}
+    MasteryRecord.objects.filter(learner=learner, standard=world.a).update(evidence_count=3)
+    assert agreeing() == {world.b.pk}
