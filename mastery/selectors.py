@@ -319,10 +319,13 @@ def _learner_ranges(batch: int, wanted: set[int] | None) -> Iterator[tuple[int, 
         ids = sorted(wanted)
     else:
         with connection.cursor() as cursor:
+            # The learners with a record or a rating (both reference the learner): a probe of
+            # each table per learner, not a DISTINCT over every record and rating.
             cursor.execute(
-                "SELECT DISTINCT learner_id FROM ("
-                f" SELECT learner_id FROM {sql.RECORD} UNION SELECT learner_id FROM {sql.RATING}"
-                ") ids ORDER BY learner_id"
+                f"SELECT l.id FROM {sql.LEARNER} l"
+                f" WHERE EXISTS (SELECT 1 FROM {sql.RECORD} m WHERE m.learner_id = l.id)"
+                f" OR EXISTS (SELECT 1 FROM {sql.RATING} r WHERE r.learner_id = l.id)"
+                " ORDER BY l.id"
             )
             ids = [int(row[0]) for row in cursor.fetchall()]
     for start in range(0, len(ids), batch):
@@ -512,8 +515,8 @@ def _expected(
         level = np.where(columns.level_index < 0, none, columns.level_index).astype(np.int64)
         hundredths = columns.score_hundredths
         out["state"][members] = columns.state.astype(np.int64) + 1
-        out["score"][members] = np.where(hundredths < 0, 0, hundredths * 100)
-        out["points"][members] = np.array([int(u) for u in units] + [0], np.int64)[level]
+        out["score"][members] = np.where(hundredths < 0, sql.NO_UNITS, hundredths * 100)
+        out["points"][members] = np.array([int(u) for u in units] + [sql.NO_UNITS], np.int64)[level]
         out["label"][members] = np.array(
             [labels[lv.label] for lv in levels] + [labels[""]], np.int64
         )[level]
@@ -524,8 +527,6 @@ def _expected(
             columns.mastered.astype(np.int64) * sql.MASTERED_BIT
             + columns.inconsistent.astype(np.int64) * sql.INCONSISTENT_BIT
             + sql.VERSION_BIT
-            + (hundredths < 0) * sql.NO_SCORE_BIT
-            + (level == none) * sql.NO_POINTS_BIT
             + (columns.first_us < 0) * sql.NO_FIRST_BIT
         )
     return sql.RecordArrays(**out), exact

@@ -455,8 +455,9 @@ _MICROS: Final = "(extract(epoch FROM r.{0}) * 1000000)::int8"
 
 
 def _binary_arrays(data: bytes, types: Sequence[str]) -> list[NDArray[Any]]:
-    """The 1-D arrays of 8-byte, non-null elements of the one row of a binary COPY ``data``,
-    one per field, of the numpy ``types`` (e.g. ``">i8"``); a NULL field is an empty array."""
+    """The 1-D arrays of fixed-size, non-null elements of the one row of a binary COPY
+    ``data``, one per field, of the numpy ``types`` (e.g. ``">i8"``, ``">i4"``); a NULL field is
+    an empty array. ``ValueError`` for an array holding a NULL."""
     out: list[NDArray[Any]] = []
     position = _BINARY_HEADER + 2
     for kind in types:
@@ -466,6 +467,8 @@ def _binary_arrays(data: bytes, types: Sequence[str]) -> list[NDArray[Any]]:
             out.append(np.zeros(0, dtype=kind))
             continue
         (count,) = struct.unpack_from(">i", data, position + 12) if length > 12 else (0,)
+        if struct.unpack_from(">i", data, position + 4)[0]:
+            raise ValueError("binary COPY: an array holds a NULL")
         element = np.dtype([("length", ">i4"), ("value", kind)])
         values = np.frombuffer(data, element, count, position + _ARRAY_HEADER)["value"]
         out.append(values)
@@ -544,23 +547,26 @@ def record_pairs(low: int, high: int) -> list[tuple[int, int]]:
 
 
 # The bits of ``RecordArrays.flags``: the record's booleans, whether its calculation version is
-# the one asked for, and which of its nullable columns are NULL (their value columns are then 0).
+# the one asked for, and which of its nullable columns (other than the numbers) are NULL.
 MASTERED_BIT: Final = 1
 INCONSISTENT_BIT: Final = 2
 VERSION_BIT: Final = 4
-NO_SCORE_BIT: Final = 8
-NO_POINTS_BIT: Final = 16
-NO_FIRST_BIT: Final = 32
-NO_RULES_KEY_BIT: Final = 64
+NO_FIRST_BIT: Final = 8
+NO_RULES_KEY_BIT: Final = 16
+# A NULL score or level points in ``RecordArrays``: no numeric(8,4) value is this many
+# ten-thousandths.
+NO_UNITS: Final = -(2**62)
+# PostgreSQL's binary timestamptz: microseconds since 2000-01-01 UTC.
+_PG_EPOCH_US: Final = 946_684_800_000_000
 
 
 @dataclass(frozen=True)
 class RecordArrays:
     """Stored records as columns, ordered by learner then standard, every value exact:
     ``state`` and ``label``: 1-based positions in the lists asked for (0: not among them);
-    ``score`` and ``points``: ten-thousandths (the columns are ``numeric(8,4)``);
-    ``first_us``: ``first_mastered_at`` in microseconds since the epoch; ``flags``: the
-    ``*_BIT`` values above."""
+    ``score`` and ``points``: ten-thousandths (the columns are ``numeric(8,4)``), ``NO_UNITS``
+    for NULL; ``first_us``: ``first_mastered_at`` in microseconds since the epoch (0 when
+    NULL); ``rules_key``: 0 when NULL; ``flags``: the ``*_BIT`` values above."""
 
     learner: NDArray[np.int64]
     standard: NDArray[np.int64]
@@ -577,25 +583,24 @@ class RecordArrays:
 def read_record_arrays(
     low: int, high: int, states: Sequence[str], labels: Sequence[str], version: str
 ) -> RecordArrays:
-    """The records of learners ``low..high`` as :class:`RecordArrays`, in one binary ``COPY``
-    of ``array_agg`` columns (as :func:`read_counted_ratings`): no Python work per record.
+    """The records of learners ``low..high`` as :class:`RecordArrays`: columns aggregated by
+    PostgreSQL (``array_agg``) in one row of a binary ``COPY``, unpacked by numpy (as
+    :func:`read_counted_ratings`): no Python work per record, no text or ``numeric`` output.
     ``states``/``labels``: the values to number; ``version``: the calculation version whose
     equality ``VERSION_BIT`` says."""
     query = (
         "COPY (SELECT array_agg(m.learner_id), array_agg(m.standard_id),"
-        " array_agg(coalesce(array_position(%s::text[], m.state::text), 0)::int8),"
-        " array_agg(coalesce((m.score * 10000)::int8, 0)),"
-        " array_agg(coalesce((m.level_points * 10000)::int8, 0)),"
-        " array_agg(coalesce(array_position(%s::text[], m.level_label::text), 0)::int8),"
-        " array_agg(coalesce((extract(epoch FROM m.first_mastered_at) * 1000000)::int8, 0)),"
-        " array_agg(m.evidence_count::int8), array_agg(coalesce(m.rules_key, 0)),"
-        f" array_agg((m.mastered::int * {MASTERED_BIT}"
-        f" + m.inconsistent::int * {INCONSISTENT_BIT}"
-        f" + (m.calculation_version = %s)::int * {VERSION_BIT}"
-        f" + (m.score IS NULL)::int * {NO_SCORE_BIT}"
-        f" + (m.level_points IS NULL)::int * {NO_POINTS_BIT}"
-        f" + (m.first_mastered_at IS NULL)::int * {NO_FIRST_BIT}"
-        f" + (m.rules_key IS NULL)::int * {NO_RULES_KEY_BIT})::int8)"
+        " array_agg(coalesce(array_position(%s::text[], m.state::text), 0)),"
+        f" array_agg(coalesce((m.score * 10000)::int8, {NO_UNITS})),"
+        f" array_agg(coalesce((m.level_points * 10000)::int8, {NO_UNITS})),"
+        " array_agg(coalesce(array_position(%s::text[], m.level_label::text), 0)),"
+        " array_agg(coalesce(m.first_mastered_at, 'epoch')), array_agg(m.evidence_count),"
+        " array_agg(coalesce(m.rules_key, 0)),"
+        f" array_agg(CASE WHEN m.mastered THEN {MASTERED_BIT} ELSE 0 END"
+        f" + CASE WHEN m.inconsistent THEN {INCONSISTENT_BIT} ELSE 0 END"
+        f" + CASE WHEN m.calculation_version = %s THEN {VERSION_BIT} ELSE 0 END"
+        f" + CASE WHEN m.first_mastered_at IS NULL THEN {NO_FIRST_BIT} ELSE 0 END"
+        f" + CASE WHEN m.rules_key IS NULL THEN {NO_RULES_KEY_BIT} ELSE 0 END)"
         f" FROM {RECORD} m WHERE m.learner_id BETWEEN %s AND %s) TO STDOUT (FORMAT binary)"
     )
     connection.ensure_connection()
@@ -606,9 +611,17 @@ def read_record_arrays(
         cursor.copy(query, [list(states), list(labels), version, low, high]) as copy,
     ):
         data = b"".join(bytes(block) for block in copy)
-    columns = _binary_arrays(data, (">i8",) * 10)
+    # int4: the positions, the evidence count and the flags; timestamptz: int8 microseconds
+    # since 2000-01-01.
+    columns = [
+        column.astype(np.int64)
+        for column in _binary_arrays(
+            data, (">i8", ">i8", ">i4", ">i8", ">i8", ">i4", ">i8", ">i4", ">i8", ">i4")
+        )
+    ]
+    columns[6] += _PG_EPOCH_US  # NULL ('epoch' above): 0
     order = np.lexsort((columns[1], columns[0]))
-    return RecordArrays(*(column[order].astype(np.int64) for column in columns))
+    return RecordArrays(*(column[order] for column in columns))
 
 
 BULK_COLUMNS: Final = (
