@@ -67,15 +67,23 @@ def latest_versions_sql(*, row_filter: str = "") -> str:
 
 
 def rows_as_of(
-    table: str, at: datetime.datetime, *, row_ids: Iterable[int] | None = None
+    table: str,
+    at: datetime.datetime,
+    *,
+    row_ids: Iterable[int] | None = None,
+    learner_ids: Iterable[int] | None = None,
 ) -> dict[int, Row]:
     """Row id -> the tracked columns of every row of ``table`` as it stood at ``at``: rows
-    created later, or deleted by then, are absent. One query (``row_ids`` narrows it)."""
+    created later, or deleted by then, are absent. One query (``row_ids`` narrows it, and
+    ``learner_ids`` to the rows about those learners, through the versions' learner index)."""
     params: dict[str, Any] = {"table": _check(table), "at": at}
     row_filter = ""
     if row_ids is not None:
         params["ids"] = sorted(set(row_ids))
         row_filter = "AND v.row_id = ANY(%(ids)s)"
+    if learner_ids is not None:
+        params["learners"] = sorted(set(learner_ids))
+        row_filter += " AND v.learner_id = ANY(%(learners)s)"
     latest = latest_versions_sql(row_filter=row_filter)
     sql = (
         f"SELECT latest.row_id, latest.data::text FROM ({latest}) AS latest"  # noqa: S608

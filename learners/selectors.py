@@ -583,11 +583,49 @@ class Placement:
 
 
 _ROSTER_TABLES = ("learners_learner",)
+_ENROLLMENT_TABLES = ("learners_enrollment",)
+_TREE_TABLES = ("learners_organisation",)
+
+
+def descendant_ids_as_of(organisation: Organisation, at: datetime.datetime | None) -> list[int]:
+    """The ids of the organisation and of every organisation below it (:func:`descendants_of`),
+    ascending, as the tree stood at ``at`` (``None``: now; a school moved to another district
+    later is still below its district then). One query (the live table when no organisation
+    changed since ``at``)."""
+    if at is None or not history.changed_after(_TREE_TABLES, at):
+        return list(descendants_of(organisation).order_by("pk").values_list("pk", flat=True))
+    rows = history.rows_as_of("learners_organisation", at)
+    if organisation.pk not in rows:
+        return []
+    found, level = {organisation.pk}, {organisation.pk}
+    for _depth in range(2):  # state > district > school
+        level = {pk for pk, row in rows.items() if row.get("parent_id") in level}
+        found |= level
+    return sorted(found)
+
+
+def roster_changed_after(at: datetime.datetime) -> bool:
+    """Whether a learner's school, grade or active flag changed after ``at`` (if not, the live
+    table is what stood then)."""
+    return history.changed_after(_ROSTER_TABLES, at)
+
+
+def active_learners(school_ids: list[int]) -> QuerySet[Learner]:
+    """The learners active now at one of ``school_ids`` (the live form of the roster's rule)."""
+    return Learner.objects.filter(school_id__in=school_ids, active=True)
 
 
 def placements_as_of(learner_ids: list[int], at: datetime.datetime) -> dict[int, Placement]:
     """Learner id -> their school, grade and active flag as they stood at ``at`` (row
-    versions; a learner created later is absent). One query."""
+    versions; a learner created later is absent). One query (two when a learner row changed
+    since ``at``: the check, then the versions)."""
+    if not roster_changed_after(at):
+        return {
+            pk: Placement(pk, school, grade, active)
+            for pk, school, grade, active in Learner.objects.filter(pk__in=learner_ids).values_list(
+                "pk", "school_id", "grade_level", "active"
+            )
+        }
     rows = history.rows_as_of("learners_learner", at, row_ids=learner_ids)
     return {
         pk: Placement(pk, int(row["school_id"]), str(row["grade_level"]), bool(row["active"]))
@@ -601,12 +639,11 @@ def active_learner_page_as_of(
     """The next ``size`` learners (by id, after ``after``) who were active at one of
     ``school_ids`` at ``at`` (``None``: now, from the live table). When no learner row changed
     since ``at`` the live table is read (the same rows, cheaper). One query per page."""
-    if at is None or not history.changed_after(_ROSTER_TABLES, at):
+    if at is None or not roster_changed_after(at):
         return [
             Placement(pk, school, grade, True)
-            for pk, school, grade in Learner.objects.filter(
-                school_id__in=school_ids, active=True, pk__gt=after
-            )
+            for pk, school, grade in active_learners(school_ids)
+            .filter(pk__gt=after)
             .order_by("pk")
             .values_list("pk", "school_id", "grade_level")[:size]
         ]
@@ -629,27 +666,84 @@ def active_learner_page_as_of(
         return [Placement(int(pk), int(school), str(grade), True) for pk, school, grade in cursor]
 
 
+def placement_counts_as_of(
+    school_ids: list[int], at: datetime.datetime | None
+) -> dict[tuple[int, str], int]:
+    """(school id, grade) -> how many learners were active there at ``at`` (``None``: now).
+    One grouped query (the live table when no learner row changed since ``at``)."""
+    if at is None or not roster_changed_after(at):
+        counts = (
+            active_learners(school_ids)
+            .order_by()
+            .values("school_id", "grade_level")
+            .annotate(n=Count("pk"))
+        )
+        return {(row["school_id"], row["grade_level"]): row["n"] for row in counts}
+    latest = history.latest_versions_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (latest.data ->> 'school_id')::bigint, latest.data ->> 'grade_level',"  # noqa: S608
+            f" count(*) FROM ({latest}) AS latest"
+            " WHERE NOT latest.deleted AND (latest.data ->> 'active')::boolean"
+            " AND (latest.data ->> 'school_id')::bigint = ANY(%(schools)s)"
+            " GROUP BY 1, 2",
+            {"table": "learners_learner", "at": at, "schools": list(school_ids)},
+        )
+        return {(int(school), str(grade)): int(n) for school, grade, n in cursor}
+
+
 def enrolled_learner_ids_as_of(
-    section_id: int, day: datetime.date, at: datetime.datetime
+    section_id: int, day: datetime.date, at: datetime.datetime | None
 ) -> list[int]:
     """The learners enrolled in the section on ``day`` (its dates include the day), as the
-    enrollments stood at ``at``: an enrollment ended or removed later still counts."""
+    enrollments stood at ``at`` (``None``: now): an enrollment ended or removed later still
+    counts. The live table when no enrollment changed since ``at``."""
+    if at is None or not history.changed_after(_ENROLLMENT_TABLES, at):
+        return sorted(
+            set(
+                Enrollment.objects.filter(current_q(day), section_id=section_id).values_list(
+                    "learner_id", flat=True
+                )
+            )
+        )
     wanted = list(
         RowVersion.objects.filter(
             table_name="learners_enrollment", data__section_id=section_id
         ).values_list("row_id", flat=True)
     )
     rows = history.rows_as_of("learners_enrollment", at, row_ids=wanted)
-    out = []
-    for row in rows.values():
-        begin, end = history.as_date(row["begin_date"]), history.as_date(row["end_date"])
-        if (
-            row["section_id"] == section_id
-            and (begin is None or begin <= day)
-            and (end is None or day <= end)
-        ):
-            out.append(int(row["learner_id"]))
+    out = [
+        int(row["learner_id"])
+        for row in rows.values()
+        if row["section_id"] == section_id and _enrolled_on(row, day)
+    ]
     return sorted(set(out))
+
+
+def _enrolled_on(row: dict[str, Any], day: datetime.date) -> bool:
+    """Whether an enrollment's version holds ``day`` (as ``current_q``: inclusive, blank open)."""
+    begin, end = history.as_date(row["begin_date"]), history.as_date(row["end_date"])
+    return (begin is None or begin <= day) and (end is None or day <= end)
+
+
+def enrollments_as_of(
+    learner_ids: list[int], day: datetime.date, at: datetime.datetime | None
+) -> list[tuple[int, int]]:
+    """(learner id, section id) of the enrollments of ``learner_ids`` holding ``day``, as they
+    stood at ``at`` (``None``: now). One query (the live table when no enrollment changed
+    since ``at``; else the versions, through their learner index)."""
+    if at is None or not history.changed_after(_ENROLLMENT_TABLES, at):
+        return list(
+            Enrollment.objects.filter(current_q(day), learner_id__in=learner_ids).values_list(
+                "learner_id", "section_id"
+            )
+        )
+    rows = history.rows_as_of("learners_enrollment", at, learner_ids=learner_ids)
+    return [
+        (int(row["learner_id"]), int(row["section_id"]))
+        for row in rows.values()
+        if _enrolled_on(row, day)
+    ]
 
 
 # --- pickers: learners and sections chosen by name or code, never by a database id -------------

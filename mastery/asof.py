@@ -41,7 +41,7 @@ from mastery.bulk import evaluate_bulk
 from mastery.derive import ChildRecord, Rules, first_mastered_lengths
 from mastery.policy import engine_rules
 from mastery.sql import RATING, counted_predicate
-from standards.selectors import policy_for, scale_for
+from standards.selectors import SettingsAsOf, policy_for, scale_for, settings_as_of
 
 type IntArray = NDArray[np.int64]
 type BoolArray = NDArray[np.bool_]
@@ -73,6 +73,12 @@ def end_of_day(day: datetime.date) -> datetime.datetime:
     return datetime.datetime.combine(day, datetime.time.max, tzinfo=timezone.get_current_timezone())
 
 
+def stood_at(day: datetime.date) -> datetime.datetime | None:
+    """The moment a report of ``day`` reads the roster, requirements and rules at: the end of
+    ``day`` when it is past (as they stood then), None for today or later (the live tables)."""
+    return end_of_day(day) if day < timezone.localdate() else None
+
+
 def day_number(moment: datetime.datetime) -> int:
     """Days from 2000-01-01 to the local date of ``moment`` (as the SQL below computes it)."""
     return (timezone.localtime(moment).date() - DAY0).days
@@ -90,10 +96,12 @@ class RulesBook:
     """The rules in force per (school, framework), deduplicated and numbered for arrays.
 
     Read once per (school, framework) through the standards contract (``policy_for`` and
-    ``scale_for``); two schools under the same effective policy and scale share one number.
-    Level labels and method names are numbered too, so results carry small integers.
+    ``scale_for``), as they stood at ``at`` (None: in force now; a report of a past day gives
+    the end of that day); two schools under the same effective policy and scale share one
+    number. Level labels and method names are numbered too, so results carry small integers.
     """
 
+    at: datetime.datetime | None = None
     rules: list[Rules] = field(default_factory=list)
     # (policy id, scale id) of each rules number (None: the platform's default).
     sources: list[tuple[int | None, int | None]] = field(default_factory=list)
@@ -105,6 +113,11 @@ class RulesBook:
     # The what-if (``mastery.whatif``): the rules that would replace those in force for a
     # (school, framework) pair, or None where those in force keep applying.
     replace: Callable[[int, int], Rules | None] | None = None
+    _then: SettingsAsOf | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # One reader of the settings' versions for every (school, framework): read once.
+        self._then = None if self.at is None else settings_as_of(self.at)
 
     def rules_id(self, school_id: int, framework_id: int) -> int:
         pair = (school_id, framework_id)
@@ -115,8 +128,8 @@ class RulesBook:
         if proposed is not None:
             number = self._number(proposed, (None, None))
         else:
-            policy = policy_for(school_id, framework_id)
-            scale = scale_for(school_id)
+            policy = policy_for(school_id, framework_id, at=self._then)
+            scale = scale_for(school_id, at=self._then)
             key = (policy.policy_id, scale.scale_id)
             known = self._by_key.get(key)
             number = self._number(engine_rules(policy, scale), key) if known is None else known

@@ -53,6 +53,7 @@ from mastery.asof import (
     digest_texts,
     end_of_day,
     mastery_of,
+    stood_at,
 )
 from mastery.asof import evaluate as evaluate_many
 from mastery.asof import fetch_counted_ratings as counted_rating_columns
@@ -128,6 +129,7 @@ __all__ = [
     "required_standards",
     "requirement_counts",
     "rules_for",
+    "stood_at",
     "stream_counted_ratings",
 ]
 

@@ -20,11 +20,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from django.db.models import Q
-
 from learners.models import Term
-from standards.models import ChoiceStatus, ElectiveChoice, Standard, StandardStatus
-from standards.selectors import RequirementSet, requirements_for
+from standards.selectors import (
+    RequirementSet,
+    SettingsAsOf,
+    active_children_of,
+    approved_choices,
+    requirements_for,
+    settings_as_of,
+    standard_rows,
+)
 
 POWER: Final = "power"
 
@@ -72,17 +77,24 @@ class RequirementPlan:
     term_id: int
     # Elective choices decided by ``at`` count (None: every approved choice).
     at: datetime.datetime | None = None
-    # The requirement sets as they stood at this moment (row versions; None: the live tables).
+    # The requirement sets, elective choices and the standards' tree as they stood at this
+    # moment (row versions, or the live tables when nothing changed since; None: the live
+    # tables): a report of a past day.
     sets_at: datetime.datetime | None = None
     _sets: dict[tuple[int, str], RequirementSet] = field(default_factory=dict)
     _lists: dict[tuple[int, str], tuple[Required, ...]] = field(default_factory=dict)
     standards: dict[int, StandardInfo] = field(default_factory=dict)
     children_of: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    _then: SettingsAsOf | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # One reader of the versions for every call: each table is read once per plan.
+        self._then = None if self.sets_at is None else settings_as_of(self.sets_at)
 
     def requirement_set(self, school_id: int, grade: str) -> RequirementSet:
         key = (school_id, grade)
         if key not in self._sets:
-            self._sets[key] = requirements_for(school_id, grade, self.term_id, at=self.sets_at)
+            self._sets[key] = requirements_for(school_id, grade, self.term_id, at=self._then)
         return self._sets[key]
 
     def required(self, school_id: int, grade: str) -> tuple[Required, ...]:
@@ -97,7 +109,7 @@ class RequirementPlan:
     def electives(self, learners: Sequence[LearnerRef]) -> dict[int, list[Required]]:
         """Approved elective choices (decided by ``at``) of a page of learners, of active
         standards in groups offered to their school and grade, that are not already required.
-        One query."""
+        One query (``standards.selectors.approved_choices``)."""
         groups: dict[tuple[int, str], dict[int, str]] = {}
         for learner in learners:
             key = (learner.school_id, learner.grade_level)
@@ -109,31 +121,20 @@ class RequirementPlan:
         if not every_group:
             return {}
         by_learner = {learner.id: learner for learner in learners}
-        choices = ElectiveChoice.objects.filter(
-            learner_id__in=list(by_learner),
-            group_id__in=every_group,
-            status=ChoiceStatus.APPROVED,
-            standard__status=StandardStatus.ACTIVE,
-        )
-        if self.at is not None:
-            choices = choices.filter(
-                Q(decided_at__lte=self.at) | Q(decided_at__isnull=True, chosen_at__lte=self.at)
-            )
-        rows = choices.order_by("learner_id", "standard__human_code", "standard_id").values_list(
-            "learner_id", "group_id", "standard_id"
-        )
+        chosen = approved_choices(list(by_learner), every_group, decided_by=self.at, at=self._then)
         out: dict[int, list[Required]] = {}
-        for learner_id, group_id, standard_id in rows:
+        for learner_id, items in chosen.items():
             learner = by_learner[learner_id]
             offered = groups[(learner.school_id, learner.grade_level)]
             required = {
                 r.standard_id for r in self.required(learner.school_id, learner.grade_level)
             }
-            if group_id not in offered or standard_id in required:
-                continue
-            picked = out.setdefault(learner_id, [])
-            if all(item.standard_id != standard_id for item in picked):
-                picked.append(Required(standard_id, offered[group_id]))
+            for group_id, standard_id in items:
+                if group_id not in offered or standard_id in required:
+                    continue
+                picked = out.setdefault(learner_id, [])
+                if all(item.standard_id != standard_id for item in picked):
+                    picked.append(Required(standard_id, offered[group_id]))
         self.load_standards([r.standard_id for items in out.values() for r in items])
         return out
 
@@ -146,36 +147,32 @@ class RequirementPlan:
         )
 
     def load_standards(self, ids: Sequence[int]) -> None:
-        """Reads the standards not yet known, and for groupings their active descendants."""
+        """Reads the standards not yet known, and for groupings their active descendants (as
+        they stood at ``sets_at``)."""
         wanted = {i for i in ids if i not in self.standards}
         while wanted:
-            rows = Standard.objects.filter(pk__in=wanted).values_list(
-                "pk",
-                "identifier",
-                "human_code",
-                "statement",
-                "framework_id",
-                "parent_id",
-                "is_grouping",
-            )
             groupings = []
-            for pk, identifier, code, statement, framework_id, parent_id, grouping in rows:
+            for pk, row in standard_rows(wanted, at=self._then).items():
                 self.standards[pk] = StandardInfo(
-                    pk, identifier, code, statement, framework_id, parent_id, grouping
+                    pk,
+                    row.identifier,
+                    row.human_code,
+                    row.statement,
+                    row.framework_id,
+                    row.parent_id,
+                    row.is_grouping,
                 )
-                if grouping:
+                if row.is_grouping:
                     groupings.append(pk)
             wanted = set[int]()
             if groupings:
-                children = Standard.objects.filter(
-                    parent_id__in=groupings, status=StandardStatus.ACTIVE
-                ).values_list("parent_id", "pk")
-                found: dict[int, list[int]] = {g: [] for g in groupings}
-                for parent, child in children:
-                    found[parent].append(child)
-                for parent_id, kids in found.items():
+                for parent_id, kids in active_children_of(groupings, at=self._then).items():
                     self.children_of[parent_id] = tuple(sorted(kids))
                     wanted.update(k for k in kids if k not in self.standards)
+
+    def active(self, ids: Iterable[int]) -> set[int]:
+        """Those of ``ids`` that are active standards (as they stood at ``sets_at``)."""
+        return {pk for pk, row in standard_rows(ids, at=self._then).items() if row.active}
 
     def leaves_under(self, standard_id: int) -> list[int]:
         """The standard itself, or for a grouping every assessable standard below it."""

@@ -114,9 +114,7 @@ def _lineage_q(organisation_id: int, prefix: str = "organisation") -> Q:
     )
 
 
-def scale_for(
-    organisation: OrganisationRef, *, at: datetime.datetime | None = None
-) -> EffectiveScale:
+def scale_for(organisation: OrganisationRef, *, at: Moment | None = None) -> EffectiveScale:
     """The effective proficiency scale of ``organisation``: its own, else the nearest
     ancestor's, else :data:`DEFAULT_SCALE`. One query. ``at``: as it stood then (row versions,
     :func:`settings_as_of`)."""
@@ -205,7 +203,7 @@ def policy_for(
     organisation: OrganisationRef,
     framework: Framework | int | None = None,
     *,
-    at: datetime.datetime | None = None,
+    at: Moment | None = None,
 ) -> EffectivePolicy:
     """The effective calculation policy for ratings on ``framework``'s standards in
     ``organisation``: the nearest framework override in the organisation's lineage, else the
@@ -302,7 +300,7 @@ def requirements_for(
     grade_level: str,
     term: Term | int,
     *,
-    at: datetime.datetime | None = None,
+    at: Moment | None = None,
 ) -> RequirementSet:
     """The requirements for ``grade_level`` in ``term`` set at ``organisation`` and at every
     organisation above it (a district's requirements apply to its schools). When the same
@@ -378,7 +376,10 @@ def _requirement_set(
     for item, _ in sorted(candidates, key=lambda pair: pair[1], reverse=True):
         chosen.setdefault(item.standard_id, item)
     required = tuple(
-        sorted(chosen.values(), key=lambda item: (item.priority != "power", item.human_code))
+        sorted(
+            chosen.values(),
+            key=lambda item: (item.priority != "power", item.human_code, item.standard_id),
+        )
     )
     return RequirementSet(required=required, electives=tuple(electives))
 
@@ -728,18 +729,54 @@ def elective_choices_of(learner: Learner) -> QuerySet[ElectiveChoice]:
 
 # --- As of a moment (ADR 8) -------------------------------------------------------------------
 
+# The versioned tables the settings readers depend on (the roster's and the elective choices'
+# versions change with every learner: they are checked on their own).
+SETTINGS_TABLES: Final = (
+    "learners_organisation",
+    "standards_requirement",
+    "standards_electivegroup",
+    "standards_electivegroup_standards",
+    "standards_calculationpolicy",
+    "standards_proficiencyscale",
+    "standards_scalelevel",
+    "standards_standard",
+)
+CHOICES_TABLE: Final = "standards_electivechoice"
+
 
 class SettingsAsOf:
     """The settings as they stood at ``at``, read from row versions (``common.history``) and
     resolved by the same rules of inheritance as the live selectors (``_nearest_policy``,
     ``_requirement_set``; the nearest scale). Each versioned table is read once, when first
     needed (they are small: organisations, policies, scales, requirements, electives).
-    Standards' identifiers and codes are read live: they name a standard, they do not change
-    what it means."""
+    Standards' identifiers, codes and statements are read live: they name a standard, they do
+    not change what it means.
 
-    def __init__(self, at: datetime.datetime) -> None:
+    ``live`` (default: checked once, when first needed, with ``history.changed_after``): no
+    settings row changed since ``at``, so the live tables are what stood then and the live
+    selectors answer (the same values, cheaper). Give one object to many calls (``at=`` of
+    :func:`scale_for`, :func:`policy_for`, :func:`requirements_for`, ...) to read each table
+    once."""
+
+    def __init__(self, at: datetime.datetime, *, live: bool | None = None) -> None:
         self.at = at
+        self._live = live
+        self._choices_live: bool | None = None
         self._tables: dict[str, dict[int, dict[str, Any]]] = {}
+        self._children: dict[int, list[int]] | None = None
+
+    @property
+    def live(self) -> bool:
+        if self._live is None:
+            self._live = not history.changed_after(SETTINGS_TABLES, self.at)
+        return self._live
+
+    @property
+    def choices_live(self) -> bool:
+        """Whether the live elective choices (and settings) are what stood at ``at``."""
+        if self._choices_live is None:
+            self._choices_live = self.live and not history.changed_after([CHOICES_TABLE], self.at)
+        return self._choices_live
 
     def rows(self, table: str) -> dict[int, dict[str, Any]]:
         if table not in self._tables:
@@ -761,6 +798,8 @@ class SettingsAsOf:
         return _rank(str(kind))
 
     def scale_for(self, organisation_id: int) -> EffectiveScale:
+        if self.live:
+            return scale_for(organisation_id)
         by_organisation = {
             int(row["organisation_id"]): (pk, row)
             for pk, row in self.rows("standards_proficiencyscale").items()
@@ -786,6 +825,8 @@ class SettingsAsOf:
         return DEFAULT_SCALE
 
     def policy_for(self, organisation_id: int, framework_id: int | None) -> EffectivePolicy:
+        if self.live:
+            return policy_for(organisation_id, framework_id)
         lineage = set(self.lineage(organisation_id))
         candidates = []
         for pk, row in self.rows("standards_calculationpolicy").items():
@@ -812,9 +853,24 @@ class SettingsAsOf:
         """The standard's framework, parent, status and grouping flag then (None: not yet)."""
         return self.rows("standards_standard").get(standard_id)
 
+    def _active(self, standard_id: int) -> bool:
+        row = self.standard(standard_id)
+        return row is not None and row["status"] == StandardStatus.ACTIVE
+
+    def active_children(self, parent_ids: Iterable[int]) -> dict[int, list[int]]:
+        """Grouping id -> its active children then (ids ascending)."""
+        if self._children is None:
+            self._children = {}
+            for pk, row in sorted(self.rows("standards_standard").items()):
+                if row["parent_id"] is not None and row["status"] == StandardStatus.ACTIVE:
+                    self._children.setdefault(int(row["parent_id"]), []).append(pk)
+        return {pk: list(self._children.get(pk, ())) for pk in parent_ids}
+
     def requirements_for(
         self, organisation_id: int, grade_level: str, term_id: int
     ) -> RequirementSet:
+        if self.live:
+            return requirements_for(organisation_id, grade_level, term_id)
         lineage = set(self.lineage(organisation_id))
         wanted = [
             (pk, row)
@@ -822,25 +878,17 @@ class SettingsAsOf:
             if row["organisation_id"] in lineage
             and row["term_id"] == term_id
             and row["grade_level"] == grade_level
+            and self._active(int(row["standard_id"]))
         ]
-        active = {
-            pk
-            for pk, row in self.rows("standards_standard").items()
-            if row["status"] == StandardStatus.ACTIVE
-        }
-        names = {
-            pk: (identifier, code, framework_id)
-            for pk, identifier, code, framework_id in Standard.objects.filter(
-                pk__in={row["standard_id"] for _pk, row in wanted}
-            ).values_list("pk", "identifier", "human_code", "framework_id")
-        }
+        names = _names({int(row["standard_id"]) for _pk, row in wanted})
+        standards = self.rows("standards_standard")
         candidates = [
             (
                 RequiredStandard(
                     standard_id=row["standard_id"],
                     identifier=names[row["standard_id"]][0],
                     human_code=names[row["standard_id"]][1],
-                    framework_id=names[row["standard_id"]][2],
+                    framework_id=int(standards[row["standard_id"]]["framework_id"]),
                     priority=str(row["priority"]),
                     organisation_id=int(row["organisation_id"]),
                     requirement_id=pk,
@@ -848,7 +896,7 @@ class SettingsAsOf:
                 self._rank(int(row["organisation_id"])),
             )
             for pk, row in sorted(wanted)
-            if row["standard_id"] in active and row["standard_id"] in names
+            if row["standard_id"] in names
         ]
         members: dict[int, list[int]] = {}
         for row in self.rows("standards_electivegroup_standards").values():
@@ -876,17 +924,20 @@ class SettingsAsOf:
         ]
         return _requirement_set(candidates, electives)
 
-    def approved_choices(self, learner_ids: Iterable[int]) -> dict[int, list[tuple[int, int]]]:
-        """Learner id -> (group id, standard id) of their choices approved then (a decision
-        dated after ``at`` does not count yet)."""
-        wanted = set(learner_ids)
+    def approved_choices(
+        self, learner_ids: Iterable[int], decided_by: datetime.datetime
+    ) -> dict[int, list[tuple[int, int]]]:
+        """Learner id -> (group id, standard id) of their choices approved then, of standards
+        active then (a decision dated after ``decided_by`` does not count yet). One query for
+        the learners' choices (the versions' learner index)."""
+        chosen = history.rows_as_of(CHOICES_TABLE, self.at, learner_ids=learner_ids)
         out: dict[int, list[tuple[int, int]]] = {}
-        for row in self.rows("standards_electivechoice").values():
+        for row in chosen.values():
             decided = history.as_datetime(row.get("decided_at"))
             if (
-                row["learner_id"] in wanted
-                and row["status"] == ChoiceStatus.APPROVED
-                and (decided is None or decided <= self.at)
+                row["status"] == ChoiceStatus.APPROVED
+                and (decided is None or decided <= decided_by)
+                and self._active(int(row["standard_id"]))
             ):
                 out.setdefault(int(row["learner_id"]), []).append(
                     (int(row["group_id"]), int(row["standard_id"]))
@@ -894,6 +945,127 @@ class SettingsAsOf:
         return out
 
 
-def settings_as_of(at: datetime.datetime) -> SettingsAsOf:
-    """The settings as they stood at ``at`` (see :class:`SettingsAsOf`)."""
-    return SettingsAsOf(at)
+type Moment = datetime.datetime | SettingsAsOf
+
+
+def settings_as_of(at: Moment) -> SettingsAsOf:
+    """The settings as they stood at ``at`` (see :class:`SettingsAsOf`; one given is kept)."""
+    return at if isinstance(at, SettingsAsOf) else SettingsAsOf(at)
+
+
+def _names(ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """Standard id -> (identifier, human code), live (they name a standard)."""
+    return {
+        pk: (identifier, code)
+        for pk, identifier, code in Standard.objects.filter(pk__in=set(ids)).values_list(
+            "pk", "identifier", "human_code"
+        )
+    }
+
+
+@dataclass(frozen=True)
+class StandardRow:
+    """A standard's names (live) and its place in its framework (as it stood, when asked)."""
+
+    id: int
+    identifier: str
+    human_code: str
+    statement: str
+    framework_id: int
+    parent_id: int | None
+    is_grouping: bool
+    active: bool
+
+
+def standard_rows(ids: Iterable[int], *, at: Moment | None = None) -> dict[int, StandardRow]:
+    """The standards of ``ids`` (a standard that did not exist at ``at`` is absent). One query
+    (``at``: plus the standards' versions, once per :class:`SettingsAsOf`)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = Standard.objects.filter(pk__in=wanted).values_list(
+        "pk", "identifier", "human_code", "statement", "framework_id", "parent_id",
+        "is_grouping", "status",
+    )  # fmt: skip
+    then = None if at is None else settings_as_of(at)
+    out: dict[int, StandardRow] = {}
+    for pk, identifier, code, statement, framework_id, parent_id, grouping, status in rows:
+        if then is not None and not then.live:
+            stood = then.standard(pk)
+            if stood is None:
+                continue
+            framework_id, parent_id = int(stood["framework_id"]), stood["parent_id"]
+            grouping, status = bool(stood["is_grouping"]), stood["status"]
+        out[pk] = StandardRow(
+            pk, identifier, code, statement, framework_id, parent_id, grouping,
+            status == StandardStatus.ACTIVE,
+        )  # fmt: skip
+    return out
+
+
+def active_children_of(
+    parent_ids: Iterable[int], *, at: Moment | None = None
+) -> dict[int, list[int]]:
+    """Grouping id -> its active children (ids ascending), as they stood at ``at`` when given.
+    One query."""
+    wanted = sorted(set(parent_ids))
+    then = None if at is None else settings_as_of(at)
+    if then is not None and not then.live:
+        return then.active_children(wanted)
+    found: dict[int, list[int]] = {pk: [] for pk in wanted}
+    for parent, child in (
+        Standard.objects.filter(parent_id__in=wanted, status=StandardStatus.ACTIVE)
+        .order_by("pk")
+        .values_list("parent_id", "pk")
+    ):
+        found[parent].append(child)
+    return found
+
+
+def approved_choices(
+    learner_ids: Iterable[int],
+    group_ids: Iterable[int],
+    *,
+    decided_by: datetime.datetime | None = None,
+    at: Moment | None = None,
+) -> dict[int, list[tuple[int, int]]]:
+    """Learner id -> (group id, standard id) of the learners' approved elective choices in
+    ``group_ids``, of active standards, decided by ``decided_by`` (None: any time), by the
+    standard's human code; as they stood at ``at`` when given (a choice withdrawn, or a
+    standard retired, after it still counts). One query (two as of a moment)."""
+    learners, groups = sorted(set(learner_ids)), set(group_ids)
+    if not learners or not groups:
+        return {}
+    then = None if at is None else settings_as_of(at)
+    # (learner, standard's human code, standard, group), ordered here in both cases (Python's
+    # order of codes, as ``_requirement_set``'s, not the database's collation).
+    rows: list[tuple[int, str, int, int]]
+    if then is not None and not then.choices_live:
+        stood = then.approved_choices(learners, decided_by or then.at)
+        names = _names(s for items in stood.values() for _g, s in items)
+        rows = [
+            (learner_id, names.get(standard_id, ("", ""))[1], standard_id, group_id)
+            for learner_id, items in stood.items()
+            for group_id, standard_id in items
+            if group_id in groups
+        ]
+    else:
+        query = ElectiveChoice.objects.filter(
+            learner_id__in=learners,
+            group_id__in=groups,
+            status=ChoiceStatus.APPROVED,
+            standard__status=StandardStatus.ACTIVE,
+        )
+        if decided_by is not None:
+            query = query.filter(
+                Q(decided_at__lte=decided_by)
+                | Q(decided_at__isnull=True, chosen_at__lte=decided_by)
+            )
+        rows = list(
+            query.values_list("learner_id", "standard__human_code", "standard_id", "group_id")
+        )
+    chosen = [(learner_id, group_id, sid) for learner_id, _code, sid, group_id in sorted(rows)]
+    out: dict[int, list[tuple[int, int]]] = {}
+    for learner_id, group_id, standard_id in chosen:
+        out.setdefault(learner_id, []).append((group_id, standard_id))
+    return out

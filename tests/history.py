@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 
 from common.history import TABLE
 
@@ -20,7 +20,9 @@ def settle_versions(since: datetime.datetime) -> int:
     versions are append-only to the application: the test suite, connected as a superuser,
     switches triggers off for this one statement (``session_replication_role``, which the
     application's role may not set)."""
-    with connection.cursor() as cursor:
+    # In a transaction of its own when none is open (a test with committed data): SET LOCAL
+    # lasts until the end of the transaction it runs in.
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")
         try:
             cursor.execute(
