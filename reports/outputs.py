@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -114,6 +115,7 @@ def write_xlsx(
     written as they come, never held as cells). ``stamp`` fixes the document's dates."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.writer.excel import ExcelWriter
 
     workbook = Workbook(write_only=True)
     moment = stamp or datetime.datetime(2000, 1, 1)
@@ -131,7 +133,25 @@ def write_xlsx(
         sheet.freeze_panes = "A2"
         for row in rows:
             sheet.append([_cell_value(sheet, value) for value in row])
-    workbook.save(path)
+    # openpyxl's ``save`` stamps the document as modified now: its writer, called here, does not.
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        ExcelWriter(workbook, archive).save()
+    _fix_zip_times(path, moment)
+
+
+def _fix_zip_times(path: Any, moment: datetime.datetime) -> None:
+    """Give every member of the saved workbook the same date (the zip writer stamps each with
+    the time of writing), so the same tables always give the same bytes: a report of a past day
+    made again is the same file."""
+    with zipfile.ZipFile(path) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    stamp = moment.timetuple()[:6]
+    with zipfile.ZipFile(path, "w") as archive:
+        for info, data in members:
+            fixed = zipfile.ZipInfo(info.filename, date_time=stamp)
+            fixed.compress_type = info.compress_type
+            fixed.external_attr = info.external_attr
+            archive.writestr(fixed, data)
 
 
 def write_tables(
