@@ -15,7 +15,10 @@ organisation, school, section, teacher and, where the roster carries them (OneRo
 
 Figures are computed as the other reports compute them (``mastery.core``: the ratings counted
 as of the day, the rules in force, required standards and electives of the learner's school and
-grade), so they agree with the school report and the state export.
+grade), so they agree with the school report and the state export. For a past day the roster
+(learners' school, grade and active flag), their enrollments, the requirements and the rules are
+read as they stood at its end (ADR 8); teachers' assignments and demographics have no history
+and are read as they are.
 
 **Suppression**: a count under 10 (0 included) is written as "fewer than 10". Where a row's
 shown total is split into parts (the bands of ratings, the weeks to mastery) and exactly one
@@ -47,8 +50,6 @@ from django.db.models import Q
 
 from evidence.models import RatingSource
 from learners.models import (
-    Enrollment,
-    Learner,
     LearnerDemographics,
     Organisation,
     RoleAssignment,
@@ -56,12 +57,16 @@ from learners.models import (
     Section,
     Term,
 )
-from learners.selectors import descendants_of
+from learners.selectors import (
+    descendant_ids_as_of,
+    enrollments_as_of,
+    placement_counts_as_of,
+)
 from mastery import core
 from mastery.core import Mastery, RulesBook, counted_ratings
 from mastery.models import MasteryOverride
 from reports import outputs
-from reports.plan import LearnerRow, Required, RequirementPlan, learner_pages
+from reports.plan import LearnerRow, Required, RequirementPlan, active_learner_pages
 
 MIN_CELL: Final = 10
 SUPPRESSED: Final = "fewer than 10"
@@ -239,12 +244,19 @@ class Audit:
 class _Memberships:
     """Which sections, teachers and subgroups each learner of a page belongs to on the day."""
 
-    def __init__(self, organisation: Organisation, term: Term, day: datetime.date) -> None:
+    def __init__(
+        self,
+        organisation: Organisation,
+        term: Term,
+        day: datetime.date,
+        then: datetime.datetime | None = None,
+    ) -> None:
         self.day = day
+        self.then = then  # a past day: the enrollments as they stood at its end
         self.sections = {
             section.pk: section
             for section in Section.objects.filter(
-                term=term, school__in=descendants_of(organisation)
+                term=term, school_id__in=descendant_ids_as_of(organisation, then)
             ).select_related("school")
         }
         taught: dict[int, set[int]] = defaultdict(set)
@@ -262,15 +274,13 @@ class _Memberships:
                 pk__in={u for users in taught.values() for u in users}
             ).only("first_name", "last_name", "username")
         }
-        self.on_day = on_day
 
     def of_page(self, learner_ids: list[int]) -> dict[int, tuple[list[Group], list[Group]]]:
         """learner -> (section and teacher groups, subgroup groups)."""
         enrolled: dict[int, list[int]] = defaultdict(list)
-        for learner_id, section_id in Enrollment.objects.filter(
-            self.on_day, learner_id__in=learner_ids, section_id__in=list(self.sections)
-        ).values_list("learner_id", "section_id"):
-            enrolled[learner_id].append(section_id)
+        for learner_id, section_id in enrollments_as_of(learner_ids, self.day, self.then):
+            if section_id in self.sections:
+                enrolled[learner_id].append(section_id)
         demographics = {
             row.learner_id: row
             for row in LearnerDemographics.objects.filter(learner_id__in=learner_ids)
@@ -327,19 +337,22 @@ def equity_audit(
 ) -> Audit:
     """The audit's tallies for the active learners at schools at or below ``organisation``."""
     at = core.end_of_day(as_of)
-    plan = RequirementPlan(term_id=term.pk, at=at)
-    book = RulesBook()
+    # A past day: the roster, requirements and rules as they stood at its end (ADR 8).
+    then = core.stood_at(as_of)
+    plan = RequirementPlan(term_id=term.pk, at=at, sets_at=then)
+    book = RulesBook(at=then)
     audit = Audit(organisation=organisation, term=term, as_of=as_of)
     whole = Group(0, "", organisation.pk, "Organisation", organisation.name)
     schools = {
         school.pk: Group(1, school.name.casefold(), school.pk, "School", school.name)
-        for school in descendants_of(organisation).filter(kind="school")
+        for school in Organisation.objects.filter(
+            pk__in=descendant_ids_as_of(organisation, then), kind="school"
+        )
     }
-    memberships = _Memberships(organisation, term, as_of)
-    learners = Learner.objects.filter(school_id__in=list(schools), active=True)
-    total = learners.count()
+    memberships = _Memberships(organisation, term, as_of, then)
+    total = sum(placement_counts_as_of(list(schools), then).values())
     done = 0
-    for page in learner_pages(learners):
+    for page in active_learner_pages(list(schools), then):
         electives = plan.electives(page)
         needs = {row.id: plan.learner_requirements(row, electives) for row in page}
         results = core.mastery_of(

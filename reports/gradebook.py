@@ -6,7 +6,9 @@ section's term (power standards first, then by human code) and any other standar
 this section's evidence by the day; last, how many of those the learner has mastered. A cell
 shows the score and the level (``3.25 Proficient``), ``insufficient evidence``, or nothing when
 not assessed; the state is spelled out so colour is never the only signal. CSV or XLSX (a
-second sheet lists the standards with their identifiers and statements).
+second sheet lists the standards with their identifiers and statements). A past day's
+gradebook reads the enrollments, the learners' school and grade, the requirements and the rules
+as they stood at its end (ADR 8).
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ from pathlib import Path
 from typing import Final
 
 from evidence.models import Evidence, Rating
-from learners.models import Enrollment, Learner, Section
-from learners.selectors import current_q
+from learners.models import Section
+from learners.selectors import enrolled_learner_ids_as_of
 from mastery import core
 from mastery.core import Mastery, RulesBook
 from reports import outputs
-from reports.plan import POWER, LearnerRow, RequirementPlan, StandardInfo, learner_pages
-from standards.models import StandardStatus
+from reports.plan import POWER, LearnerRow, RequirementPlan, StandardInfo, learner_rows
 
 FIXED_COLUMNS: Final = ("local_id", "name")
 LEGEND_COLUMNS: Final = ("human_code", "standard_identifier", "priority", "statement")
@@ -40,10 +41,13 @@ def cell_text(result: Mastery) -> str:
     return ""
 
 
-def roster_on(section: Section, day: datetime.date) -> list[LearnerRow]:
-    """The learners enrolled in ``section`` on ``day``, in name order."""
-    enrolled = Enrollment.objects.filter(current_q(day), section_id=section.pk).values("learner_id")
-    rows = [row for page in learner_pages(Learner.objects.filter(pk__in=enrolled)) for row in page]
+def roster_on(
+    section: Section, day: datetime.date, at: datetime.datetime | None = None
+) -> list[LearnerRow]:
+    """The learners enrolled in ``section`` on ``day``, in name order, as the enrollments and
+    the learners' school and grade stood at ``at`` (None: now)."""
+    enrolled = enrolled_learner_ids_as_of(section.pk, day, at)
+    rows = learner_rows(enrolled, at)
     return sorted(rows, key=lambda row: (row.family_name, row.name, row.id))
 
 
@@ -59,8 +63,10 @@ class Grid:
 def gradebook(*, section: Section, as_of: datetime.date, progress: Progress | None = None) -> Grid:
     """The roster on the day, the standard columns and every cell's mastery."""
     at = core.end_of_day(as_of)
-    plan = RequirementPlan(term_id=section.term_id, at=at)
-    roster = roster_on(section, as_of)
+    # A past day: the roster, requirements and rules as they stood at its end (ADR 8).
+    then = core.stood_at(as_of)
+    plan = RequirementPlan(term_id=section.term_id, at=at, sets_at=then)
+    roster = roster_on(section, as_of, then)
     electives = plan.electives(roster)
     needs = {row.id: plan.learner_requirements(row, electives) for row in roster}
     priority: dict[int, str] = {}
@@ -76,11 +82,10 @@ def gradebook(*, section: Section, as_of: datetime.date, progress: Progress | No
         )
         .exclude(source="self")
         .exclude(standard_id__in=list(priority))
-        .filter(standard__status=StandardStatus.ACTIVE)
         .values_list("standard_id", flat=True)
         .distinct()
     )
-    for standard_id in rated:
+    for standard_id in plan.active(rated):
         priority.setdefault(standard_id, "")
     plan.load_standards(list(priority))
     columns = sorted(
@@ -93,7 +98,7 @@ def gradebook(*, section: Section, as_of: datetime.date, progress: Progress | No
         framework_of={sid: info.framework_id for sid, info in plan.standards.items()},
         children_of=plan.children_of,
         at=at,
-        book=RulesBook(),
+        book=RulesBook(at=then),
     )
     if progress is not None:
         progress(len(roster), len(roster))

@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from django.utils import timezone
-
-from learners.models import Learner, Organisation, Term
+from learners.models import Organisation, Term
+from learners.selectors import placement_counts_as_of
 from mastery import core
 from mastery.core import Mastery, RulesBook
 from reports import outputs
-from reports.plan import LearnerRow, Required, RequirementPlan, learner_pages
+from reports.plan import LearnerRow, Required, RequirementPlan, active_learner_pages
 
 LEARNER_COLUMNS: Final = (
     "local_id",
@@ -116,18 +115,20 @@ def school_rows(
 ) -> tuple[list[LearnerLine], Tally, RequirementPlan]:
     """The learner lines and the per standard tally, page by page. A report of today reads the
     records the workers keep (``summary`` gets ``pending_recomputes``: the figures of that many
-    still wait for a recompute); a report of a past day computes them as they stood."""
+    still wait for a recompute); a report of a past day computes them as they stood, for the
+    learners then at the school, with the requirements and rules in force then."""
     at = core.end_of_day(as_of)
-    today = as_of >= timezone.localdate()
+    # A past day: the roster, requirements and rules as they stood at its end (ADR 8).
+    then = core.stood_at(as_of)
+    today = then is None
     pending = 0
-    plan = RequirementPlan(term_id=term.pk, at=at)
-    book = RulesBook()
+    plan = RequirementPlan(term_id=term.pk, at=at, sets_at=then)
+    book = RulesBook(at=then)
     share = elapsed_share(term, as_of)
-    learners = Learner.objects.filter(school_id=school.pk, active=True)
-    total = learners.count()
+    total = sum(placement_counts_as_of([school.pk], then).values())
     lines: list[LearnerLine] = []
     tally = Tally()
-    for page in learner_pages(learners):
+    for page in active_learner_pages([school.pk], then):
         electives = plan.electives(page)
         needs = {row.id: plan.learner_requirements(row, electives) for row in page}
         wanted = {lid: [r.standard_id for r in items] for lid, items in needs.items() if items}

@@ -22,22 +22,27 @@ from __future__ import annotations
 
 import datetime
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Final, TextIO
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, QuerySet
 
-from learners.models import Learner, Organisation, Term
-from learners.selectors import descendants_of
+from learners.models import Organisation, Term
+from learners.selectors import descendant_ids_as_of, placement_counts_as_of
 from mastery import core
 from mastery.core import INSUFFICIENT, SCORED, Results, RulesBook
 from reports import edfi, outputs
 from reports.outputs import ObjectArray, Pieces, csv_field, json_value, objects
-from reports.plan import LearnerRow, Required, RequirementPlan, StandardInfo, learner_pages
+from reports.plan import (
+    LearnerRow,
+    Required,
+    RequirementPlan,
+    StandardInfo,
+    active_learner_pages,
+)
 
 COLUMNS: Final = (
     "state_student_id",
@@ -344,7 +349,10 @@ def write_state_export(
     prefetch: bool | None = None,
 ) -> Written:
     """Write the export of every active learner at or below ``organisation`` with something to
-    master in ``term``, as of the end of ``as_of``; return the numbers of rows and learners.
+    master in ``term``, as of the end of ``as_of``; return the numbers of rows and learners. A
+    past day's export reads the roster (who was active where, in which grade), the
+    requirements, elective choices, standards and the rules as they stood at its end, so it
+    gives the same bytes whenever it is made again (ADR 8).
 
     ``progress(rows_done, rows_total)`` is called after each page of learners (the total is an
     estimate until the end); ``disclose(ids)`` receives the ids of the learners each page
@@ -355,19 +363,22 @@ def write_state_export(
     if file_format not in LAYOUTS:
         raise ValueError(f"format: one of {', '.join(LAYOUTS)}, got {file_format!r}")
     at = core.end_of_day(as_of)
-    book = RulesBook()
-    plan = RequirementPlan(term_id=term.pk, at=at)
+    # A past day: the roster, requirements and rules as they stood at its end (ADR 8).
+    then = core.stood_at(as_of)
+    book = RulesBook(at=then)
+    plan = RequirementPlan(term_id=term.pk, at=at, sets_at=then)
     layout = LAYOUTS[file_format](term, book)
     # The school ids as a list: a page query with the descendants subquery costs 100 ms.
-    schools = list(descendants_of(organisation).order_by("pk").values_list("pk", flat=True))
-    learners = Learner.objects.filter(school_id__in=schools, active=True)
-    total = _estimate_rows(plan, learners)
+    schools = descendant_ids_as_of(organisation, then)
+    placed = placement_counts_as_of(schools, then)
+    total = _estimate_rows(plan, placed)
     if isinstance(layout, _EdFi):
-        layout.set_companions(_companions(plan, learners, term))
+        layout.set_companions(_companions(plan, placed, term))
     writer = _Writer(plan, book, layout, at, packed)
     out.write(layout.header)
     rows_done = learners_done = 0
-    for text, rows, included in _pages(writer, learner_pages(learners), prefetch):
+    pages = active_learner_pages(schools, then)
+    for text, rows, included in _pages(writer, pages, prefetch):
         if rows:
             if rows_done:
                 out.write(layout.separator)
@@ -385,11 +396,13 @@ def write_state_export(
     return Written(rows=rows_done, learners=learners_done, left_out=left_out)
 
 
-def _companions(plan: RequirementPlan, learners: QuerySet[Learner], term: Term) -> edfi.Companions:
+def _companions(
+    plan: RequirementPlan, placed: Mapping[tuple[int, str], int], term: Term
+) -> edfi.Companions:
     """The Ed-Fi records the student records reference: level descriptors, the grading period
     of each school, and a competency objective per school, grade and required (or elective)
-    standard. One grouped query, plus the requirement sets the export reads anyway."""
-    pairs = sorted(learners.order_by().values_list("school_id", "grade_level").distinct(), key=str)
+    standard, for each (school, grade) with learners (``placed``)."""
+    pairs = sorted(placed, key=str)
     codes = {
         org.pk: edfi.school_id(school_code(org), org.pk)
         for org in Organisation.objects.filter(pk__in={school for school, _ in pairs}).only(
@@ -458,12 +471,9 @@ def _close_connection() -> None:
     connection.close()  # resolved in the calling thread: that thread's own connection
 
 
-def _estimate_rows(plan: RequirementPlan, learners: QuerySet[Learner]) -> int:
-    """Learners per (school, grade) times their requirements: one grouped count."""
-    counts = learners.order_by().values("school_id", "grade_level").annotate(n=Count("pk"))
-    return sum(
-        row["n"] * len(plan.required(row["school_id"], row["grade_level"])) for row in counts
-    )
+def _estimate_rows(plan: RequirementPlan, placed: Mapping[tuple[int, str], int]) -> int:
+    """Learners per (school, grade) times their requirements."""
+    return sum(n * len(plan.required(school, grade)) for (school, grade), n in placed.items())
 
 
 @dataclass(frozen=True)

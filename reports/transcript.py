@@ -5,7 +5,8 @@ For families and the learner's portfolio: each standard the learner must master 
 above it), with the level, score, the date first mastered and the evidence count; then the
 most recent evidence behind them (title, kind, date, standards) and the learner's reflections
 on it. Everything is as it stood at the end of the day: evidence recorded later, ratings not
-yet counted and reflections written after it are left out.
+yet counted and reflections written after it are left out; for a past day the learner's school
+and grade, the requirements and the rules are those of that day (ADR 8).
 
 Rendered with reportlab (pure Python: no system library) in invariant mode, so the same day
 gives the same bytes. Text written by people is reduced to plain text and escaped before it
@@ -29,10 +30,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from evidence.models import Evidence, EvidenceRemoval, Rating, Reflection
-from learners.models import Learner, Term
+from learners.models import Learner, Organisation, Term
 from mastery import core
 from mastery.core import Mastery, RulesBook, counted_ratings
-from reports.plan import LearnerRow, RequirementPlan, StandardInfo
+from reports.plan import LearnerRow, RequirementPlan, StandardInfo, learner_rows
 from standards.models import Framework
 
 HIGHLIGHTS: Final = 8
@@ -73,6 +74,9 @@ class Transcript:
     as_of: datetime.date
     domains: list[tuple[str, list[Line]]]
     highlights: list[Highlight]
+    # The learner's school and grade on the day (a past day: as they stood then).
+    school_name: str = ""
+    grade_level: str = ""
 
     @property
     def lines(self) -> list[Line]:
@@ -86,11 +90,14 @@ def plain(value: str) -> str:
 
 def transcript(*, learner: Learner, term: Term | None, as_of: datetime.date) -> Transcript:
     at = core.end_of_day(as_of)
-    plan = RequirementPlan(term_id=term.pk if term is not None else 0, at=at)
+    # A past day: the learner's school and grade, the requirements and the rules as they
+    # stood at its end (ADR 8); a learner not yet on the roster then keeps today's place.
+    then = core.stood_at(as_of)
+    plan = RequirementPlan(term_id=term.pk if term is not None else 0, at=at, sets_at=then)
+    row = next(iter(learner_rows([learner.pk], then)), None) or _row(learner)
     counted = counted_ratings(as_of=at, learner_ids=[learner.pk]).order_by()
     wanted: list[int] = sorted(set(counted.values_list("standard_id", flat=True)))
     if term is not None:
-        row = _row(learner)
         required = plan.learner_requirements(row, plan.electives([row]))
         wanted = [r.standard_id for r in required] + [s for s in wanted if s not in {
             r.standard_id for r in required}]  # fmt: skip
@@ -98,19 +105,22 @@ def transcript(*, learner: Learner, term: Term | None, as_of: datetime.date) -> 
     _load_ancestors(plan, wanted)
     results = core.mastery_of(
         {learner.pk: wanted},
-        school_of={learner.pk: learner.school_id},
+        school_of={learner.pk: row.school_id},
         framework_of={sid: info.framework_id for sid, info in plan.standards.items()},
         children_of=plan.children_of,
         at=at,
-        book=RulesBook(),
+        book=RulesBook(at=then),
     )
     lines = [Line(plan.standards[sid], results[(learner.pk, sid)]) for sid in wanted]
+    school = Organisation.objects.only("name").get(pk=row.school_id)
     return Transcript(
         learner=learner,
         term=term,
         as_of=as_of,
         domains=_by_domain(lines, plan),
         highlights=_highlights(learner, at, plan),
+        school_name=school.name,
+        grade_level=row.grade_level,
     )
 
 
@@ -244,9 +254,9 @@ def _render(data: Transcript, path: Path) -> None:
     story: list[Any] = [
         Paragraph(plain(gettext("Mastery transcript")), styles["Title"]),
         Paragraph(
-            f"<b>{plain(learner.display_name)}</b> &middot; {plain(learner.school.name)}"
+            f"<b>{plain(learner.display_name)}</b> &middot; {plain(data.school_name)}"
             + " &middot; "
-            + plain(gettext("grade %(grade)s") % {"grade": learner.grade_level or "-"}),
+            + plain(gettext("grade %(grade)s") % {"grade": data.grade_level or "-"}),
             body,
         ),
         Paragraph(

@@ -18,7 +18,7 @@ from reports.gradebook import write_gradebook
 from reports.school_report import write_school_report
 from reports.state_export import write_state_export
 from tests.factories import EnrollmentFactory, LearnerFactory
-from tests.reports.world import World
+from tests.reports.world import World, settle
 
 HOSTILE = ["=1+2", "+SSN123", "-2+3", "@evil", "\tTAB", "\rCR"]
 
@@ -57,6 +57,7 @@ def test_no_report_cell_starts_as_a_formula(world: World, tmp_path: Path) -> Non
     ]
     for learner in learners:
         EnrollmentFactory(learner=learner, section=world.cast.section)
+    settle(world)  # on the roster on day D
 
     out = io.StringIO()
     write_state_export(

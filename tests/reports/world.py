@@ -6,9 +6,10 @@ district (inherited), an elective group, two calculation policies (the school's 
 ``average`` with minimum evidence 2 at the other school), and ratings around the as-of day D:
 counted, self-ratings, recorded after D, superseded or removed before and after D.
 
-The expected rows are computed here from the seeded ratings with the engine called once per
-record (``mastery.rules.evaluate``, prefixes for the first mastered day), never through the
-report code.
+Everything built has stood since a month before D (its row versions are settled: reports of a
+past day read the roster and settings as they stood). The expected rows are computed here from
+the seeded ratings with the engine called once per record (``mastery.rules.evaluate``, prefixes
+for the first mastered day), never through the report code.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from standards.models import (
 )
 from standards.selectors import policy_for, scale_for
 from tests.factories import LearnerFactory
+from tests.history import settle_versions
 from tests.personas import Cast
 
 _numbers = itertools.count(1)
@@ -69,6 +71,18 @@ class World:
     @property
     def term(self) -> Term:
         return self.cast.term
+
+    @property
+    def since(self) -> datetime.datetime:
+        """Since when the world has stood as built (its row versions: :func:`settle`)."""
+        return end_of(self.day - datetime.timedelta(days=30))
+
+
+def settle(world: World) -> None:
+    """The roster and settings made so far have stood since ``world.since`` (reports of a
+    past day read them as they stood: ``tests.history.settle_versions``); later changes are
+    versioned at the test's own time."""
+    settle_versions(world.since)
 
 
 def add_rating(
@@ -178,6 +192,7 @@ def build_world(cast: Cast, day: datetime.date | None = None) -> World:
     inactive = LearnerFactory(school=cast.school, active=False)
     world = World(cast, framework, domain, a, b, c, d, e1, e2, day, inactive)
     seed_ratings(world)
+    settle(world)
     return world
 
 
