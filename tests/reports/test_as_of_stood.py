@@ -20,6 +20,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from learners.models import Enrollment, Learner, Organisation
@@ -28,6 +30,7 @@ from mastery.models import MasteryOverride
 from reports.models import ReportKind
 from reports.selectors import ReportScope
 from reports.services import generate_to_path
+from reports.state_export import write_state_export
 from reports.transcript import transcript
 from standards import services as standards_services
 from standards.models import (
@@ -40,6 +43,7 @@ from standards.models import (
     StandardStatus,
 )
 from standards.validation import LevelInput
+from tests.factories import LearnerFactory
 from tests.reports.world import World, add_rating, end_of, noon, remove, settle
 
 pytestmark = pytest.mark.django_db
@@ -288,3 +292,43 @@ def test_a_past_report_shows_the_override_in_force_that_day_and_not_a_later_one(
     now_rows = _rows(_generate({"today.csv": today}, tmp_path / "today")["today.csv"])
     assert (_row(now_rows, cast.own, world.c)["method"], _row(now_rows, cast.own, world.c)[
         "score"]) == ("override", "1.00")  # fmt: skip
+
+
+def _export_queries(world: World) -> tuple[int, str]:
+    out = io.StringIO()
+    with CaptureQueriesContext(connection) as queries:
+        write_state_export(
+            organisation=world.cast.district, term=world.term, as_of=world.day,
+            file_format="csv", out=out,
+        )  # fmt: skip
+    return len(queries), out.getvalue()
+
+
+def _newcomers(world: World, count: int) -> None:
+    """``count`` learners at the school, each with an approved elective choice (dated before
+    D), and the school's policy changed: all now, after D."""
+    cast = world.cast
+    group = ElectiveGroup.objects.get(organisation=cast.school, term=world.term)
+    for learner in LearnerFactory.create_batch(count, school=cast.school):
+        ElectiveChoice.objects.create(
+            group=group, learner=learner, standard=world.e2, status=ChoiceStatus.APPROVED,
+            chosen_by=cast.teacher, decided_by=cast.teacher,
+            decided_at=end_of(world.day) - datetime.timedelta(days=3),
+        )  # fmt: skip
+    method = "highest" if count == 1 else "latest"
+    standards_services.set_policy(
+        actor=cast.school_admin, organisation=cast.school, method=method, params={},
+        min_evidence=1,
+    )  # fmt: skip
+
+
+def test_a_past_export_reads_the_history_per_page_not_per_learner(world: World) -> None:
+    _before(world)
+    _newcomers(world, 1)  # after D: the roster, the choices and the settings read as they stood
+    few, text = _export_queries(world)
+    _newcomers(world, 40)
+    settle(world)  # forty-one more learners stood on D
+    _newcomers(world, 1)
+    many, more = _export_queries(world)
+    assert many == few
+    assert len(more.splitlines()) == len(text.splitlines()) + 41 * 6  # 5 required, 1 elective
