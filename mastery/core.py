@@ -129,6 +129,7 @@ __all__ = [
     "required_standards",
     "requirement_counts",
     "rules_for",
+    "rules_version_sql",
     "stood_at",
     "stream_counted_ratings",
 ]
@@ -177,6 +178,13 @@ def rules_for(school_id: int, framework_id: int, *, at: datetime.datetime | None
     """The policy, scale and roll-up in force for learners of ``school_id`` on a framework
     (``at``: as they stood then)."""
     return policy.load_rules(school_id, framework_id, at=at)
+
+
+def rules_version_sql(school: str) -> str:
+    """A scalar subquery (``school``: an SQL expression): the version of the rows the rules in
+    force at the school are read from, for a page that reads it within one of its own
+    statements and hands it to :class:`PageRules` (``use_version``)."""
+    return sql.rules_version_sql(school)
 
 
 def page_scale(school_id: int) -> EffectiveScale:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
@@ -476,17 +477,6 @@ def section_columns(
     return roster, columns
 
 
-def _placeholders(values: Sequence[object]) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
-def _in(column: str, values: Sequence[int]) -> tuple[str, list[Any]]:
-    """``column IN (...)`` as SQL and parameters: one array parameter, so the query text stays
-    the same whatever the number of values and psycopg parses it once per process instead of
-    every time (hundreds of placeholders cost milliseconds of CPU per grid)."""
-    return f"{column} = ANY(%s)", [list(values)]
-
-
 def required_priorities(section: Section, grade_levels: Iterable[str]) -> dict[int, str]:
     """Standard id -> priority of what the section's learners must master: the requirements of
     each grade level on the roster in the section's term, set at its school or above (the
@@ -664,57 +654,50 @@ def list_section_grid(
     ]
     learner_ids = [learner.pk for learner in roster]
     standard_ids = [column.standard_id for column in columns]
-    # The scale and the freshness keys' rules from the pages' cache: one version read.
+    width = len(standard_ids)
+    # The scale and the freshness keys' rules from the pages' cache, checked against the version
+    # the cells' statement reads (no statement of its own on a hit).
     page_rules = core.PageRules()
+    read = None
+    if learner_ids and standard_ids:
+        read = _read_cells(roster, columns, section.school_id)
+        page_rules.use_version(section.school_id, read.version)
     scale = page_rules.scale(section.school_id)
     levels = grid_levels(scale)
     looks = _Looks(levels)
-    by_learner: dict[int, dict[int, CellLook]] = {}
-    pending = 0
+    blank = looks.get(None, False)
+    # Every cell's look, row after row (a learner's row is a slice of ``width`` looks).
+    flat = [blank] * (len(learner_ids) * width)
     oldest = newest = None
-    if learner_ids and standard_ids:
-        keys = RulesKeys(page_rules)
-        school_of = {learner.pk: learner.school_id for learner in roster}
-        framework_of = {column.standard_id: column.framework_id for column in columns}
-        for school_id in set(school_of.values()):
-            keys.cache.load_many(school_id, framework_of.values())
-
-        def current_key(learner_id: int, standard_id: int) -> int | None:
-            return keys.current(school_of[learner_id], framework_of[standard_id], False)
-
-        by_learner, pending, oldest, newest = _read_cells(
-            learner_ids, standard_ids, looks, current_key
-        )
+    if read is not None:
+        oldest, newest = read.oldest, read.newest
+        _place_cells(flat, read, roster, columns, RulesKeys(page_rules), looks)
+    counts = dict.fromkeys((name for name, _ in STATE_FILTERS), 0)
+    pending = 0
+    looks_by_id = {id(look): look for look in looks.made.values()}
+    for look_id, cells in Counter(map(id, flat)).items():
+        look = looks_by_id[look_id]
+        counts[look.state] += cells
+        if look.pending:
+            pending += cells
+        if look.inconsistent:
+            counts[INCONSISTENT] += cells
+    counts[PENDING] = pending
     head, middle, tail = cell_url_parts()
     learner_page = reverse("mastery:learner_page", args=[1111111111]).replace(
         "1111111111", "{learner}"
     )
-    blank = looks.get(None, False)
     ends = [f"{middle}{standard_id}{tail}" for standard_id in standard_ids]
-    counts = dict.fromkeys((name for name, _ in STATE_FILTERS), 0)
-    rows = []
-    for learner in roster:
-        learner_id = learner.pk
-        own = by_learner.get(learner_id)
-        if own:
-            row_looks = [own.get(standard_id, blank) for standard_id in standard_ids]
-            for look in own.values():
-                counts[look.state] += 1
-                counts[PENDING] += look.pending
-                counts[INCONSISTENT] += look.inconsistent
-        else:
-            row_looks = [blank] * len(standard_ids)
-        rows.append(
-            GridRow(
-                learner,
-                row_looks,
-                learner_page.format(learner=learner_id),
-                f"{head}{learner_id}",
-                ends,
-            )
+    rows = [
+        GridRow(
+            learner,
+            flat[index * width : (index + 1) * width],
+            learner_page.format(learner=learner.pk),
+            f"{head}{learner.pk}",
+            ends,
         )
-    assessed = sum(len(own) for own in by_learner.values())
-    counts[NOT_ASSESSED] += len(rows) * len(standard_ids) - assessed
+        for index, learner in enumerate(roster)
+    ]
     if filters.state:
         rows, columns = _narrow(rows, columns, filters.state, looks)
     return SectionGrid(
@@ -811,62 +794,135 @@ class _Looks:
         )
 
 
-def _read_cells(
-    learner_ids: list[int],
-    standard_ids: list[int],
+class _Cells(NamedTuple):
+    """What ``_read_cells`` read: the records grouped by what they store (stored values, the key
+    of the rules that computed them, their positions in the grid: row * width + column), the
+    positions of the dirty markers and of the overrides in force, the oldest and newest
+    computation, and the version of the rules of the section's school."""
+
+    groups: list[tuple[_Stored, int | None, list[int]]]
+    marked: set[int]
+    overridden: set[int]
+    oldest: datetime.datetime | None
+    newest: datetime.datetime | None
+    version: str | None
+
+
+def _place_cells(
+    flat: list[CellLook],
+    read: _Cells,
+    roster: Sequence[Learner],
+    columns: Sequence[GridColumn],
+    keys: RulesKeys,
     looks: _Looks,
-    current_key: Callable[[int, int], int | None],
-) -> tuple[dict[int, dict[int, CellLook]], int, datetime.datetime | None, datetime.datetime | None]:
-    """The looks of the cells with a record or a pending recompute (learner -> standard ->
-    look), how many are pending, and the oldest and newest computation among the cells. Two
-    queries in plain SQL, reading only what a cell shows: building querysets, or converting a
-    score or a timestamp per row, would cost more than every other read of the page
-    (bench/grid.py). A record computed under other rules than those in force (``current_key``
-    of its learner and standard: the key of the rules in force) is pending too (ADR 8)."""
-    by_learner, learner_params = _in("learner_id", learner_ids)
-    by_standard, standard_params = _in("standard_id", standard_ids)
-    where = f"{by_learner} AND {by_standard}"
-    params = learner_params + standard_params
-    pending: set[tuple[int, int]] = set()
-    overridden: set[tuple[int, int]] = set()
-    oldest = newest = None
-    out: dict[int, dict[int, CellLook]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT learner_id, standard_id, NULL, NULL, false FROM {STALE_TABLE} WHERE {where}"
-            f" UNION ALL SELECT NULL, NULL, MIN(computed_at), MAX(computed_at), false"
-            f" FROM {RECORD_TABLE} WHERE {where}"
-            f" UNION ALL SELECT learner_id, standard_id, NULL, NULL, true FROM {OVERRIDE_TABLE}"
-            f" WHERE {where} AND cleared_at IS NULL",
-            params + params + params,
-        )
-        for learner_id, standard_id, first, last, override in cursor.fetchall():
-            if override:
-                overridden.add((learner_id, standard_id))
-            elif learner_id is None:
-                oldest, newest = first, last  # aware datetimes (timestamptz)
-            else:
-                pending.add((learner_id, standard_id))
-        cursor.execute(
-            f"SELECT learner_id, standard_id, state, CAST(level_points AS TEXT), level_label,"
-            f" mastered, inconsistent, rules_key FROM {RECORD_TABLE} WHERE {where}",
-            params,
-        )
-        get = looks.get
-        for row in cursor.fetchall():
-            learner_id, standard_id, state, points, label, mastered, flag, key = row
-            if key is None or key != current_key(learner_id, standard_id):
-                pending.add((learner_id, standard_id))
-            out.setdefault(learner_id, {})[standard_id] = get(
-                (state, points, label, bool(mastered), bool(flag)),
-                (learner_id, standard_id) in pending,
-                (learner_id, standard_id) in overridden,
+) -> None:
+    """Put each read cell's look at its position in ``flat``. A record computed under other
+    rules than those in force for its learner's school and its standard's framework is pending,
+    as one with a dirty marker is (ADR 8); a marker without a record is a pending blank."""
+    width = len(columns)
+    schools = [learner.school_id for learner in roster]
+    frameworks = [column.framework_id for column in columns]
+    for school_id in set(schools):
+        keys.cache.load_many(school_id, set(frameworks))
+    current = {
+        (school, framework): keys.current(school, framework, False)
+        for school in set(schools)
+        for framework in set(frameworks)
+    }
+    # Usually one key is in force over the whole grid: then a group is fresh or stale at once.
+    uniform = len(set(current.values())) == 1
+    special = read.marked | read.overridden
+    todo: Iterable[int]
+    for stored, key, positions in read.groups:
+        if uniform:
+            in_force = next(iter(current.values()))
+            look = looks.get(stored, key is None or key != in_force)
+            for position in positions:
+                flat[position] = look
+            todo = special.intersection(positions) if special else ()
+        else:
+            todo = positions
+        for position in todo:
+            in_force = current[(schools[position // width], frameworks[position % width])]
+            flat[position] = looks.get(
+                stored,
+                key is None or key != in_force or position in read.marked,
+                position in read.overridden,
             )
-    for learner_id, standard_id in pending:
-        own = out.setdefault(learner_id, {})
-        if standard_id not in own:
-            own[standard_id] = looks.get(None, True)
-    return out, len(pending), oldest, newest
+    recorded = {position for _, _, positions in read.groups for position in positions}
+    for position in read.marked - recorded:
+        flat[position] = looks.get(None, True)
+
+
+def _int_array(values: Iterable[int]) -> str:
+    """Integers as a PostgreSQL array literal (one text parameter, cast in the statement: the
+    driver adapts a list of ints element by element, several times per grid)."""
+    return "{" + ",".join(str(int(value)) for value in values) + "}"
+
+
+# A pair's place in the grid: its learner's row (1-based ``i``) and its standard's column (``j``).
+_PLACE = (
+    "array_position(%(learners)s::bigint[], {table}.learner_id) AS i,"
+    " array_position(%(standards)s::bigint[], {table}.standard_id) AS j"
+)
+_PAIRS = (
+    "{table}.learner_id = ANY(%(learners)s::bigint[])"
+    " AND {table}.standard_id = ANY(%(standards)s::bigint[])"
+)
+_CELLS_SQL: Final = (
+    # The records, grouped by what they store (a grid has a handful of distinct looks).
+    f"SELECT 'r', m.state, CAST(m.level_points AS TEXT), m.level_label, m.mastered,"
+    f" m.inconsistent, m.rules_key,"
+    f" array_agg((array_position(%(learners)s::bigint[], m.learner_id) - 1) * %(width)s"
+    f" + array_position(%(standards)s::bigint[], m.standard_id) - 1),"
+    f" MIN(m.computed_at), MAX(m.computed_at), NULL"
+    f" FROM {RECORD_TABLE} m WHERE {_PAIRS.format(table='m')}"
+    f" GROUP BY 2, 3, 4, 5, 6, 7"
+    # Dirty markers (a recompute pending) and overrides in force, one row each: a few.
+    f" UNION ALL SELECT 'p', NULL, NULL, NULL, NULL, NULL, NULL, ARRAY[(i - 1) * %(width)s"
+    f" + j - 1], NULL, NULL, NULL FROM (SELECT {_PLACE.format(table='p')} FROM {STALE_TABLE} p"
+    f" WHERE {_PAIRS.format(table='p')}) p"
+    f" UNION ALL SELECT 'o', NULL, NULL, NULL, NULL, NULL, NULL, ARRAY[(i - 1) * %(width)s"
+    f" + j - 1], NULL, NULL, NULL FROM (SELECT {_PLACE.format(table='o')}"
+    f" FROM {OVERRIDE_TABLE} o WHERE {_PAIRS.format(table='o')} AND o.cleared_at IS NULL) o"
+    # The version of the rules of the section's school.
+    f" UNION ALL SELECT 'v', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    f" {core.rules_version_sql('%(school)s')}"
+)
+
+
+def _read_cells(roster: Sequence[Learner], columns: Sequence[GridColumn], school_id: int) -> _Cells:
+    """The grid's records grouped by what they store, its dirty markers and overrides in force,
+    the oldest and newest computation and the version of the rules of the section's school: one
+    statement, reading only what a cell shows. A row per cell (or a queryset, or a score or a
+    timestamp per row) would cost more than every other read of the page (bench/grid.py); a
+    grid has a handful of distinct looks."""
+    params: dict[str, str | int] = {
+        "learners": _int_array(learner.pk for learner in roster),
+        "standards": _int_array(column.standard_id for column in columns),
+        "width": len(columns),
+        "school": school_id,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_CELLS_SQL, params)
+        rows = cursor.fetchall()
+    groups: list[tuple[_Stored, int | None, list[int]]] = []
+    marked: set[int] = set()
+    overridden: set[int] = set()
+    oldest = newest = None
+    version = None
+    for kind, state, points, label, mastered, flag, key, positions, first, last, text in rows:
+        if kind == "r":
+            groups.append(((state, points, label, bool(mastered), bool(flag)), key, positions))
+            oldest = first if oldest is None or first < oldest else oldest
+            newest = last if newest is None or last > newest else newest
+        elif kind == "p":
+            marked.update(positions)
+        elif kind == "o":
+            overridden.update(positions)
+        else:
+            version = text
+    return _Cells(groups, marked, overridden, oldest, newest, version)
 
 
 def _level(

@@ -193,6 +193,12 @@ class PageRules(RulesCache):
         self._versions: dict[int, str | None] = {}
         self._scales: dict[int, EffectiveScale] = {}
 
+    def use_version(self, school_id: int, version: str | None) -> None:
+        """The version of the school's rows as one of the page's own statements read it
+        (``sql.rules_version_sql``, the grid's cells): this page then asks for it no more. A
+        version this page read already stays the one it uses."""
+        self._versions.setdefault(school_id, version)
+
     def _version(self, school_id: int) -> str | None:
         if school_id not in self._versions:
             self._versions[school_id] = sql.rules_version(school_id)
