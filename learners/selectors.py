@@ -324,7 +324,11 @@ def roster_of(user: AnyUser | None, access: SectionAccess) -> list[Learner]:
         return list(
             section_roster(user, access.section).order_by("family_name", "given_name", "pk")
         )
-    return list(Learner.objects.raw(_WHOLE_ROSTER_SQL, [access.section.pk, today(), today()]))
+    day = today()
+    with connection.cursor() as cursor:
+        cursor.execute(_WHOLE_ROSTER_SQL, [access.section.pk, day, day])
+        rows = cursor.fetchall()
+    return [Learner.from_db(connection.alias, _LEARNER_FIELDS, row) for row in rows]
 
 
 def _sections_with_names() -> QuerySet[Section]:
@@ -354,8 +358,10 @@ _SECTION_ACCESS_SQL = (
     f" LEFT JOIN {Course._meta.db_table} c ON c.id = s.course_id"
     f" WHERE s.id = %s"
 )
+_LEARNER_FIELDS = [field.attname for field in Learner._meta.concrete_fields]
 _WHOLE_ROSTER_SQL = (
-    f"SELECT l.* FROM {Learner._meta.db_table} l WHERE l.id IN ("  # noqa: S608
+    f"SELECT {', '.join(f'l.{field.column}' for field in Learner._meta.concrete_fields)}"  # noqa: S608
+    f" FROM {Learner._meta.db_table} l WHERE l.id IN ("
     f" SELECT e.learner_id FROM {Enrollment._meta.db_table} e"
     f" WHERE e.section_id = %s AND {_current_sql('e')})"
     f" ORDER BY l.family_name, l.given_name, l.id"

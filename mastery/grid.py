@@ -22,9 +22,9 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 from html import escape
 from typing import Any, Final, NamedTuple
 
@@ -344,7 +344,13 @@ def distinct_labels(codes: Sequence[str]) -> list[str]:
     """Short column labels that tell the codes apart: each code from its first dotted part with
     a digit (``CCSS.Math.Content.3.OA.A.1`` -> ``3.OA.A.1``, ``CCSS.Math.Practice.MP1`` ->
     ``MP1``), extended to the left while two codes would read the same
-    (``CCSS.ELA-Literacy.RL.3.1`` and ``...RI.3.1`` -> ``RL.3.1`` and ``RI.3.1``)."""
+    (``CCSS.ELA-Literacy.RL.3.1`` and ``...RI.3.1`` -> ``RL.3.1`` and ``RI.3.1``). The same
+    codes give the same labels: worked out once per process for each set of columns."""
+    return list(_distinct_labels(tuple(codes)))
+
+
+@lru_cache(maxsize=1024)
+def _distinct_labels(codes: tuple[str, ...]) -> tuple[str, ...]:
     parts = [code.split(".") for code in codes]
     starts = []
     for split in parts:
@@ -363,9 +369,10 @@ def distinct_labels(codes: Sequence[str]) -> list[str]:
                         starts[index] -= 1
                         moved = True
         if not moved:
-            return labels
+            return tuple(labels)
 
 
+@lru_cache(maxsize=8192)
 def _natural(code: str) -> tuple[object, ...]:
     return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", code))
 
@@ -454,26 +461,37 @@ def section_columns(
         return roster, []
     priority = required_priorities(section, {learner.grade_level for learner in roster})
     chains = _standards_in_grid(list(priority), learner_ids)
-    columns = []
-    for pk, chain in chains.items():
-        own = chain[0]
-        path = tuple(item.position for item in reversed(chain))
-        code = own.code
-        columns.append(
-            GridColumn(
-                standard_id=pk,
-                code=code or own.statement[:24],
-                statement=own.statement,
-                framework_id=own.framework_id,
-                domain=domain_of(chain),
-                power=priority.get(pk) == "power",
-                required=pk in priority,
-                sort_key=(own.framework_id, path, _natural(code), pk),
-            )
+    # (sort key, standard id, chain) in tree order, then the columns with their labels.
+    ordered = sorted(
+        (
+            (
+                chain[0].framework_id,
+                tuple(item.position for item in reversed(chain)),
+                _natural(chain[0].code),
+                pk,
+            ),
+            pk,
+            chain,
         )
-    columns.sort(key=lambda column: column.sort_key)
-    labels = distinct_labels([column.code for column in columns])
-    columns = [replace(column, label=label) for column, label in zip(columns, labels, strict=True)]
+        for pk, chain in chains.items()
+    )
+    codes = [chain[0].code or chain[0].statement[:24] for _key, _pk, chain in ordered]
+    columns = [
+        GridColumn(
+            standard_id=pk,
+            code=code,
+            statement=chain[0].statement,
+            framework_id=chain[0].framework_id,
+            domain=domain_of(chain),
+            power=priority.get(pk) == "power",
+            required=pk in priority,
+            sort_key=sort_key,
+            label=label,
+        )
+        for (sort_key, pk, chain), code, label in zip(
+            ordered, codes, distinct_labels(codes), strict=True
+        )
+    ]
     return roster, columns
 
 
@@ -503,13 +521,16 @@ def sections_priorities(
         f"  ON r.organisation_id IN (sc.id, sc.parent_id, up.parent_id)"
         f" JOIN {STANDARD_TABLE} s ON s.id = r.standard_id"
         f" JOIN {ORGANISATION_TABLE} o ON o.id = r.organisation_id"
-        f" WHERE sc.id = ANY(%s) AND r.term_id = ANY(%s) AND r.grade_level = ANY(%s)"
+        f" WHERE sc.id = ANY(%s::bigint[]) AND r.term_id = ANY(%s::bigint[])"
+        f" AND r.grade_level = ANY(%s)"
         f" AND s.status = %s"
     )
     schools = sorted({section.school_id for section in grades_of})
     terms = sorted({section.term_id for section in grades_of})
     with connection.cursor() as cursor:
-        cursor.execute(query, [schools, terms, grades, StandardStatus.ACTIVE])
+        cursor.execute(
+            query, [_int_array(schools), _int_array(terms), grades, StandardStatus.ACTIVE]
+        )
         rows = cursor.fetchall()
     # (school, term, grade, standard) -> (rank of the organisation, -requirement id, priority)
     nearest: dict[tuple[int, int, str, int], tuple[int, int, str]] = {}
@@ -539,21 +560,17 @@ def _standards_in_grid(required: list[int], learner_ids: list[int]) -> dict[int,
     # recompute with no teacher or imported rating behind it add no column: self-ratings are
     # shown beside, never counted, and never widen the teacher's grid.
     wanted = (
-        f"SELECT m.standard_id FROM {RECORD_TABLE} m WHERE m.learner_id = ANY(%s)"
+        f"SELECT m.standard_id FROM {RECORD_TABLE} m WHERE m.learner_id = ANY(%s::bigint[])"
         f" AND m.state <> %s"
-        f" UNION SELECT p.standard_id FROM {STALE_TABLE} p WHERE p.learner_id = ANY(%s)"
+        f" UNION SELECT p.standard_id FROM {STALE_TABLE} p WHERE p.learner_id = ANY(%s::bigint[])"
         f" AND EXISTS (SELECT 1 FROM {RATING_TABLE} r WHERE r.learner_id = p.learner_id"
         f" AND r.standard_id = p.standard_id AND r.source <> %s)"
     )
-    params: list[Any] = [
-        list(learner_ids),
-        MasteryState.NOT_ASSESSED,
-        list(learner_ids),
-        RatingSource.SELF,
-    ]
+    learners = _int_array(learner_ids)
+    params: list[Any] = [learners, MasteryState.NOT_ASSESSED, learners, RatingSource.SELF]
     if required:
-        wanted += f" UNION SELECT q.id FROM {STANDARD_TABLE} q WHERE q.id = ANY(%s)"
-        params.append(list(required))
+        wanted += f" UNION SELECT q.id FROM {STANDARD_TABLE} q WHERE q.id = ANY(%s::bigint[])"
+        params.append(_int_array(required))
     query = (
         f"WITH RECURSIVE wanted(id) AS ({wanted}),"
         f" up(start_id, id, parent_id, hops) AS ("

@@ -7,6 +7,9 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
 
+from learners.models import RoleAssignment, RoleKind
+from tests.factories import SchoolFactory
+
 PASSWORD = "a-long-test-password-1"
 
 
@@ -100,3 +103,25 @@ def test_navigation_shows_administration_only_to_staff(client: Client, user: Use
     user.is_staff = True
     user.save()
     assert "Administration" in client.get("/").content.decode()
+
+
+def test_navigation_follows_the_roles_and_the_language_of_each_request(
+    client: Client, user: User
+) -> None:
+    """The navigation's entries are made once per combination of roles, flags and language
+    (common.navigation): a role granted or ended, or another language, shows on the next page."""
+    client.force_login(user)
+    assert "My sections" not in client.get("/").content.decode()
+    assignment = RoleAssignment.objects.create(
+        user=user, kind=RoleKind.SCHOOL_ADMIN, organisation=SchoolFactory()
+    )
+    page = client.get("/").content.decode()
+    assert "My sections" in page
+    assert "Settings" in page
+    spanish = client.get("/", headers={"accept-language": "es"}).content.decode()
+    assert ">Inicio</a>" in spanish
+    assert ">Home</a>" not in spanish
+    assignment.delete()
+    page = client.get("/").content.decode()
+    assert "My sections" not in page
+    assert ">Home</a>" in page
