@@ -108,6 +108,25 @@ def changed_after(tables: Iterable[str], at: datetime.datetime) -> bool:
     return bool(row and row[0])
 
 
+def backdate_versions(since: datetime.datetime) -> int:
+    """Seeded data (the demo's term, loaded today) as having stood since ``since``: every row
+    standing now whose first version is later than ``since`` gets its current version again,
+    valid from ``since``. Appends only (the versions stay append-only); rows with a version at
+    or before ``since`` are left alone, so a second call adds nothing. Returns how many."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TABLE} (table_name, row_id, learner_id, valid_from, deleted, data)"  # noqa: S608
+            " SELECT v.table_name, v.row_id, v.learner_id, %(since)s, false, v.data FROM"
+            " (SELECT DISTINCT ON (table_name, row_id) table_name, row_id, learner_id, deleted,"
+            f" data FROM {TABLE} ORDER BY table_name, row_id, valid_from DESC, id DESC) v"
+            " WHERE NOT v.deleted AND NOT EXISTS (SELECT 1 FROM"
+            f" {TABLE} o WHERE o.table_name = v.table_name AND o.row_id = v.row_id"
+            " AND o.valid_from <= %(since)s)",
+            {"since": since},
+        )
+        return int(cursor.rowcount)
+
+
 def as_date(value: object) -> datetime.date | None:
     return None if value is None else parse_date(str(value))
 

@@ -185,3 +185,17 @@ def test_changed_after_tells_whether_the_live_table_is_what_stood(cast: Cast) ->
     SchoolFactory()
     assert not history.changed_after(["learners_learner"], then)
     assert history.changed_after(["learners_organisation"], then)
+
+
+def test_backdated_seed_data_stood_since_then_and_history_stays_append_only(cast: Cast) -> None:
+    then = timezone.now() - datetime.timedelta(days=40)
+    added = history.backdate_versions(then)
+    assert added > 0
+    assert history.backdate_versions(then) == 0  # a second call adds nothing
+    placed = learner_selectors.placements_as_of([cast.own.pk], then + datetime.timedelta(days=1))
+    assert placed[cast.own.pk].school_id == cast.school.pk
+    Learner.objects.filter(pk=cast.own.pk).update(grade_level="06")
+    stood = learner_selectors.placements_as_of([cast.own.pk], then + datetime.timedelta(days=1))
+    assert stood[cast.own.pk].grade_level == "05"
+    earlier = then - datetime.timedelta(days=1)
+    assert learner_selectors.placements_as_of([cast.own.pk], earlier) == {}

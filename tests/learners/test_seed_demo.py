@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from learners import selectors
 from learners.demo import DEMO_PASSWORD, school_year_bounds, seed_demo_district
@@ -132,6 +133,22 @@ def test_the_command_prints_the_logins_and_the_shared_password() -> None:
     again = io.StringIO()
     call_command("seed_demo", "--roster-only", stdout=again)
     assert "already loaded (25 learners)" in again.getvalue()
+
+
+def test_the_demo_roster_has_stood_since_the_school_year_began() -> None:
+    call_command("seed_demo", "--learners", "25", "--roster-only", stdout=io.StringIO())
+    start, _end = school_year_bounds(timezone.localdate())
+    zone = timezone.get_current_timezone()
+    early = datetime.datetime.combine(start + datetime.timedelta(days=1), datetime.time(12), zone)
+    schools = list(Organisation.objects.filter(kind="school").values_list("pk", flat=True))
+    assert sum(selectors.placement_counts_as_of(schools, early).values()) == 25
+    Learner.objects.filter(pk=Learner.objects.order_by("pk")[0].pk).update(active=False)
+    # A report of a day early in the term reads the versions (a learner changed since): the
+    # demo's learners were there.
+    assert sum(selectors.placement_counts_as_of(schools, early).values()) == 25
+    assert sum(selectors.placement_counts_as_of(schools, None).values()) == 24
+    before = early - datetime.timedelta(days=2)
+    assert sum(selectors.placement_counts_as_of(schools, before).values()) == 0
 
 
 def test_the_command_refuses_a_silly_size() -> None:
