@@ -89,6 +89,9 @@ class Derived:
     # evidence is inconsistent: look again". Always False for a grouping.
     inconsistent: bool = False
     rules_key: int | None = None  # the key of the rules it was computed under (rules_key())
+    # The digest of the counted ratings behind it (:func:`digest_value`, signed 64-bit; a
+    # grouping's: the wrapping sum of its children's); 0 for none. ADR 8, provenance.
+    ratings_digest: int = 0
 
     def key(self) -> tuple[object, ...]:
         """What must match for a stored record to equal this result (not the explanation)."""
@@ -102,6 +105,7 @@ class Derived:
             self.evidence_count,
             self.calculation_version,
             self.inconsistent,
+            self.ratings_digest,
         )
 
 
@@ -116,6 +120,7 @@ class ChildRecord:
     level_label: str
     first_mastered_at: datetime | None
     evidence_count: int
+    ratings_digest: int = 0  # the child's (a missing child: 0, the digest of no rating)
 
 
 def record_key(
@@ -129,8 +134,10 @@ def record_key(
     evidence_count: int,
     calculation_version: str,
     inconsistent: bool,
+    ratings_digest: int | None,
 ) -> tuple[object, ...]:
-    """The same tuple as :meth:`Derived.key`, from stored fields."""
+    """The same tuple as :meth:`Derived.key`, from stored fields (a record stored without a
+    digest, from before provenance, never equals a result)."""
     return (
         state,
         score,
@@ -141,6 +148,7 @@ def record_key(
         evidence_count,
         calculation_version,
         inconsistent,
+        ratings_digest,
     )
 
 
@@ -241,23 +249,47 @@ def splitmix64(value: int) -> int:
     return z ^ (z >> 31)
 
 
-def ratings_digest(ratings: Iterable[tuple[int | None, Decimal | float | int]]) -> str:
-    """The digest of a record's counted ratings (ADR 8, provenance): the 64-bit sum, wrapping,
-    of ``splitmix64(rating_id * 2**20 + score in hundredths)`` over ``(rating id, score)``
-    pairs, as 16 hex digits. Order-free, so an auditor recomputes it from the ratings alone;
-    ``"0000000000000000"`` for none. :func:`ratings_digests` is the same for many groups."""
+def signed64(value: int) -> int:
+    """A 64-bit pattern (any integer, taken mod 2**64) as a signed 64-bit integer: how a
+    digest is stored (``MasteryRecord.ratings_digest``, a ``bigint``)."""
+    value &= _MASK64
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def digest_value(ratings: Iterable[tuple[int | None, Decimal | float | int]]) -> int:
+    """**The** digest of a record's counted ratings (ADR 8, provenance), signed 64-bit: the
+    64-bit sum, wrapping, of ``splitmix64(rating_id * 2**20 + score in hundredths)`` over
+    ``(rating id, score)`` pairs. Order-free, so an auditor recomputes it from the ratings
+    alone, and a grouping's is the sum of its children's; 0 for none. :func:`ratings_digests`
+    is the same for many groups at once, :func:`ratings_digest` its text."""
     total = 0
     for rating_id, score in ratings:
         hundredths = int((Decimal(str(score)) * 100).to_integral_value())
         total = (total + splitmix64(((int(rating_id or 0) << 20) + hundredths) & _MASK64)) & _MASK64
-    return f"{total:016x}"
+    return signed64(total)
+
+
+def sum_digests(digests: Iterable[int]) -> int:
+    """The digest of the union of disjoint sets of ratings: the wrapping sum of theirs."""
+    return signed64(sum(digests))
+
+
+def digest_hex(value: int) -> str:
+    """A digest as 16 hex digits (its unsigned 64-bit pattern)."""
+    return f"{value & _MASK64:016x}"
+
+
+def ratings_digest(ratings: Iterable[tuple[int | None, Decimal | float | int]]) -> str:
+    """:func:`digest_value` as 16 hex digits (``"0000000000000000"`` for none)."""
+    return digest_hex(digest_value(ratings))
 
 
 def ratings_digests(
     ids: NDArray[np.int64], score_hundredths: NDArray[np.int64], starts: NDArray[np.int64]
 ) -> NDArray[np.uint64]:
     """:func:`ratings_digest` of each group of rows beginning at ``starts`` (non-empty groups,
-    in row order), with numpy's wrapping unsigned arithmetic; format with ``f"{x:016x}"``."""
+    in row order), with numpy's wrapping unsigned arithmetic; format with ``f"{x:016x}"``
+    (``.view(np.int64)``: the signed values of :func:`digest_value`)."""
     if ids.shape[0] == 0:
         return np.zeros(0, np.uint64)
     with np.errstate(over="ignore"):
@@ -296,6 +328,7 @@ def derive_record(ratings: Sequence[rules.Rating], settings: Rules) -> Derived:
             ordered, settings.policy, settings.scale
         ).flagged,
         rules_key=settings.leaf_key,
+        ratings_digest=digest_value((r.id, r.score) for r in ordered),
     )
 
 
@@ -372,6 +405,8 @@ def apply_override(
         # The evidence's own estimators still disagree (or not): the override does not hide it.
         inconsistent=result.inconsistent,
         rules_key=settings.leaf_key,
+        # Provenance stays the evidence's: the counted ratings behind the record.
+        ratings_digest=result.ratings_digest,
     )
 
 
@@ -436,6 +471,7 @@ def derive_rollup(children: Sequence[ChildRecord], settings: Rules) -> Derived:
         evidence_count=sum(c.evidence_count for c in children),
         explanation=explanation,
         rules_key=settings.grouping_key,
+        ratings_digest=sum_digests(c.ratings_digest for c in children),
     )
 
 
@@ -446,14 +482,15 @@ def derive_rollup(children: Sequence[ChildRecord], settings: Rules) -> Derived:
 class BulkGroups:
     """Many pairs' counted ratings, each pair's rows contiguous and in the engine's order.
 
-    ``starts``/``counts`` delimit the pairs' rows in ``scores`` and ``demonstrated_us``
-    (microseconds since the epoch, UTC).
+    ``starts``/``counts`` delimit the pairs' rows in ``scores``, ``demonstrated_us``
+    (microseconds since the epoch, UTC) and ``ids`` (the ratings' ids, for the digest).
     """
 
     starts: NDArray[np.int64]
     counts: NDArray[np.int64]
     scores: NDArray[np.float64]
     demonstrated_us: NDArray[np.int64]
+    ids: NDArray[np.int64]
 
 
 def bulk_summary(settings: Rules) -> dict[str, Any]:
@@ -511,7 +548,8 @@ class BulkColumns:
 
     ``state`` indexes ``rules.STATES``; ``score_hundredths`` is -1 without a score;
     ``level_index`` indexes the scale's ``levels`` (-1: none); ``first_us`` is the
-    ``demonstrated_at`` (epoch microseconds) of the first mastered prefix, -1 if never.
+    ``demonstrated_at`` (epoch microseconds) of the first mastered prefix, -1 if never;
+    ``digest`` the pair's :func:`digest_value` (signed).
     """
 
     state: NDArray[np.int8]
@@ -521,6 +559,7 @@ class BulkColumns:
     evidence_count: NDArray[np.int64]
     first_us: NDArray[np.int64]
     inconsistent: NDArray[np.bool_]
+    digest: NDArray[np.int64]
 
 
 def derive_bulk_columns(groups: BulkGroups, settings: Rules) -> BulkColumns:
@@ -543,6 +582,7 @@ def derive_bulk_columns(groups: BulkGroups, settings: Rules) -> BulkColumns:
             empty,
             empty,
             np.zeros(0, bool),
+            empty,
         )
     # The pairs' rows, contiguous: pair g covers rows pair_start[g] .. + counts[g] - 1.
     pair_rows = np.repeat(np.arange(size, dtype=np.int64), counts)
@@ -554,6 +594,10 @@ def derive_bulk_columns(groups: BulkGroups, settings: Rules) -> BulkColumns:
     reached = first_len > 0
     first_row = groups.starts + np.where(reached, first_len, 1) - 1
     inconsistent = estimators.disagree_bulk(pair_rows, scores, settings.policy, settings.scale)
+    # Scores are whole hundredths (numeric(5,2)): rint recovers them exactly from the floats.
+    digest = ratings_digests(
+        groups.ids[whole], np.rint(scores * 100).astype(np.int64), pair_start
+    ).view(np.int64)
     return BulkColumns(
         state=result.state,
         score_hundredths=result.score_hundredths,
@@ -562,6 +606,7 @@ def derive_bulk_columns(groups: BulkGroups, settings: Rules) -> BulkColumns:
         evidence_count=counts.copy(),
         first_us=np.where(reached, groups.demonstrated_us[first_row], -1),
         inconsistent=inconsistent,
+        digest=digest,
     )
 
 
@@ -588,8 +633,10 @@ def derive_bulk(groups: BulkGroups, settings: Rules) -> list[Derived]:
             evidence_count=count,
             explanation=summary,
             inconsistent=bool(inconsistent),
+            rules_key=settings.leaf_key,
+            ratings_digest=digest,
         )
-        for state, hundredths, level_index, mastered, first_us, count, inconsistent in zip(
+        for state, hundredths, level_index, mastered, first_us, count, inconsistent, digest in zip(
             states,
             columns.score_hundredths.tolist(),
             columns.level_index.tolist(),
@@ -597,6 +644,7 @@ def derive_bulk(groups: BulkGroups, settings: Rules) -> list[Derived]:
             columns.first_us.tolist(),
             columns.evidence_count.tolist(),
             columns.inconsistent.tolist(),
+            columns.digest.tolist(),
             strict=True,
         )
     ]
@@ -621,6 +669,7 @@ def derived_at(
         explanation=explanation,
         inconsistent=bool(columns.inconsistent[row]),
         rules_key=settings.leaf_key,
+        ratings_digest=int(columns.digest[row]),
     )
 
 
@@ -692,6 +741,7 @@ def derive_pair_results(
     standard: NDArray[np.int64],
     scores: NDArray[np.float64],
     demonstrated_us: NDArray[np.int64],
+    ids: NDArray[np.int64],
     schools: Mapping[int, int],
     frameworks: Mapping[int, int],
     rules_for: Callable[[int, int], Rules],
@@ -718,7 +768,7 @@ def derive_pair_results(
         rules_ = rules_for(int(school_ids[key // width]), int(framework_ids[key % width]))
         chosen = np.flatnonzero(inverse == k).astype(np.int64)
         rows, new_starts, lengths = gather(starts, counts, chosen)
-        groups = BulkGroups(new_starts, lengths, scores[rows], demonstrated_us[rows])
+        groups = BulkGroups(new_starts, lengths, scores[rows], demonstrated_us[rows], ids[rows])
         row[chosen] = np.arange(chosen.shape[0], dtype=np.int64)
         settings.append(rules_)
         columns.append(derive_bulk_columns(groups, rules_))

@@ -887,9 +887,11 @@ _PAIRS = (
     " AND {table}.standard_id = ANY(%(standards)s::bigint[])"
 )
 _CELLS_SQL: Final = (
-    # The records, grouped by what they store (a grid has a handful of distinct looks).
+    # The records, grouped by what they store (a grid has a handful of distinct looks). A record
+    # kept without a ratings digest (before provenance) reads as never keyed: stale, as
+    # RulesKeys.is_stale says.
     f"SELECT 'r', m.state, CAST(m.level_points AS TEXT), m.level_label, m.mastered,"
-    f" m.inconsistent, m.rules_key,"
+    f" m.inconsistent, CASE WHEN m.ratings_digest IS NULL THEN NULL ELSE m.rules_key END,"
     f" array_agg((array_position(%(learners)s::bigint[], m.learner_id) - 1) * %(width)s"
     f" + array_position(%(standards)s::bigint[], m.standard_id) - 1),"
     f" MIN(m.computed_at), MAX(m.computed_at), NULL"
@@ -1052,7 +1054,11 @@ def cell_detail(learner: Learner, standard: Standard) -> CellDetail:
     ).exists() or (
         record is not None
         and RulesKeys(page_rules).is_stale(
-            learner.school_id, standard.framework_id, standard.is_grouping, record.rules_key
+            learner.school_id,
+            standard.framework_id,
+            standard.is_grouping,
+            record.rules_key,
+            record.ratings_digest,
         )
     )
     ratings = list(

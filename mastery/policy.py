@@ -18,6 +18,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from mastery import rules, sql
 from mastery.derive import RollupRule, Rules
 from standards.selectors import (
@@ -248,6 +251,18 @@ def page_scale(school_id: int) -> EffectiveScale:
     return PageRules().scale(school_id)
 
 
+def stale_records(
+    stored: NDArray[np.int64],
+    unkeyed: NDArray[np.bool_],
+    undigested: NDArray[np.bool_],
+    current: NDArray[np.int64],
+) -> NDArray[np.bool_]:
+    """:meth:`RulesKeys.is_stale` of many records at once: their stored keys (``unkeyed``:
+    NULL), whether their ratings digest is NULL, and the key in force for each."""
+    stale: NDArray[np.bool_] = unkeyed | undigested | (stored != current)
+    return stale
+
+
 class RulesKeys:
     """The key (``derive.rules_key``) of the rules in force per school, framework and kind of
     standard, each read once: a record whose stored ``rules_key`` differs is stale (ADR 8)."""
@@ -263,8 +278,19 @@ class RulesKeys:
         return settings.grouping_key if grouping else settings.leaf_key
 
     def is_stale(
-        self, school_id: int, framework_id: int, grouping: bool, stored: int | None
+        self,
+        school_id: int,
+        framework_id: int,
+        grouping: bool,
+        stored: int | None,
+        ratings_digest: int | None,
     ) -> bool:
         """Whether a record with key ``stored`` was computed under other rules than those in
-        force (a record never keyed, from before keys, is stale too)."""
-        return stored is None or stored != self.current(school_id, framework_id, grouping)
+        force. A record never keyed (from before keys) or without the digest of its counted
+        ratings (``ratings_digest``: from before provenance) is stale too: the sweep finds and
+        recomputes it (``services._mark_under_other_rules``), as it does one of other rules."""
+        return (
+            stored is None
+            or ratings_digest is None
+            or stored != self.current(school_id, framework_id, grouping)
+        )

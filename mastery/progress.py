@@ -219,7 +219,9 @@ def learner_progress(learner: Learner, *, today: datetime.date | None = None) ->
     pending_ids |= {
         pk
         for pk, record in records.items()
-        if keys.is_stale(learner.school_id, framework_of[pk], False, record.rules_key)
+        if keys.is_stale(
+            learner.school_id, framework_of[pk], False, record.rules_key, record.ratings_digest
+        )
     }
     explanations = stored_explanations(records.values())
     assessable = Q(is_grouping=False) & (Q(pk__in=list(records)) | Q(pk__in=list(pending_ids)))

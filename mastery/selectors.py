@@ -75,7 +75,11 @@ def record_pending(record: MasteryRecord, keys: RulesKeys | None = None) -> bool
     keys = keys or RulesKeys()
     school_id = record.learner.school_id
     if keys.is_stale(
-        school_id, record.standard.framework_id, record.standard.is_grouping, record.rules_key
+        school_id,
+        record.standard.framework_id,
+        record.standard.is_grouping,
+        record.rules_key,
+        record.ratings_digest,
     ):
         return True
     if not record.standard.is_grouping:
@@ -93,10 +97,12 @@ def record_pending(record: MasteryRecord, keys: RulesKeys | None = None) -> bool
     if StaleMastery.objects.filter(learner_id=record.learner_id, standard_id__in=below).exists():
         return True
     return any(
-        keys.is_stale(school_id, framework_id, grouping, key)
-        for framework_id, grouping, key in MasteryRecord.objects.filter(
+        keys.is_stale(school_id, framework_id, grouping, key, digest)
+        for framework_id, grouping, key, digest in MasteryRecord.objects.filter(
             learner_id=record.learner_id, standard_id__in=below
-        ).values_list("standard__framework_id", "standard__is_grouping", "rules_key")
+        ).values_list(
+            "standard__framework_id", "standard__is_grouping", "rules_key", "ratings_digest"
+        )
     )
 
 
@@ -255,6 +261,7 @@ def _as_child(standard_id: int, result: Derived) -> ChildRecord:
         level_label=result.level_label,
         first_mastered_at=result.first_mastered_at,
         evidence_count=result.evidence_count,
+        ratings_digest=result.ratings_digest,
     )
 
 
@@ -312,6 +319,7 @@ class _Stored:
     key: tuple[object, ...]
     child: ChildRecord
     rules_key: int | None = None
+    ratings_digest: int | None = None
 
 
 def _learner_ranges(batch: int, wanted: set[int] | None) -> Iterator[tuple[int, int]]:
@@ -465,7 +473,7 @@ def _stored_rows(
     for row in _fetch(
         "SELECT learner_id, standard_id, state, score, level_points, level_label, mastered,"
         " (extract(epoch FROM first_mastered_at) * 1000000)::bigint, evidence_count,"
-        f" calculation_version, inconsistent, rules_key FROM {sql.RECORD}"
+        f" calculation_version, inconsistent, rules_key, ratings_digest FROM {sql.RECORD}"
         f" WHERE learner_id BETWEEN %s AND %s{where}",
         params,
     ):
@@ -484,11 +492,15 @@ def _stored_rows(
             evidence_count=row[8],
             calculation_version=row[9],
             inconsistent=bool(row[10]),
+            ratings_digest=row[12],
         )
         stored[(int(row[0]), int(row[1]))] = _Stored(
             key,
-            ChildRecord(int(row[1]), row[2], bool(row[6]), points, row[5], first, row[8]),
+            ChildRecord(
+                int(row[1]), row[2], bool(row[6]), points, row[5], first, row[8], row[12] or 0
+            ),
             row[11],
+            row[12],
         )
     return stored
 
@@ -523,6 +535,7 @@ def _expected(
         out["first_us"][members] = np.maximum(columns.first_us, 0)
         out["evidence_count"][members] = columns.evidence_count
         out["rules_key"][members] = settings.leaf_key
+        out["ratings_digest"][members] = columns.digest
         out["flags"][members] = (
             columns.mastered.astype(np.int64) * sql.MASTERED_BIT
             + columns.inconsistent.astype(np.int64) * sql.INCONSISTENT_BIT
@@ -569,6 +582,7 @@ def _agreement(
     for name in ("state", "score", "points", "label", "first_us", "evidence_count", "flags"):
         agree &= getattr(records, name) == getattr(expected, name)[place]
     agree &= records.rules_key == expected.rules_key[place]
+    agree &= records.ratings_digest == expected.ratings_digest[place]
     out = sorted(excluded)
     if out:
         agree &= ~np.isin(
@@ -617,6 +631,7 @@ def _verify_range(
             arrays.standard,
             arrays.score,
             arrays.demonstrated_us,
+            arrays.ids,
             schools,
             catalogue.frameworks,
             cache.get,
@@ -732,8 +747,13 @@ def _verify_range(
         standard = standards.get(pair[1])
         if standard is None:
             return False
+        have = stored[pair]
         if pair[0] in schools and keys.is_stale(
-            schools[pair[0]], standard.framework_id, standard.is_grouping, stored[pair].rules_key
+            schools[pair[0]],
+            standard.framework_id,
+            standard.is_grouping,
+            have.rules_key,
+            have.ratings_digest,
         ):
             return True
         if not standard.is_grouping:

@@ -72,6 +72,9 @@ REMOVAL_CURSOR: Final = "rating_removal"
 # The digest of every rules key in force when the sweep last found no record computed under
 # other rules (``SweepCursor.last_id``): while it holds, the records are not scanned again.
 RULES_CURSOR: Final = "rules_keys"
+# What that scan looks for, in the cursor's digest: a new version scans once more whatever the
+# rules. 2: records without a ratings digest too (kept before provenance was written).
+RULES_SCAN_VERSION: Final = 2
 
 
 def _validated_pairs(pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -203,6 +206,7 @@ def _record_of(learner_id: int, standard_id: int, row: Sequence[object]) -> Mast
         evidence_count=int(str(row[7])),
         calculation_version=str(row[8]),
         inconsistent=bool(row[9]),
+        ratings_digest=None if row[10] is None else int(str(row[10])),
     )
 
 
@@ -241,6 +245,7 @@ def _stored_key(record: MasteryRecord) -> tuple[object, ...]:
         evidence_count=record.evidence_count,
         calculation_version=record.calculation_version,
         inconsistent=record.inconsistent,
+        ratings_digest=record.ratings_digest,
     )
 
 
@@ -267,6 +272,7 @@ def _write(
         calculation_version=result.calculation_version,
         inconsistent=result.inconsistent,
         rules_key=result.rules_key,
+        ratings_digest=result.ratings_digest,
         computed_at=now,
     )
     if not level_changed:
@@ -295,7 +301,7 @@ def _children(learner_id: int, grouping_id: int) -> list[ChildRecord]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT s.id, m.state, m.mastered, m.level_points, m.level_label,"  # noqa: S608
-            f" m.first_mastered_at, m.evidence_count FROM {sql.STANDARD} s"
+            f" m.first_mastered_at, m.evidence_count, m.ratings_digest FROM {sql.STANDARD} s"
             f" LEFT JOIN {sql.RECORD} m ON m.standard_id = s.id AND m.learner_id = %s"
             f" WHERE s.parent_id = %s AND s.status = 'active' ORDER BY s.id",
             [learner_id, grouping_id],
@@ -310,6 +316,7 @@ def _children(learner_id: int, grouping_id: int) -> list[ChildRecord]:
             level_label=row[4] or "",
             first_mastered_at=sql.to_datetime(row[5]),
             evidence_count=int(row[6] or 0),
+            ratings_digest=int(row[7] or 0),
         )
         for row in rows
     ]
@@ -455,6 +462,8 @@ def sweep_stale_mastery(*, now: datetime | None = None) -> SweepOutcome:
     2. Markers queued more than ``SWEEP_GRACE`` ago (the message was lost: a killed worker whose
        message was not redelivered, Redis restarted empty) are queued again, oldest first, at
        most ``SWEEP_LIMIT`` per run. Safe to run concurrently and repeatedly.
+    3. Records computed under other rules than those in force, or without the digest of their
+       counted ratings, get a marker (:func:`_mark_under_other_rules`).
     """
     now = now or timezone.now()
     marked = _advance(
@@ -489,7 +498,8 @@ def sweep_stale_mastery(*, now: datetime | None = None) -> SweepOutcome:
 def _mark_under_other_rules(now: datetime) -> int:
     """Step 3 of the sweep (ADR 8): mark up to ``SWEEP_LIMIT`` records computed under other
     rules than those in force (a policy or scale changed without a bulk recompute, one whose
-    batches were lost, an edit made in SQL, a new calculation version). Skipped while a bulk
+    batches were lost, an edit made in SQL, a new calculation version) or kept without the
+    digest of their counted ratings (from before provenance was written). Skipped while a bulk
     recompute younger than ``BULK_GRACE`` is on its way (it rewrites them), and while the rules
     in force are those of the last sweep that found none (so the records are scanned only after
     a change)."""
@@ -511,7 +521,7 @@ def _mark_under_other_rules(now: datetime) -> int:
                     keys.current(school_id, framework_id, True),
                 )
             )
-    digest = derive.summary_key({"keys": rows})
+    digest = derive.summary_key({"keys": rows, "scan": RULES_SCAN_VERSION})
     SweepCursor.objects.bulk_create([SweepCursor(name=RULES_CURSOR)], ignore_conflicts=True)
     state = SweepCursor.objects.select_for_update().get(name=RULES_CURSOR)
     if state.last_id == digest:
@@ -717,14 +727,15 @@ def _line(learner_id: int, standard_id: int, r: Derived, explanation: str) -> st
     return (
         "\t".join(sql.copy_text(f) for f in fields)
         + f"\t{sql.copy_text(explanation)}\t{sql.copy_text(r.calculation_version)}\t\\N"
-        + f"\t{sql.copy_text(r.inconsistent)}\t{sql.copy_text(r.rules_key)}\n"
+        + f"\t{sql.copy_text(r.inconsistent)}\t{sql.copy_text(r.rules_key)}"
+        + f"\t{r.ratings_digest}\n"
     )
 
 
 def _child(standard_id: int, r: Derived) -> ChildRecord:
     return ChildRecord(
         standard_id, r.state, r.mastered, r.level_points, r.level_label,
-        r.first_mastered_at, r.evidence_count,
+        r.first_mastered_at, r.evidence_count, r.ratings_digest,
     )  # fmt: skip
 
 
@@ -768,7 +779,11 @@ def _leaf_lines(
         rows, new_starts, lengths = derive.gather(starts, counts, chosen)
         columns = derive.derive_bulk_columns(
             derive.BulkGroups(
-                new_starts, lengths, arrays.score[rows], arrays.demonstrated_us[rows]
+                new_starts,
+                lengths,
+                arrays.score[rows],
+                arrays.demonstrated_us[rows],
+                arrays.ids[rows],
             ),
             rules_,
         )
@@ -798,14 +813,17 @@ def _leaf_lines(
         mastered = columns.mastered.tolist()
         counts_ = columns.evidence_count.tolist()
         inconsistent = columns.inconsistent.tolist()
+        digests = columns.digest.tolist()
         first_line = len(lines)
+        key = rules_.leaf_key
         lines.extend(
             f"{learner}\t{standard}\t{state}\t{score}\t{level_cells[level]}\t"
             f"{'t' if is_mastered else 'f'}\t{first}\t{count}{tail}\t{'t' if flag else 'f'}"
-            f"\t{rules_.leaf_key}\n"
-            for learner, standard, state, score, level, is_mastered, first, count, flag in zip(
+            f"\t{key}\t{digest}\n"
+            for learner, standard, state, score, level, is_mastered, first, count, flag, digest
+            in zip(
                 learners, standards, states, scores, level_index, mastered, first_cells,
-                counts_, inconsistent, strict=True,
+                counts_, inconsistent, digests, strict=True,
             )
         )  # fmt: skip
         rated.update(zip(learners, standards, strict=True))
@@ -838,6 +856,7 @@ def _leaf_lines(
                 standard, states[position], mastered[position],
                 None if level_ is None else level_.points, "" if level_ is None else level_.label,
                 None if first_us < 0 else derive.from_epoch_us(first_us), counts_[position],
+                digests[position],
             )  # fmt: skip
     return lines
 

@@ -9,6 +9,7 @@ The ORM's ``mastery.core.counted_ratings`` filters by the same SQL.
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -342,12 +343,11 @@ def lock_record_and_clear_marker(
     """Delete the pair's dirty marker and lock its record row, in one statement.
 
     Returns (the record's row: id, state, score, level_points, level_label, mastered,
-    first_mastered_at, evidence_count, calculation_version, inconsistent; or None when there is
-    none yet,
-    the number of markers deleted). The delete waits for a rating transaction that still holds
-    the marker (``upsert_stale``), so the ratings read by the *next* statement include its
-    ratings. The caller holds the learner's advisory lock, so the order of the two locks taken
-    here cannot deadlock with another writer of the learner.
+    first_mastered_at, evidence_count, calculation_version, inconsistent, ratings_digest; or
+    None when there is none yet, the number of markers deleted). The delete waits for a rating
+    transaction that still holds the marker (``upsert_stale``), so the ratings read by the
+    *next* statement include its ratings. The caller holds the learner's advisory lock, so the
+    order of the two locks taken here cannot deadlock with another writer of the learner.
     """
     with connection.cursor() as cursor:
         cursor.execute(
@@ -355,16 +355,16 @@ def lock_record_and_clear_marker(
             f" AND standard_id = %(standard)s RETURNING 1)"
             f" SELECT rec.*, (SELECT count(*) FROM gone) FROM (SELECT 1) AS one LEFT JOIN"
             f" (SELECT m.id, m.state, m.score, m.level_points, m.level_label, m.mastered,"
-            f" m.first_mastered_at, m.evidence_count, m.calculation_version, m.inconsistent"
-            f" FROM {RECORD} m"
+            f" m.first_mastered_at, m.evidence_count, m.calculation_version, m.inconsistent,"
+            f" m.ratings_digest FROM {RECORD} m"
             f" WHERE m.learner_id = %(learner)s AND m.standard_id = %(standard)s FOR UPDATE)"
             f" AS rec ON true",
             {"learner": learner_id, "standard": standard_id},
         )
         row = cursor.fetchone()
     assert row is not None
-    deleted = int(row[10])
-    return (None if row[0] is None else tuple(row[:10])), deleted
+    deleted = int(row[11])
+    return (None if row[0] is None else tuple(row[:11])), deleted
 
 
 def requeue_lost_markers(
@@ -485,6 +485,7 @@ class RatingArrays:
     standard: NDArray[np.int64]
     score: NDArray[np.float64]
     demonstrated_us: NDArray[np.int64]
+    ids: NDArray[np.int64]  # the ratings' own (for the digest of the counted ratings)
 
 
 def read_counted_ratings(scope: BulkScope) -> RatingArrays:
@@ -529,6 +530,7 @@ def read_counted_ratings(scope: BulkScope) -> RatingArrays:
         standard=standard[order].astype(np.int64),
         score=hundredths[order].astype(np.int64) / 100,
         demonstrated_us=demonstrated[order].astype(np.int64) + _PG_EPOCH_US,
+        ids=ids[order].astype(np.int64),
     )
 
 
@@ -561,6 +563,7 @@ INCONSISTENT_BIT: Final = 2
 VERSION_BIT: Final = 4
 NO_FIRST_BIT: Final = 8
 NO_RULES_KEY_BIT: Final = 16
+NO_DIGEST_BIT: Final = 32
 # A NULL score or level points in ``RecordArrays``: no numeric(8,4) value is this many
 # ten-thousandths.
 NO_UNITS: Final = -(2**62)
@@ -572,7 +575,8 @@ class RecordArrays:
     ``state`` and ``label``: 1-based positions in the lists asked for (0: not among them);
     ``score`` and ``points``: ten-thousandths (the columns are ``numeric(8,4)``), ``NO_UNITS``
     for NULL; ``first_us``: ``first_mastered_at`` in microseconds since the epoch (0 when
-    NULL); ``rules_key``: 0 when NULL; ``flags``: the ``*_BIT`` values above."""
+    NULL); ``rules_key`` and ``ratings_digest``: 0 when NULL; ``flags``: the ``*_BIT`` values
+    above."""
 
     learner: NDArray[np.int64]
     standard: NDArray[np.int64]
@@ -583,6 +587,7 @@ class RecordArrays:
     first_us: NDArray[np.int64]
     evidence_count: NDArray[np.int64]
     rules_key: NDArray[np.int64]
+    ratings_digest: NDArray[np.int64]
     flags: NDArray[np.int64]
 
 
@@ -601,12 +606,13 @@ def read_record_arrays(
         f" array_agg(coalesce((m.level_points * 10000)::int8, {NO_UNITS})),"
         " array_agg(coalesce(array_position(%s::text[], m.level_label::text), 0)),"
         " array_agg(coalesce(m.first_mastered_at, 'epoch')), array_agg(m.evidence_count),"
-        " array_agg(coalesce(m.rules_key, 0)),"
+        " array_agg(coalesce(m.rules_key, 0)), array_agg(coalesce(m.ratings_digest, 0)),"
         f" array_agg(CASE WHEN m.mastered THEN {MASTERED_BIT} ELSE 0 END"
         f" + CASE WHEN m.inconsistent THEN {INCONSISTENT_BIT} ELSE 0 END"
         f" + CASE WHEN m.calculation_version = %s THEN {VERSION_BIT} ELSE 0 END"
         f" + CASE WHEN m.first_mastered_at IS NULL THEN {NO_FIRST_BIT} ELSE 0 END"
-        f" + CASE WHEN m.rules_key IS NULL THEN {NO_RULES_KEY_BIT} ELSE 0 END)"
+        f" + CASE WHEN m.rules_key IS NULL THEN {NO_RULES_KEY_BIT} ELSE 0 END"
+        f" + CASE WHEN m.ratings_digest IS NULL THEN {NO_DIGEST_BIT} ELSE 0 END)"
         f" FROM {RECORD} m WHERE m.learner_id BETWEEN %s AND %s) TO STDOUT (FORMAT binary)"
     )
     connection.ensure_connection()
@@ -622,12 +628,134 @@ def read_record_arrays(
     columns = [
         column.astype(np.int64)
         for column in _binary_arrays(
-            data, (">i8", ">i8", ">i4", ">i8", ">i8", ">i4", ">i8", ">i4", ">i8", ">i4")
+            data, (">i8", ">i8", ">i4", ">i8", ">i8", ">i4", ">i8", ">i4", ">i8", ">i8", ">i4")
         )
     ]
     columns[6] += _PG_EPOCH_US  # NULL ('epoch' above): 0
     order = np.lexsort((columns[1], columns[0]))
     return RecordArrays(*(column[order] for column in columns))
+
+
+@dataclass(frozen=True)
+class RecordedColumns:
+    """Stored records as columns, in no particular order (``read_records``, for reports of
+    today). ``state`` indexes ``rules.STATES``; ``score_hundredths`` -1 without a score;
+    ``first_day`` the local day of ``first_mastered_at`` from 2000-01-01 (``no_day`` when
+    never); ``rules_key`` and ``ratings_digest`` 0 where NULL (``flags`` say so); ``labels`` and
+    ``versions`` the level label and calculation version of each row."""
+
+    learner: NDArray[np.int64]
+    standard: NDArray[np.int64]
+    state: NDArray[np.int64]
+    score_hundredths: NDArray[np.int64]
+    evidence_count: NDArray[np.int64]
+    first_day: NDArray[np.int64]
+    rules_key: NDArray[np.int64]
+    ratings_digest: NDArray[np.int64]
+    flags: NDArray[np.int64]
+    labels: list[str]
+    versions: list[str]
+    # Pairs of the learners and standards read that have a dirty marker.
+    marked: list[tuple[int, int]]
+
+    def __len__(self) -> int:
+        return int(self.learner.shape[0])
+
+
+# RecordedColumns.flags
+MASTERED_FLAG: Final = 1
+LEVEL_FLAG: Final = 2  # level_points is set
+UNKEYED_FLAG: Final = 4  # rules_key is NULL
+UNDIGESTED_FLAG: Final = 8  # ratings_digest is NULL
+OVERRIDE_FLAG: Final = 16  # the record's explanation says a teacher's override set it
+
+
+def _int8s(blob: bytes | None) -> NDArray[np.int64]:
+    """The elements of an ``array_send`` of a one-dimensional, non-null ``int8[]``."""
+    if blob is None or len(blob) <= _ARRAY_HEADER:
+        return np.zeros(0, np.int64)
+    element = np.dtype([("length", ">i4"), ("value", ">i8")])
+    return np.frombuffer(blob, element, offset=_ARRAY_HEADER)["value"].astype(np.int64)
+
+
+def read_records(
+    learner_ids: Sequence[int], standard_ids: Sequence[int], *, tz: str, no_day: int
+) -> RecordedColumns:
+    """Every stored record of ``learner_ids`` x ``standard_ids`` as columns, and the dirty
+    markers among those pairs: two queries whatever their number (the records as ``int8[]``
+    arrays sent raw and read by numpy, their two text columns as JSON), no Python per record."""
+    if not learner_ids or not standard_ids:
+        return _record_arrays([None] * 9, [], [], [])
+    params: dict[str, Any] = {
+        "learners": list(learner_ids),
+        "standards": list(standard_ids),
+        "states": list(rules.STATES),
+        "tz": tz,
+        "no_day": no_day,
+    }
+    flags = (
+        f"(m.mastered::int * {MASTERED_FLAG}"
+        f" + (m.level_points IS NOT NULL)::int * {LEVEL_FLAG}"
+        f" + (m.rules_key IS NULL)::int * {UNKEYED_FLAG}"
+        f" + (m.ratings_digest IS NULL)::int * {UNDIGESTED_FLAG}"
+        f" + (COALESCE(m.explanation->>'method', '') = 'override')::int * {OVERRIDE_FLAG})::int8"
+    )
+    columns = (
+        "m.learner_id",
+        "m.standard_id",
+        "(array_position(%(states)s::text[], m.state::text) - 1)::int8",
+        "COALESCE(round(m.score * 100)::int8, -1)",
+        "m.evidence_count::int8",
+        "COALESCE(((m.first_mastered_at AT TIME ZONE %(tz)s)::date - DATE '2000-01-01')::int8,"
+        " %(no_day)s::int8)",
+        "COALESCE(m.rules_key, 0)",
+        "COALESCE(m.ratings_digest, 0)",
+        flags,
+    )
+    query = (
+        "SELECT "
+        + ", ".join(f"array_send(array_agg({column}))" for column in columns)
+        + ", array_to_json(array_agg(m.level_label))::text,"
+        " array_to_json(array_agg(m.calculation_version))::text"
+        f" FROM {RECORD} m WHERE m.learner_id = ANY(%(learners)s::bigint[])"
+        " AND m.standard_id = ANY(%(standards)s::bigint[])"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        row = cursor.fetchone()
+        cursor.execute(
+            f"SELECT learner_id, standard_id FROM {STALE}"
+            " WHERE learner_id = ANY(%(learners)s::bigint[])"
+            " AND standard_id = ANY(%(standards)s::bigint[])",
+            params,
+        )
+        marked = [(int(r[0]), int(r[1])) for r in cursor.fetchall()]
+    assert row is not None
+    labels = [] if row[9] is None else [str(x) for x in json.loads(row[9])]
+    versions = [] if row[10] is None else [str(x) for x in json.loads(row[10])]
+    return _record_arrays(row[:9], labels, versions, marked)
+
+
+def _record_arrays(
+    blobs: Sequence[Any], labels: list[str], versions: list[str], marked: list[tuple[int, int]]
+) -> RecordedColumns:
+    learner, standard, state, score, count, first, key, digest, flags = (
+        _int8s(blob) for blob in blobs
+    )
+    return RecordedColumns(
+        learner=learner,
+        standard=standard,
+        state=state,
+        score_hundredths=score,
+        evidence_count=count,
+        first_day=first,
+        rules_key=key,
+        ratings_digest=digest,
+        flags=flags,
+        labels=labels,
+        versions=versions,
+        marked=marked,
+    )
 
 
 BULK_COLUMNS: Final = (
@@ -645,6 +773,7 @@ BULK_COLUMNS: Final = (
     "explanation_key",
     "inconsistent",
     "rules_key",
+    "ratings_digest",
 )
 
 
@@ -680,7 +809,7 @@ def write_bulk(
             " level_points numeric(8,4), level_label varchar(100), mastered boolean,"
             " first_mastered_at timestamptz, evidence_count integer, explanation jsonb,"
             " calculation_version varchar(20), explanation_key bigint, inconsistent boolean,"
-            " rules_key bigint)"
+            " rules_key bigint, ratings_digest bigint)"
             " ON COMMIT DELETE ROWS"
         )
         # Emptied at commit; emptied here too for several batches in one transaction.
@@ -707,12 +836,13 @@ def write_bulk(
             + ", computed_at = EXCLUDED.computed_at"
             " WHERE (m.state, m.score, m.level_points, m.level_label, m.mastered,"
             " m.first_mastered_at, m.evidence_count, m.calculation_version, m.explanation_key,"
-            " m.inconsistent, m.rules_key, m.explanation->'method', m.explanation->'params',"
-            " m.explanation->'scale', m.explanation->'rule')"
+            " m.inconsistent, m.rules_key, m.ratings_digest, m.explanation->'method',"
+            " m.explanation->'params', m.explanation->'scale', m.explanation->'rule')"
             " IS DISTINCT FROM (EXCLUDED.state, EXCLUDED.score, EXCLUDED.level_points,"
             " EXCLUDED.level_label, EXCLUDED.mastered, EXCLUDED.first_mastered_at,"
             " EXCLUDED.evidence_count, EXCLUDED.calculation_version, EXCLUDED.explanation_key,"
-            " EXCLUDED.inconsistent, EXCLUDED.rules_key, EXCLUDED.explanation->'method',"
+            " EXCLUDED.inconsistent, EXCLUDED.rules_key, EXCLUDED.ratings_digest,"
+            " EXCLUDED.explanation->'method',"
             " EXCLUDED.explanation->'params', EXCLUDED.explanation->'scale',"
             " EXCLUDED.explanation->'rule')"
             " RETURNING m.learner_id, m.standard_id, m.state, m.score, m.level_points,"
@@ -801,8 +931,9 @@ def records_under_other_rules(
     keys: Sequence[tuple[int, int, int | None, int | None]], limit: int
 ) -> list[tuple[int, int]]:
     """Up to ``limit`` (learner, standard) pairs with a record whose ``rules_key`` is not the
-    key in force (``keys``: school, framework, a statement's key, a grouping's key) and no
-    marker yet. One statement."""
+    key in force (``keys``: school, framework, a statement's key, a grouping's key), or that
+    has no ``ratings_digest`` (written before provenance: ``policy.RulesKeys.is_stale``), and
+    no marker yet. One statement."""
     if not keys:
         return []
     with connection.cursor() as cursor:
@@ -812,8 +943,9 @@ def records_under_other_rules(
             " JOIN unnest(%(schools)s::bigint[], %(frameworks)s::bigint[], %(leaf)s::bigint[],"
             " %(grouping)s::bigint[]) AS k(school_id, framework_id, leaf, grouping)"
             " ON k.school_id = l.school_id AND k.framework_id = s.framework_id"
-            " WHERE m.rules_key IS DISTINCT FROM"
+            " WHERE (m.rules_key IS DISTINCT FROM"
             " (CASE WHEN s.is_grouping THEN k.grouping ELSE k.leaf END)"
+            " OR m.ratings_digest IS NULL)"
             f" AND NOT EXISTS (SELECT 1 FROM {STALE} x WHERE x.learner_id = m.learner_id"
             " AND x.standard_id = m.standard_id)"
             " ORDER BY m.learner_id, m.standard_id LIMIT %(limit)s",

@@ -42,6 +42,7 @@ def test_bulk_derivation_equals_the_per_record_one(
             counts=counts,
             scores=np.array([float(x) for g in groups for x in g]),
             demonstrated_us=np.array([h * 3_600_000_000 for h in hours], dtype=np.int64),
+            ids=np.array([h + 1 for h in hours], dtype=np.int64),
         ),
         settings_,
     )

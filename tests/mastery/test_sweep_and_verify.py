@@ -178,6 +178,8 @@ TAMPERED: dict[str, tuple[str, dict[str, Any]]] = {
     "calculation version": ("a", {"calculation_version": "0"}),
     "inconsistent": ("a", {"inconsistent": False}),
     "inconsistent on B": ("b", {"inconsistent": True}),
+    "ratings digest": ("a", {"ratings_digest": 12345}),
+    "ratings digest on B": ("b", {"ratings_digest": -1}),
 }
 
 
@@ -204,15 +206,19 @@ def test_verify_finds_a_record_wrong_in_any_one_field(world: World, name: str) -
     assert report.wrong_pairs == [(learner.pk, standard.pk)]
 
 
-@pytest.mark.parametrize("rules_key", [None, 12345])
+@pytest.mark.parametrize(
+    "change", [{"rules_key": None}, {"rules_key": 12345}, {"ratings_digest": None}]
+)
 def test_verify_finds_a_record_under_other_rules_stale_with_its_grouping(
-    world: World, rules_key: int | None
+    world: World, change: dict[str, Any]
 ) -> None:
+    """Computed under other rules, never keyed, or kept without a ratings digest (from before
+    provenance): stale, and so is the grouping above."""
     from mastery.selectors import verify_mastery
 
     learner = world.learners[0]
     _rate_a_and_b(world)
-    MasteryRecord.objects.filter(learner=learner, standard=world.b).update(rules_key=rules_key)
+    MasteryRecord.objects.filter(learner=learner, standard=world.b).update(**change)
     report = verify_mastery()
     assert (report.checked, report.stale, report.wrong) == (3, 2, 0)
     assert report.stale_pairs == sorted([(learner.pk, world.b.pk), (learner.pk, world.domain.pk)])
@@ -232,7 +238,7 @@ def test_verify_proves_current_statements_in_whole_columns(world: World) -> None
     def agreeing() -> set[int]:
         arrays = sql.read_counted_ratings(sql.BulkScope(learner.pk, learner.pk, None, None))
         results = derive.derive_pair_results(
-            arrays.learner, arrays.standard, arrays.score, arrays.demonstrated_us,
+            arrays.learner, arrays.standard, arrays.score, arrays.demonstrated_us, arrays.ids,
             {learner.pk: world.school.pk}, catalogue.frameworks, cache.get,
         )  # fmt: skip
         labels = _labels(results)
