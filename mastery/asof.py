@@ -405,7 +405,7 @@ def evaluate(
     groups = starts.shape[0]
     group_learner, group_standard = learner[starts], standard[starts]
     group_of_row = np.repeat(np.arange(groups, dtype=np.int64), counts)
-    group_rules = _rules_of_groups(group_learner, group_standard, school_of, framework_of, book)
+    group_rules = rules_of_groups(group_learner, group_standard, school_of, framework_of, book)
 
     state = np.zeros(groups, np.int64)
     score = np.full(groups, -1, np.int64)
@@ -470,7 +470,7 @@ def _data_error(
     return ReportDataError(f"{where}{text}")
 
 
-def _rules_of_groups(
+def rules_of_groups(
     group_learner: IntArray,
     group_standard: IntArray,
     school_of: Mapping[int, int],
@@ -547,7 +547,7 @@ def apply_overrides(
                 NO_DAY if out.first_mastered_at is None else day_number(out.first_mastered_at),
                 rid,
                 int(derive.override_applies(override, settings, newest)),
-                _signed(int(derive.ratings_digest((r.id, r.score) for r in counted), 16)),
+                out.ratings_digest,  # the counted ratings', an override or not
             )
         )
     table = np.array(values, np.int64).reshape(len(values), 11)
@@ -600,7 +600,7 @@ def add_rollups(
     def child(learner_id: int, standard_id: int) -> ChildRecord:
         if standard_id in children_of:
             row = rolled(learner_id, standard_id)
-            state, _score, label, flag, count, first, _rid, _digest = row
+            state, _score, label, flag, count, first, _rid, digest = row
             mastered = bool(flag)
         else:
             index = found.get((learner_id, standard_id))
@@ -611,6 +611,7 @@ def add_rollups(
             mastered = bool(results.mastered[index])
             count = int(results.evidence_count[index])
             first = int(results.first_day[index])
+            digest = int(results.digest[index])
         rid = book.rules_id(school_of[learner_id], framework_of[standard_id])
         points = _points_of(book.rules[rid], book.labels[label]) if label >= 0 else None
         return ChildRecord(
@@ -621,13 +622,8 @@ def add_rollups(
             level_label=book.labels[label] if label >= 0 else "",
             first_mastered_at=None if first == NO_DAY else _noon(first),
             evidence_count=count,
+            ratings_digest=digest,
         )
-
-    def digest_of(learner_id: int, standard_id: int) -> int:
-        if standard_id in children_of:
-            return rolled(learner_id, standard_id)[7]
-        index = found.get((learner_id, standard_id))
-        return 0 if index is None else int(results.digest[index])
 
     def rolled(learner_id: int, grouping_id: int) -> tuple[int, ...]:
         key = (learner_id, grouping_id)
@@ -648,8 +644,7 @@ def add_rollups(
                 out.evidence_count,
                 NO_DAY if out.first_mastered_at is None else day_number(out.first_mastered_at),
                 rid,
-                # The digest is a sum: a grouping's is its children's, summed (wrapping).
-                _signed(sum(digest_of(learner_id, c) for c in children_of.get(grouping_id, ()))),
+                out.ratings_digest,  # its children's, summed (derive_rollup)
             )
         return extra[key]
 
@@ -674,12 +669,6 @@ def add_rollups(
     merged = _concat([results, more])
     order = np.lexsort((merged.standard, merged.learner))
     return Results(**{name: getattr(merged, name)[order] for name in Results.__dataclass_fields__})
-
-
-def _signed(value: int) -> int:
-    """A 64-bit pattern (any integer, taken mod 2**64) as a signed 64-bit integer."""
-    value &= (1 << 64) - 1
-    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 def digest_text(digest: int) -> str:
@@ -781,9 +770,31 @@ def mastery_of(
         framework_of=framework_of,
         book=book,
     )
+    return masteries(
+        results,
+        wanted,
+        school_of=school_of,
+        framework_of=framework_of,
+        children_of=children_of,
+        book=book,
+    )
+
+
+def masteries(
+    results: Results,
+    wanted: Mapping[int, Sequence[int]],
+    *,
+    school_of: Mapping[int, int],
+    framework_of: Mapping[int, int],
+    children_of: Mapping[int, Sequence[int]],
+    book: RulesBook,
+) -> dict[tuple[int, int], Mastery]:
+    """The rows of ``results`` (computed as of a day, or read from the records) for each pair
+    of ``wanted``, ready to show; a pair without a row is not assessed, under the method in
+    force."""
     found = results.lookup()
     out: dict[tuple[int, int], Mastery] = {}
-    for learner_id in learner_ids:
+    for learner_id in sorted(wanted):
         for standard_id in wanted[learner_id]:
             row = found.get((learner_id, standard_id))
             if row is None:

@@ -13,6 +13,9 @@ One implementation of each rule, each in one function behind this module:
 - a learner's required standards and their counts: :func:`required_standards`,
   :class:`RequirementPlan`, :func:`requirement_counts`; behind: ``requirements``.
 - rules in force: :func:`rules_for`; behind: ``policy``.
+- mastery of today as the workers keep it (reports of today): :func:`recorded_mastery`,
+  :func:`fetch_records` and :func:`recorded_results` (many learners, as ``Results``), with
+  what is pending; :func:`reads_records` says which reports read them. Behind: ``recorded``.
 
 ``tests/mastery/test_one_core.py`` fails when a module outside the core imports the engine's
 internals, writes the counted predicate or computes a level, a first-mastered date or an
@@ -22,15 +25,12 @@ evaluation.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any
 
 import numpy as np
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
-from django.utils import timezone
 from numpy.typing import NDArray
 
 from evidence.models import Rating
@@ -60,6 +60,14 @@ from mastery.asof import fetch_counted_ratings as counted_rating_columns
 from mastery.derive import OVERRIDE, Derived, Rules, ratings_digest
 from mastery.estimators import EstimatorComparison
 from mastery.policy import PageRules, RulesKeys
+from mastery.recorded import (
+    Recorded,
+    RecordedResults,
+    fetch_records,
+    reads_records,
+    recorded_mastery,
+    recorded_results,
+)
 from mastery.requirements import (
     POWER,
     Required,
@@ -71,7 +79,7 @@ from mastery.requirements import (
     requirement_counts,
 )
 from mastery.rules import CALCULATION_VERSION, RulesError, Scale
-from mastery.sql import BulkScope
+from mastery.sql import BulkScope, RecordedColumns
 from standards.selectors import EffectiveLevel, EffectivePolicy, EffectiveScale
 
 __all__ = [
@@ -90,6 +98,8 @@ __all__ = [
     "PageRules",
     "Ratings",
     "Recorded",
+    "RecordedColumns",
+    "RecordedResults",
     "ReportDataError",
     "Required",
     "RequirementCounts",
@@ -116,6 +126,7 @@ __all__ = [
     "evaluate_groups",
     "evaluate_many",
     "evaluate_record",
+    "fetch_records",
     "first_mastered_at",
     "is_mastered",
     "level_for",
@@ -125,7 +136,9 @@ __all__ = [
     "page_scale",
     "percent",
     "ratings_digest",
+    "reads_records",
     "recorded_mastery",
+    "recorded_results",
     "required_standards",
     "requirement_counts",
     "rules_for",
@@ -259,90 +272,3 @@ def first_mastered_at(ratings: Sequence[rules.Rating], settings: Rules) -> datet
     return derive.first_mastered_at(
         ordered, settings.policy.resolve(settings.scale), settings.scale
     )
-
-
-# --- reports of today: the records the workers keep ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """Mastery read from the stored records (``recorded_mastery``) and how fresh it is."""
-
-    results: dict[tuple[int, int], Mastery]
-    # Pairs whose record is waiting for a recompute (a dirty marker, or computed under rules
-    # other than those in force): their figures may still move.
-    pending: int
-
-
-def _row_state(record: Any) -> str:
-    if record.mastered:
-        return "mastered"
-    if record.state == rules.SCORED:
-        return "not_yet"
-    if record.state == rules.INSUFFICIENT_EVIDENCE:
-        return "insufficient_evidence"
-    return "not_assessed"
-
-
-def recorded_mastery(
-    wanted: Mapping[int, Sequence[int]],
-    *,
-    school_of: Mapping[int, int],
-    framework_of: Mapping[int, int],
-    children_of: Mapping[int, Sequence[int]],
-    book: RulesBook,
-) -> Recorded:
-    """Mastery of each learner (``wanted``: learner id -> standard ids) on each of their
-    standards *now*, as the workers keep it (``MasteryRecord``, an override included), with the
-    number of those pairs pending a recompute: what a report of today shows (ADR 8), where
-    ``mastery_of(..., at=T)`` computes a past day. A pair without a record is not assessed.
-    Three queries whatever the number of pairs (records, their shared explanations, markers)."""
-    from mastery.models import MasteryRecord, StaleMastery
-    from mastery.selectors import stored_explanations
-
-    learner_ids = sorted(wanted)
-    standard_ids = sorted({s for ids in wanted.values() for s in ids})
-    if not learner_ids or not standard_ids:
-        return Recorded({}, 0)
-    records = {
-        (r.learner_id, r.standard_id): r
-        for r in MasteryRecord.objects.filter(
-            learner_id__in=learner_ids, standard_id__in=standard_ids
-        )
-    }
-    explanations = stored_explanations(records.values())
-    marked = set(
-        StaleMastery.objects.filter(
-            learner_id__in=learner_ids, standard_id__in=standard_ids
-        ).values_list("learner_id", "standard_id")
-    )
-    keys = RulesKeys()
-    out: dict[tuple[int, int], Mastery] = {}
-    pending = 0
-    for learner_id in learner_ids:
-        for standard_id in wanted[learner_id]:
-            pair = (learner_id, standard_id)
-            grouping = standard_id in children_of
-            rid = book.rules_id(school_of[learner_id], framework_of[standard_id])
-            method = book.rollup_method(rid) if grouping else book.method(rid)
-            record = records.get(pair)
-            stale = pair in marked
-            if record is None:
-                out[pair] = Mastery("not_assessed", "", "", None, 0, method)
-            else:
-                stale = stale or keys.is_stale(
-                    school_of[learner_id], framework_of[standard_id], grouping, record.rules_key
-                )
-                if explanations.get(record.pk, {}).get("method") == OVERRIDE:
-                    method = OVERRIDE
-                first = record.first_mastered_at
-                out[pair] = Mastery(
-                    state=_row_state(record),
-                    level=record.level_label,
-                    score="" if record.score is None else f"{record.score:.2f}",
-                    first_mastered=None if first is None else timezone.localtime(first).date(),
-                    evidence_count=record.evidence_count,
-                    method=method,
-                )
-            pending += stale
-    return Recorded(out, pending)

@@ -58,10 +58,20 @@ class Grid:
     priority: dict[int, str]  # "" for a standard rated here but not required
     results: dict[tuple[int, int], Mastery]
     standards: dict[int, StandardInfo]
+    # Read from the records (today): how many cells wait for a recompute; None when computed.
+    pending: int | None = None
 
 
-def gradebook(*, section: Section, as_of: datetime.date, progress: Progress | None = None) -> Grid:
-    """The roster on the day, the standard columns and every cell's mastery."""
+def gradebook(
+    *,
+    section: Section,
+    as_of: datetime.date,
+    progress: Progress | None = None,
+    recorded: bool | None = None,
+) -> Grid:
+    """The roster on the day, the standard columns and every cell's mastery: as of today (a
+    day not over yet) read from the records the workers keep (``Grid.pending``: how many cells
+    wait for a recompute), else computed as they stood; ``recorded`` chooses instead."""
     at = core.end_of_day(as_of)
     # A past day: the roster, requirements and rules as they stood at its end (ADR 8).
     then = core.stood_at(as_of)
@@ -92,17 +102,31 @@ def gradebook(*, section: Section, as_of: datetime.date, progress: Progress | No
         priority,
         key=lambda sid: (priority[sid] != POWER, plan.standards[sid].human_code, sid),
     )
-    results = core.mastery_of(
-        {row.id: columns for row in roster},
-        school_of={row.id: row.school_id for row in roster},
-        framework_of={sid: info.framework_id for sid, info in plan.standards.items()},
-        children_of=plan.children_of,
-        at=at,
-        book=RulesBook(at=then),
-    )
+    wanted = {row.id: columns for row in roster}
+    school_of = {row.id: row.school_id for row in roster}
+    framework_of = {sid: info.framework_id for sid, info in plan.standards.items()}
+    pending: int | None = None
+    if then is None if recorded is None else recorded:
+        read = core.recorded_mastery(
+            wanted,
+            school_of=school_of,
+            framework_of=framework_of,
+            children_of=plan.children_of,
+            book=RulesBook(at=then),
+        )
+        results, pending = read.results, read.pending
+    else:
+        results = core.mastery_of(
+            wanted,
+            school_of=school_of,
+            framework_of=framework_of,
+            children_of=plan.children_of,
+            at=at,
+            book=RulesBook(at=then),
+        )
     if progress is not None:
         progress(len(roster), len(roster))
-    return Grid(roster, columns, priority, results, plan.standards)
+    return Grid(roster, columns, priority, results, plan.standards, pending)
 
 
 def write_gradebook(
@@ -112,9 +136,14 @@ def write_gradebook(
     file_format: str,
     path: Path,
     progress: Progress | None = None,
+    summary: dict[str, int] | None = None,
+    recorded: bool | None = None,
 ) -> int:
-    """Write the grid to ``path``; return the number of learner rows."""
-    grid = gradebook(section=section, as_of=as_of, progress=progress)
+    """Write the grid to ``path``; return the number of learner rows. ``summary`` gets
+    ``pending_recomputes`` for a gradebook of today (see :func:`gradebook`)."""
+    grid = gradebook(section=section, as_of=as_of, progress=progress, recorded=recorded)
+    if summary is not None and grid.pending is not None:
+        summary["pending_recomputes"] = grid.pending
     roster, columns, results, standards = grid.roster, grid.columns, grid.results, grid.standards
     codes = [standards[sid].human_code or standards[sid].identifier for sid in columns]
     header = (*FIXED_COLUMNS, *codes, "standards_mastered")

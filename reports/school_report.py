@@ -112,15 +112,17 @@ def school_rows(
     as_of: datetime.date,
     progress: Progress | None = None,
     summary: dict[str, int] | None = None,
+    recorded: bool | None = None,
 ) -> tuple[list[LearnerLine], Tally, RequirementPlan]:
     """The learner lines and the per standard tally, page by page. A report of today reads the
     records the workers keep (``summary`` gets ``pending_recomputes``: the figures of that many
     still wait for a recompute); a report of a past day computes them as they stood, for the
-    learners then at the school, with the requirements and rules in force then."""
+    learners then at the school, with the requirements and rules in force then. ``recorded``
+    (default: for today) reads the records; False computes them as of the end of the day."""
     at = core.end_of_day(as_of)
     # A past day: the roster, requirements and rules as they stood at its end (ADR 8).
     then = core.stood_at(as_of)
-    today = then is None
+    today = then is None if recorded is None else recorded
     pending = 0
     plan = RequirementPlan(term_id=term.pk, at=at, sets_at=then)
     book = RulesBook(at=then)
@@ -135,14 +137,14 @@ def school_rows(
         school_of = {row.id: row.school_id for row in page}
         framework_of = {sid: info.framework_id for sid, info in plan.standards.items()}
         if today:
-            recorded = core.recorded_mastery(
+            read = core.recorded_mastery(
                 wanted,
                 school_of=school_of,
                 framework_of=framework_of,
                 children_of=plan.children_of,
                 book=book,
             )
-            results, pending = recorded.results, pending + recorded.pending
+            results, pending = read.results, pending + read.pending
         else:
             results = core.mastery_of(
                 wanted,
@@ -236,11 +238,17 @@ def write_school_report(
     path: Path,
     progress: Progress | None = None,
     summary: dict[str, int] | None = None,
+    recorded: bool | None = None,
 ) -> int:
-    """Write the report to ``path``; return the number of learner rows (``summary``: see
-    :func:`school_rows`)."""
+    """Write the report to ``path``; return the number of learner rows (``summary`` and
+    ``recorded``: see :func:`school_rows`)."""
     lines, tally, plan = school_rows(
-        school=school, term=term, as_of=as_of, progress=progress, summary=summary
+        school=school,
+        term=term,
+        as_of=as_of,
+        progress=progress,
+        summary=summary,
+        recorded=recorded,
     )
     outputs.write_tables(path, _tables(lines, tally, plan), file_format)
     return len(lines)

@@ -22,7 +22,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -271,6 +271,8 @@ class Generated:
     rows: int
     size: int
     sha256: str
+    # A report of today (read from the records): how many of its figures wait for a recompute.
+    pending_recomputes: int | None = None
 
 
 def _digest(path: Path) -> tuple[int, str]:
@@ -294,8 +296,9 @@ def write_report(
 ) -> int:
     """Write the report ``scope`` describes to ``path``; return its number of rows.
     ``summary`` receives what the file leaves out (the Ed-Fi formats' rows without a level) and,
-    for a school report of today (read from the records the workers keep), how many of its
-    figures wait for a recompute (``pending_recomputes``);
+    for a report of today (read from the records the workers keep: the state export, the
+    school report, the gradebook and the transcript), how many of its figures wait for a
+    recompute (``pending_recomputes``);
     ``language`` is the transcript's (the requester's chosen language; the exports' columns
     are fixed by their formats)."""
     if scope.kind == ReportKind.STATE_EXPORT:
@@ -313,6 +316,8 @@ def write_report(
             )
         if summary is not None and written.left_out is not None:
             summary.update({f"left_out_{state}": n for state, n in written.left_out.items()})
+        if summary is not None and written.pending is not None:
+            summary["pending_recomputes"] = written.pending
         return written.rows
     if scope.kind == ReportKind.SCHOOL_REPORT:
         assert scope.organisation is not None
@@ -345,6 +350,7 @@ def write_report(
             file_format=scope.file_format,
             path=path,
             progress=progress,
+            summary=summary,
         )
     assert scope.learner is not None
     return write_transcript(
@@ -354,6 +360,7 @@ def write_report(
         path=path,
         progress=progress,
         language=language,
+        summary=summary,
     )
 
 
@@ -493,8 +500,15 @@ def _generate(report: ReportRequest, attempt: str) -> ReportRequest | None:
                 )
                 return _finish(report, attempt, part, final, rows, stage.sql, summary)
         language = language_of(report.requester_id) if report.requester_id else ""
-        rows = write_report(scope, part, progress=_progress(report.pk, attempt), language=language)
-        return _finish(report, attempt, part, final, rows, None)
+        summary = {}
+        rows = write_report(
+            scope,
+            part,
+            progress=_progress(report.pk, attempt),
+            summary=summary,
+            language=language,
+        )
+        return _finish(report, attempt, part, final, rows, None, summary)
     except OperationalError:
         part.unlink(missing_ok=True)
         raise
@@ -600,15 +614,18 @@ def generate_to_path(*, scope: ReportScope, output: Path) -> Generated:
     (through a temporary file next to it, renamed when complete), audit it as the system, and
     for a state export record one disclosure per learner included, in one transaction."""
     part = create_private(output.with_name(f".{output.name}.{uuid.uuid4().hex}.part"))
+    summary: dict[str, int] = {}
     try:
         if scope.kind == ReportKind.STATE_EXPORT:
             with _DisclosureStage() as stage:
-                rows = write_report(scope, part, disclose=stage.add)
-                return _finish_path(scope, part, output, rows, stage.sql)
-        rows = write_report(scope, part)
-        return _finish_path(scope, part, output, rows, None)
+                rows = write_report(scope, part, disclose=stage.add, summary=summary)
+                generated = _finish_path(scope, part, output, rows, stage.sql)
+        else:
+            rows = write_report(scope, part, summary=summary)
+            generated = _finish_path(scope, part, output, rows, None)
     finally:
         part.unlink(missing_ok=True)
+    return replace(generated, pending_recomputes=summary.get("pending_recomputes"))
 
 
 @transaction.atomic

@@ -12,10 +12,17 @@ identifier (``objective``), with the platform's fields under ``_ext.mastery`` (E
 extension convention: ``calculationVersion``, ``policyId``, ``scaleId``, ``rulesKey``,
 ``ratingsDigest``).
 
+As of a past day every row is computed from the ratings counted then; as of today (a day not
+over yet) the rows are read from the records the workers keep (``mastery.core.fetch_records``),
+with the provenance those records carry (their calculation version, rules key and digest), and
+``Written.pending`` says how many of them still wait for a recompute. Once the queue has drained
+the two give the same bytes.
+
 Streams: learners are read in id-ordered pages; each page's counted ratings are evaluated with
-the engine's bulk path (``mastery.core``) and its rows written at once; nothing grows with the
-number of learners. Rows are assembled from pre-formatted pieces (per learner, per standard,
-per result) concatenated as numpy object arrays: formatting runs once per distinct value.
+the engine's bulk path (``mastery.core``), or its records read, and its rows written at once;
+nothing grows with the number of learners. Rows are assembled from pre-formatted pieces (per
+learner, per standard, per result) concatenated as numpy object arrays: formatting runs once per
+distinct value.
 """
 
 from __future__ import annotations
@@ -111,6 +118,13 @@ class Written:
     learners: int
     # Rows an Ed-Fi format leaves out (no level to send), by state.
     left_out: dict[str, int] | None = None
+    # An export of today (read from the records): how many of its rows wait for a recompute.
+    pending: int | None = None
+
+
+# A row's provenance: calculation version, policy id and scale id ("": the default), rules key
+# (hex; "": a record kept before keys).
+type Source = tuple[str, str, str, str]
 
 
 class _Layout:
@@ -133,8 +147,9 @@ class _Layout:
     def standard(self, info: StandardInfo) -> tuple[str, ...]:
         raise NotImplementedError
 
-    def result_columns(self, columns: _Columns) -> dict[str, ObjectArray]:
-        """Result pieces per row, from the row's state, level, score, day, count, method."""
+    def result_columns(self, columns: _Columns, sources: list[Source]) -> dict[str, ObjectArray]:
+        """Result pieces per row, from the row's state, level, score, day, count, method and
+        provenance (``columns.rules`` indexes ``sources``)."""
         raise NotImplementedError
 
     def method_names(self) -> list[str]:
@@ -144,7 +159,7 @@ class _Layout:
             names += [self.book.method(rid), self.book.rollup_method(rid)]
         return [*names, core.OVERRIDE]
 
-    def sources(self) -> list[tuple[str, str, str, str]]:
+    def sources(self) -> list[Source]:
         """Provenance per (rules id * 2 + grouping flag): calculation version, policy id and
         scale id ("": the default), the rules' key (``derive.rules_key``, hex)."""
         out = []
@@ -181,8 +196,9 @@ class _Columns:
     day: np.ndarray
     count: np.ndarray
     method: np.ndarray
-    rules: np.ndarray  # rules id * 2 + grouping flag
+    rules: np.ndarray  # provenance: rules id * 2 + grouping flag, or a record's own (beyond)
     digest: np.ndarray
+    no_digest: np.ndarray  # a record kept without a digest (before provenance): left blank
 
 
 class _Csv(_Layout):
@@ -208,19 +224,20 @@ class _Csv(_Layout):
     def standard(self, info: StandardInfo) -> tuple[str, ...]:
         return (csv_field(info.identifier) + "," + csv_field(info.human_code) + ",",)
 
-    def result_columns(self, columns: _Columns) -> dict[str, ObjectArray]:
+    def result_columns(self, columns: _Columns, sources: list[Source]) -> dict[str, ObjectArray]:
         methods = objects([csv_field(name) + "," for name in self.method_names()])
-        sources = objects(
-            ["".join(csv_field(v) + "," for v in source) for source in self.sources()]
-        )
+        provenance = objects(["".join(csv_field(v) + "," for v in source) for source in sources])
+        digests = core.digest_texts(columns.digest)
+        if columns.no_digest.any():
+            digests = np.where(columns.no_digest, "", digests)
         return {
             "0": self.state_level(columns, lambda s, label: f"{s},{csv_field(label)},"),
             "1": self.pieces.scores(columns.score),
             "2": self.pieces.dates(columns.day),
             "3": self.pieces.counts(columns.count),
             "4": methods[columns.method],
-            "5": sources[columns.rules],
-            "6": np.char.add(core.digest_texts(columns.digest), "\r\n").astype(object),
+            "5": provenance[columns.rules],
+            "6": np.char.add(digests, "\r\n").astype(object),
         }
 
 
@@ -287,7 +304,7 @@ class _EdFi(_Layout):
             self.left_out[STATES[state]] += int((columns.state == state).sum())
         return keep  # type: ignore[no-any-return]
 
-    def result_columns(self, columns: _Columns) -> dict[str, ObjectArray]:
+    def result_columns(self, columns: _Columns, sources: list[Source]) -> dict[str, ObjectArray]:
         def level(state: str, label: str) -> str:
             code = edfi.level_code(label, state == "mastered", self.levels)
             value = edfi.descriptor(self.namespace, code)
@@ -297,17 +314,19 @@ class _EdFi(_Layout):
             return f',"state":{json_value(state)},"level":{json_value(label or None)},"score":'
 
         methods = objects([f',"method":{json_value(name)}' for name in self.method_names()])
-        sources = objects(
+        provenance = objects(
             [
                 f',"calculationVersion":{json_value(version)},"policyId":{policy or "null"}'
-                f',"scaleId":{scale or "null"},"rulesKey":{json_value(key)}'
-                for version, policy, scale, key in self.sources()
+                f',"scaleId":{scale or "null"},"rulesKey":{json_value(key or None)}'
+                for version, policy, scale, key in sources
             ]
         )
         closing = f'"}}}}}}{self.suffix}'
         digests = np.char.add(
             np.char.add(',"ratingsDigest":"', core.digest_texts(columns.digest)), closing
         ).astype(object)
+        if columns.no_digest.any():
+            digests[columns.no_digest] = f',"ratingsDigest":null}}}}}}{self.suffix}'
         return {
             "0": self.state_level(columns, level),
             "1": self.state_level(columns, state_level),
@@ -315,7 +334,7 @@ class _EdFi(_Layout):
             "3": self.pieces.dates(columns.day),
             "4": self.pieces.counts(columns.count),
             "5": methods[columns.method],
-            "6": sources[columns.rules],
+            "6": provenance[columns.rules],
             "7": digests,
         }
 
@@ -347,12 +366,17 @@ def write_state_export(
     disclose: Disclose | None = None,
     packed: bool | None = None,
     prefetch: bool | None = None,
+    recorded: bool | None = None,
 ) -> Written:
     """Write the export of every active learner at or below ``organisation`` with something to
     master in ``term``, as of the end of ``as_of``; return the numbers of rows and learners. A
     past day's export reads the roster (who was active where, in which grade), the
     requirements, elective choices, standards and the rules as they stood at its end, so it
     gives the same bytes whenever it is made again (ADR 8).
+
+    ``recorded`` (default: ``core.reads_records(as_of)``, today) reads the rows from the
+    records the workers keep (``Written.pending``: how many wait for a recompute); False
+    computes them from the ratings counted by the end of ``as_of``, as for a past day.
 
     ``progress(rows_done, rows_total)`` is called after each page of learners (the total is an
     estimate until the end); ``disclose(ids)`` receives the ids of the learners each page
@@ -368,13 +392,14 @@ def write_state_export(
     book = RulesBook(at=then)
     plan = RequirementPlan(term_id=term.pk, at=at, sets_at=then)
     layout = LAYOUTS[file_format](term, book)
+    from_records = then is None if recorded is None else recorded
     # The school ids as a list: a page query with the descendants subquery costs 100 ms.
     schools = descendant_ids_as_of(organisation, then)
     placed = placement_counts_as_of(schools, then)
     total = _estimate_rows(plan, placed)
     if isinstance(layout, _EdFi):
         layout.set_companions(_companions(plan, placed, term))
-    writer = _Writer(plan, book, layout, at, packed)
+    writer = _Writer(plan, book, layout, at, packed, from_records)
     out.write(layout.header)
     rows_done = learners_done = 0
     pages = active_learner_pages(schools, then)
@@ -393,7 +418,8 @@ def write_state_export(
     if progress is not None:
         progress(rows_done, rows_done)
     left_out = dict(layout.left_out) if isinstance(layout, _EdFi) else None
-    return Written(rows=rows_done, learners=learners_done, left_out=left_out)
+    pending = writer.pending if from_records else None
+    return Written(rows=rows_done, learners=learners_done, left_out=left_out, pending=pending)
 
 
 def _companions(
@@ -452,7 +478,7 @@ def _pages(
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-read") as pool:
         try:
-            pending: deque[tuple[_Prepared, Future[core.Ratings]]] = deque()
+            pending: deque[tuple[_Prepared, Future[_Read]]] = deque()
             for page in pages:
                 prepared = writer.prepare(page)
                 pending.append((prepared, pool.submit(writer.read, prepared)))
@@ -485,6 +511,10 @@ class _Prepared:
     own: frozenset[int]  # learners with electives of their own
 
 
+# What a page reads: its counted ratings (computed), or its records (today).
+type _Read = core.Ratings | core.RecordedColumns
+
+
 @dataclass(frozen=True)
 class _Template:
     """A learner's rows before results: standard ids and their not-assessed method numbers."""
@@ -503,12 +533,15 @@ class _Writer:
         layout: _Layout,
         at: datetime.datetime,
         packed: bool | None,
+        recorded: bool = False,
     ) -> None:
         self.plan = plan
         self.book = book
         self.layout = layout
         self.at = at
         self.packed = packed
+        self.recorded = recorded
+        self.pending = 0  # rows read from records that wait for a recompute
         self.schools: dict[int, str] = {}
         self.templates: dict[object, _Template] = {}
         self.leaves: dict[object, frozenset[int]] = {}
@@ -524,23 +557,43 @@ class _Writer:
         ]
         standard_ids: set[int] = set()
         for learner, items in wanted:
-            standard_ids |= self._leaves(learner, items, learner.id in electives)
+            if self.recorded:  # the records of the standards themselves (groupings too)
+                standard_ids.update(item.standard_id for item in items)
+            else:
+                standard_ids |= self._leaves(learner, items, learner.id in electives)
         return _Prepared(wanted, sorted(standard_ids), frozenset(electives))
 
-    def read(self, prepared: _Prepared) -> core.Ratings:
-        """The page's counted ratings (the slow part: a separate thread may run it)."""
+    def read(self, prepared: _Prepared) -> _Read:
+        """The page's counted ratings, or its records (the slow part: a separate thread may
+        run it)."""
         learner_ids = [learner.id for learner, _ in prepared.wanted]
+        if self.recorded:
+            return core.fetch_records(learner_ids, prepared.standard_ids, self.plan.children_of)
         return core.counted_rating_columns(
             learner_ids, prepared.standard_ids, self.at, packed=self.packed
         )
 
-    def finish(self, prepared: _Prepared, ratings: core.Ratings) -> tuple[str, int, list[int]]:
+    def finish(self, prepared: _Prepared, read: _Read) -> tuple[str, int, list[int]]:
         """The page's text, its number of rows and the ids of the learners it includes."""
         plan, wanted = self.plan, prepared.wanted
         if not wanted:
             return "", 0, []
         school_of = {learner.id: learner.school_id for learner, _ in wanted}
         framework_of = {sid: info.framework_id for sid, info in plan.standards.items()}
+        if isinstance(read, core.RecordedColumns):
+            recorded = core.recorded_results(
+                read,
+                school_of=school_of,
+                framework_of=framework_of,
+                children_of=plan.children_of,
+                book=self.book,
+            )
+            self.pending += recorded.pending_among(
+                {learner.id: [r.standard_id for r in items] for learner, items in wanted}
+            )
+            text, rows = self._render(wanted, recorded.results, prepared.own, recorded)
+            return text, rows, [learner.id for learner, _ in wanted]
+        ratings = read
         results = core.evaluate_many(
             ratings, school_of=school_of, framework_of=framework_of, book=self.book
         )
@@ -613,6 +666,7 @@ class _Writer:
         wanted: list[tuple[LearnerRow, tuple[Required, ...]]],
         results: Results,
         own: Collection[int],
+        recorded: core.RecordedResults | None = None,
     ) -> tuple[str, int]:
         layout = self.layout
         learner_pieces: list[tuple[str, ...]] = []
@@ -642,6 +696,12 @@ class _Writer:
         )
         template_methods = np.concatenate([t.methods for t in templates])
         override_method = 2 * len(self.book.rules)
+        # rules id * 2 + grouping (a template's method number is that too)
+        rules = pick(results.rules_id, template_methods // 2) * 2 + template_methods % 2
+        sources = layout.sources()
+        no_digest = np.zeros(size, bool)
+        if recorded is not None and len(results):
+            rules, no_digest = self._recorded_sources(recorded, hit, at, rules, sources)
         columns = _Columns(
             state=pick(state, NOT_ASSESSED),
             label=pick(results.label, -1),
@@ -654,15 +714,15 @@ class _Writer:
                 ),
                 template_methods,
             ),
-            # rules id * 2 + grouping (a template's method number is that too)
-            rules=pick(results.rules_id, template_methods // 2) * 2 + template_methods % 2,
+            rules=rules,
             digest=pick(results.digest, 0),
+            no_digest=no_digest,
         )
         mask = layout.keep(columns)
         if mask is not None:
             rows_l, rows_s = rows_l[mask], rows_s[mask]
             columns = _Columns(*(getattr(columns, f.name)[mask] for f in fields(_Columns)))
-        result_pieces = layout.result_columns(columns)
+        result_pieces = layout.result_columns(columns, sources)
         standard_pieces = [layout.standard(self.plan.standards[i]) for i in known.tolist()]
         standard_index = np.searchsorted(known, rows_s)
         parts: list[ObjectArray] = []
@@ -680,3 +740,40 @@ class _Writer:
         if layout.separator:
             text = text[: -len(layout.separator)]
         return text, rows
+
+    def _recorded_sources(
+        self,
+        recorded: core.RecordedResults,
+        hit: np.ndarray,
+        at: np.ndarray,
+        rules: np.ndarray,
+        sources: list[Source],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The provenance of rows read from records: a record's own calculation version and
+        rules key where they are not those in force (a record waiting for its recompute: new
+        entries appended to ``sources``, one per distinct provenance), and which rows have no
+        digest (kept before provenance)."""
+        in_force = np.array([int(source[3], 16) for source in sources], np.uint64).view(np.int64)
+        version = recorded.version[at]
+        unkeyed = recorded.unkeyed[at]
+        stored = np.where(unkeyed, 0, recorded.rules_key[at])
+        own = hit & (unkeyed | (stored != in_force[rules]) | (version != core.CALCULATION_VERSION))
+        if own.any():
+            rows = np.flatnonzero(own)
+            names, version_code = np.unique(version[rows], return_inverse=True)
+            combos, which = np.unique(
+                np.stack(
+                    [rules[rows], version_code.reshape(-1), stored[rows], unkeyed[rows]], axis=1
+                ),
+                axis=0,
+                return_inverse=True,
+            )
+            first = len(sources)
+            for rule, code, key, no_key in combos.tolist():
+                _version, policy, scale, _key = sources[rule]
+                sources.append(
+                    (str(names[code]), policy, scale, "" if no_key else core.digest_text(key))
+                )
+            rules = rules.copy()
+            rules[rows] = first + which.reshape(-1)
+        return rules, hit & recorded.undigested[at]

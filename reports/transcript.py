@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import formats, timezone, translation
 from django.utils.html import strip_tags
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from evidence.models import Evidence, EvidenceRemoval, Rating, Reflection
@@ -77,6 +77,8 @@ class Transcript:
     # The learner's school and grade on the day (a past day: as they stood then).
     school_name: str = ""
     grade_level: str = ""
+    # Read from the records (today): how many lines wait for a recompute; None when computed.
+    pending: int | None = None
 
     @property
     def lines(self) -> list[Line]:
@@ -88,7 +90,12 @@ def plain(value: str) -> str:
     return html.escape(html.unescape(strip_tags(value or "")).strip())
 
 
-def transcript(*, learner: Learner, term: Term | None, as_of: datetime.date) -> Transcript:
+def transcript(
+    *, learner: Learner, term: Term | None, as_of: datetime.date, recorded: bool | None = None
+) -> Transcript:
+    """The learner's standards as of the end of ``as_of``: of today (a day not over yet) read
+    from the records the workers keep (``Transcript.pending``: how many lines wait for a
+    recompute), else computed as they stood; ``recorded`` chooses instead."""
     at = core.end_of_day(as_of)
     # A past day: the learner's school and grade, the requirements and the rules as they
     # stood at its end (ADR 8); a learner not yet on the roster then keeps today's place.
@@ -103,14 +110,26 @@ def transcript(*, learner: Learner, term: Term | None, as_of: datetime.date) -> 
             r.standard_id for r in required}]  # fmt: skip
     plan.load_standards(wanted)
     _load_ancestors(plan, wanted)
-    results = core.mastery_of(
-        {learner.pk: wanted},
-        school_of={learner.pk: row.school_id},
-        framework_of={sid: info.framework_id for sid, info in plan.standards.items()},
-        children_of=plan.children_of,
-        at=at,
-        book=RulesBook(at=then),
-    )
+    framework_of = {sid: info.framework_id for sid, info in plan.standards.items()}
+    pending: int | None = None
+    if then is None if recorded is None else recorded:
+        read = core.recorded_mastery(
+            {learner.pk: wanted},
+            school_of={learner.pk: row.school_id},
+            framework_of=framework_of,
+            children_of=plan.children_of,
+            book=RulesBook(at=then),
+        )
+        results, pending = read.results, read.pending
+    else:
+        results = core.mastery_of(
+            {learner.pk: wanted},
+            school_of={learner.pk: row.school_id},
+            framework_of=framework_of,
+            children_of=plan.children_of,
+            at=at,
+            book=RulesBook(at=then),
+        )
     lines = [Line(plan.standards[sid], results[(learner.pk, sid)]) for sid in wanted]
     school = Organisation.objects.only("name").get(pk=row.school_id)
     return Transcript(
@@ -121,6 +140,7 @@ def transcript(*, learner: Learner, term: Term | None, as_of: datetime.date) -> 
         highlights=_highlights(learner, at, plan),
         school_name=school.name,
         grade_level=row.grade_level,
+        pending=pending,
     )
 
 
@@ -217,10 +237,16 @@ def write_transcript(
     path: Path,
     progress: Progress | None = None,
     language: str = "",
+    summary: dict[str, int] | None = None,
+    recorded: bool | None = None,
 ) -> int:
     """Write the PDF to ``path`` in ``language`` (English or Spanish; the standards' codes and
-    statements stay as published); return the number of standard lines."""
-    data = transcript(learner=learner, term=term, as_of=as_of)
+    statements stay as published); return the number of standard lines. A transcript of today
+    says on the page how many of its lines are still being recomputed, if any (and
+    ``summary`` gets ``pending_recomputes``)."""
+    data = transcript(learner=learner, term=term, as_of=as_of, recorded=recorded)
+    if summary is not None and data.pending is not None:
+        summary["pending_recomputes"] = data.pending
     with translation.override(language or settings.LANGUAGE_CODE):
         _render(data, path)
     if progress is not None:
@@ -277,7 +303,25 @@ def _render(data: Transcript, path: Path) -> None:
         "mastered": mastered,
         "total": len(lines),
     }
-    story += [Paragraph(plain(summary), body), Spacer(1, 4 * mm)]
+    story.append(Paragraph(plain(summary), body))
+    if data.pending:
+        # Read from the records of today: say which figures may still move (none: nothing).
+        story.append(
+            Paragraph(
+                plain(
+                    ngettext(
+                        "%(count)s of these figures is still being recomputed from new "
+                        "evidence: download the transcript again later for the final figures.",
+                        "%(count)s of these figures are still being recomputed from new "
+                        "evidence: download the transcript again later for the final figures.",
+                        data.pending,
+                    )
+                    % {"count": data.pending}
+                ),
+                body,
+            )
+        )
+    story.append(Spacer(1, 4 * mm))
     header = [
         gettext("Standard"),
         gettext("State"),

@@ -67,9 +67,18 @@ class Command(BaseCommand):
         except Http404 as exc:
             raise CommandError("no such organisation, term, section or learner") from exc
         generated = services.generate_to_path(scope=scope, output=output)
+        fresh = ""
+        if generated.pending_recomputes is not None:
+            waiting = generated.pending_recomputes
+            fresh = (
+                f", read from the mastery records: {waiting} figure{'s' if waiting != 1 else ''}"
+                " still being recomputed"
+                if waiting
+                else ", read from the mastery records: every figure up to date"
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"{scope.kind}: {generated.rows} rows, {generated.size} bytes,"
-                f" sha256 {generated.sha256} -> {output}"
+                f" sha256 {generated.sha256}{fresh} -> {output}"
             )
         )
