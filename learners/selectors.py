@@ -366,6 +366,51 @@ _WHOLE_ROSTER_SQL = (
     f" WHERE e.section_id = %s AND {_current_sql('e')})"
     f" ORDER BY l.family_name, l.given_name, l.id"
 )
+# (taught, administered, guarded, own, {columns}) for one learner: a current teacher assignment
+# on a section the learner is currently enrolled in; a current admin assignment on the
+# learner's school or an organisation above it; a current guardian link; the student.
+_LEARNER_COLUMNS = ", ".join(
+    f"{alias}.{field.column}"
+    for alias, model in (("l", Learner), ("o", Organisation))
+    for field in model._meta.concrete_fields
+)
+_LEARNER_ACCESS_SQL = (
+    f"SELECT EXISTS (SELECT 1 FROM {Enrollment._meta.db_table} e"  # noqa: S608
+    f"  JOIN {RoleAssignment._meta.db_table} ra ON ra.section_id = e.section_id"
+    f"  WHERE ra.user_id = %s AND ra.kind = %s AND {_current_sql('ra')}"
+    f"  AND e.learner_id = l.id AND {_current_sql('e')}),"
+    f" EXISTS (SELECT 1 FROM {RoleAssignment._meta.db_table} ra"
+    f"  WHERE ra.user_id = %s AND ra.kind IN ({_ADMIN_KINDS_SQL}) AND {_current_sql('ra')}"
+    f"  AND ra.organisation_id IN (o.id, o.parent_id, p.parent_id)),"
+    f" EXISTS (SELECT 1 FROM {GuardianLink._meta.db_table} g"
+    f"  WHERE g.guardian_id = %s AND g.learner_id = l.id AND {_current_sql('g')}),"
+    f" l.user_id IS NOT NULL AND l.user_id = %s, {{columns}}"
+    f" FROM {Learner._meta.db_table} l"
+    f" JOIN {_ORGANISATION_TABLE} o ON o.id = l.school_id"
+    f" LEFT JOIN {_ORGANISATION_TABLE} p ON p.id = o.parent_id"
+    f" WHERE l.id = %s"
+)
+# (teaches, administers, {columns}) for each section the learner is currently enrolled in.
+_SECTION_TERM_COLUMNS = ", ".join(
+    f"{alias}.{field.column}"
+    for alias, model in (("s", Section), ("t", Term))
+    for field in model._meta.concrete_fields
+)
+_LEARNER_SECTIONS_SQL = (
+    f"SELECT EXISTS (SELECT 1 FROM {RoleAssignment._meta.db_table} ra"  # noqa: S608
+    f"  WHERE ra.user_id = %s AND ra.kind = %s AND ra.section_id = s.id"
+    f"  AND {_current_sql('ra')}),"
+    f" EXISTS (SELECT 1 FROM {RoleAssignment._meta.db_table} ra"
+    f"  WHERE ra.user_id = %s AND ra.kind IN ({_ADMIN_KINDS_SQL}) AND {_current_sql('ra')}"
+    f"  AND ra.organisation_id IN (o.id, o.parent_id, p.parent_id)), {{columns}}"
+    f" FROM {Section._meta.db_table} s"
+    f" JOIN {_ORGANISATION_TABLE} o ON o.id = s.school_id"
+    f" LEFT JOIN {_ORGANISATION_TABLE} p ON p.id = o.parent_id"
+    f" JOIN {Term._meta.db_table} t ON t.id = s.term_id"
+    f" WHERE s.id IN (SELECT e.section_id FROM {Enrollment._meta.db_table} e"
+    f"  WHERE e.learner_id = %s AND {_current_sql('e')})"
+    f" ORDER BY s.title, s.id"
+)
 
 
 _CURRENT_ROSTER_SQL = (
@@ -492,6 +537,78 @@ def get_visible_learner_or_404(user: AnyUser | None, pk: object) -> Learner:
 
 def get_changeable_learner_or_404(user: AnyUser | None, pk: object) -> Learner:
     return _get_or_404(changeable_learners(user).select_related("school"), pk)
+
+
+@dataclass(frozen=True)
+class LearnerAccess:
+    """A learner the user may see (school loaded), and whether the user may also change the
+    learner's records as staff (:func:`changeable_learners` holds the learner)."""
+
+    learner: Learner
+    changeable: bool
+
+
+def get_learner_access_or_404(user: AnyUser | None, pk: object) -> LearnerAccess:
+    """What :func:`get_visible_learner_or_404` answers (the same 404s) and whether
+    :func:`changeable_learners` holds the learner, for pages served many times a minute (the
+    staff learner page): one short SQL statement instead of composing the two role querysets,
+    which cost more CPU than the page's own reads (bench/http_load.py).
+    tests/learners/test_learner_access.py holds it to the querysets per persona."""
+    text = str(pk)
+    if not text.isascii() or not text.isdigit() or int(text) > _MAX_PK:
+        raise Http404("Not found.")
+    if user is None or not _is_active(user):
+        raise Http404("Not found.")
+    if _is_superuser(user):
+        learner = _get_or_404(Learner.objects.select_related("school"), int(text))
+        return LearnerAccess(learner, changeable=True)
+    uid, day = _uid(user), today()
+    teacher: list[Any] = [uid, RoleKind.TEACHER, day, day, day, day]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LEARNER_ACCESS_SQL.format(columns=_LEARNER_COLUMNS),
+            [*teacher, uid, day, day, uid, day, day, uid, int(text)],
+        )
+        row = cursor.fetchone()
+    if row is None or not any(row[:4]):
+        raise Http404("Not found.")
+    taught, administered = bool(row[0]), bool(row[1])
+    return LearnerAccess(_learner_from_row(row[4:]), changeable=taught or administered)
+
+
+def _learner_from_row(values: tuple[Any, ...]) -> Learner:
+    """The learner of an access row, with its school set as ``select_related`` sets it."""
+    names = [field.attname for field in Learner._meta.concrete_fields]
+    learner = Learner.from_db(connection.alias, names, values[: len(names)])
+    school_names = [field.attname for field in Organisation._meta.concrete_fields]
+    learner.school = Organisation.from_db(connection.alias, school_names, values[len(names) :])
+    return learner
+
+
+def current_sections_for(user: AnyUser | None, learner: Learner) -> list[tuple[Section, bool]]:
+    """The sections the learner is currently enrolled in (:func:`current_sections_of_learner`,
+    term loaded), each with whether the user may change it (:func:`changeable_sections`: they
+    teach it or administer its school), in one statement. The caller checked that the user may
+    see the learner."""
+    if user is None or not _is_active(user):
+        return []
+    uid, day = _uid(user), today()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LEARNER_SECTIONS_SQL.format(columns=_SECTION_TERM_COLUMNS),
+            [uid, RoleKind.TEACHER, day, day, uid, day, day, learner.pk, day, day],
+        )
+        rows = cursor.fetchall()
+    superuser = _is_superuser(user)
+    section_names = [field.attname for field in Section._meta.concrete_fields]
+    term_names = [field.attname for field in Term._meta.concrete_fields]
+    out = []
+    for row in rows:
+        values = row[2:]
+        section = Section.from_db(connection.alias, section_names, values[: len(section_names)])
+        section.term = Term.from_db(connection.alias, term_names, values[len(section_names) :])
+        out.append((section, superuser or bool(row[0] or row[1])))
+    return out
 
 
 def search_visible_learners(user: AnyUser | None, query: str = "") -> QuerySet[Learner]:
