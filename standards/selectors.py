@@ -24,6 +24,7 @@ from operator import or_
 from typing import Any, Final
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -310,61 +311,68 @@ def requirements_for(
     term_id = term if isinstance(term, int) else term.pk
     if at is not None:
         return settings_as_of(at).requirements_for(organisation_id, grade_level, term_id)
-    rows = list(
-        Requirement.objects.filter(
-            _lineage_q(organisation_id),
-            term_id=term_id,
-            grade_level=grade_level,
-            standard__status=StandardStatus.ACTIVE,
+    # Plain SQL (every learner page and report asks): composing the lineage joins through the
+    # ORM cost more CPU than PostgreSQL spends answering (bench/http_load.py).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _REQUIREMENTS_SQL, [organisation_id, term_id, grade_level, StandardStatus.ACTIVE]
         )
-        .select_related("organisation")
-        .values(
-            "id",
-            "priority",
-            "organisation_id",
-            "organisation__kind",
-            "standard_id",
-            "standard__identifier",
-            "standard__human_code",
-            "standard__framework_id",
-            "standard__framework__title",
-        )
-        .distinct()
-    )
+        rows = cursor.fetchall()
+        cursor.execute(_ELECTIVE_GROUPS_SQL, [organisation_id, term_id, grade_level])
+        groups = cursor.fetchall()
     candidates = [
         (
             RequiredStandard(
-                standard_id=row["standard_id"],
-                identifier=row["standard__identifier"],
-                human_code=row["standard__human_code"],
-                framework_id=row["standard__framework_id"],
-                priority=row["priority"],
-                organisation_id=row["organisation_id"],
-                requirement_id=row["id"],
+                standard_id=int(standard_id),
+                identifier=identifier,
+                human_code=human_code,
+                framework_id=int(framework_id),
+                priority=priority,
+                organisation_id=int(organisation),
+                requirement_id=int(pk),
             ),
-            _rank(row["organisation__kind"]),
+            _rank(kind),
         )
-        for row in rows
+        for pk, priority, organisation, kind, standard_id, identifier, human_code, framework_id in (
+            rows
+        )
     ]
-    groups = (
-        ElectiveGroup.objects.filter(
-            _lineage_q(organisation_id), term_id=term_id, grade_level=grade_level
-        )
-        .distinct()
-        .prefetch_related("standards")
-    )
     electives = tuple(
         ElectiveGroupInfo(
-            group_id=group.pk,
-            title=group.title,
-            choose=group.choose,
-            priority=group.priority,
-            organisation_id=group.organisation_id,
-            standard_ids=tuple(sorted(standard.pk for standard in group.standards.all())),
+            group_id=int(pk),
+            title=title,
+            choose=int(choose),
+            priority=priority,
+            organisation_id=int(organisation),
+            standard_ids=tuple(int(member) for member in members),
         )
-        for group in groups
+        for pk, title, choose, priority, organisation, members in groups
     )
     return _requirement_set(candidates, electives)
+
+
+_ORGANISATION = Organisation._meta.db_table
+# The organisation (%s) and its ancestors, at most two levels up (as ``_lineage_q``).
+_LINEAGE_FROM = f" FROM {_ORGANISATION} sc LEFT JOIN {_ORGANISATION} up ON up.id = sc.parent_id"
+_REQUIREMENTS_SQL = (
+    f"SELECT r.id, r.priority, r.organisation_id, o.kind, r.standard_id, s.identifier,"
+    f" s.human_code, s.framework_id{_LINEAGE_FROM}"
+    f" JOIN {Requirement._meta.db_table} r"
+    f"  ON r.organisation_id IN (sc.id, sc.parent_id, up.parent_id)"
+    f" JOIN {_ORGANISATION} o ON o.id = r.organisation_id"
+    f" JOIN {Standard._meta.db_table} s ON s.id = r.standard_id"
+    f" WHERE sc.id = %s AND r.term_id = %s AND r.grade_level = %s AND s.status = %s"
+    f" ORDER BY r.id"
+)
+_ELECTIVE_GROUPS_SQL = (
+    f"SELECT g.id, g.title, g.choose, g.priority, g.organisation_id,"  # noqa: S608
+    f" ARRAY(SELECT m.standard_id FROM {ElectiveGroup.standards.through._meta.db_table} m"
+    f"  WHERE m.electivegroup_id = g.id ORDER BY m.standard_id){_LINEAGE_FROM}"
+    f" JOIN {ElectiveGroup._meta.db_table} g"
+    f"  ON g.organisation_id IN (sc.id, sc.parent_id, up.parent_id)"
+    f" WHERE sc.id = %s AND g.term_id = %s AND g.grade_level = %s"
+    f" ORDER BY g.organisation_id, g.term_id, g.grade_level, g.title, g.id"
+)
 
 
 def _requirement_set(
@@ -977,16 +985,23 @@ class StandardRow:
     active: bool
 
 
+_STANDARD_ROWS_SQL = (
+    "SELECT id, identifier, human_code, statement, framework_id, parent_id, is_grouping, status"  # noqa: S608
+    f" FROM {Standard._meta.db_table} WHERE id = ANY(%s)"
+)
+
+
 def standard_rows(ids: Iterable[int], *, at: Moment | None = None) -> dict[int, StandardRow]:
     """The standards of ``ids`` (a standard that did not exist at ``at`` is absent). One query
     (``at``: plus the standards' versions, once per :class:`SettingsAsOf`)."""
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = Standard.objects.filter(pk__in=wanted).values_list(
-        "pk", "identifier", "human_code", "statement", "framework_id", "parent_id",
-        "is_grouping", "status",
-    )  # fmt: skip
+    # Plain SQL: every learner page reads its requirements' standards here, and the ORM's
+    # query cost more CPU than PostgreSQL spends answering it.
+    with connection.cursor() as cursor:
+        cursor.execute(_STANDARD_ROWS_SQL, [sorted(wanted)])
+        rows = cursor.fetchall()
     then = None if at is None else settings_as_of(at)
     out: dict[int, StandardRow] = {}
     for pk, identifier, code, statement, framework_id, parent_id, grouping, status in rows:
