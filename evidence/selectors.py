@@ -10,6 +10,7 @@ as staff. Removed evidence is left out of lists unless asked for; its history st
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,9 +22,11 @@ from django.http import Http404
 from evidence.models import (
     Artifact,
     Evidence,
+    EvidenceKind,
     EvidenceRemoval,
     EvidenceStatus,
     EvidenceStatusChange,
+    LearningSetting,
     Rating,
     RatingRemoval,
     RatingSource,
@@ -31,7 +34,7 @@ from evidence.models import (
 )
 from learners.models import Learner, Organisation
 from learners.selectors import AnyUser, changeable_learners, visible_learners
-from standards.models import ProficiencyScale, ScaleLevel
+from standards.models import ProficiencyScale, ScaleLevel, Standard
 from standards.selectors import DEFAULT_SCALE, scale_for
 
 # The one resolver of standard codes lives in the standards app; this app's import uses it.
@@ -48,6 +51,19 @@ def current_ratings() -> QuerySet[Rating]:
         ~Exists(Rating.objects.filter(supersedes_id=OuterRef("pk"))),
         ~Exists(RatingRemoval.objects.filter(rating_id=OuterRef("pk"))),
     )
+
+
+def current_rating_sql(alias: str) -> str:
+    """:func:`current_ratings` as an SQL condition on ratings ``alias``, for the pages' plain
+    statements."""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {_RATING} sup WHERE sup.supersedes_id = {alias}.id)"  # noqa: S608
+        f" AND NOT EXISTS (SELECT 1 FROM {_REMOVAL} rem WHERE rem.rating_id = {alias}.id)"
+    )
+
+
+_RATING = Rating._meta.db_table
+_REMOVAL = RatingRemoval._meta.db_table
 
 
 # --- evidence -----------------------------------------------------------------------------------
@@ -112,6 +128,97 @@ def learner_evidence(user: AnyUser | None, learner: Learner) -> QuerySet[Evidenc
         .prefetch_related(prefetch_current_ratings())
         .order_by("-demonstrated_at", "-recorded_at", "-id")
     )
+
+
+@dataclass(frozen=True)
+class TimelineRating:
+    code: str  # the standard's human code, else its identifier
+    score: Decimal
+    source: str
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    """One piece of evidence on a learner page's "latest evidence": what the line shows, and its
+    first current ratings (``more``: how many others its own page lists)."""
+
+    pk: int
+    title: str
+    demonstrated_at: datetime.datetime
+    kind: str
+    setting: str
+    status: str | None
+    ratings: list[TimelineRating]
+    more: int
+
+    @property
+    def kind_label(self) -> str:
+        return str(_KIND_LABELS.get(self.kind, self.kind))
+
+    @property
+    def setting_label(self) -> str:
+        return str(_SETTING_LABELS.get(self.setting, self.setting))
+
+
+_KIND_LABELS = dict(EvidenceKind.choices)
+_SETTING_LABELS = dict(LearningSetting.choices)
+
+
+def evidence_timeline(learner: Learner, limit: int = 10, ratings: int = 20) -> list[TimelineItem]:
+    """The learner's latest ``limit`` pieces of live evidence (newest first, as
+    :func:`learner_evidence` orders them) with their status and, for each, its first
+    ``ratings`` current ratings (self-ratings too, in the order of ``Rating``) and how many more
+    it has: two statements, bounded whatever the learner's number of ratings (the evidence's
+    own page and the learner's evidence pages list everything). For a page that has checked the
+    user may see the learner: it is :func:`learner_evidence` narrowed to that learner, without
+    composing the user's scope a second time."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TIMELINE_SQL, [learner.pk, limit])
+        rows = cursor.fetchall()
+        ids = [int(row[0]) for row in rows]
+        shown: dict[int, list[TimelineRating]] = {pk: [] for pk in ids}
+        total: dict[int, int] = dict.fromkeys(ids, 0)
+        if ids:
+            cursor.execute(_TIMELINE_RATINGS_SQL, [ids, ratings])
+            for evidence_id, code, identifier, score, source, count in cursor.fetchall():
+                shown[evidence_id].append(TimelineRating(code or identifier, score, source))
+                total[evidence_id] = int(count)
+    return [
+        TimelineItem(
+            pk=int(pk),
+            title=title,
+            demonstrated_at=demonstrated,
+            kind=kind,
+            setting=setting,
+            status=status,
+            ratings=shown[pk],
+            more=total[pk] - len(shown[pk]),
+        )
+        for pk, title, demonstrated, kind, setting, status in rows
+    ]
+
+
+_EVIDENCE = Evidence._meta.db_table
+# Live evidence (no removal) with its latest status change, as ``with_status`` annotates it.
+_TIMELINE_SQL = (
+    f"SELECT e.id, e.title, e.demonstrated_at, e.kind, e.setting,"  # noqa: S608
+    f" (SELECT c.status FROM {EvidenceStatusChange._meta.db_table} c WHERE c.evidence_id = e.id"
+    f"  ORDER BY c.changed_at DESC, c.id DESC LIMIT 1)"
+    f" FROM {_EVIDENCE} e WHERE e.learner_id = %s"
+    f" AND NOT EXISTS (SELECT 1 FROM {EvidenceRemoval._meta.db_table} x WHERE x.evidence_id = e.id)"
+    f" ORDER BY e.demonstrated_at DESC, e.recorded_at DESC, e.id DESC LIMIT %s"
+)
+# Current ratings (no rating supersedes them, no removal: ``current_ratings``) of the pieces.
+_TIMELINE_RATINGS_SQL = (
+    f"SELECT r.evidence_id, r.human_code, r.identifier, r.score, r.source, r.total"  # noqa: S608
+    f" FROM (SELECT r.evidence_id, s.human_code, s.identifier, r.score, r.source,"
+    f"  row_number() OVER (PARTITION BY r.evidence_id"
+    f"   ORDER BY r.demonstrated_at, r.recorded_at, r.id) AS n,"
+    f"  count(*) OVER (PARTITION BY r.evidence_id) AS total"
+    f"  FROM {Rating._meta.db_table} r JOIN {Standard._meta.db_table} s ON s.id = r.standard_id"
+    f"  WHERE r.evidence_id = ANY(%s) AND {current_rating_sql('r')}) r"
+    f" WHERE r.n <= %s ORDER BY r.evidence_id, r.n"
+)
 
 
 _MAX_PK = 2**63 - 1
