@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from evidence.models import EvidenceStatus, RatingSource
-from evidence.selectors import current_ratings, learner_evidence, own_evidence
+from evidence.models import EvidenceRemoval, EvidenceStatus, Rating, RatingSource
+from evidence.selectors import current_rating_sql, learner_evidence, own_evidence
 from learners.models import Learner, Term
 from learners.selectors import AnyUser, profile_of
 from mastery import progress as mastery_progress
@@ -173,32 +174,46 @@ def _projection(
     )
 
 
+_LATEST = "ORDER BY r.demonstrated_at DESC, r.recorded_at DESC, r.id DESC"
+_CALIBRATION_SQL = (
+    "SELECT p.standard_id, p.own, p.teacher, p.demonstrated FROM ("  # noqa: S608
+    f" SELECT r.evidence_id, r.standard_id,"
+    f" (array_agg(r.score {_LATEST}) FILTER (WHERE r.source = %(self)s))[1] AS own,"
+    f" (array_agg(r.score {_LATEST}) FILTER (WHERE r.source = %(teacher)s))[1] AS teacher,"
+    f" (array_agg(r.demonstrated_at {_LATEST}))[1] AS demonstrated"
+    f" FROM {Rating._meta.db_table} r WHERE r.learner_id = %(learner)s"
+    f" AND r.source IN (%(self)s, %(teacher)s) AND {current_rating_sql('r')}"
+    f" AND NOT EXISTS (SELECT 1 FROM {EvidenceRemoval._meta.db_table} x"
+    f"  WHERE x.evidence_id = r.evidence_id)"
+    f" GROUP BY r.evidence_id, r.standard_id"
+    f" HAVING bool_or(r.source = %(self)s) AND bool_or(r.source = %(teacher)s)) p"
+    f" ORDER BY p.evidence_id, p.standard_id"
+)
+
+
 def calibration_of(
     learner: Learner,
 ) -> tuple[dict[int, Calibration], Calibration, list[MonthCalibration]]:
     """Self-ratings beside the teachers' scores of the same evidence and standard (current
     ratings only): per standard, overall, and per month of the work."""
-    rows = (
-        current_ratings()
-        .filter(learner_id=learner.pk, source__in=[RatingSource.SELF, RatingSource.TEACHER])
-        .exclude(evidence__removal__isnull=False)
-        .values_list("evidence_id", "standard_id", "source", "score", "demonstrated_at")
-    )
-    pairs: dict[tuple[int, int], dict[str, Decimal]] = defaultdict(dict)
-    when: dict[tuple[int, int], datetime.datetime] = {}
-    for evidence_id, standard_id, source, score, demonstrated in rows:
-        pairs[(evidence_id, standard_id)][source] = score
-        when[(evidence_id, standard_id)] = demonstrated
+    # Each (evidence, standard) with both a self-rating and a teacher's score, paired in SQL: the
+    # latest of each source (``Rating``'s order), when the latest of the two was demonstrated.
+    # One row per self-rating at most, whatever the learner's number of teachers' ratings.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CALIBRATION_SQL,
+            {"learner": learner.pk, "self": RatingSource.SELF, "teacher": RatingSource.TEACHER},
+        )
+        pairs = cursor.fetchall()
     gaps_by_standard: dict[int, list[Decimal]] = defaultdict(list)
     gaps_by_month: dict[datetime.date, list[Decimal]] = defaultdict(list)
     everything: list[Decimal] = []
-    for key, scores in pairs.items():
-        if RatingSource.SELF in scores and RatingSource.TEACHER in scores:
-            gap = scores[RatingSource.SELF] - scores[RatingSource.TEACHER]
-            gaps_by_standard[key[1]].append(gap)
-            local = timezone.localtime(when[key]).date()
-            gaps_by_month[local.replace(day=1)].append(gap)
-            everything.append(gap)
+    for standard_id, own, teacher, demonstrated in pairs:
+        gap = own - teacher
+        gaps_by_standard[standard_id].append(gap)
+        local = timezone.localtime(demonstrated).date()
+        gaps_by_month[local.replace(day=1)].append(gap)
+        everything.append(gap)
 
     def summary(gaps: list[Decimal]) -> Calibration:
         if not gaps:
