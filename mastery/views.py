@@ -8,6 +8,7 @@ mastery number says when it was computed and whether a recompute is pending.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
@@ -18,21 +19,22 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from evidence.models import EvidenceKind, EvidenceStatus
-from evidence.selectors import learner_evidence, own_evidence
-from learners.models import Learner
+from evidence.selectors import evidence_timeline, own_evidence
 from learners.selectors import (
     AnyUser,
+    LearnerAccess,
     administered_organisations,
-    changeable_learners,
-    changeable_sections,
-    current_sections_of_learner,
+    current_sections_for,
+    get_learner_access_or_404,
     get_section_access_or_404,
-    get_visible_learner_or_404,
     get_visible_organisation_or_404,
     learner_of,
     profile_of,
@@ -214,9 +216,9 @@ def cell_detail(request: HttpRequest, learner_pk: int, standard_pk: int) -> Http
     """One learner on one standard: level, freshness, explanation and the evidence behind it,
     and for staff who may change the learner the override form (set or clear). With
     ``?panel=1`` only the panel the grid shows in place (a template partial)."""
-    learner = get_visible_learner_or_404(request.user, learner_pk)
+    access = get_learner_access_or_404(request.user, learner_pk)
     standard = grid.get_standard_or_404(standard_pk)
-    return _render_cell(request, learner, standard)
+    return _render_cell(request, access, standard)
 
 
 def _levels(scale: EffectiveScale) -> list[tuple[str, str]]:
@@ -227,23 +229,25 @@ def _levels(scale: EffectiveScale) -> list[tuple[str, str]]:
     return out
 
 
-def _may_override(user: AnyUser, learner: Learner) -> bool:
-    return _is_staff(user) and changeable_learners(user).filter(pk=learner.pk).exists()
+def _may_override(user: AnyUser, access: LearnerAccess) -> bool:
+    """Overrides are set and cleared by staff who may change the learner."""
+    return access.changeable and _is_staff(user)
 
 
 def _render_cell(
     request: HttpRequest,
-    learner: Learner,
+    access: LearnerAccess,
     standard: Standard,
     form: OverrideForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    learner = access.learner
     cell = grid.cell_detail(learner, standard)
     here = reverse("mastery:cell_detail", args=[learner.pk, standard.pk])
     may_override = (
         not standard.is_grouping
         and standard.status == StandardStatus.ACTIVE
-        and _may_override(request.user, learner)
+        and _may_override(request.user, access)
     )
     if may_override and form is None:
         form = OverrideForm(
@@ -277,8 +281,9 @@ def override_set(request: HttpRequest, learner_pk: int) -> HttpResponse:
     """Set an override from the cell panel or the learner page (``mastery.services``): staff who
     may change the learner (403 otherwise); problems are shown on the cell page (400)."""
     _require_staff(request.user)
-    learner = get_visible_learner_or_404(request.user, learner_pk)
-    if not _may_override(request.user, learner):
+    access = get_learner_access_or_404(request.user, learner_pk)
+    learner = access.learner
+    if not _may_override(request.user, access):
         raise PermissionDenied("Only the learner's teachers and administrators set overrides.")
     standard = grid.get_standard_or_404(request.POST.get("standard"))
     form = OverrideForm(
@@ -308,7 +313,7 @@ def override_set(request: HttpRequest, learner_pk: int) -> HttpResponse:
             )
             here = reverse("mastery:cell_detail", args=[learner.pk, standard.pk])
             return redirect(_next_or(request, values.get("next") or "", here))
-    return _render_cell(request, learner, standard, form, status=400)
+    return _render_cell(request, access, standard, form, status=400)
 
 
 @login_required
@@ -330,20 +335,25 @@ def override_clear(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(_next_or(request, form.data.get("next") or "", here))
 
 
-def _learner_page(request: HttpRequest, learner: Learner) -> HttpResponse:
+def _learner_page(request: HttpRequest, access: LearnerAccess) -> HttpResponse:
     user = request.user
+    learner = access.learner
     own = learner.user_id is not None and learner.user_id == user.pk
-    changeable = changeable_sections(user).filter(
-        pk__in=current_sections_of_learner(learner).values("pk")
+    # The learner's current sections, each with whether the user may change it: one statement
+    # for the term and the quick-entry links.
+    sections = current_sections_for(user, learner)
+    learner_progress = progress.learner_progress(
+        learner, sections=[section for section, _ in sections]
     )
-    learner_progress = progress.learner_progress(learner)
     context = {
         "learner": learner,
         "progress": learner_progress,
         "scale_css": _scale_css_url(learner.school_id, learner_progress.scale),
         "profile": profile_of(learner),
         "own": own,
-        "evidence": list(learner_evidence(user, learner)[:10]),
+        # The latest evidence with its first ratings: bounded whatever the learner's number of
+        # ratings ("Every piece of evidence" lists them all).
+        "evidence": evidence_timeline(learner),
         "returned": list(
             # ``status`` is the annotated latest status change.
             own_evidence(user).filter(Q(status=EvidenceStatus.RETURNED)).order_by("-recorded_at")
@@ -352,22 +362,64 @@ def _learner_page(request: HttpRequest, learner: Learner) -> HttpResponse:
         else [],
         # The learner is visible (checked above): their choices, without the scope again.
         "choices": list(elective_choices_of(learner)),
-        "quick_entry_sections": list(changeable.order_by("title", "pk")),
+        "quick_entry_sections": [section for section, changeable in sections if changeable],
         # How well the learner judges their own work (self-ratings beside teachers' scores).
         "calibration": calibration_of(learner),
-        "override_form": OverrideForm(
-            initial={"next": request.get_full_path()},
+        "override_form": _override_form(
             standards=[
                 (item.standard_id, f"{item.code} {item.statement}"[:90])
                 for domain in learner_progress.domains
                 for item in domain.standards
             ],
             levels=_levels(learner_progress.scale),
+            next_url=request.get_full_path(),
         )
-        if _may_override(user, learner)
+        if _may_override(user, access)
         else None,
     }
     return render(request, "mastery/learner.html", context)
+
+
+@dataclass(frozen=True)
+class _RenderedForm:
+    """A form already rendered, for a template that prints ``form.as_div``."""
+
+    html: SafeString
+
+    def as_div(self) -> SafeString:
+        return self.html
+
+
+def _override_form(
+    *, standards: list[tuple[int, str]], levels: list[tuple[str, str]], next_url: str
+) -> _RenderedForm:
+    """The learner page's (unbound) override form as ``OverrideForm.as_div`` renders it. Its
+    fields depend only on the standards and levels offered (public standards' codes and the
+    scale) and the page's address: through the form templates its 40 options cost a quarter
+    of the page's CPU (bench/http_load.py), so each set of choices is rendered once per
+    process and the page's address put in its hidden field."""
+    key = (tuple(standards), tuple(levels), get_language())
+    head, tail = _override_form_parts(*key)
+    return _RenderedForm(mark_safe(head + escape(next_url) + tail))  # noqa: S308  (escaped)
+
+
+_NEXT_MARK = "next-field-value"
+
+
+@lru_cache(maxsize=256)
+def _override_form_parts(
+    standards: tuple[tuple[int, str], ...], levels: tuple[tuple[str, str], ...], _language: str
+) -> tuple[str, str]:
+    """The form's HTML cut around its hidden ``next`` value (every free text in it is escaped,
+    so the field's own attribute text is found once)."""
+    form = OverrideForm(
+        initial={"next": _NEXT_MARK}, standards=list(standards), levels=list(levels)
+    )
+    html = str(form.as_div())
+    head, mark, tail = html.partition(f'name="next" value="{_NEXT_MARK}"')
+    if not mark or _NEXT_MARK in tail:
+        raise RuntimeError("the override form's next field was not found once")
+    return head + 'name="next" value="', '"' + tail
 
 
 @never_cache
@@ -377,10 +429,12 @@ def learner_page(request: HttpRequest, pk: int) -> HttpResponse:
     """A learner's mastery page for staff: progress, levels with self-ratings, growth,
     evidence, profile and goals. Learners and families read it in plain words (the portal's
     learner page: what to work on next, pace, explanations, goals)."""
-    learner = get_visible_learner_or_404(request.user, pk)
+    access = get_learner_access_or_404(request.user, pk)
     if not _is_staff(request.user):
-        return render(request, "portal/learner.html", learner_page_context(request.user, learner))
-    return _learner_page(request, learner)
+        return render(
+            request, "portal/learner.html", learner_page_context(request.user, access.learner)
+        )
+    return _learner_page(request, access)
 
 
 @never_cache

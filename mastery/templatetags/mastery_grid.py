@@ -7,14 +7,15 @@ from collections.abc import Iterable
 
 from django import template
 from django.template.defaultfilters import date, floatformat, pluralize, truncatechars
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import localize
-from django.utils.html import conditional_escape, strip_tags
+from django.utils.html import conditional_escape, escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 from django.utils.timezone import template_localtime  # type: ignore[attr-defined]
 
-from evidence.models import Evidence
+from evidence.selectors import TimelineItem
 from evidence.templatetags.evidence_tags import source_label
 from learners.models import Learner
 from mastery.grid import GridColumn, GridRow, cell_url_parts, header_html, rows_html
@@ -54,6 +55,8 @@ def grid_rows(rows: Iterable[GridRow]) -> SafeString:
 
 def _out(value: object) -> str:
     """A value as ``{{ value }}`` prints it: localized, then escaped unless already safe."""
+    if type(value) is str:  # most values: localize() returns a plain string as it is
+        return escape(value)
     return str(conditional_escape(str(localize(value))))  # str() keeps a SafeString safe
 
 
@@ -123,15 +126,21 @@ def standard_rows(learner: Learner, standards: Iterable[StandardProgress]) -> Sa
 
 
 @register.simple_tag
-def evidence_ratings(evidence: Evidence) -> SafeString:
+def evidence_ratings(item: TimelineItem) -> SafeString:
     """The ratings of one piece of evidence on the learner page's timeline, as the template wrote
-    them: ten pieces of a few dozen ratings each cost a third of the page through the engine."""
-    ratings = evidence.ratings.all()
-    if not ratings:
+    them: ten pieces of a few dozen ratings each cost a third of the page through the engine.
+    A piece with more ratings than the timeline reads links to its own page for the rest."""
+    if not item.ratings:
         return mark_safe("")
     items = [
-        f"<li>\n{_out(rating.standard.human_code or rating.standard.identifier)}:"
-        f" {_out(rating.score)} ({_out(source_label(rating.source))})\n</li>"
-        for rating in ratings
+        f"<li>\n{_out(rating.code)}: {_out(rating.score)} ({_out(source_label(rating.source))})"
+        "\n</li>"
+        for rating in item.ratings
     ]
+    if item.more:
+        href = reverse("evidence:detail", args=[item.pk])
+        items.append(
+            f'<li>\n<a href="{_out(href)}">{_out(item.more)} more'
+            f" rating{pluralize(item.more)} on its page</a>\n</li>"
+        )
     return mark_safe("<ul>\n" + "\n".join(items) + "\n</ul>")  # noqa: S308  (escaped by _out)

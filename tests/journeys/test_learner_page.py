@@ -151,3 +151,34 @@ def test_the_learner_page_runs_the_same_number_of_queries_for_more_standards_and
     large = _learner_page_queries(cast.teacher, url)
     assert small == large, (small, large)
     assert small > 8  # the page's own reads really were captured
+    assert small <= 20, small  # 26 before the learner page read its progress in plain SQL
+
+
+def test_a_required_domain_with_its_rolled_up_record_is_up_to_date(cast: Cast) -> None:
+    # A grouping's record is keyed by the grouping rules (ADR 8): once rolled up from fresh
+    # children it is not waiting for a recompute, on the page and in its count.
+    tree = make_tree(domains=1, per_domain=2)
+    require(cast.school, cast.term, [tree.domains[0], *tree.standards])
+    quick_entry(cast.teacher, cast.section, [cast.own], tree.standards, "4")
+    run_worker()
+    progress = learner_progress(cast.own)
+    domain = next(item for item in progress.standards if item.standard_id == tree.domains[0].pk)
+    assert domain.record_id is not None
+    assert domain.required
+    assert (domain.pending, progress.pending) == (False, 0)
+    page = _page(cast.teacher, reverse("mastery:learner_page", args=[cast.own.pk]))
+    assert "Up to date with every counted rating." in page
+
+
+def test_the_latest_evidence_lists_its_first_ratings_and_links_to_the_rest(cast: Cast) -> None:
+    # The timeline is bounded whatever the number of ratings: a piece rated on 24 standards
+    # shows its first 20 and sends the teacher to its own page for the other 4.
+    tree = make_tree(domains=4, per_domain=6)
+    quick_entry(cast.teacher, cast.section, [cast.own], tree.standards, "3")
+    piece = Evidence.objects.get(learner=cast.own)
+    page = _page(cast.teacher, reverse("mastery:learner_page", args=[cast.own.pk]))
+    latest = page[page.index('id="evidence-heading"') :]
+    assert latest.count(": 3.00 (Teacher)") == 20
+    detail = reverse("evidence:detail", args=[piece.pk])
+    assert f'<a href="{detail}">4 more ratings on its page</a>' in latest
+    assert f'href="{reverse("evidence:learner", args=[cast.own.pk])}"' in latest
