@@ -258,8 +258,9 @@ _RECORDS_SQL = (
     f" WHERE m.learner_id = %s AND (NOT s.is_grouping OR m.standard_id = ANY(%s))"
 )
 
-# The learner's pending markers (kind 0), latest current self-rating per standard (kind 1)
-# and level history (kind 2, oldest first as ``MasteryEvent``'s order).
+# The learner's pending markers (kind 0), latest current self-rating per standard (kind 1),
+# level history (kind 2, oldest first as ``MasteryEvent``'s order) and the version of the rules
+# in force at the learner's school (kind 3, for the pages' cache: ``PageRules.use_version``).
 _FACTS_SQL = (
     f"SELECT 0, p.standard_id, NULL::timestamptz, NULL::numeric, NULL::text, NULL::timestamptz,"  # noqa: S608
     f" NULL::bigint FROM {_STALE} p WHERE p.learner_id = %s"
@@ -270,6 +271,7 @@ _FACTS_SQL = (
     f" UNION ALL SELECT 2, e.standard_id, COALESCE(e.demonstrated_at, e.occurred_at),"
     f" e.to_level_points, e.to_level_label, e.occurred_at, e.id FROM {_EVENT} e"
     f" WHERE e.learner_id = %s"
+    f" UNION ALL SELECT 3, NULL, NULL, NULL, {core.rules_version_sql('%s')}, NULL, NULL"
     f" ORDER BY 1, 2, 6, 7"
 )
 
@@ -321,19 +323,23 @@ class _Facts:
     pending: set[int]
     self_scores: dict[int, Decimal]
     history: dict[int, list[tuple[datetime.datetime, Decimal | None, str]]]
+    rules_version: str | None = None
 
 
-def _facts(learner_id: int) -> _Facts:
+def _facts(learner: Learner) -> _Facts:
     facts = _Facts(set(), {}, defaultdict(list))
+    pk = learner.pk
     with connection.cursor() as cursor:
-        cursor.execute(_FACTS_SQL, [learner_id, learner_id, RatingSource.SELF, learner_id])
+        cursor.execute(_FACTS_SQL, [pk, pk, RatingSource.SELF, pk, learner.school_id])
         for kind, standard_id, when, points, label, _occurred, _id in cursor.fetchall():
             if kind == 0:
                 facts.pending.add(int(standard_id))
             elif kind == 1:
                 facts.self_scores[int(standard_id)] = points
-            else:
+            elif kind == 2:
                 facts.history[int(standard_id)].append((when, points, label or ""))
+            else:
+                facts.rules_version = label
     return facts
 
 
@@ -373,10 +379,12 @@ def learner_progress(
     priorities = {item.standard_id: item.priority for item in required}
     required_ids = list(priorities)
     records = _records(learner.pk, required_ids)
-    facts = _facts(learner.pk)
+    facts = _facts(learner)
     pending_ids = facts.pending
-    # The freshness keys' rules and the scale from the pages' cache: one version read.
+    # The freshness keys' rules and the scale from the pages' cache, under the version the
+    # facts' statement read.
     page_rules = core.PageRules()
+    page_rules.use_version(learner.school_id, facts.rules_version)
     keys = RulesKeys(page_rules)
     keys.cache.load_many(learner.school_id, {record.framework_id for record in records.values()})
     pending_ids |= {
