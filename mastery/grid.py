@@ -450,17 +450,18 @@ def section_columns(
     """The section's current roster (visible to the user) and its grid columns, in tree order.
 
     ``roster``: the roster already read through ``learners.selectors`` (``roster_of``), else it
-    is read here. Queries: the roster, the requirements of every grade level on it, and the
-    standards with their ancestry (plain SQL: composing them through the ORM cost more CPU than
-    PostgreSQL spends answering them, bench/grid.py).
+    is read here. Queries: the roster, and the standards with their ancestry and the
+    requirements of every grade level on the roster (one plain statement: composing them
+    through the ORM cost more CPU than PostgreSQL spends answering them, bench/grid.py).
     """
     if roster is None:
         roster = list(section_roster(user, section).order_by("family_name", "given_name", "pk"))
     learner_ids = [learner.pk for learner in roster]
     if not learner_ids:
         return roster, []
-    priority = required_priorities(section, {learner.grade_level for learner in roster})
-    chains = _standards_in_grid(list(priority), learner_ids)
+    grades_of = {section: sorted({learner.grade_level for learner in roster})}
+    chains, requirements = _standards_in_grid(grades_of, learner_ids)
+    priority = _nearest_priorities(requirements, grades_of).get(section.pk, {})
     # (sort key, standard id, chain) in tree order, then the columns with their labels.
     ordered = sorted(
         (
@@ -504,34 +505,49 @@ def required_priorities(section: Section, grade_levels: Iterable[str]) -> dict[i
     return sections_priorities({section: grade_levels}).get(section.pk, {})
 
 
+# The requirements of some schools' terms and grades (parameters: school ids, term ids, grade
+# levels, the active status), each with the kind of organisation that set it.
+_REQUIREMENTS_SQL: Final = (
+    f"SELECT sc.id, r.term_id, r.grade_level, r.standard_id, r.priority, o.kind, r.id"
+    f" FROM {ORGANISATION_TABLE} sc"
+    f" LEFT JOIN {ORGANISATION_TABLE} up ON up.id = sc.parent_id"
+    f" JOIN {REQUIREMENT_TABLE} r"
+    f"  ON r.organisation_id IN (sc.id, sc.parent_id, up.parent_id)"
+    f" JOIN {STANDARD_TABLE} s ON s.id = r.standard_id"
+    f" JOIN {ORGANISATION_TABLE} o ON o.id = r.organisation_id"
+    f" WHERE sc.id = ANY(%s::bigint[]) AND r.term_id = ANY(%s::bigint[])"
+    f" AND r.grade_level = ANY(%s)"
+    f" AND s.status = %s"
+)
+
+
+def _requirements_params(grades_of: Mapping[Section, Sequence[str]]) -> list[Any]:
+    schools = sorted({section.school_id for section in grades_of})
+    terms = sorted({section.term_id for section in grades_of})
+    grades = sorted({grade for values in grades_of.values() for grade in values})
+    return [_int_array(schools), _int_array(terms), grades, StandardStatus.ACTIVE]
+
+
 def sections_priorities(
     wanted: Mapping[Section, Iterable[str]],
 ) -> dict[int, dict[int, str]]:
     """:func:`required_priorities` of many sections at once (section id -> standard id ->
     priority), in one query whatever the number of sections (the teacher's home page)."""
     grades_of = {section: sorted(set(grades)) for section, grades in wanted.items()}
-    grades = sorted({grade for values in grades_of.values() for grade in values})
-    if not grades:
+    if not any(grades_of.values()):
         return {}
-    query = (
-        f"SELECT sc.id, r.term_id, r.grade_level, r.standard_id, r.priority, o.kind, r.id"
-        f" FROM {ORGANISATION_TABLE} sc"
-        f" LEFT JOIN {ORGANISATION_TABLE} up ON up.id = sc.parent_id"
-        f" JOIN {REQUIREMENT_TABLE} r"
-        f"  ON r.organisation_id IN (sc.id, sc.parent_id, up.parent_id)"
-        f" JOIN {STANDARD_TABLE} s ON s.id = r.standard_id"
-        f" JOIN {ORGANISATION_TABLE} o ON o.id = r.organisation_id"
-        f" WHERE sc.id = ANY(%s::bigint[]) AND r.term_id = ANY(%s::bigint[])"
-        f" AND r.grade_level = ANY(%s)"
-        f" AND s.status = %s"
-    )
-    schools = sorted({section.school_id for section in grades_of})
-    terms = sorted({section.term_id for section in grades_of})
     with connection.cursor() as cursor:
-        cursor.execute(
-            query, [_int_array(schools), _int_array(terms), grades, StandardStatus.ACTIVE]
-        )
+        cursor.execute(_REQUIREMENTS_SQL, _requirements_params(grades_of))
         rows = cursor.fetchall()
+    return _nearest_priorities(rows, grades_of)
+
+
+def _nearest_priorities(
+    rows: Iterable[Sequence[Any]], grades_of: Mapping[Section, Sequence[str]]
+) -> dict[int, dict[int, str]]:
+    """Section id -> standard id -> priority from the rows of ``_REQUIREMENTS_SQL``: per school,
+    term, grade and standard the nearest organisation's requirement wins; a standard that is a
+    power standard for any of a section's grades is one for the section."""
     # (school, term, grade, standard) -> (rank of the organisation, -requirement id, priority)
     nearest: dict[tuple[int, int, str, int], tuple[int, int, str]] = {}
     for school, term, grade, standard_id, priority, kind, pk in rows:
@@ -551,67 +567,74 @@ def sections_priorities(
     return out
 
 
-def _standards_in_grid(required: list[int], learner_ids: list[int]) -> dict[int, list[Ancestor]]:
+def _standards_in_grid(
+    grades_of: Mapping[Section, Sequence[str]], learner_ids: list[int]
+) -> tuple[dict[int, list[Ancestor]], list[tuple[Any, ...]]]:
     """The grid's standards (active leaves: the required ones and every one the learners have a
     counted rating on: an assessed record, or a pending recompute of a teacher's or an imported
-    rating), each with its ancestry, nearest first (the standard
-    itself at hops 0). One recursive query."""
+    rating), each with its ancestry, nearest first (the standard itself at hops 0), and the rows
+    of the requirements behind them (``_REQUIREMENTS_SQL``, for :func:`_nearest_priorities`).
+    One recursive statement."""
     # A record that is not assessed (a learner's self-rating alone makes one) and a pending
     # recompute with no teacher or imported rating behind it add no column: self-ratings are
-    # shown beside, never counted, and never widen the teacher's grid.
-    wanted = (
+    # shown beside, never counted, and never widen the teacher's grid. A required standard is
+    # a column whichever organisation's requirement wins (that decides its priority only).
+    query = (
+        f"WITH RECURSIVE req(school, term, grade, standard, priority, kind, pk) AS"
+        f" ({_REQUIREMENTS_SQL}),"
+        f" wanted(id) AS ("
         f"SELECT m.standard_id FROM {RECORD_TABLE} m WHERE m.learner_id = ANY(%s::bigint[])"
         f" AND m.state <> %s"
         f" UNION SELECT p.standard_id FROM {STALE_TABLE} p WHERE p.learner_id = ANY(%s::bigint[])"
         f" AND EXISTS (SELECT 1 FROM {RATING_TABLE} r WHERE r.learner_id = p.learner_id"
         f" AND r.standard_id = p.standard_id AND r.source <> %s)"
-    )
-    learners = _int_array(learner_ids)
-    params: list[Any] = [learners, MasteryState.NOT_ASSESSED, learners, RatingSource.SELF]
-    if required:
-        wanted += f" UNION SELECT q.id FROM {STANDARD_TABLE} q WHERE q.id = ANY(%s::bigint[])"
-        params.append(_int_array(required))
-    query = (
-        f"WITH RECURSIVE wanted(id) AS ({wanted}),"
+        f" UNION SELECT standard FROM req),"
         f" up(start_id, id, parent_id, hops) AS ("
         f"  SELECT s.id, s.id, s.parent_id, 0 FROM {STANDARD_TABLE} s"
         f"  WHERE s.id IN (SELECT id FROM wanted) AND s.status = %s AND s.is_grouping = %s"
         f"  UNION ALL SELECT up.start_id, s.id, s.parent_id, up.hops + 1"
         f"  FROM {STANDARD_TABLE} s JOIN up ON s.id = up.parent_id WHERE up.hops < 50)"
         f" SELECT up.start_id, up.hops, s.id, s.position, s.is_grouping, s.item_type,"
-        f" s.human_code, s.statement, s.framework_id"
+        f" s.human_code, s.statement, s.framework_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
         f" FROM up JOIN {STANDARD_TABLE} s ON s.id = up.id"
+        f" UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+        f" school, term, grade, standard, priority, kind, pk FROM req"
     )
-    params += [StandardStatus.ACTIVE, False]
+    learners = _int_array(learner_ids)
+    params = [
+        *_requirements_params(grades_of),
+        learners,
+        MasteryState.NOT_ASSESSED,
+        learners,
+        RatingSource.SELF,
+        StandardStatus.ACTIVE,
+        False,
+    ]
     out: dict[int, list[Ancestor]] = {}
+    requirements: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
         cursor.execute(query, params)
-        for (
-            start,
-            hops,
-            pk,
-            position,
-            grouping,
-            item_type,
-            code,
-            statement,
-            framework,
-        ) in cursor.fetchall():
-            out.setdefault(int(start), []).append(
-                Ancestor(
-                    int(hops),
-                    int(pk),
-                    int(position),
-                    bool(grouping),
-                    item_type or "",
-                    code or "",
-                    statement or "",
-                    int(framework),
-                )
+        rows = cursor.fetchall()
+    for row in rows:
+        start, hops, pk, position, grouping, item_type, code, statement, framework = row[:9]
+        if start is None:
+            requirements.append(row[9:])
+            continue
+        out.setdefault(int(start), []).append(
+            Ancestor(
+                int(hops),
+                int(pk),
+                int(position),
+                bool(grouping),
+                item_type or "",
+                code or "",
+                statement or "",
+                int(framework),
             )
+        )
     for chain in out.values():
         chain.sort(key=lambda item: item.hops)
-    return out
+    return out, requirements
 
 
 # --- the grid -----------------------------------------------------------------------------------
