@@ -6,6 +6,7 @@ import datetime
 from collections.abc import Iterable
 
 from django import template
+from django.conf import settings
 from django.template.defaultfilters import date, floatformat, pluralize, truncatechars
 from django.urls import reverse
 from django.utils import timezone
@@ -57,6 +58,8 @@ def _out(value: object) -> str:
     """A value as ``{{ value }}`` prints it: localized, then escaped unless already safe."""
     if type(value) is str:  # most values: localize() returns a plain string as it is
         return escape(value)
+    if type(value) is int and not settings.USE_THOUSAND_SEPARATOR:  # as number_format gives it
+        return str(value)
     return str(conditional_escape(str(localize(value))))  # str() keeps a SafeString safe
 
 
@@ -67,6 +70,8 @@ def standard_rows(learner: Learner, standards: Iterable[StandardProgress]) -> Sa
     through the template engine). Every value goes through Django's own filters and escaping."""
     head, middle, tail = cell_url_parts()
     rows = []
+    # Records computed together (a bulk recompute, a batch) share their time: formatted once.
+    times: dict[datetime.datetime, str] = {}
     for item in standards:
         if item.power:
             priority = "Power"
@@ -99,10 +104,13 @@ def standard_rows(learner: Learner, standards: Iterable[StandardProgress]) -> Sa
         else:
             growth = "—"
         if item.computed_at:
-            when = template_localtime(item.computed_at)
-            computed = (
-                f'<time datetime="{_out(date(when, "c"))}">{_out(date(when, "j M, H:i"))}</time>'
-            )
+            computed = times.get(item.computed_at, "")
+            if not computed:
+                when = template_localtime(item.computed_at)
+                computed = times[item.computed_at] = (
+                    f'<time datetime="{_out(date(when, "c"))}">'
+                    f"{_out(date(when, 'j M, H:i'))}</time>"
+                )
         else:
             computed = "not yet"
         pending = '<strong class="pending-note">pending</strong>' if item.pending else ""
@@ -132,11 +140,19 @@ def evidence_ratings(item: TimelineItem) -> SafeString:
     A piece with more ratings than the timeline reads links to its own page for the rest."""
     if not item.ratings:
         return mark_safe("")
-    items = [
-        f"<li>\n{_out(rating.code)}: {_out(rating.score)} ({_out(source_label(rating.source))})"
-        "\n</li>"
-        for rating in item.ratings
-    ]
+    # A piece's ratings share a few sources and scores: each printed once.
+    sources: dict[str, str] = {}
+    scores: dict[str, str] = {}  # by the score's own text (3.0 and 3.00 are equal, not alike)
+    items = []
+    for rating in item.ratings:
+        source = sources.get(rating.source)
+        if source is None:
+            source = sources[rating.source] = _out(source_label(rating.source))
+        key = str(rating.score)
+        score = scores.get(key)
+        if score is None:
+            score = scores[key] = _out(rating.score)
+        items.append(f"<li>\n{_out(rating.code)}: {score} ({source})\n</li>")
     if item.more:
         href = reverse("evidence:detail", args=[item.pk])
         items.append(
