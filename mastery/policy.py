@@ -26,9 +26,11 @@ from mastery.derive import RollupRule, Rules
 from standards.selectors import (
     EffectivePolicy,
     EffectiveScale,
+    Moment,
     policies_for,
     policy_for,
     scale_for,
+    settings_as_of,
 )
 
 
@@ -62,23 +64,25 @@ def engine_rules(policy: EffectivePolicy, scale: EffectiveScale) -> Rules:
     )
 
 
-def load_rules(school_id: int, framework_id: int, *, at: datetime.datetime | None = None) -> Rules:
+def load_rules(school_id: int, framework_id: int, *, at: Moment | None = None) -> Rules:
     """The policy, scale and roll-up in force for learners of ``school_id`` on a framework
     (``at``: as they stood then)."""
     return engine_rules(policy_for(school_id, framework_id, at=at), scale_for(school_id, at=at))
 
 
 class RulesCache:
-    """Rules per (school, framework) for the life of one task."""
+    """Rules per (school, framework) for the life of one task; ``at``: the rules as they stood
+    then (one ``SettingsAsOf`` for every read)."""
 
-    def __init__(self) -> None:
+    def __init__(self, at: datetime.datetime | None = None) -> None:
         self._rules: dict[tuple[int, int], Rules] = {}
+        self._at = None if at is None else settings_as_of(at)
 
     def get(self, school_id: int, framework_id: int, version: str | None = None) -> Rules:
         """The rules (``version`` is ignored: the cache dies with the task)."""
         key = (school_id, framework_id)
         if key not in self._rules:
-            self._rules[key] = load_rules(school_id, framework_id)
+            self._rules[key] = load_rules(school_id, framework_id, at=self._at)
         return self._rules[key]
 
     def load_many(self, school_id: int, framework_ids: Iterable[int]) -> None:
@@ -86,6 +90,10 @@ class RulesCache:
         queries whatever their number (a page's columns)."""
         missing = {f for f in framework_ids if (school_id, f) not in self._rules}
         if not missing:
+            return
+        if self._at is not None:
+            for framework_id in sorted(missing):
+                self.get(school_id, framework_id)
             return
         scale = scale_for(school_id)
         for framework_id, policy in policies_for(school_id, missing).items():

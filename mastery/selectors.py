@@ -25,7 +25,12 @@ from numpy.typing import NDArray
 
 from evidence.models import Rating, RatingSource
 from learners.models import Learner
-from learners.selectors import AnyUser, administered_organisations, visible_learners
+from learners.selectors import (
+    AnyUser,
+    administered_organisations,
+    placements_as_of,
+    visible_learners,
+)
 from mastery import derive, rules, sql
 from mastery.core import counted_ratings
 from mastery.derive import ChildRecord, Derived
@@ -41,6 +46,7 @@ from mastery.models import (
 from mastery.policy import RulesCache, RulesKeys, load_rules
 from mastery.rules import RulesError
 from standards.models import Standard, StandardStatus
+from standards.selectors import active_children_of
 
 _MAX_PK = 2**63 - 1
 
@@ -194,17 +200,14 @@ def estimators_of(
         return None  # a rating off the scale: the record itself says so
 
 
-def _chain_rules(learner: Learner, standard: Standard, cache: RulesCache) -> derive.Rules:
-    return cache.get(learner.school_id, standard.framework_id)
-
-
 def mastery_as_of(
     learner: Learner, standard: Standard, at: datetime.datetime, *, cache: RulesCache | None = None
 ) -> Derived:
     """The mastery of ``learner`` on ``standard`` as it stood at ``at``.
 
     Computed from the ratings counted as of ``at`` (ADR 0005: recorded by then, and neither
-    superseded nor removed by then) with the policy and scale in force now, never from stored
+    superseded nor removed by then) with the overrides, the learner's school, the policy and
+    scale and the standard's active children as they stood then (ADR 8), never from stored
     records; so it is the same whenever it is asked. A grouping rolls up its children as of
     ``at``. Check that the user may see the learner first.
     """
@@ -217,38 +220,55 @@ def mastery_as_of_many(
     at: datetime.datetime,
     *,
     cache: RulesCache | None = None,
-    overrides: Mapping[tuple[int, int], derive.Override] | None = None,
 ) -> dict[int, Derived]:
     """:func:`mastery_as_of` for many learners on one standard: two queries per level of the
-    standard's subtree and one for the overrides in force at ``at``, whatever the number of
-    learners (for reports)."""
-    cache = cache or RulesCache()
-    if overrides is None:
-        overrides = sql.overrides_in_force(learner_ids=[lr.pk for lr in learners], at=at)
+    standard's subtree, and a few for the overrides, schools and settings as they stood at
+    ``at``, whatever the number of learners. ``cache``: rules read as of ``at``
+    (``RulesCache(at)``)."""
+    ids = [lr.pk for lr in learners]
+    placed = placements_as_of(ids, at)
+    schools = {
+        lr.pk: placed[lr.pk].school_id if lr.pk in placed else lr.school_id for lr in learners
+    }
+    return _as_of_many(
+        ids,
+        standard,
+        at,
+        _AsOf(cache or RulesCache(at), schools, sql.overrides_in_force(learner_ids=ids, at=at)),
+    )
+
+
+@dataclass(frozen=True)
+class _AsOf:
+    cache: RulesCache
+    schools: Mapping[int, int]
+    overrides: Mapping[tuple[int, int], derive.Override]
+
+
+def _as_of_many(
+    ids: Sequence[int], standard: Standard, at: datetime.datetime, then: _AsOf
+) -> dict[int, Derived]:
     if not standard.is_grouping:
-        ratings = sql.counted_ratings_of_learners([lr.pk for lr in learners], standard.pk, at)
+        ratings = sql.counted_ratings_of_learners(list(ids), standard.pk, at)
         out_: dict[int, Derived] = {}
-        for lr in learners:
-            rules_ = _chain_rules(lr, standard, cache)
-            counted = ratings[lr.pk]
-            out_[lr.pk] = derive.apply_override(
+        for learner_id in ids:
+            rules_ = then.cache.get(then.schools[learner_id], standard.framework_id)
+            counted = ratings[learner_id]
+            out_[learner_id] = derive.apply_override(
                 derive.derive_record(counted, rules_),
-                overrides.get((lr.pk, standard.pk)),
+                then.overrides.get((learner_id, standard.pk)),
                 rules_,
                 max((r.demonstrated_at for r in counted if r.demonstrated_at), default=None),
             )
         return out_
-    children = list(
-        Standard.objects.filter(parent_id=standard.pk, status=StandardStatus.ACTIVE).order_by("pk")
-    )
-    by_child = {
-        child.pk: mastery_as_of_many(learners, child, at, cache=cache, overrides=overrides)
-        for child in children
-    }
+    kids = active_children_of([standard.pk], at=at).get(standard.pk, [])
+    children = list(Standard.objects.filter(pk__in=kids).order_by("pk"))
+    by_child = {child.pk: _as_of_many(ids, child, at, then) for child in children}
     out: dict[int, Derived] = {}
-    for lr in learners:
-        rows = [_as_child(child.pk, by_child[child.pk][lr.pk]) for child in children]
-        out[lr.pk] = derive.derive_rollup(rows, _chain_rules(lr, standard, cache))
+    for learner_id in ids:
+        rows = [_as_child(child.pk, by_child[child.pk][learner_id]) for child in children]
+        rules_ = then.cache.get(then.schools[learner_id], standard.framework_id)
+        out[learner_id] = derive.derive_rollup(rows, rules_)
     return out
 
 

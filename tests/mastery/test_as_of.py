@@ -5,12 +5,22 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
+import pytest
+
 from mastery import selectors, services
 from mastery.models import MasteryRecord
 from mastery.rules import NOT_ASSESSED, SCORED
+from standards.models import CalculationPolicy
+from tests.history import settle_versions
 from tests.mastery.helpers import T0, World, rate, remove
 
 HOUR = datetime.timedelta(hours=1)
+
+
+@pytest.fixture(autouse=True)
+def settled(world: World) -> None:
+    """The world (school, policy, standards) has stood as it is since well before T0."""
+    settle_versions(T0 - 30 * 24 * HOUR)
 
 
 def test_as_of_counts_only_what_was_recorded_by_then(world: World) -> None:
@@ -62,7 +72,22 @@ def test_as_of_many_learners_rolls_up_groupings_in_bounded_queries(
     rate(first, world.a, "3", rater=world.teacher, recorded_at=T0)
     rate(first, world.b, "4", rater=world.teacher, recorded_at=T0)
     rate(second, world.a, "1", rater=world.teacher, recorded_at=T0)
-    with django_assert_max_num_queries(7):  # type: ignore[operator] # +1: the overrides
+    # +1: the overrides; +4: whether a learner row and a setting changed since then, and (they
+    # did: the test world was made after T0) their versions. Never per learner or per level.
+    with django_assert_max_num_queries(11):  # type: ignore[operator]
         results = selectors.mastery_as_of_many([first, second], world.domain, T0 + HOUR)
     assert (results[first.pk].state, results[first.pk].mastered) == (SCORED, True)
     assert (results[second.pk].state, results[second.pk].mastered) == (SCORED, False)
+
+
+def test_as_of_uses_the_policy_in_force_then(world: World) -> None:
+    """A policy changed after the moment asked for does not change the answer (ADR 8)."""
+    learner = world.learners[0]
+    rate(learner, world.a, "2", rater=world.teacher, recorded_at=T0)
+    rate(learner, world.a, "4", rater=world.teacher, recorded_at=T0 + HOUR)
+    before = selectors.mastery_as_of(learner, world.a, T0 + 2 * HOUR)
+    CalculationPolicy.objects.filter(organisation=world.school).update(method="highest")
+
+    assert selectors.mastery_as_of(learner, world.a, T0 + 2 * HOUR).key() == before.key()
+    assert before.score == Decimal(3)
+    assert selectors.mastery_as_of(learner, world.a, datetime.datetime.now(datetime.UTC)).score == 4
