@@ -290,8 +290,14 @@ def text_colour_for(background: str) -> str:
 
 
 def grid_levels(scale: EffectiveScale) -> list[GridLevel]:
-    """The scale's levels (highest first) with their CSS class and a readable text colour."""
-    return [
+    """The scale's levels (highest first) with their CSS class and a readable text colour (made
+    once per process for each scale: a scale is a frozen value, an edited one is another key)."""
+    return list(_grid_levels(scale))
+
+
+@lru_cache(maxsize=1024)
+def _grid_levels(scale: EffectiveScale) -> tuple[GridLevel, ...]:
+    return tuple(
         GridLevel(
             index=index,
             points=level.points,
@@ -301,7 +307,7 @@ def grid_levels(scale: EffectiveScale) -> list[GridLevel]:
             mastered=core.is_mastered(scale, level.cut_point),
         )
         for index, level in enumerate(scale.levels)
-    ]
+    )
 
 
 def level_keys(levels: Sequence[GridLevel]) -> list[tuple[str, GridLevel]]:
@@ -329,6 +335,7 @@ def level_keys_json(levels: Sequence[GridLevel]) -> str:
     )
 
 
+@lru_cache(maxsize=1024)
 def scale_stylesheet(scale: EffectiveScale) -> str:
     """CSS giving each level's cells its colour (served from our origin: no inline styles)."""
     return "".join(
