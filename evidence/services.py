@@ -850,7 +850,14 @@ def _may_change_rating(actor: AbstractBaseUser, rating: Rating) -> None:
 
 
 def _lock_rating(rating: Rating) -> Rating:
-    locked = Rating.objects.select_for_update().select_related("learner__school").get(pk=rating.pk)
+    # The rating row only (``of``): locking the joined learner row too (FOR UPDATE) made the
+    # commit of a recompute of that learner, whose deferred key check takes FOR KEY SHARE on
+    # it, wait for us while we waited for its marker: a deadlock (seen in CI).
+    locked = (
+        Rating.objects.select_for_update(of=("self",))
+        .select_related("learner__school")
+        .get(pk=rating.pk)
+    )
     if Rating.objects.filter(supersedes_id=locked.pk).exists():
         raise ValidationError({"rating": "This rating was already corrected: correct the newest."})
     if RatingRemoval.objects.filter(rating_id=locked.pk).exists():

@@ -1140,7 +1140,9 @@ def set_override(
     text = _override_reason(reason)
     value = _override_score(learner, score, level)
     now = timezone.now()
-    Learner.objects.select_for_update().filter(pk=learner.pk).first()
+    # Serialises this learner's overrides; NO KEY: a recompute's key checks on the learner row
+    # (FOR KEY SHARE) must not wait for us while we wait for its marker.
+    Learner.objects.select_for_update(no_key=True).filter(pk=learner.pk).first()
     for earlier in MasteryOverride.objects.select_for_update().filter(
         learner_id=learner.pk, standard_id=standard.pk, cleared_at__isnull=True
     ):

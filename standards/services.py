@@ -930,7 +930,9 @@ def choose_elective(*, actor: User, group: ElectiveGroup, standard: Standard) ->
     learner = learner_of(actor)
     if learner is None or not _group_applies_to(group, learner):
         raise PermissionDenied("This elective group is not offered to you.")
-    Learner.objects.select_for_update().filter(pk=learner.pk).first()
+    # Serialises this learner's choices; NO KEY: a recompute's key checks on the learner row
+    # (FOR KEY SHARE) must not wait for us while we wait for its marker.
+    Learner.objects.select_for_update(no_key=True).filter(pk=learner.pk).first()
     problems: list[Problem] = []
     if not group.standards.filter(pk=standard.pk).exists():
         problems.append(Problem("choice", "standard", "is not one of this group's standards"))
