@@ -50,7 +50,7 @@ def _alongside_a_recompute(world: World, change: Callable[[], object]) -> list[B
                 services._create_record(learner.pk, world.b.pk, timezone.now())
                 holding.set()
                 release.wait(20)
-        except BaseException as error:  # noqa: BLE001 - reported to the test
+        except BaseException as error:  # reported to the test
             errors.append(error)
         finally:
             connection.close()
@@ -61,7 +61,7 @@ def _alongside_a_recompute(world: World, change: Callable[[], object]) -> list[B
                 cursor.execute("SELECT pg_backend_pid()")
                 changer_pid.append(cursor.fetchone()[0])  # type: ignore[index]
             change()
-        except BaseException as error:  # noqa: BLE001 - reported to the test
+        except BaseException as error:  # reported to the test
             errors.append(error)
         finally:
             connection.close()
