@@ -724,15 +724,38 @@ def visible_elective_choices(user: AnyUser | None) -> QuerySet[ElectiveChoice]:
     )
 
 
-def elective_choices_of(learner: Learner) -> QuerySet[ElectiveChoice]:
+def elective_choices_of(learner: Learner) -> list[ElectiveChoice]:
     """One learner's choices, newest first, for a page that has checked the user may see the
     learner (``get_visible_learner_or_404``): :func:`visible_elective_choices` narrowed to that
-    learner is the same rows, without composing the user's scope a second time."""
-    return (
-        ElectiveChoice.objects.filter(learner_id=learner.pk)
-        .select_related("standard", "group")
-        .order_by("-chosen_at")
-    )
+    learner is the same rows, without composing the user's scope a second time. One plain
+    statement (the staff learner page asks on every view): each choice with its group's title
+    and its standard's code and statement (their other fields deferred)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CHOICES_SQL, [learner.pk])
+        rows = cursor.fetchall()
+    size = len(_CHOICE_FIELDS)
+    out = []
+    for row in rows:
+        choice = ElectiveChoice.from_db(connection.alias, _CHOICE_FIELDS, row[:size])
+        group = row[size : size + 2]
+        choice.group = ElectiveGroup.from_db(connection.alias, ["id", "title"], group)
+        choice.standard = Standard.from_db(
+            connection.alias, ["id", "human_code", "statement"], row[size + 2 :]
+        )
+        out.append(choice)
+    return out
+
+
+_CHOICE_FIELDS = [field.attname for field in ElectiveChoice._meta.concrete_fields]
+_CHOICES_SQL = (
+    "SELECT "  # noqa: S608
+    + ", ".join(f"c.{field.column}" for field in ElectiveChoice._meta.concrete_fields)
+    + ", g.id, g.title, s.id, s.human_code, s.statement"
+    f" FROM {ElectiveChoice._meta.db_table} c"
+    f" JOIN {ElectiveGroup._meta.db_table} g ON g.id = c.group_id"
+    f" JOIN {Standard._meta.db_table} s ON s.id = c.standard_id"
+    " WHERE c.learner_id = %s ORDER BY c.chosen_at DESC, c.id DESC"
+)
 
 
 # --- As of a moment (ADR 8) -------------------------------------------------------------------

@@ -14,6 +14,7 @@ from django.utils import timezone
 from evidence import services as evidence_services
 from evidence.models import Evidence
 from mastery.progress import learner_progress
+from standards import services as standards_services
 from standards.models import Priority
 from tests.factories import LearnerProfileFactory
 from tests.journeys.helpers import make_tree, quick_entry, require, run_worker
@@ -182,3 +183,18 @@ def test_the_latest_evidence_lists_its_first_ratings_and_links_to_the_rest(cast:
     detail = reverse("evidence:detail", args=[piece.pk])
     assert f'<a href="{detail}">4 more ratings on its page</a>' in latest
     assert f'href="{reverse("evidence:learner", args=[cast.own.pk])}"' in latest
+
+
+def test_the_teacher_reads_the_learners_elective_choice_and_profile(cast: Cast) -> None:
+    tree = make_tree(domains=1, per_domain=2)
+    group = standards_services.create_elective_group(
+        actor=cast.school_admin, organisation=cast.school, term=cast.term, grade_level="05",
+        title="Pick one <b>now</b>", choose=1, standards=tree.standards,
+    )  # fmt: skip
+    standards_services.choose_elective(actor=cast.student, group=group, standard=tree.standards[1])
+    LearnerProfileFactory(learner=cast.own, strengths="Patterns & shapes")
+    page = _page(cast.teacher, reverse("mastery:learner_page", args=[cast.own.pk]))
+    choices = page[page.index('id="electives-heading"') : page.index('id="evidence-heading"')]
+    code = tree.standards[1].human_code
+    assert f"Pick one &lt;b&gt;now&lt;/b&gt;: {code} (Waiting for approval)" in choices
+    assert "Patterns &amp; shapes" in page
