@@ -516,7 +516,16 @@ def apply_overrides(
     Apply before ``add_rollups`` so groupings roll up the overridden children."""
     if not learner_ids or not standard_ids:
         return results
-    overrides = sql.overrides_in_force(learner_ids=learner_ids, standard_ids=standard_ids, at=at)
+    # By id range, then narrowed here: the overrides are few, and a list of a page's thousands
+    # of ids cost the ORM about 50 ms of CPU a page to compose (measured on the state export).
+    learners, standards = set(learner_ids), set(standard_ids)
+    overrides = {
+        pair: override
+        for pair, override in sql.overrides_in_force(
+            low=min(learners), high=max(learners), at=at
+        ).items()
+        if pair[0] in learners and pair[1] in standards
+    }
     if not overrides:
         return results
     pairs = sorted(overrides)
