@@ -67,6 +67,7 @@ from mastery.recorded import (
     reads_records,
     recorded_mastery,
     recorded_results,
+    report_mastery,
 )
 from mastery.requirements import (
     POWER,
@@ -139,6 +140,7 @@ __all__ = [
     "reads_records",
     "recorded_mastery",
     "recorded_results",
+    "report_mastery",
     "required_standards",
     "requirement_counts",
     "rules_for",

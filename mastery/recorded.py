@@ -28,6 +28,7 @@ from mastery.asof import (
     Results,
     RulesBook,
     masteries,
+    mastery_of,
     rules_of_groups,
     stood_at,
 )
@@ -201,6 +202,40 @@ def recorded_mastery(
         book=book,
     )
     return Recorded(shown, read.pending_among(wanted))
+
+
+def report_mastery(
+    wanted: Mapping[int, Sequence[int]],
+    *,
+    school_of: Mapping[int, int],
+    framework_of: Mapping[int, int],
+    children_of: Mapping[int, Sequence[int]],
+    at: datetime.datetime,
+    book: RulesBook,
+    recorded: bool,
+) -> tuple[dict[tuple[int, int], Mastery], int | None]:
+    """What a report shows of each learner's standards, and how many of those figures wait for
+    a recompute: read from the records the workers keep (``recorded``: a report of today,
+    :func:`recorded_mastery`), or computed as of ``at`` (a past day, ``mastery_of``: nothing is
+    pending, None)."""
+    if recorded:
+        read = recorded_mastery(
+            wanted,
+            school_of=school_of,
+            framework_of=framework_of,
+            children_of=children_of,
+            book=book,
+        )
+        return read.results, read.pending
+    computed = mastery_of(
+        wanted,
+        school_of=school_of,
+        framework_of=framework_of,
+        children_of=children_of,
+        at=at,
+        book=book,
+    )
+    return computed, None
 
 
 def reads_records(day: datetime.date) -> bool:

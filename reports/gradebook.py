@@ -105,25 +105,15 @@ def gradebook(
     wanted = {row.id: columns for row in roster}
     school_of = {row.id: row.school_id for row in roster}
     framework_of = {sid: info.framework_id for sid, info in plan.standards.items()}
-    pending: int | None = None
-    if then is None if recorded is None else recorded:
-        read = core.recorded_mastery(
-            wanted,
-            school_of=school_of,
-            framework_of=framework_of,
-            children_of=plan.children_of,
-            book=RulesBook(at=then),
-        )
-        results, pending = read.results, read.pending
-    else:
-        results = core.mastery_of(
-            wanted,
-            school_of=school_of,
-            framework_of=framework_of,
-            children_of=plan.children_of,
-            at=at,
-            book=RulesBook(at=then),
-        )
+    results, pending = core.report_mastery(
+        wanted,
+        school_of=school_of,
+        framework_of=framework_of,
+        children_of=plan.children_of,
+        at=at,
+        book=RulesBook(at=then),
+        recorded=then is None if recorded is None else recorded,
+    )
     if progress is not None:
         progress(len(roster), len(roster))
     return Grid(roster, columns, priority, results, plan.standards, pending)

@@ -136,24 +136,16 @@ def school_rows(
         wanted = {lid: [r.standard_id for r in items] for lid, items in needs.items() if items}
         school_of = {row.id: row.school_id for row in page}
         framework_of = {sid: info.framework_id for sid, info in plan.standards.items()}
-        if today:
-            read = core.recorded_mastery(
-                wanted,
-                school_of=school_of,
-                framework_of=framework_of,
-                children_of=plan.children_of,
-                book=book,
-            )
-            results, pending = read.results, pending + read.pending
-        else:
-            results = core.mastery_of(
-                wanted,
-                school_of=school_of,
-                framework_of=framework_of,
-                children_of=plan.children_of,
-                at=at,
-                book=book,
-            )
+        results, waiting = core.report_mastery(
+            wanted,
+            school_of=school_of,
+            framework_of=framework_of,
+            children_of=plan.children_of,
+            at=at,
+            book=book,
+            recorded=today,
+        )
+        pending += waiting or 0
         for row in page:
             lines.append(_line(row, needs[row.id], results, plan, share, tally))
         if progress is not None:

@@ -111,25 +111,15 @@ def transcript(
     plan.load_standards(wanted)
     _load_ancestors(plan, wanted)
     framework_of = {sid: info.framework_id for sid, info in plan.standards.items()}
-    pending: int | None = None
-    if then is None if recorded is None else recorded:
-        read = core.recorded_mastery(
-            {learner.pk: wanted},
-            school_of={learner.pk: row.school_id},
-            framework_of=framework_of,
-            children_of=plan.children_of,
-            book=RulesBook(at=then),
-        )
-        results, pending = read.results, read.pending
-    else:
-        results = core.mastery_of(
-            {learner.pk: wanted},
-            school_of={learner.pk: row.school_id},
-            framework_of=framework_of,
-            children_of=plan.children_of,
-            at=at,
-            book=RulesBook(at=then),
-        )
+    results, pending = core.report_mastery(
+        {learner.pk: wanted},
+        school_of={learner.pk: row.school_id},
+        framework_of=framework_of,
+        children_of=plan.children_of,
+        at=at,
+        book=RulesBook(at=then),
+        recorded=then is None if recorded is None else recorded,
+    )
     lines = [Line(plan.standards[sid], results[(learner.pk, sid)]) for sid in wanted]
     school = Organisation.objects.only("name").get(pk=row.school_id)
     return Transcript(
