@@ -396,40 +396,6 @@ class Ancestor:
     framework_id: int = 0
 
 
-def ancestry(standard_ids: Sequence[int]) -> dict[int, list[Ancestor]]:
-    """Each standard with its ancestors, nearest first (the standard itself at hops 0). One
-    recursive query whatever the number of standards or the depth of the tree."""
-    if not standard_ids:
-        return {}
-    placeholders = ", ".join(["%s"] * len(standard_ids))
-    query = (
-        f"WITH RECURSIVE up(start_id, id, parent_id, hops) AS ("
-        f" SELECT id, id, parent_id, 0 FROM {STANDARD_TABLE} WHERE id IN ({placeholders})"
-        f" UNION ALL SELECT up.start_id, s.id, s.parent_id, up.hops + 1"
-        f" FROM {STANDARD_TABLE} s JOIN up ON s.id = up.parent_id WHERE up.hops < 50)"
-        f" SELECT up.start_id, up.hops, s.id, s.position, s.is_grouping, s.item_type,"
-        f" s.human_code, s.statement FROM up JOIN {STANDARD_TABLE} s ON s.id = up.id"
-    )
-    out: dict[int, list[Ancestor]] = {pk: [] for pk in standard_ids}
-    with connection.cursor() as cursor:
-        cursor.execute(query, list(standard_ids))
-        for start, hops, pk, position, grouping, item_type, code, statement in cursor.fetchall():
-            out[int(start)].append(
-                Ancestor(
-                    int(hops),
-                    int(pk),
-                    int(position),
-                    bool(grouping),
-                    item_type or "",
-                    code or "",
-                    statement or "",
-                )
-            )
-    for chain in out.values():
-        chain.sort(key=lambda item: item.hops)
-    return out
-
-
 NO_DOMAIN: Final = Domain(None, "Other standards")
 
 
