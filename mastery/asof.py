@@ -704,6 +704,42 @@ def _noon(day: int) -> datetime.datetime:
     return datetime.datetime.combine(day_of(day), datetime.time(12), tzinfo=zone)
 
 
+def evaluate_all(
+    ratings: Ratings,
+    *,
+    learner_ids: Sequence[int],
+    standard_ids: Sequence[int],
+    groupings: Sequence[tuple[int, int]],
+    at: datetime.datetime,
+    school_of: Mapping[int, int],
+    framework_of: Mapping[int, int],
+    children_of: Mapping[int, Sequence[int]],
+    book: RulesBook,
+) -> Results:
+    """Every record a page of learners has as of ``at``: ``ratings`` (counted as of ``at``, of
+    ``learner_ids`` on ``standard_ids``) evaluated, the overrides in force applied, then the
+    (learner, grouping) pairs of ``groupings`` rolled up from their children. The one pipeline
+    of the reports, ``mastery_of`` and the what-if."""
+    results = evaluate(ratings, school_of=school_of, framework_of=framework_of, book=book)
+    results = apply_overrides(
+        results,
+        learner_ids=learner_ids,
+        standard_ids=standard_ids,
+        at=at,
+        school_of=school_of,
+        framework_of=framework_of,
+        book=book,
+    )
+    return add_rollups(
+        results,
+        pairs=groupings,
+        children_of=children_of,
+        school_of=school_of,
+        framework_of=framework_of,
+        book=book,
+    )
+
+
 # --- small scopes: results as plain values ------------------------------------------------------
 
 ROW_STATES: Final = ("mastered", "not_yet", "insufficient_evidence", "not_assessed")
@@ -759,24 +795,15 @@ def mastery_of(
 
     learner_ids = sorted(wanted)
     standard_ids = sorted({leaf for ids in wanted.values() for s in ids for leaf in leaves(s)})
-    ratings = fetch_counted_ratings(learner_ids, standard_ids, at)
-    results = evaluate(ratings, school_of=school_of, framework_of=framework_of, book=book)
-    results = apply_overrides(
-        results,
+    results = evaluate_all(
+        fetch_counted_ratings(learner_ids, standard_ids, at),
         learner_ids=learner_ids,
         standard_ids=standard_ids,
+        groupings=[(lr, s) for lr in learner_ids for s in wanted[lr] if s in children_of],
         at=at,
         school_of=school_of,
         framework_of=framework_of,
-        book=book,
-    )
-    pairs = [(lr, s) for lr in learner_ids for s in wanted[lr] if s in children_of]
-    results = add_rollups(
-        results,
-        pairs=pairs,
         children_of=children_of,
-        school_of=school_of,
-        framework_of=framework_of,
         book=book,
     )
     return masteries(

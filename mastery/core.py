@@ -52,6 +52,7 @@ from mastery.asof import (
     digest_text,
     digest_texts,
     end_of_day,
+    evaluate_all,
     mastery_of,
     stood_at,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "engine_level",
     "engine_rules",
     "engine_scale",
+    "evaluate_all",
     "evaluate_groups",
     "evaluate_many",
     "evaluate_record",

@@ -593,31 +593,20 @@ class _Writer:
             )
             text, rows = self._render(wanted, recorded.results, prepared.own, recorded)
             return text, rows, [learner.id for learner, _ in wanted]
-        ratings = read
-        results = core.evaluate_many(
-            ratings, school_of=school_of, framework_of=framework_of, book=self.book
-        )
-        results = core.apply_overrides(
-            results,
+        results = core.evaluate_all(
+            read,
             learner_ids=list(school_of),
             standard_ids=prepared.standard_ids,
+            groupings=[
+                (learner.id, r.standard_id)
+                for learner, items in wanted
+                for r in items
+                if r.standard_id in plan.children_of
+            ],
             at=self.at,
             school_of=school_of,
             framework_of=framework_of,
-            book=self.book,
-        )
-        groupings = [
-            (learner.id, r.standard_id)
-            for learner, items in wanted
-            for r in items
-            if r.standard_id in plan.children_of
-        ]
-        results = core.add_rollups(
-            results,
-            pairs=groupings,
             children_of=plan.children_of,
-            school_of=school_of,
-            framework_of=framework_of,
             book=self.book,
         )
         text, rows = self._render(wanted, results, prepared.own)
