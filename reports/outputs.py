@@ -22,6 +22,9 @@ from mastery.core import DAY0, NO_DAY
 
 type ObjectArray = NDArray[np.object_]
 
+# The widest span of days ``Pieces.dates`` keeps as one table (about 55 years).
+_DAY_SPAN: Final = 20_000
+
 STATE_LABELS: Final = {
     "mastered": "mastered",
     "not_yet": "not yet",
@@ -73,6 +76,10 @@ class Pieces:
         self._wrap_date = wrap_date
         self._scores: ObjectArray = objects([])
         self._counts: ObjectArray = objects([])
+        # Days from ``self._first_day`` on (``NO_DAY``, never mastered, has its own entry).
+        self._first_day = 0
+        self._days: ObjectArray = objects([])
+        self._no_day: str | None = None
 
     def scores(self, hundredths: NDArray[np.int64]) -> ObjectArray:
         top = int(hundredths.max()) if hundredths.shape[0] else 0
@@ -87,9 +94,28 @@ class Pieces:
         return self._counts[counts]
 
     def dates(self, days: NDArray[np.int64]) -> ObjectArray:
-        distinct, inverse = np.unique(days, return_inverse=True)
-        table = objects([self._wrap_date(int(day)) for day in distinct.tolist()])
-        return table[inverse.reshape(-1)]
+        """Days (``NO_DAY``: none) as text: a table over the days seen so far, grown to cover
+        each new span (a school year is a few hundred entries; no sort per call)."""
+        if self._no_day is None:
+            self._no_day = str(self._wrap_date(NO_DAY))
+        dated = days != NO_DAY
+        if not dated.any():
+            return np.full(days.shape[0], self._no_day, dtype=object)
+        low, high = int(days[dated].min()), int(days[dated].max())
+        first, size = self._first_day, self._days.shape[0]
+        if not size or low < first or high >= first + size:
+            if size:
+                low, high = min(low, first), max(high, first + size - 1)
+            if high - low > _DAY_SPAN:  # scattered over centuries: no table that large
+                distinct, inverse = np.unique(days, return_inverse=True)
+                table = objects([self._wrap_date(int(day)) for day in distinct.tolist()])
+                return table[inverse.reshape(-1)]
+            self._first_day = low
+            self._days = objects([self._wrap_date(day) for day in range(low, high + 1)])
+        out = self._days[np.where(dated, days - self._first_day, 0)]
+        if not dated.all():
+            out[~dated] = self._no_day
+        return out
 
 
 def _cell_value(sheet: Any, value: object) -> Any:

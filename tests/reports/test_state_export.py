@@ -6,9 +6,11 @@ import csv
 import datetime
 import io
 import json
+import time
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from learners.models import Organisation
@@ -259,11 +261,25 @@ def test_reading_the_next_page_in_a_second_thread_gives_the_same_export(
     from tests.personas import build_cast
     from tests.reports.world import build_world
 
-    world = build_world(build_cast())  # committed: the reading thread has its own connection
+    world = build_world(build_cast())  # committed: the reading threads have their own connections
     monkeypatch.setattr(plan.learner_pages, "__defaults__", (2,))
     serial = export(world, world.cast.state, prefetch=False)
+    before = _connections()
     assert export(world, world.cast.state, prefetch=True) == serial
     assert rows_of(serial) == expected_state_rows(world, world.cast.state)
+    # Each reading thread closed its own connection: none is left open.
+    deadline = time.monotonic() + 5
+    while _connections() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _connections() == before
+
+
+def _connections() -> int:
+    """Sessions open on the test database (this one's included)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 def test_an_override_in_force_reads_as_the_override_in_the_export_and_not_before_it(
