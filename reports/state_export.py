@@ -27,6 +27,7 @@ distinct value.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import threading
 from collections import deque
@@ -220,10 +221,17 @@ class _Csv(_Layout):
             lambda c: f"{c},",
             lambda d: outputs.date_text(d) + ",",
         )
+        self._places: dict[tuple[str, str], str] = {}
 
     def learner(self, learner: LearnerRow, school: str) -> tuple[str, ...]:
-        values = (learner.state_student_id, school, learner.grade_level, self.term.title)
-        return ("".join(csv_field(v) + "," for v in values),)
+        # School, grade and term: the same for thousands of learners, formatted once.
+        place = self._places.get((school, learner.grade_level))
+        if place is None:
+            values = (school, learner.grade_level, self.term.title)
+            place = self._places[(school, learner.grade_level)] = "".join(
+                csv_field(v) + "," for v in values
+            )
+        return (csv_field(learner.state_student_id) + "," + place,)
 
     def standard(self, info: StandardInfo) -> tuple[str, ...]:
         return (csv_field(info.identifier) + "," + csv_field(info.human_code) + ",",)
@@ -402,26 +410,56 @@ def write_state_export(
     if isinstance(layout, _EdFi):
         layout.set_companions(_companions(plan, placed, term))
     writer = _Writer(plan, book, layout, at, packed, from_records)
-    out.write(layout.header)
     rows_done = learners_done = 0
     pages = active_learner_pages(schools, then)
-    for text, rows, included in _pages(writer, pages, prefetch):
-        if rows:
-            if rows_done:
-                out.write(layout.separator)
-            out.write(text)
-            rows_done += rows
-            learners_done += len(included)
-            if disclose is not None:
-                disclose(included)
-        if progress is not None:
-            progress(rows_done, max(total, rows_done))
-    out.write(layout.footer)
+    with _written_behind(out, prefetch) as write:
+        write(layout.header)
+        for text, rows, included in _pages(writer, pages, prefetch):
+            if rows:
+                write(layout.separator, text) if rows_done else write(text)
+                rows_done += rows
+                learners_done += len(included)
+                if disclose is not None:
+                    disclose(included)
+            if progress is not None:
+                progress(rows_done, max(total, rows_done))
+        write(layout.footer)
     if progress is not None:
         progress(rows_done, rows_done)
     left_out = dict(layout.left_out) if isinstance(layout, _EdFi) else None
     pending = writer.pending if from_records else None
     return Written(rows=rows_done, learners=learners_done, left_out=left_out, pending=pending)
+
+
+@contextlib.contextmanager
+def _written_behind(out: TextIO, prefetch: bool | None) -> Iterator[Callable[..., None]]:
+    """``write(*texts)``: the texts written to ``out`` in order, by a second thread while this
+    one makes the next page (the copy of a page's megabytes into the file, and the operating
+    system's work for it, no longer hold it up). One write waits at most, so memory stays that
+    of two pages; an error of a write is raised by the next call or at the end. Without
+    prefetch (inside a transaction: tests) each write is made at once, here."""
+
+    def write_all(*texts: str) -> None:
+        for text in texts:
+            out.write(text)
+
+    if connection.in_atomic_block if prefetch is None else not prefetch:
+        yield write_all
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-write") as pool:
+        last: Future[None] | None = None
+
+        def write(*texts: str) -> None:
+            nonlocal last
+            if last is not None:
+                last.result()
+            last = pool.submit(write_all, *texts)
+
+        try:
+            yield write
+        finally:
+            if last is not None:
+                last.result()
 
 
 def _companions(

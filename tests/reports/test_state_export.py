@@ -267,11 +267,36 @@ def test_reading_the_next_page_in_a_second_thread_gives_the_same_export(
     before = _connections()
     assert export(world, world.cast.state, prefetch=True) == serial
     assert rows_of(serial) == expected_state_rows(world, world.cast.state)
+    for file_format in ("json", "ndjson"):
+        assert export(world, world.cast.state, file_format, prefetch=True) == export(
+            world, world.cast.state, file_format, prefetch=False
+        )
+    # A write that fails (a full disk) fails the export with its error, whichever page it is.
+    for failing in (1, 3):
+        with pytest.raises(OSError, match="No space left"):
+            write_state_export(
+                organisation=world.cast.state, term=world.term, as_of=world.day,
+                file_format="csv", out=_FullAfter(failing), prefetch=True,
+            )  # fmt: skip
     # Each reading thread closed its own connection: none is left open.
     deadline = time.monotonic() + 5
     while _connections() > before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _connections() == before
+
+
+class _FullAfter(io.StringIO):
+    """A file whose disk fills up at its ``writes``-th write."""
+
+    def __init__(self, writes: int) -> None:
+        super().__init__()
+        self.left = writes
+
+    def write(self, text: str) -> int:
+        self.left -= 1
+        if self.left <= 0:
+            raise OSError(28, "No space left on device")
+        return super().write(text)
 
 
 def _connections() -> int:
