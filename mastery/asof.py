@@ -25,6 +25,7 @@ that closes the first mastered prefix of the ordered ratings, as ``derive.first_
 from __future__ import annotations
 
 import datetime
+import struct
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -267,26 +268,52 @@ def _read_packed(params: dict[str, Any]) -> Ratings:
         raw = cursor.cursor
         query = raw.mogrify(_packed_sql(), params)
         with raw.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
-            copy.set_types(["int8", "bytea", "bytea"])
-            rows = list(copy.rows())
-    return _unpack(rows)
+            data = b"".join(copy)
+    return _unpack(data)
 
 
-def _unpack(rows: Sequence[tuple[Any, ...]]) -> Ratings:
-    if not rows:
+# A row of the packed read in binary COPY: field count, then the learner id (length, value),
+# then the length of the first array; each array has ``_ARRAY_HEADER`` bytes, then per element
+# its length and value (``_ARRAY_ITEM``), never NULL (``array_agg`` of non-null values).
+_FIELD_COUNT: Final = struct.Struct(">h")
+_PACKED_ROW: Final = struct.Struct(">iqi")
+_COPY_HEADER: Final = 19  # signature (11), flags (4), header extension length (4, always 0)
+
+
+def _unpack(data: bytes) -> Ratings:
+    """The ratings of the packed read's binary COPY ``data``: the rows walked by their
+    lengths (one struct read per learner), each array's elements taken as slices of ``data``."""
+    view = memoryview(data)
+    learners: list[int] = []
+    counts: list[int] = []
+    packed: list[memoryview] = []
+    ids: list[memoryview] = []
+    position = _COPY_HEADER
+    while True:
+        (fields,) = _FIELD_COUNT.unpack_from(data, position)
+        if fields == -1:  # the trailer
+            break
+        if fields != 3:
+            raise ReportDataError(f"ratings: a row of {fields} fields; nothing was written")
+        _length, learner, length = _PACKED_ROW.unpack_from(data, position + 2)
+        first = position + 2 + _PACKED_ROW.size
+        second = first + length + 4
+        size = (length - _ARRAY_HEADER) // _ARRAY_ITEM.itemsize
+        learners.append(learner)
+        counts.append(size)
+        packed.append(view[first + _ARRAY_HEADER : first + length])
+        ids.append(view[second + _ARRAY_HEADER : second + length])
+        position = second + length
+    if not learners:
         return _no_ratings()
-    learners = np.array([row[0] for row in rows], np.int64)
-    blobs = [memoryview(row[1])[_ARRAY_HEADER:] for row in rows]
-    counts = np.array([len(blob) // _ARRAY_ITEM.itemsize for blob in blobs], np.int64)
-    values = np.frombuffer(b"".join(blobs), dtype=_ARRAY_ITEM)["value"].astype(np.int64)
+    values = np.frombuffer(b"".join(packed), dtype=_ARRAY_ITEM)["value"].astype(np.int64)
     standard = values >> _STANDARD_SHIFT
     score = (values >> _SCORE_SHIFT) & ((1 << (_STANDARD_SHIFT - _SCORE_SHIFT)) - 1)
     day = (values & ((1 << _SCORE_SHIFT) - 1)) - _PACK_OFFSET
-    id_blobs = b"".join(bytes(memoryview(row[2])[_ARRAY_HEADER:]) for row in rows)
-    ids = np.frombuffer(id_blobs, dtype=_ARRAY_ITEM)["value"].astype(np.int64)
-    learner = np.repeat(learners, counts)
+    rating_ids = np.frombuffer(b"".join(ids), dtype=_ARRAY_ITEM)["value"].astype(np.int64)
+    learner = np.repeat(np.array(learners, np.int64), np.array(counts, np.int64))
     _check_order(learner, standard, day)
-    return Ratings(learner, standard, score, day, ids)
+    return Ratings(learner, standard, score, day, rating_ids)
 
 
 def _check_order(learner: IntArray, standard: IntArray, day: IntArray) -> None:

@@ -548,6 +548,23 @@ def _close_connections(pool: ThreadPoolExecutor) -> None:
         future.result()
 
 
+def _groupings(
+    wanted: list[tuple[LearnerRow, tuple[Required, ...]]], children_of: Mapping[int, object]
+) -> list[tuple[int, int]]:
+    """(learner, grouping) of each required grouping on the page: looked up once per list of
+    requirements (learners of a school and grade share theirs), not once per learner."""
+    if not children_of:
+        return []
+    found: dict[int, list[int]] = {}
+    out: list[tuple[int, int]] = []
+    for learner, items in wanted:
+        ids = found.get(id(items))
+        if ids is None:
+            ids = found[id(items)] = [r.standard_id for r in items if r.standard_id in children_of]
+        out.extend((learner.id, grouping) for grouping in ids)
+    return out
+
+
 def _estimate_rows(plan: RequirementPlan, placed: Mapping[tuple[int, str], int]) -> int:
     """Learners per (school, grade) times their requirements."""
     return sum(n * len(plan.required(school, grade)) for (school, grade), n in placed.items())
@@ -648,12 +665,7 @@ class _Writer:
             read,
             learner_ids=list(school_of),
             standard_ids=prepared.standard_ids,
-            groupings=[
-                (learner.id, r.standard_id)
-                for learner, items in wanted
-                for r in items
-                if r.standard_id in plan.children_of
-            ],
+            groupings=_groupings(wanted, plan.children_of),
             at=self.at,
             school_of=school_of,
             framework_of=framework_of,
