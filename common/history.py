@@ -94,6 +94,15 @@ def rows_as_of(
         return {int(row_id): _load(data) for row_id, data in cursor.fetchall()}
 
 
+def live_rows(table: str) -> dict[int, Row]:
+    """Row id -> every column of every row of ``table`` as it is now, in the form of its
+    versions (``to_jsonb`` of the row, as the trigger writes them): readers of versions read the
+    live table the same way. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT t.id, to_jsonb(t)::text FROM {_check(table)} t")  # noqa: S608
+        return {int(row_id): _load(data) for row_id, data in cursor.fetchall()}
+
+
 def changed_after(tables: Iterable[str], at: datetime.datetime) -> bool:
     """Whether any row of ``tables`` changed after ``at`` (then the live tables are not what
     stood at ``at``; when nothing changed they are, and are cheaper to read)."""

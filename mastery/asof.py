@@ -114,11 +114,14 @@ class RulesBook:
     # The what-if (``mastery.whatif``): the rules that would replace those in force for a
     # (school, framework) pair, or None where those in force keep applying.
     replace: Callable[[int, int], Rules | None] | None = None
-    _then: SettingsAsOf | None = field(default=None, init=False, repr=False)
+    _then: SettingsAsOf = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # One reader of the settings' versions for every (school, framework): read once.
-        self._then = None if self.at is None else settings_as_of(self.at)
+        # One reader of the settings for every (school, framework): each table read once, not
+        # two queries per school (the state export's 40 schools: 80 queries, 0.3 s).
+        self._then = (
+            SettingsAsOf(timezone.now(), live=True) if self.at is None else settings_as_of(self.at)
+        )
 
     def rules_id(self, school_id: int, framework_id: int) -> int:
         pair = (school_id, framework_id)

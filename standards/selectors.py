@@ -784,10 +784,12 @@ class SettingsAsOf:
     not change what it means.
 
     ``live`` (default: checked once, when first needed, with ``history.changed_after``): no
-    settings row changed since ``at``, so the live tables are what stood then and the live
-    selectors answer (the same values, cheaper). Give one object to many calls (``at=`` of
-    :func:`scale_for`, :func:`policy_for`, :func:`requirements_for`, ...) to read each table
-    once."""
+    settings row changed since ``at``, so the live tables are what stood then: they are read
+    instead of the versions (scales and policies are resolved here from them, read once for
+    any number of schools), and the live selectors answer for requirements and choices (the
+    same values, cheaper). ``SettingsAsOf(now, live=True)``: the settings in force now. Give
+    one object to many calls (``at=`` of :func:`scale_for`, :func:`policy_for`,
+    :func:`requirements_for`, ...) to read each table once."""
 
     def __init__(self, at: datetime.datetime, *, live: bool | None = None) -> None:
         self.at = at
@@ -810,8 +812,12 @@ class SettingsAsOf:
         return self._choices_live
 
     def rows(self, table: str) -> dict[int, dict[str, Any]]:
+        """The rows of ``table`` then: its versions, or the live table when nothing changed
+        since (the same rows, in the same form)."""
         if table not in self._tables:
-            self._tables[table] = history.rows_as_of(table, self.at)
+            self._tables[table] = (
+                history.live_rows(table) if self.live else history.rows_as_of(table, self.at)
+            )
         return self._tables[table]
 
     def lineage(self, organisation_id: int) -> list[int]:
@@ -829,8 +835,8 @@ class SettingsAsOf:
         return _rank(str(kind))
 
     def scale_for(self, organisation_id: int) -> EffectiveScale:
-        if self.live:
-            return scale_for(organisation_id)
+        # Resolved here from the rows then (live or not): the tables are small and read once,
+        # so a report over many schools reads them in four queries, not two per school.
         by_organisation = {
             int(row["organisation_id"]): (pk, row)
             for pk, row in self.rows("standards_proficiencyscale").items()
@@ -856,8 +862,6 @@ class SettingsAsOf:
         return DEFAULT_SCALE
 
     def policy_for(self, organisation_id: int, framework_id: int | None) -> EffectivePolicy:
-        if self.live:
-            return policy_for(organisation_id, framework_id)
         lineage = set(self.lineage(organisation_id))
         candidates = []
         for pk, row in self.rows("standards_calculationpolicy").items():

@@ -126,14 +126,19 @@ def test_the_as_of_resolvers_agree_with_the_live_ones_when_nothing_changed(cast:
     )  # fmt: skip
     at = timezone.now() + datetime.timedelta(seconds=1)
     assert selectors.settings_as_of(at).live  # nothing changed since: the live tables answer
-    # The versions read as such (``live=False``) give what the live tables give.
+    # The versions read as such (``live=False``), and the live tables read in their form
+    # (``live=True``), give what the live selectors give.
     stood = selectors.SettingsAsOf(at, live=False)
+    now = selectors.SettingsAsOf(at, live=True)
     for organisation in (cast.school, cast.other_school, cast.district_school):
-        assert selectors.scale_for(organisation, at=stood) == selectors.scale_for(organisation)
-        for fw in (None, framework.pk):
-            assert selectors.policy_for(organisation, fw, at=stood) == selectors.policy_for(
-                organisation, fw
+        for settings in (stood, now):
+            assert selectors.scale_for(organisation, at=settings) == selectors.scale_for(
+                organisation
             )
+            for fw in (None, framework.pk):
+                assert selectors.policy_for(organisation, fw, at=settings) == selectors.policy_for(
+                    organisation, fw
+                )
         assert selectors.requirements_for(
             organisation, "05", cast.term, at=stood
         ) == selectors.requirements_for(organisation, "05", cast.term)
