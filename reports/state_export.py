@@ -416,7 +416,10 @@ def write_state_export(
         write(layout.header)
         for text, rows, included in _pages(writer, pages, prefetch):
             if rows:
-                write(layout.separator, text) if rows_done else write(text)
+                if rows_done:
+                    write(layout.separator, text)
+                else:
+                    write(text)
                 rows_done += rows
                 learners_done += len(included)
                 if disclose is not None:
