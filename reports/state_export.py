@@ -392,8 +392,8 @@ def write_state_export(
     estimate until the end); ``disclose(ids)`` receives the ids of the learners each page
     included, for the record of disclosures. ``packed`` forces (or refuses) the packed read of
     ratings (tests compare the two); the rows are the same either way. ``prefetch`` (default:
-    outside a transaction) reads the next page's ratings in a second thread, on
-    its own connection, while this one evaluates and writes the current page."""
+    outside a transaction) reads the next pages' ratings in ``READERS`` threads, each on its
+    own connection, and writes the file in another, while this one evaluates the current page."""
     if file_format not in LAYOUTS:
         raise ValueError(f"format: one of {', '.join(LAYOUTS)}, got {file_format!r}")
     at = core.end_of_day(as_of)
@@ -412,9 +412,12 @@ def write_state_export(
     writer = _Writer(plan, book, layout, at, packed, from_records)
     rows_done = learners_done = 0
     pages = active_learner_pages(schools, then)
-    with _written_behind(out, prefetch) as write:
+    # Threads (reading ahead, writing behind) need the rows committed: a second connection
+    # cannot see this one's uncommitted rows, so inside a transaction (tests) none are used.
+    threaded = not connection.in_atomic_block if prefetch is None else prefetch
+    with _written_behind(out, threaded) as write:
         write(layout.header)
-        for text, rows, included in _pages(writer, pages, prefetch):
+        for text, rows, included in _pages(writer, pages, threaded):
             if rows:
                 if rows_done:
                     write(layout.separator, text)
@@ -435,18 +438,18 @@ def write_state_export(
 
 
 @contextlib.contextmanager
-def _written_behind(out: TextIO, prefetch: bool | None) -> Iterator[Callable[..., None]]:
+def _written_behind(out: TextIO, threaded: bool) -> Iterator[Callable[..., None]]:
     """``write(*texts)``: the texts written to ``out`` in order, by a second thread while this
     one makes the next page (the copy of a page's megabytes into the file, and the operating
     system's work for it, no longer hold it up). One write waits at most, so memory stays that
-    of two pages; an error of a write is raised by the next call or at the end. Without
-    prefetch (inside a transaction: tests) each write is made at once, here."""
+    of two pages; an error of a write is raised by the next call or at the end. Not
+    ``threaded``: each write is made at once, here."""
 
     def write_all(*texts: str) -> None:
         for text in texts:
             out.write(text)
 
-    if connection.in_atomic_block if prefetch is None else not prefetch:
+    if not threaded:
         yield write_all
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-write") as pool:
@@ -508,16 +511,14 @@ def _companions(
 
 
 def _pages(
-    writer: _Writer, pages: Iterator[list[LearnerRow]], prefetch: bool | None
+    writer: _Writer, pages: Iterator[list[LearnerRow]], threaded: bool
 ) -> Iterator[tuple[str, int, list[int]]]:
-    """Each page rendered, in order. With prefetch, ``READERS`` threads read the next pages
+    """Each page rendered, in order. ``threaded``: ``READERS`` threads read the next pages
     while Python evaluates and writes this one, each on its own connection: PostgreSQL's
     reading of a page takes longer than Python's evaluation of it, so one reader kept Python
-    waiting (whole state, 100,000 learners: 8.1 against 6.3-6.9 s with two, measured). A second
-    connection cannot see this one's uncommitted rows, so inside a transaction (tests) the pages
-    are read here, one by one."""
-    use_thread = not connection.in_atomic_block if prefetch is None else prefetch
-    if not use_thread:
+    waiting (whole state, 100,000 learners: 8.1 against 6.3-6.9 s with two, measured). Not
+    ``threaded``: the pages are read here, one by one."""
+    if not threaded:
         for page in pages:
             prepared = writer.prepare(page)
             yield writer.finish(prepared, writer.read(prepared))
