@@ -851,9 +851,10 @@ def _may_change_rating(actor: AbstractBaseUser, rating: Rating) -> None:
 
 def _lock_rating(rating: Rating) -> Rating:
     # The rating row only, then its learner and school without a lock: locking the joined
-    # learner row too (FOR UPDATE) made the commit of a recompute of that learner, whose
-    # deferred key check takes FOR KEY SHARE on it, wait for us while we waited for its marker:
-    # a deadlock (seen in CI; tests/mastery/test_lock_order.py).
+    # learner row too (FOR UPDATE) made a recompute of that learner, which takes FOR KEY SHARE
+    # on it (then at its commit, by a key check; now as it starts, the key of its records),
+    # wait for us while we waited for its marker: a deadlock (seen in CI;
+    # tests/mastery/test_lock_order.py).
     Rating.objects.select_for_update().filter(pk=rating.pk).values_list("pk").first()
     locked = Rating.objects.select_related("learner__school").get(pk=rating.pk)
     if Rating.objects.filter(supersedes_id=locked.pk).exists():

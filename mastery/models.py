@@ -14,11 +14,17 @@ from django.db.models import Q
 
 # NO_DB_CONSTRAINT: PostgreSQL checks a foreign key once per inserted row (Django's are
 # deferred: at COMMIT), and a bulk recompute from nothing inserts a record and an event per
-# (learner, standard): with five keys those checks were most of its time (bench/recompute.py).
+# (learner, standard): those checks were most of its time (bench/recompute.py; the learner keys
+# alone cost about 3 us a row, a quarter of PostgreSQL's time in a bulk recompute).
 # Standards are never deleted (they are retired: ``status``) and jobs only through the ORM,
-# whose ``on_delete`` still applies, so those keys are kept by the application alone. The
-# learner keys stay database foreign keys: a learner's erasure relies on them to refuse a
-# record written for the learner meanwhile.
+# whose ``on_delete`` still applies, so those keys are kept by the application alone.
+# The learner keys of records and events are kept by a lock per write instead of a check per
+# row: every writer of records and events (``mastery.sql.pair_context``, a bulk
+# batch's ``lock_learners_and_clear_markers``) reads the learner FOR KEY SHARE before it writes,
+# as the key check did, and writes nothing for a learner that is gone; a learner's deletion
+# (an erasure, which locks the learner FOR UPDATE first) waits for those writers and then sees
+# their rows. A deferred trigger on the learners table (migration 0009) refuses to delete a
+# learner whose records or events remain, as the key's NO ACTION did.
 
 
 class MasteryState(models.TextChoices):
@@ -39,12 +45,13 @@ class MasteryRecord(models.Model):
 
     # No single-column indexes: (learner) is the prefix of the unique (learner, standard),
     # (standard) the prefix of mastery_record_by_std; each would only slow every write.
-    # The standard is not a database foreign key (see NO_DB_CONSTRAINT).
+    # Neither the learner nor the standard is a database foreign key (see NO_DB_CONSTRAINT).
     learner = models.ForeignKey(
         "learners.Learner",
         on_delete=models.CASCADE,
         related_name="mastery_records",
         db_index=False,
+        db_constraint=False,
     )
     standard = models.ForeignKey(
         "standards.Standard",
@@ -141,13 +148,14 @@ class MasteryEvent(models.Model):
     record. ``demonstrated_at`` is the demonstrated time of the newest counted rating then.
     """
 
-    # No (learner) index: it is the prefix of mastery_event_history. The standard and the bulk
-    # recompute are not database foreign keys (see NO_DB_CONSTRAINT).
+    # No (learner) index: it is the prefix of mastery_event_history. The learner, the standard
+    # and the bulk recompute are not database foreign keys (see NO_DB_CONSTRAINT).
     learner = models.ForeignKey(
         "learners.Learner",
         on_delete=models.CASCADE,
         related_name="mastery_events",
         db_index=False,
+        db_constraint=False,
     )
     standard = models.ForeignKey(
         "standards.Standard",

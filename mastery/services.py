@@ -1140,8 +1140,8 @@ def set_override(
     text = _override_reason(reason)
     value = _override_score(learner, score, level)
     now = timezone.now()
-    # Serialises this learner's overrides; NO KEY: a recompute's key checks on the learner row
-    # (FOR KEY SHARE) must not wait for us while we wait for its marker.
+    # Serialises this learner's overrides; NO KEY: a recompute's lock on the learner row (FOR
+    # KEY SHARE, the key of its records) must not wait for us while we wait for its marker.
     Learner.objects.select_for_update(no_key=True).filter(pk=learner.pk).first()
     for earlier in MasteryOverride.objects.select_for_update().filter(
         learner_id=learner.pk, standard_id=standard.pk, cleared_at__isnull=True

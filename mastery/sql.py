@@ -315,7 +315,9 @@ def pair_context(learner_id: int, standard_id: int) -> PairContext | None:
     that also takes the learner's advisory lock (:func:`learner_lock`) and reads the version of
     the school's rules (:func:`rules_version_sql`).
 
-    None when the learner or the standard no longer exists.
+    The learner is read FOR KEY SHARE: the key of the records and events the caller writes
+    (mastery.models NO_DB_CONSTRAINT); an erasure under way makes it wait, and then the learner
+    is gone. None when the learner or the standard no longer exists.
     """
     sql = (
         f"WITH RECURSIVE chain(id, parent_id, framework_id, is_grouping, depth) AS ("
@@ -323,7 +325,7 @@ def pair_context(learner_id: int, standard_id: int) -> PairContext | None:
         f" UNION ALL SELECT s.id, s.parent_id, s.framework_id, s.is_grouping, c.depth + 1"
         f" FROM {STANDARD} s JOIN chain c ON s.id = c.parent_id WHERE c.depth < 50),"
         f" pupil AS (SELECT l.id, l.school_id, {rules_version_sql('l.school_id')} AS version"
-        f" FROM {LEARNER} l WHERE l.id = %s)"
+        f" FROM {LEARNER} l WHERE l.id = %s FOR KEY SHARE OF l)"
         f" SELECT c.id, c.framework_id, c.is_grouping, c.depth, l.school_id,"
         f" l.version{learner_lock('l.id')} FROM chain c CROSS JOIN pupil l ORDER BY c.depth"
     )
@@ -424,16 +426,19 @@ class BulkScope:
 
 
 def lock_learners_and_clear_markers(scope: BulkScope) -> dict[int, int]:
-    """Take the advisory lock of every learner in scope (in id order), then delete their
-    markers on the scope's standards, before the ratings are read: a rating transaction still
-    holding its marker makes us wait for its commit, as in the recompute. Returns learner id ->
-    school id."""
+    """Take the advisory lock of every learner in scope (in id order) and hold the learner
+    FOR KEY SHARE (the key of the records and events the batch writes: mastery.models
+    NO_DB_CONSTRAINT; a learner erased meanwhile is not returned, and is not written), then
+    delete their markers on the scope's standards, before the ratings are read: a rating
+    transaction still holding its marker makes us wait for its commit, as in the recompute.
+    Returns learner id -> school id."""
     where, params = scope.where("l", "s")
     learners, learner_params = scope.learners_where("l")
     lock = learner_lock("l.id")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT l.id, l.school_id{lock} FROM {LEARNER} l WHERE {learners} ORDER BY l.id",
+            f"SELECT l.id, l.school_id{lock} FROM {LEARNER} l WHERE {learners} ORDER BY l.id"
+            " FOR KEY SHARE OF l",
             learner_params,
         )
         schools = {int(row[0]): int(row[1]) for row in cursor.fetchall()}

@@ -930,8 +930,8 @@ def choose_elective(*, actor: User, group: ElectiveGroup, standard: Standard) ->
     learner = learner_of(actor)
     if learner is None or not _group_applies_to(group, learner):
         raise PermissionDenied("This elective group is not offered to you.")
-    # Serialises this learner's choices; NO KEY: a recompute's key checks on the learner row
-    # (FOR KEY SHARE) must not wait for us while we wait for its marker.
+    # Serialises this learner's choices; NO KEY: a recompute's lock on the learner row (FOR KEY
+    # SHARE, the key of its records) must not wait for us while we wait for its marker.
     Learner.objects.select_for_update(no_key=True).filter(pk=learner.pk).first()
     problems: list[Problem] = []
     if not group.standards.filter(pk=standard.pk).exists():

@@ -1,10 +1,11 @@
 """A teacher's change on a learner must never deadlock with a recompute of that learner.
 
-A recompute deletes the pair's marker, writes records (their learner key is checked at commit,
-with FOR KEY SHARE on the learner row) and commits. A rating change, an override or an elective
-choice that locked the learner row FOR UPDATE and then waited for that marker made the
-recompute's commit wait for it: a deadlock (seen once in CI). They lock only what they must
-(the rating row; the learner row FOR NO KEY UPDATE), so the recompute commits and they go on.
+A recompute holds the learner row FOR KEY SHARE (the key of its records: at its commit when
+that was a foreign key, from its start since mastery/migrations/0009), deletes the pair's
+marker, writes records and commits. A rating change, an override or an elective choice that
+locked the learner row FOR UPDATE and then waited for that marker made the recompute's commit
+wait for it: a deadlock (seen once in CI). They lock only what they must (the rating row; the
+learner row FOR NO KEY UPDATE), so the recompute commits and they go on.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from evidence import services as evidence_services
-from mastery import services
+from mastery import services, sql
 from mastery.models import MasteryOverride, StaleMastery
 from tests.mastery.helpers import World, rate
 
@@ -45,8 +46,9 @@ def _alongside_a_recompute(world: World, change: Callable[[], object]) -> list[B
     def recompute() -> None:
         try:
             with transaction.atomic():
+                # The learner FOR KEY SHARE and its advisory lock, as a recompute starts.
+                assert sql.pair_context(learner.pk, world.a.pk) is not None
                 StaleMastery.objects.filter(learner=learner, standard=world.a).delete()
-                # A new record: its learner key is checked at commit (deferred).
                 services._create_record(learner.pk, world.b.pk, timezone.now())
                 holding.set()
                 release.wait(20)
