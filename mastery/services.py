@@ -1012,7 +1012,7 @@ def _run_bulk_batch(batch_id: int) -> BulkRecomputeBatch:
     )
     schools = sql.lock_learners_and_clear_markers(scope)
     rows, summaries = _compute_bulk(scope, schools, RulesCache())
-    written, events = sql.write_bulk(rows, summaries, now, job.pk)
+    written, events = sql.write_bulk(rows, summaries, now, job.pk, scope)
     checked = len(rows)
     BulkRecomputeBatch.objects.filter(pk=batch.pk).update(
         status=BulkStatus.DONE,

@@ -783,12 +783,20 @@ BULK_COLUMNS: Final = (
 
 
 def write_bulk(
-    lines: Iterable[str], summaries: Mapping[int, str], now: datetime, job_id: int
+    lines: Iterable[str],
+    summaries: Mapping[int, str],
+    now: datetime,
+    job_id: int,
+    scope: BulkScope,
 ) -> tuple[int, int]:
     """COPY ``lines`` (COPY text rows of ``BULK_COLUMNS``, see :func:`copy_text`) into a
     temporary table, then one upsert that writes only the records whose values (or method,
     parameters, scale, roll-up rule or shared summary) differ, and appends an event for each one
     whose level or ``mastered`` changed. Returns (records written, events written).
+
+    Every line's learner is in ``scope``, the batch's: the records before the upsert are read
+    by its learner-id range (or its listed learners), one index scan, rather than probed once
+    per line (a tenth of the statement's time).
 
     A row's explanation is either its own JSON (``explanation_key`` NULL), or empty with
     ``explanation_key`` naming one of ``summaries`` (key -> JSON shared by every pair under one
@@ -828,12 +836,17 @@ def write_bulk(
                     chunk = []
             if chunk:
                 copy.write("".join(chunk))
-        # Statistics on the keys let the planner join the batch to the records by index.
+        # Statistics on the keys let the planner join the batch to the records it read.
         cursor.execute("ANALYZE mastery_bulk_in (learner_id, standard_id)")
+        ids = None if scope.learner_ids is None else list(scope.learner_ids)
+        learners = (
+            "m.learner_id BETWEEN %(low)s AND %(high)s"
+            if ids is None
+            else "m.learner_id = ANY(%(ids)s)"
+        )
         cursor.execute(
             f"WITH old AS (SELECT m.learner_id, m.standard_id, m.state, m.level_points,"
-            f" m.level_label, m.mastered FROM {RECORD} m JOIN mastery_bulk_in i"
-            f" ON i.learner_id = m.learner_id AND i.standard_id = m.standard_id),"
+            f" m.level_label, m.mastered FROM {RECORD} m WHERE {learners}),"
             f" up AS (INSERT INTO {RECORD} AS m ({copied}, computed_at)"
             f" SELECT {copied}, %(now)s FROM mastery_bulk_in"
             " ON CONFLICT (learner_id, standard_id) DO UPDATE SET"
@@ -865,7 +878,7 @@ def write_bulk(
             " COALESCE(old.mastered, false))"
             " IS DISTINCT FROM (up.level_points, up.level_label, up.mastered) RETURNING 1)"
             " SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM ev)",
-            {"now": now, "job": job_id},
+            {"now": now, "job": job_id, "low": scope.low, "high": scope.high, "ids": ids},
         )
         row = cursor.fetchone()
     assert row is not None
