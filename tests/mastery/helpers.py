@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from evidence import services as evidence_services
@@ -125,3 +129,62 @@ def remove(rating: Rating, *, by: User, at: datetime.datetime | None = None) -> 
         )
         services.mark_stale(pairs=[(rating.learner_id, rating.standard_id)])
     return removal
+
+
+def waiting_on_a_lock(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+        row = cursor.fetchone()
+    return row is not None and row[0] == "Lock"
+
+
+def first_holds_second_waits(
+    first: Callable[[], Any], second: Callable[[], Any]
+) -> tuple[list[Any], list[BaseException], bool]:
+    """Run ``first`` in a transaction held open (in a thread), then ``second`` (in another)
+    until it waits on a lock, then let ``first`` commit. Returns (what each returned, the
+    errors either raised, whether ``second`` waited)."""
+    holding, release = threading.Event(), threading.Event()
+    results: list[Any] = [None, None]
+    errors: list[BaseException] = []
+    pid: list[int] = []
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                results[0] = first()
+                holding.set()
+                release.wait(20)
+        except BaseException as error:  # reported to the test
+            errors.append(error)
+            holding.set()
+        finally:
+            connection.close()
+
+    def follow() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pid.append(cursor.fetchone()[0])  # type: ignore[index]
+            results[1] = second()
+        except BaseException as error:  # reported to the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=hold)
+    one.start()
+    assert holding.wait(20)
+    two = threading.Thread(target=follow)
+    two.start()
+    waited = False
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and two.is_alive():
+        if pid and waiting_on_a_lock(pid[0]):
+            waited = True
+            break
+        time.sleep(0.02)
+    release.set()
+    one.join(30)
+    two.join(30)
+    return results, errors, waited

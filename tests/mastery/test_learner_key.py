@@ -10,8 +10,6 @@ a learner whose records or events remain fails at COMMIT, as the key's NO ACTION
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +27,7 @@ from mastery.models import (
 )
 from privacy import services as privacy_services
 from tests.factories import LearnerFactory
-from tests.mastery.helpers import World, rate
+from tests.mastery.helpers import World, first_holds_second_waits, rate
 
 
 def _left_of(learner_id: int) -> tuple[int, int]:
@@ -77,78 +75,24 @@ def test_a_learner_whose_records_or_events_remain_cannot_be_deleted(world: World
         _delete_then_roll_back(other.pk)
 
 
-def _waiting_on_a_lock(pid: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
-        row = cursor.fetchone()
-    return row is not None and row[0] == "Lock"
-
-
-def _first_holds_second_waits(
-    first: Callable[[], Any], second: Callable[[], Any]
-) -> tuple[list[Any], list[BaseException], bool]:
-    """Run ``first`` in a transaction held open (in a thread), then ``second`` (in another)
-    until it waits on a lock, then let ``first`` commit. Returns (what each returned, the
-    errors either raised, whether ``second`` waited)."""
-    holding, release = threading.Event(), threading.Event()
-    results: list[Any] = [None, None]
-    errors: list[BaseException] = []
-    pid: list[int] = []
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                results[0] = first()
-                holding.set()
-                release.wait(20)
-        except BaseException as error:  # reported to the test
-            errors.append(error)
-            holding.set()
-        finally:
-            connection.close()
-
-    def follow() -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                pid.append(cursor.fetchone()[0])  # type: ignore[index]
-            results[1] = second()
-        except BaseException as error:  # reported to the test
-            errors.append(error)
-        finally:
-            connection.close()
-
-    one = threading.Thread(target=hold)
-    one.start()
-    assert holding.wait(20)
-    two = threading.Thread(target=follow)
-    two.start()
-    waited = False
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and two.is_alive():
-        if pid and _waiting_on_a_lock(pid[0]):
-            waited = True
-            break
-        time.sleep(0.02)
-    release.set()
-    one.join(30)
-    two.join(30)
-    return results, errors, waited
-
-
 def _erase(learner_id: int) -> Callable[[], Any]:
     return lambda: privacy_services.erase_learner(actor=None, learner_id=learner_id)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_recompute_during_an_erasure_waits_then_writes_nothing(world: World) -> None:
+def _recompute(world: World) -> Callable[[], services.RecomputeOutcome]:
+    """The first learner rated on ``a``, and a forced recompute of that pair."""
     learner = world.learners[0]
     rate(learner, world.a, "3", rater=world.teacher)
+    return lambda: services.recompute_mastery(
+        learner_id=learner.pk, standard_id=world.a.pk, force=True
+    )
 
-    def recompute() -> services.RecomputeOutcome:
-        return services.recompute_mastery(learner_id=learner.pk, standard_id=world.a.pk, force=True)
 
-    results, errors, waited = _first_holds_second_waits(_erase(learner.pk), recompute)
+@pytest.mark.django_db(transaction=True)
+def test_a_recompute_during_an_erasure_waits_then_writes_nothing(world: World) -> None:
+    learner, recompute = world.learners[0], _recompute(world)
+
+    results, errors, waited = first_holds_second_waits(_erase(learner.pk), recompute)
 
     assert errors == []
     assert waited
@@ -158,13 +102,9 @@ def test_a_recompute_during_an_erasure_waits_then_writes_nothing(world: World) -
 
 @pytest.mark.django_db(transaction=True)
 def test_an_erasure_during_a_recompute_waits_then_removes_what_it_wrote(world: World) -> None:
-    learner = world.learners[0]
-    rate(learner, world.a, "3", rater=world.teacher)
+    learner, recompute = world.learners[0], _recompute(world)
 
-    def recompute() -> services.RecomputeOutcome:
-        return services.recompute_mastery(learner_id=learner.pk, standard_id=world.a.pk, force=True)
-
-    results, errors, waited = _first_holds_second_waits(recompute, _erase(learner.pk))
+    results, errors, waited = first_holds_second_waits(recompute, _erase(learner.pk))
 
     assert errors == []
     assert waited
@@ -193,7 +133,7 @@ def test_a_bulk_batch_during_an_erasure_waits_then_skips_the_learner(world: Worl
     def run() -> BulkRecomputeBatch:
         return services.run_bulk_batch(batch_id=batch.pk)
 
-    results, errors, waited = _first_holds_second_waits(_erase(erased.pk), run)
+    results, errors, waited = first_holds_second_waits(_erase(erased.pk), run)
 
     assert errors == []
     assert waited
@@ -212,7 +152,7 @@ def test_an_erasure_during_a_bulk_batch_waits_then_removes_what_it_wrote(world: 
     def run() -> BulkRecomputeBatch:
         return services.run_bulk_batch(batch_id=batch.pk)
 
-    results, errors, waited = _first_holds_second_waits(run, _erase(erased.pk))
+    results, errors, waited = first_holds_second_waits(run, _erase(erased.pk))
 
     assert errors == []
     assert waited

@@ -10,27 +10,17 @@ learner row FOR NO KEY UPDATE), so the recompute commits and they go on.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 
 import pytest
-from django.db import connection, transaction
 from django.utils import timezone
 
 from evidence import services as evidence_services
 from mastery import services, sql
 from mastery.models import MasteryOverride, StaleMastery
-from tests.mastery.helpers import World, rate
+from tests.mastery.helpers import World, first_holds_second_waits, rate
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _waiting_on_a_lock(pid: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
-        row = cursor.fetchone()
-    return row is not None and row[0] == "Lock"
 
 
 def _alongside_a_recompute(world: World, change: Callable[[], object]) -> list[BaseException]:
@@ -39,46 +29,14 @@ def _alongside_a_recompute(world: World, change: Callable[[], object]) -> list[B
     ``change`` waits on it. Returns the errors either raised."""
     learner = world.learners[0]
     services.mark_stale(pairs=[(learner.pk, world.a.pk)])
-    holding, release = threading.Event(), threading.Event()
-    changer_pid: list[int] = []
-    errors: list[BaseException] = []
 
     def recompute() -> None:
-        try:
-            with transaction.atomic():
-                # The learner FOR KEY SHARE and its advisory lock, as a recompute starts.
-                assert sql.pair_context(learner.pk, world.a.pk) is not None
-                StaleMastery.objects.filter(learner=learner, standard=world.a).delete()
-                services._create_record(learner.pk, world.b.pk, timezone.now())
-                holding.set()
-                release.wait(20)
-        except BaseException as error:  # reported to the test
-            errors.append(error)
-        finally:
-            connection.close()
+        # The learner FOR KEY SHARE and its advisory lock, as a recompute starts.
+        assert sql.pair_context(learner.pk, world.a.pk) is not None
+        StaleMastery.objects.filter(learner=learner, standard=world.a).delete()
+        services._create_record(learner.pk, world.b.pk, timezone.now())
 
-    def changer() -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                changer_pid.append(cursor.fetchone()[0])  # type: ignore[index]
-            change()
-        except BaseException as error:  # reported to the test
-            errors.append(error)
-        finally:
-            connection.close()
-
-    first = threading.Thread(target=recompute)
-    first.start()
-    assert holding.wait(20)
-    second = threading.Thread(target=changer)
-    second.start()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (changer_pid and _waiting_on_a_lock(changer_pid[0])):
-        time.sleep(0.02)
-    release.set()
-    first.join(30)
-    second.join(30)
+    _, errors, _ = first_holds_second_waits(recompute, change)
     return errors
 
 
