@@ -154,6 +154,30 @@ def test_level_changes_get_events_naming_the_bulk_recompute(world: World) -> Non
     )
 
 
+def test_a_job_of_listed_learners_names_each_ones_level_before(
+    world: World, django_capture_on_commit_callbacks: Capture
+) -> None:
+    """A batch of listed learners (an import's) reads their records before its upsert by those
+    learners: the events say the level each had, and a learner in between is left alone."""
+    learners = [*world.learners, LearnerFactory(school=world.school)]
+    for learner in learners:
+        rate(learner, world.a, "2", rater=world.teacher, demonstrated_at=T0)
+        rate(learner, world.a, "4", rater=world.teacher, demonstrated_at=T0 + DAY)
+    _settle()
+    CalculationPolicy.objects.filter(organisation=world.school).update(method="latest")
+    listed = sorted(learner.pk for learner in learners)[::2]
+    with django_capture_on_commit_callbacks(execute=False):
+        (job,) = services.start_learners_recompute(
+            actor=world.teacher, learners_sql="SELECT unnest(%s::bigint[])", params=[listed]
+        )
+    assert [batch.learner_ids for batch in job.batches.all()] == [listed]
+    _run(job)
+    events = MasteryEvent.objects.filter(bulk_recompute=job)
+    assert sorted(
+        (e.learner_id, e.standard_id, e.from_level_label, e.to_level_label) for e in events
+    ) == [(pk, world.a.pk, "Proficient", "Advanced") for pk in listed]
+
+
 def test_a_record_whose_ratings_were_all_removed_becomes_not_assessed(world: World) -> None:
     learner = world.learners[0]
     rating = rate(learner, world.a, "3", rater=world.teacher)
